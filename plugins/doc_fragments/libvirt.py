@@ -1,0 +1,20 @@
+# Copyright (c) kvmnet.hypervisor contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Connection option of the libvirt modules."""
+
+from __future__ import annotations
+
+
+class ModuleDocFragment:
+    """uri."""
+
+    DOCUMENTATION = r"""
+options:
+  uri:
+    description:
+      - libvirt connection URI.
+    type: str
+    default: qemu:///system
+requirements:
+  - libvirt-python >= 8.0 and lxml >= 4.6 on the managed host (Debian/Ubuntu packages C(python3-libvirt), C(python3-lxml))
+"""

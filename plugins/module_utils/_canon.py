@@ -1,0 +1,152 @@
+# Copyright (c) kvmnet.hypervisor contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Canonical forms: the one place that says how values are compared.
+
+Rules (desired and current state are both passed through these before planning):
+
+* MAC addresses: lower case, colon separated, six octets (``00-16-3E-AA-BB-CC`` and
+  ``0016.3eaa.bbcc`` are accepted as input).
+* Interface names: 1 to 15 bytes, none of ``/``, ``:`` or whitespace, not ``.`` or ``..``.
+* CPU sets: a sorted tuple of CPU numbers; ``0-3``, ``0,1,2,3`` and the mask ``f`` are the
+  same set. Lists print in the kernel's ``smp_affinity_list`` form (``0-3,8``), masks in the
+  ``smp_affinity`` form (comma separated groups of 32 bits, ``00000000,0000000f``).
+* OVS column values: strings (``True`` -> ``"true"``, ``10`` -> ``"10"``), maps of strings.
+* VLAN ids: integers 0..4095 as OVS accepts; 802.1Q tags proper are 1..4094.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Iterable
+
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils._errors import InvalidInput
+
+IFNAMSIZ = 16  # including the terminating NUL: names are at most 15 bytes
+
+_MAC_HEX = re.compile(r"^[0-9a-f]{12}$")
+
+
+def mac(value: Any, option: str = "mac") -> str:
+    """Return ``value`` as ``aa:bb:cc:dd:ee:ff`` or raise InvalidInput naming ``option``."""
+    text = str(value).strip().lower()
+    if re.match(r"^([0-9a-f]{1,2}[:-]){5}[0-9a-f]{1,2}$", text):
+        digits = "".join(part.zfill(2) for part in re.split(r"[:-]", text))
+    elif re.match(r"^[0-9a-f]{4}\.[0-9a-f]{4}\.[0-9a-f]{4}$", text):
+        digits = text.replace(".", "")
+    else:
+        digits = ""
+    if not _MAC_HEX.match(digits):
+        raise InvalidInput(option, value, "is not a MAC address (expected six octets like 52:54:00:12:34:56)")
+    return ":".join(digits[i:i + 2] for i in range(0, 12, 2))
+
+
+def unicast_mac(value: Any, option: str = "mac") -> str:
+    """Like :func:`mac`, but refuse multicast/broadcast and all-zero addresses (not usable on a NIC)."""
+    text = mac(value, option)
+    if int(text[:2], 16) & 1:
+        raise InvalidInput(option, value, "is a multicast address; a NIC needs a unicast MAC (first octet even)")
+    if text == "00:00:00:00:00:00":
+        raise InvalidInput(option, value, "is the all-zero address")
+    return text
+
+
+def ifname(value: Any, option: str = "name") -> str:
+    """Validate a Linux interface name."""
+    text = str(value)
+    size = len(text.encode("utf-8"))
+    if not text:
+        raise InvalidInput(option, value, "is empty; an interface name is 1 to 15 bytes")
+    if size >= IFNAMSIZ:
+        raise InvalidInput(option, value, "is %d bytes long; Linux interface names are at most 15 bytes" % size)
+    if text in (".", "..") or re.search(r"[/:\s]", text):
+        raise InvalidInput(option, value, "is not a valid interface name (no '/', ':' or whitespace)")
+    return text
+
+
+def cpus_parse(value: Any, option: str = "cpus") -> tuple[int, ...]:
+    """Parse a CPU list (``"0-3,8"``, ``[0, 1, "4-5"]``, ``3``) into a sorted tuple of CPUs."""
+    if isinstance(value, bool):
+        raise InvalidInput(option, value, "is not a CPU list")
+    if isinstance(value, int):
+        items: Iterable[Any] = [value]
+    elif isinstance(value, (list, tuple)):
+        items = value
+    else:
+        items = [p for p in str(value).replace(" ", "").split(",") if p != ""]
+    cpus = set()
+    for item in items:
+        text = str(item).strip()
+        match = re.match(r"^(\d+)(?:-(\d+))?$", text)
+        if not match:
+            raise InvalidInput(option, value, "is not a CPU list (expected e.g. 0-3,8)")
+        low = int(match.group(1))
+        high = int(match.group(2)) if match.group(2) is not None else low
+        if high < low:
+            raise InvalidInput(option, value, "has a descending range %s" % text)
+        cpus.update(range(low, high + 1))
+    if not cpus:
+        raise InvalidInput(option, value, "is an empty CPU list")
+    return tuple(sorted(cpus))
+
+
+def cpus_format(cpus: Iterable[int]) -> str:
+    """Format CPUs the way /proc/irq/N/smp_affinity_list does: ``0-3,8``."""
+    ordered = sorted(set(cpus))
+    parts = []
+    i = 0
+    while i < len(ordered):
+        j = i
+        while j + 1 < len(ordered) and ordered[j + 1] == ordered[j] + 1:
+            j += 1
+        parts.append(str(ordered[i]) if i == j else "%d-%d" % (ordered[i], ordered[j]))
+        i = j + 1
+    return ",".join(parts)
+
+
+def mask_to_cpus(mask: str, option: str = "mask") -> tuple[int, ...]:
+    """Parse a hex CPU mask (``f``, ``0x0f``, ``00000000,0000000f``) into CPUs."""
+    text = str(mask).strip().lower().replace(",", "")
+    if text.startswith("0x"):
+        text = text[2:]
+    if not re.match(r"^[0-9a-f]+$", text):
+        raise InvalidInput(option, mask, "is not a hexadecimal CPU mask")
+    number = int(text, 16)
+    return tuple(i for i in range(number.bit_length()) if number >> i & 1)
+
+
+def cpus_to_mask(cpus: Iterable[int], width: int | None = None) -> str:
+    """Format CPUs as the kernel prints ``smp_affinity`` and rps_cpus: 32-bit hex groups.
+
+    ``width`` is the number of CPUs the mask must cover (defaults to enough for the set);
+    the empty set is ``0``.
+    """
+    number = 0
+    for cpu in cpus:
+        number |= 1 << cpu
+    bits = max(width or 0, number.bit_length(), 1)
+    groups = (bits + 31) // 32
+    words = ["%08x" % (number >> (32 * g) & 0xFFFFFFFF) for g in reversed(range(groups))]
+    return ",".join(words)
+
+
+def ovs_value(value: Any) -> str:
+    """OVSDB string columns and map values: booleans as true/false, numbers as decimal."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def ovs_map(value: dict[str, Any] | None) -> dict[str, str]:
+    """A map column (other_config, external_ids, options) with string keys and values."""
+    return {str(k): ovs_value(v) for k, v in (value or {}).items()}
+
+
+def vlan_tag(value: Any, option: str = "tag") -> int:
+    """An 802.1Q VLAN id, 1..4094 (0 and 4095 are reserved)."""
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        raise InvalidInput(option, value, "is not a VLAN id (an integer 1-4094)") from None
+    if isinstance(value, bool) or not 1 <= number <= 4094:
+        raise InvalidInput(option, value, "is out of range; VLAN ids are 1-4094")
+    return number

@@ -1,0 +1,245 @@
+# Copyright (c) kvmnet.hypervisor contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The Resource contract and the one runner every module hands over to.
+
+A module describes *one* resource type by subclassing :class:`Resource`; the engine drives it
+through five verbs, always in this order::
+
+    normalize()              params -> canonical desired state (bad input raises InvalidInput
+                             here, before anything is read or changed)
+    read_current()           the host's current state, read once, in the same canonical shape
+                             (None when the resource does not exist)
+    plan(current, desired)   the list of Operations that turns current into desired;
+                             an empty plan means "nothing to do"
+    apply(operations)        carry the plan out (skipped in check mode)
+    verify(desired)          read back and re-plan: the plan must now be empty (bounded retries)
+
+``changed`` is ``bool(plan)``, exactly. Check mode plans and predicts the result with
+:meth:`Resource.predict` instead of applying; the ``diff`` (before/after) and ``operations``
+return values are derived from the same plan in both modes, so ``--check --diff`` shows what a
+real run will do.
+
+:func:`run` is the only place in the collection that calls ``exit_json`` / ``fail_json``.
+Everything below it raises the typed errors of ``_errors`` and can be tested with plain pytest
+through :func:`execute`, without Ansible.
+"""
+
+from __future__ import annotations
+
+import time
+import traceback
+from typing import Any
+
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils._errors import (
+    ApplyFailed,
+    KvmnetError,
+    MissingDependency,
+    VerificationFailed,
+)
+
+
+class Operation:
+    """One step of a plan: an ``action`` on a ``target`` with JSON-serialisable details.
+
+    ``changes`` maps a field to ``{"before": x, "after": y}`` for modifications; other keyword
+    arguments carry what the step needs (the attributes of a link to create, say). Operations
+    compare equal by value, which is what unit tests assert on.
+    """
+
+    __slots__ = ("action", "target", "changes", "params")
+
+    def __init__(self, action: str, target: str, changes: dict[str, dict[str, Any]] | None = None,
+                 **params: Any) -> None:
+        self.action = action
+        self.target = target
+        self.changes = changes or {}
+        self.params = params
+
+    def to_dict(self) -> dict[str, Any]:
+        """The form returned to the user in ``operations``."""
+        out: dict[str, Any] = {"action": self.action, "target": self.target}
+        if self.changes:
+            out["changes"] = self.changes
+        out.update(self.params)
+        return out
+
+    def describe(self) -> str:
+        """A short human text: ``modify macvtap0 (mode: vepa -> bridge)``."""
+        text = "%s %s" % (self.action, self.target)
+        if self.changes:
+            text += " (%s)" % ", ".join(
+                "%s: %s -> %s" % (k, v.get("before"), v.get("after")) for k, v in sorted(self.changes.items()))
+        return text
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Operation) and self.to_dict() == other.to_dict()
+
+    def __repr__(self) -> str:
+        return "Operation(%r)" % (self.to_dict(),)
+
+
+def field_changes(current: dict[str, Any] | None, desired: dict[str, Any],
+                  fields: list[str] | tuple[str, ...]) -> dict[str, dict[str, Any]]:
+    """Compare the listed fields; a desired value of None means "not mentioned": left alone.
+
+    Both sides must already be canonical (see ``_canon``), so plain equality is the comparison.
+    """
+    current = current or {}
+    changes = {}
+    for field in fields:
+        want = desired.get(field)
+        if want is None:
+            continue
+        have = current.get(field)
+        if have != want:
+            changes[field] = {"before": have, "after": want}
+    return changes
+
+
+class Resource:
+    """Base class of every managed object; subclasses implement the five verbs.
+
+    The constructor only stores parameters: it must not touch the host. Backends are opened in
+    :meth:`open` and closed in :meth:`close` (the engine calls both around the run).
+    """
+
+    #: how many times verify() re-reads before giving up, and the pause between reads (seconds)
+    verify_attempts = 10
+    verify_delay = 0.2
+
+    def __init__(self, params: dict[str, Any]) -> None:
+        self.params = params
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def open(self) -> None:
+        """Connect to backends (netlink socket, OVSDB, libvirt). Default: nothing."""
+
+    def close(self) -> None:
+        """Release what open() took. Must be safe to call after a failed open()."""
+
+    # -- the five verbs --------------------------------------------------------------------
+    def normalize(self) -> dict[str, Any]:
+        """Validate ``self.params`` and return the canonical desired state."""
+        raise NotImplementedError
+
+    def read_current(self) -> dict[str, Any] | None:
+        """Return the current state in the canonical shape, or None if it does not exist."""
+        raise NotImplementedError
+
+    def plan(self, current: dict[str, Any] | None, desired: dict[str, Any]) -> list[Operation]:
+        """Return the operations that make ``current`` match ``desired`` (empty: nothing to do)."""
+        raise NotImplementedError
+
+    def apply(self, operations: list[Operation]) -> None:
+        """Carry out the plan, one operation at a time through :meth:`apply_operation`.
+
+        Resources whose backend has transactions (OVSDB, libvirt) override this to apply the
+        whole plan at once. On a failure half-way, ApplyFailed says what was already applied.
+        """
+        applied: list[Operation] = []
+        for op in operations:
+            try:
+                self.apply_operation(op)
+            except KvmnetError as exc:
+                raise ApplyFailed(
+                    "%s failed: %s%s" % (op.describe(), exc.msg,
+                                         "; already applied: " + "; ".join(a.describe() for a in applied)
+                                         if applied else "; nothing was changed"),
+                    applied=[a.to_dict() for a in applied],
+                    failed=op.to_dict(),
+                    cause=exc.kind,
+                ) from exc
+            applied.append(op)
+
+    def apply_operation(self, op: Operation) -> None:
+        """Apply one operation (used by the default :meth:`apply`)."""
+        raise NotImplementedError
+
+    def predict(self, current: dict[str, Any] | None, desired: dict[str, Any],
+                operations: list[Operation]) -> dict[str, Any] | None:
+        """Check mode: the state a real run would leave. Default: desired fields over current."""
+        if desired.get("state") == "absent":
+            return None
+        after = dict(current or {})
+        after.update({k: v for k, v in desired.items() if v is not None})
+        return after
+
+    def verify(self, desired: dict[str, Any]) -> dict[str, Any] | None:
+        """Read back until a fresh plan is empty, or raise VerificationFailed."""
+        remaining: list[Operation] = []
+        after = None
+        for attempt in range(max(1, self.verify_attempts)):
+            if attempt:
+                time.sleep(self.verify_delay)
+            after = self.read_current()
+            remaining = self.plan(after, desired)
+            if not remaining:
+                return after
+        raise VerificationFailed(
+            "state read back after applying still differs: %s" % "; ".join(op.describe() for op in remaining),
+            remaining=[op.to_dict() for op in remaining],
+        )
+
+    def extra_results(self, after: dict[str, Any] | None) -> dict[str, Any]:
+        """Module-specific return values computed from the final state (default: none)."""
+        return {}
+
+    def diff_header(self) -> str:
+        """Names the object in the --diff output."""
+        return self.__class__.__name__
+
+
+def execute(resource: Resource, check_mode: bool = False) -> dict[str, Any]:
+    """Drive ``resource`` through the contract and return the module result (no Ansible needed)."""
+    try:
+        resource.open()
+        desired = resource.normalize()
+        current = resource.read_current()
+        operations = resource.plan(current, desired)
+        if not operations:
+            after = current
+        elif check_mode:
+            after = resource.predict(current, desired, operations)
+        else:
+            resource.apply(operations)
+            after = resource.verify(desired)
+        extra = resource.extra_results(after)
+    finally:
+        resource.close()
+    header = resource.diff_header()
+    result: dict[str, Any] = {
+        "changed": bool(operations),
+        "operations": [op.to_dict() for op in operations],
+        "before": current,
+        "after": after,
+        "diff": {
+            "before": current if current is not None else {},
+            "after": after if after is not None else {},
+            "before_header": "%s (before)" % header,
+            "after_header": "%s (after)" % header,
+        },
+    }
+    result.update(extra)
+    return result
+
+
+def run(module: Any, resource_class: type[Resource]) -> None:
+    """Run a module: build the resource from the params, execute, exit_json or fail_json.
+
+    This is the only function of the collection that ends a module run.
+    """
+    try:
+        resource = resource_class(module.params)
+        result = execute(resource, check_mode=module.check_mode)
+    except MissingDependency as exc:
+        from ansible.module_utils.basic import missing_required_lib
+        module.fail_json(
+            msg="%s Install the distribution package %s on the managed host."
+                % (missing_required_lib(exc.library), exc.package),
+            exception=exc.import_error, error=exc.kind, **exc.details)
+    except KvmnetError as exc:
+        module.fail_json(msg=exc.msg, error=exc.kind, exception=traceback.format_exc(), **exc.details)
+    else:
+        if not module._diff:
+            result.pop("diff")
+        module.exit_json(**result)

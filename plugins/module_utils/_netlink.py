@@ -1,0 +1,191 @@
+# Copyright (c) kvmnet.hypervisor contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Netlink through pyroute2, in the host's namespace or inside a named network namespace.
+
+Only the API that pyroute2 0.7.2 (the floor: Debian 12's python3-pyroute2) and 0.9.x share is
+used: ``IPRoute()`` / ``NetNS(name)``, ``link_lookup``, ``get_links``, ``link('add'|'set'|'del')``
+and ``get_attr`` on messages. Kernel errors become typed errors (ENODEV -> NotFound,
+EOPNOTSUPP -> Unsupported, EEXIST/EBUSY -> Conflict, EINVAL/ERANGE -> Unsupported with the
+kernel's words) so modules never see a bare NetlinkError.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import traceback
+from typing import Any
+
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils._deps import require
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils._errors import (
+    BackendUnavailable,
+    Conflict,
+    KvmnetError,
+    NotFound,
+    Unsupported,
+)
+
+try:
+    from pyroute2 import IPRoute, NetNS
+    from pyroute2.netlink.exceptions import NetlinkError
+    PYROUTE2_IMPORT_ERROR = None
+except ImportError:
+    PYROUTE2_IMPORT_ERROR = traceback.format_exc()
+
+    class NetlinkError(Exception):  # type: ignore[no-redef]
+        """Stand-in so ``except NetlinkError`` stays valid when pyroute2 is missing."""
+
+        code = 0
+
+NETNS_RUN_DIR = "/var/run/netns"
+IFF_UP = 0x1
+
+#: IFLA_MACVLAN_MODE / IFLA_MACVTAP_MODE values (include/uapi/linux/if_link.h)
+MACVLAN_MODES = {"private": 1, "vepa": 2, "bridge": 4, "passthru": 8, "source": 16}
+_MACVLAN_MODE_NAMES = {v: k for k, v in MACVLAN_MODES.items()}
+
+_ERRNO_ERRORS = {
+    errno.ENODEV: NotFound,
+    errno.ENOENT: NotFound,
+    errno.EOPNOTSUPP: Unsupported,
+    errno.EINVAL: Unsupported,
+    errno.ERANGE: Unsupported,
+    errno.EEXIST: Conflict,
+    errno.EBUSY: Conflict,
+    errno.EPERM: BackendUnavailable,
+    errno.EACCES: BackendUnavailable,
+}
+
+
+def netlink_error(exc: Exception, what: str) -> KvmnetError:
+    """Turn a NetlinkError/OSError into the matching typed error, prefixed with ``what``."""
+    code = getattr(exc, "code", None) or getattr(exc, "errno", None) or 0
+    cls = _ERRNO_ERRORS.get(code, KvmnetError)
+    reason = os.strerror(code) if code else str(exc)
+    return cls("%s: %s (errno %d)" % (what, reason, code), errno=code)
+
+
+def _attr(msg: Any, *path: str) -> Any:
+    """Walk nested netlink attributes: _attr(link, 'IFLA_LINKINFO', 'IFLA_INFO_KIND')."""
+    for name in path:
+        if msg is None:
+            return None
+        msg = msg.get_attr(name)
+    return msg
+
+
+def macvlan_mode_name(value: Any) -> str | None:
+    """pyroute2 0.9 decodes the mode to its name, 0.7 may give the number: accept both."""
+    if value is None or isinstance(value, str):
+        return value
+    return _MACVLAN_MODE_NAMES.get(int(value), str(value))
+
+
+class Netlink:
+    """A netlink socket in the host namespace (``netns=None``) or in an existing named netns.
+
+    Use as a context manager. The namespace is never created here: a missing one is NotFound.
+    """
+
+    def __init__(self, netns: str | None = None) -> None:
+        self.netns = netns
+        self._ipr: Any = None
+
+    @property
+    def where(self) -> str:
+        """' in netns X' for messages, or ''."""
+        return " in network namespace %s" % self.netns if self.netns else ""
+
+    def open(self) -> "Netlink":
+        """Open the socket; NotFound if the named namespace does not exist."""
+        require("pyroute2", PYROUTE2_IMPORT_ERROR)
+        if self._ipr is not None:
+            return self
+        if self.netns:
+            if not os.path.exists(os.path.join(NETNS_RUN_DIR, self.netns)):
+                raise NotFound("netns: network namespace %r does not exist (%s/%s missing)"
+                               % (self.netns, NETNS_RUN_DIR, self.netns))
+            try:
+                self._ipr = NetNS(self.netns, flags=0)
+            except (OSError, NetlinkError) as exc:
+                raise BackendUnavailable("netns: cannot enter network namespace %r: %s" % (self.netns, exc)) from exc
+        else:
+            self._ipr = IPRoute()
+        return self
+
+    def close(self) -> None:
+        """Close the socket (safe to call twice)."""
+        if self._ipr is not None:
+            try:
+                self._ipr.close()
+            finally:
+                self._ipr = None
+
+    def __enter__(self) -> "Netlink":
+        return self.open()
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.close()
+
+    # -- reading ---------------------------------------------------------------------------
+    def index(self, name: str) -> int | None:
+        """ifindex of the link called ``name``, or None."""
+        found = self._ipr.link_lookup(ifname=name)
+        return found[0] if found else None
+
+    def link(self, name: str | None = None, index: int | None = None) -> dict[str, Any] | None:
+        """The link as a canonical dict, by name or index, or None if it does not exist."""
+        if index is None:
+            index = self.index(name) if name else None
+            if index is None:
+                return None
+        try:
+            msgs = self._ipr.get_links(index)
+        except NetlinkError as exc:
+            if exc.code == errno.ENODEV:
+                return None
+            raise netlink_error(exc, "reading link %s%s" % (name or index, self.where)) from exc
+        return self._link_dict(msgs[0]) if msgs else None
+
+    def links(self) -> list[dict[str, Any]]:
+        """Every link of the namespace, canonical dicts."""
+        return [self._link_dict(m) for m in self._ipr.get_links()]
+
+    def _link_dict(self, msg: Any) -> dict[str, Any]:
+        kind = _attr(msg, "IFLA_LINKINFO", "IFLA_INFO_KIND")
+        data = _attr(msg, "IFLA_LINKINFO", "IFLA_INFO_DATA")
+        address = msg.get_attr("IFLA_ADDRESS")
+        out: dict[str, Any] = {
+            "ifindex": msg["index"],
+            "name": msg.get_attr("IFLA_IFNAME"),
+            "kind": kind,
+            "mac": address.lower() if address else None,
+            "mtu": msg.get_attr("IFLA_MTU"),
+            "admin_state": "up" if msg["flags"] & IFF_UP else "down",
+            "operstate": (msg.get_attr("IFLA_OPERSTATE") or "").lower() or None,
+            "link_index": msg.get_attr("IFLA_LINK"),
+            "master_index": msg.get_attr("IFLA_MASTER"),
+        }
+        if kind in ("macvtap", "macvlan") and data is not None:
+            out["mode"] = macvlan_mode_name(data.get_attr("IFLA_MACVTAP_MODE" if kind == "macvtap"
+                                                          else "IFLA_MACVLAN_MODE"))
+        return out
+
+    # -- changing --------------------------------------------------------------------------
+    def _link_call(self, command: str, what: str, **attrs: Any) -> None:
+        try:
+            self._ipr.link(command, **attrs)
+        except NetlinkError as exc:
+            raise netlink_error(exc, "%s%s" % (what, self.where)) from exc
+
+    def add_link(self, name: str, kind: str, **attrs: Any) -> None:
+        """Create a link (``ip link add``); attrs are pyroute2 IFLA names (link, address, mtu...)."""
+        self._link_call("add", "creating %s %s" % (kind, name), ifname=name, kind=kind, **attrs)
+
+    def set_link(self, index: int, what: str, **attrs: Any) -> None:
+        """Change attributes of an existing link (``ip link set``)."""
+        self._link_call("set", what, index=index, **attrs)
+
+    def del_link(self, index: int, what: str) -> None:
+        """Delete a link."""
+        self._link_call("del", what, index=index)
