@@ -1,0 +1,104 @@
+# Copyright (c) kvmnet.hypervisor contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Files that make state survive a reboot, written atomically and only when their content changes.
+
+Persistence renderers (networkd, NetworkManager keyfiles, ifcfg, ifupdown, modprobe.d,
+modules-load.d, systemd units, udev rules) produce ``{path: content}``; this module reads the
+current content, plans one ``write_file`` / ``remove_file`` operation per file that differs,
+and applies it with write-to-temp + fsync + rename, so a crash never leaves half a file.
+``root`` (default ``/``) lets tests point everything at a temporary directory.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from typing import Any
+
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils._engine import Operation
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils._errors import BackendUnavailable
+
+
+def host_path(path: str, root: str = "/") -> str:
+    """``path`` (absolute, as on the host) under ``root``."""
+    return os.path.join(root, path.lstrip("/"))
+
+
+def read_text(path: str, root: str = "/") -> str | None:
+    """Content of a file, or None if it does not exist."""
+    try:
+        with open(host_path(path, root), encoding="utf-8") as handle:
+            return handle.read()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise BackendUnavailable("cannot read %s: %s" % (path, exc.strerror)) from exc
+
+
+def read_files(paths: list[str], root: str = "/") -> dict[str, str | None]:
+    """Current content of each path (None for a missing file)."""
+    return {path: read_text(path, root) for path in paths}
+
+
+def plan_files(current: dict[str, str | None], desired: dict[str, str | None],
+               mode: int = 0o644) -> list[Operation]:
+    """One operation per file whose content differs; a desired None removes the file."""
+    ops = []
+    for path in sorted(desired):
+        want = desired[path]
+        have = current.get(path)
+        if want == have:
+            continue
+        if want is None:
+            ops.append(Operation("remove_file", path))
+        else:
+            ops.append(Operation("write_file", path, mode="%04o" % mode, content=want))
+    return ops
+
+
+def write_atomic(path: str, content: str, mode: int = 0o644, root: str = "/") -> None:
+    """Write ``content`` to ``path`` through a temporary file in the same directory and a rename."""
+    target = host_path(path, root)
+    directory = os.path.dirname(target)
+    try:
+        os.makedirs(directory, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".kvmnet-", dir=directory)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                handle.write(content)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.chmod(tmp, mode)
+            os.rename(tmp, target)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            raise
+    except OSError as exc:
+        raise BackendUnavailable("cannot write %s: %s" % (path, exc.strerror)) from exc
+
+
+def remove(path: str, root: str = "/") -> None:
+    """Remove a file if it exists."""
+    try:
+        os.unlink(host_path(path, root))
+    except FileNotFoundError:
+        pass
+    except OSError as exc:
+        raise BackendUnavailable("cannot remove %s: %s" % (path, exc.strerror)) from exc
+
+
+def apply_file_operation(op: Operation, root: str = "/") -> bool:
+    """Apply a ``write_file`` / ``remove_file`` operation; False if ``op`` is not a file operation."""
+    if op.action == "write_file":
+        write_atomic(op.target, op.params["content"], int(op.params.get("mode", "0644"), 8), root)
+        return True
+    if op.action == "remove_file":
+        remove(op.target, root)
+        return True
+    return False
+
+
+def files_state(files: dict[str, Any]) -> dict[str, Any]:
+    """Files in the shape shown in before/after (content, or null for a missing file)."""
+    return {path: files[path] for path in sorted(files)}
