@@ -76,6 +76,8 @@ class MacvtapResource(Resource):
     def __init__(self, params: dict[str, Any]) -> None:
         super().__init__(params)
         self.nl = Netlink(params.get("netns"))
+        #: the lower device as read by read_current() (None if missing), used by plan()
+        self.lower: dict[str, Any] | None = None
 
     def open(self) -> None:
         self.nl.open()
@@ -106,6 +108,8 @@ class MacvtapResource(Resource):
         return desired
 
     def read_current(self) -> dict[str, Any] | None:
+        """Read the macvtap link and the lower device it should sit on, once."""
+        self.lower = self.nl.link(self.params["link"]) if self.params.get("link") else None
         link = self.nl.link(self.params["name"])
         if link is None:
             return None
@@ -124,7 +128,7 @@ class MacvtapResource(Resource):
 
     def plan(self, current: dict[str, Any] | None, desired: dict[str, Any]) -> list[Operation]:
         if desired["state"] == "present":
-            lower = self.nl.link(desired["link"])
+            lower = self.lower
             if lower is None:
                 raise NotFound("link: lower device %r does not exist%s" % (desired["link"], self.nl.where))
             if desired["mtu"] is not None and lower["mtu"] is not None and desired["mtu"] > lower["mtu"]:

@@ -1,0 +1,73 @@
+# Copyright (c) kvmnet.hypervisor contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Canonical forms: MACs, names, CPU lists and masks, OVS values."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils import _canon
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils._errors import InvalidInput
+
+
+@pytest.mark.parametrize("text", ["52:54:00:AB:cd:0F", "52-54-00-ab-CD-0f", "5254.00ab.cd0f", "52:54:0:ab:cd:f"])
+def test_mac_forms(text):
+    assert _canon.mac(text) == "52:54:00:ab:cd:0f"
+
+
+@pytest.mark.parametrize("text", ["zz:54:00:ab:cd:0f", "52:54:00:ab:cd", "", "52:54:00:ab:cd:0f:11"])
+def test_mac_invalid_names_option_and_value(text):
+    with pytest.raises(InvalidInput) as info:
+        _canon.mac(text, "address")
+    assert info.value.option == "address"
+    assert repr(text) in info.value.msg
+
+
+def test_unicast_mac_refuses_multicast():
+    with pytest.raises(InvalidInput, match="multicast"):
+        _canon.unicast_mac("01:00:5e:00:00:01")
+    assert _canon.unicast_mac("02:00:00:00:00:01") == "02:00:00:00:00:01"
+
+
+@pytest.mark.parametrize("name,ok", [("eth0", True), ("a" * 15, True), ("a" * 16, False), ("a/b", False),
+                                     ("a b", False), (".", False), ("", False), ("é" * 8, False)])
+def test_ifname(name, ok):
+    if ok:
+        assert _canon.ifname(name) == name
+    else:
+        with pytest.raises(InvalidInput):
+            _canon.ifname(name)
+
+
+def test_cpu_list_forms_are_one_set():
+    assert _canon.cpus_parse("0-3") == _canon.cpus_parse("0,1,2,3") == _canon.mask_to_cpus("f") == (0, 1, 2, 3)
+    assert _canon.cpus_parse([0, "2-3", 8]) == (0, 2, 3, 8)
+    assert _canon.cpus_format((0, 1, 2, 3, 8, 10, 11)) == "0-3,8,10-11"
+    assert _canon.cpus_to_mask((0, 1, 2, 3)) == "0000000f"
+    assert _canon.cpus_to_mask((0, 33)) == "00000002,00000001"
+    assert _canon.mask_to_cpus("00000002,00000001") == (0, 33)
+    assert _canon.cpus_to_mask((), width=4) == "00000000"
+
+
+@pytest.mark.parametrize("bad", ["3-1", "a", "1,,x", "", -1, True])
+def test_cpu_list_invalid(bad):
+    with pytest.raises(InvalidInput):
+        _canon.cpus_parse(bad, "cpus")
+
+
+@given(st.sets(st.integers(min_value=0, max_value=255), min_size=1))
+def test_cpu_roundtrips(cpus):
+    assert _canon.cpus_parse(_canon.cpus_format(cpus)) == tuple(sorted(cpus))
+    assert _canon.mask_to_cpus(_canon.cpus_to_mask(cpus)) == tuple(sorted(cpus))
+
+
+def test_ovs_values():
+    assert _canon.ovs_map({"stp": True, "n": 10, "s": "x"}) == {"stp": "true", "n": "10", "s": "x"}
+
+
+@pytest.mark.parametrize("bad", [0, 4095, -1, "x", True])
+def test_vlan_tag_range(bad):
+    with pytest.raises(InvalidInput):
+        _canon.vlan_tag(bad)

@@ -1,0 +1,93 @@
+# Copyright (c) kvmnet.hypervisor contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""macvtap planning: exact operations from a current link and the desired one."""
+
+from __future__ import annotations
+
+import pytest
+
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils._engine import Operation
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils._errors import Conflict, InvalidInput
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils._macvtap import (
+    MacvtapResource,
+    canonical_mode,
+    plan_macvtap,
+)
+
+CURRENT = {"name": "mvt0", "kind": "macvtap", "link": "eth1", "mode": "vepa",
+           "mac": "1a:34:34:34:45:42", "mtu": 1500, "admin_state": "up", "ifindex": 7}
+
+
+def desired(**kw):
+    base = {"name": "mvt0", "state": "present", "link": "eth1", "mode": None, "mac": None,
+            "mtu": None, "admin_state": None}
+    base.update(kw)
+    return base
+
+
+def test_create_uses_defaults():
+    assert plan_macvtap(None, desired(mac="1a:34:34:34:45:42")) == [
+        Operation("create", "mvt0", link="eth1", mode="bridge", admin_state="up", mac="1a:34:34:34:45:42")]
+
+
+def test_unchanged_when_everything_matches():
+    assert plan_macvtap(CURRENT, desired(mode="vepa", mac="1a:34:34:34:45:42", mtu=1500, admin_state="up")) == []
+
+
+def test_not_mentioned_left_alone():
+    assert plan_macvtap(CURRENT, desired()) == []
+
+
+def test_mode_and_mac_modified_in_place():
+    ops = plan_macvtap(CURRENT, desired(mode="bridge", mac="02:00:00:00:00:01"))
+    assert ops == [Operation("modify", "mvt0", changes={
+        "mode": {"before": "vepa", "after": "bridge"},
+        "mac": {"before": "1a:34:34:34:45:42", "after": "02:00:00:00:00:01"}})]
+
+
+def test_lower_change_recreates_keeping_mac():
+    ops = plan_macvtap(CURRENT, desired(link="eth2"))
+    assert ops == [Operation("recreate", "mvt0", reason="lower device eth1 -> eth2", link="eth2", mode="vepa",
+                             mac="1a:34:34:34:45:42", mtu=1500, admin_state="up")]
+
+
+def test_passthru_transition_recreates():
+    ops = plan_macvtap(CURRENT, desired(mode="passthru"))
+    assert [op.action for op in ops] == ["recreate"]
+    assert ops[0].params["mode"] == "passthru"
+    assert "cannot change in place" in ops[0].params["reason"]
+
+
+def test_absent():
+    assert plan_macvtap(CURRENT, desired(state="absent", link=None)) == [Operation("delete", "mvt0")]
+    assert plan_macvtap(None, desired(state="absent", link=None)) == []
+
+
+@pytest.mark.parametrize("state", ["present", "absent"])
+def test_other_kind_is_never_touched(state):
+    veth = dict(CURRENT, kind="veth")
+    with pytest.raises(Conflict, match="already exists as a veth link"):
+        plan_macvtap(veth, desired(state=state))
+
+
+def test_passthrough_alias():
+    assert canonical_mode("passthrough") == "passthru"
+    with pytest.raises(InvalidInput, match="mode"):
+        canonical_mode("hairpin")
+
+
+@pytest.mark.parametrize("params,option", [
+    ({"mac": "zz"}, "mac"),
+    ({"mac": "01:00:5e:00:00:01"}, "mac"),
+    ({"name": "x" * 16}, "name"),
+    ({"link": "y" * 16}, "link"),
+    ({"mtu": 10}, "mtu"),
+    ({"link": "mvt0"}, "link"),
+])
+def test_bad_input_names_option(params, option):
+    base = {"name": "mvt0", "state": "present", "link": "eth1", "mode": None, "mac": None, "mtu": None,
+            "admin_state": None, "netns": None}
+    base.update(params)
+    with pytest.raises(InvalidInput) as info:
+        MacvtapResource(base).normalize()
+    assert info.value.option == option
