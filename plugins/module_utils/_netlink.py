@@ -44,6 +44,10 @@ IFF_UP = 0x1
 MACVLAN_MODES = {"private": 1, "vepa": 2, "bridge": 4, "passthru": 8, "source": 16}
 _MACVLAN_MODE_NAMES = {v: k for k, v in MACVLAN_MODES.items()}
 
+#: IFLA_VF_LINK_STATE values (include/uapi/linux/if_link.h)
+VF_LINK_STATES = {"auto": 0, "enable": 1, "disable": 2}
+VF_LINK_STATE_NAMES = {v: k for k, v in VF_LINK_STATES.items()}
+
 _ERRNO_ERRORS = {
     errno.ENODEV: NotFound,
     errno.ENOENT: NotFound,
@@ -189,3 +193,55 @@ class Netlink:
     def del_link(self, index: int, what: str) -> None:
         """Delete a link."""
         self._link_call("del", what, index=index)
+
+    # -- SR-IOV virtual functions (IFLA_VFINFO_LIST of a PF) ----------------------------------
+    def vfs(self, index: int, what: str) -> dict[int, dict[str, Any]]:
+        """VF attributes of PF ``index`` as ``{vf: {mac, vlan, qos, spoofchk, trust, link_state,
+        min_tx_rate, max_tx_rate}}`` (``link('get', ext_mask=1)``: RTEXT_FILTER_VF)."""
+        try:
+            msgs = self._ipr.link("get", index=index, ext_mask=1)
+        except NetlinkError as exc:
+            raise netlink_error(exc, "%s: reading VF attributes%s" % (what, self.where)) from exc
+        vflist = msgs[0].get_attr("IFLA_VFINFO_LIST") if msgs else None
+        out: dict[int, dict[str, Any]] = {}
+        for info in (vflist.get_attrs("IFLA_VF_INFO") if vflist is not None else []):
+            mac = info.get_attr("IFLA_VF_MAC")
+            vlan = info.get_attr("IFLA_VF_VLAN")
+            rate = info.get_attr("IFLA_VF_RATE")
+            spoof = info.get_attr("IFLA_VF_SPOOFCHK")
+            trust = info.get_attr("IFLA_VF_TRUST")
+            state = info.get_attr("IFLA_VF_LINK_STATE")
+            number = mac["vf"] if mac is not None else vlan["vf"]
+            out[number] = {
+                "mac": mac["mac"].lower() if mac is not None else None,
+                "vlan": vlan["vlan"] if vlan is not None else None,
+                "qos": vlan["qos"] if vlan is not None else None,
+                "min_tx_rate": rate["min_tx_rate"] if rate is not None else None,
+                "max_tx_rate": rate["max_tx_rate"] if rate is not None else None,
+                # the kernel reports -1 (as u32) when the driver cannot tell
+                "spoofchk": bool(spoof["spoofchk"]) if spoof is not None and spoof["spoofchk"] < 2 else None,
+                "trust": bool(trust["trust"]) if trust is not None and trust["trust"] < 2 else None,
+                "link_state": VF_LINK_STATE_NAMES.get(state["link_state"]) if state is not None else None,
+            }
+        return dict(sorted(out.items()))
+
+    def set_vf(self, index: int, vf: int, what: str, **attrs: Any) -> None:
+        """Set VF attributes on PF ``index`` (``ip link set PF vf N ...``).
+
+        ``attrs``: mac, vlan + qos, spoofchk, trust, link_state (auto/enable/disable),
+        min_tx_rate + max_tx_rate (Mbit/s; both are sent together, as IFLA_VF_RATE needs).
+        """
+        spec: dict[str, Any] = {"vf": vf}
+        if "mac" in attrs:
+            spec["mac"] = attrs["mac"]
+        if "vlan" in attrs or "qos" in attrs:
+            spec["vlan"] = {"vlan": attrs.get("vlan") or 0, "qos": attrs.get("qos") or 0}
+        if "min_tx_rate" in attrs or "max_tx_rate" in attrs:
+            spec["rate"] = {"min_tx_rate": attrs.get("min_tx_rate") or 0,
+                            "max_tx_rate": attrs.get("max_tx_rate") or 0}
+        for flag in ("spoofchk", "trust"):
+            if flag in attrs:
+                spec[flag] = 1 if attrs[flag] else 0
+        if "link_state" in attrs:
+            spec["link_state"] = VF_LINK_STATES[attrs["link_state"]]
+        self._link_call("set", what, index=index, vf=spec)
