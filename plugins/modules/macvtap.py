@@ -18,7 +18,7 @@ description:
     (delete + create, keeping the MAC and the options not given). A guest attached to the old
     link loses it.
 author:
-  - kvmnet.hypervisor contributors
+  - kvmnet.hypervisor developers (@kvmnet)
 extends_documentation_fragment:
   - kvmnet.hypervisor.attributes
   - kvmnet.hypervisor.netns
