@@ -1,0 +1,101 @@
+# Copyright (c) kvmnet.hypervisor contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""NetworkManager keyfiles for a bond, its members (ports) and the bridge above it.
+
+Pure: :func:`render` maps a bond configuration (see ``_persist_net``) to ``{path: content}``
+under /etc/NetworkManager/system-connections (files must be mode 0600 or NetworkManager
+ignores them). Connection UUIDs are derived from the connection id (uuid5), so rendering the
+same configuration twice gives the same files.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import uuid
+from typing import Any
+
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils._persist_net import HEADER, bond_option_pairs
+
+DIRECTORY = "/etc/NetworkManager/system-connections"
+PREFIX = "kvmnet-"
+FILE_MODE = 0o600
+#: namespace of the connection UUIDs (uuid5 of the connection id)
+UUID_NAMESPACE = uuid.UUID("6f1c1f3e-5b7a-4f55-9d0e-6b76a1c0b0d1")
+
+
+def connection_id(ifname: str) -> str:
+    """Connection id (and file name stem) of the profile for ``ifname``."""
+    return PREFIX + ifname
+
+
+def path_for(ifname: str) -> str:
+    """``/etc/NetworkManager/system-connections/kvmnet-<ifname>.nmconnection``."""
+    return "%s/%s.nmconnection" % (DIRECTORY, connection_id(ifname))
+
+
+def paths(config: dict[str, Any]) -> list[str]:
+    """Every file :func:`render` may write for ``config`` (used to remove them)."""
+    names = [config["name"]] + list(config.get("members") or [])
+    if config.get("bridge"):
+        names.append(config["bridge"])
+    return [path_for(n) for n in names]
+
+
+def _keyfile(sections: list[tuple[str, list[tuple[str, Any]]]]) -> str:
+    blocks = []
+    for title, pairs in sections:
+        blocks.append("[%s]\n" % title + "".join("%s=%s\n" % (k, v) for k, v in pairs if v is not None))
+    return HEADER + "\n".join(blocks)
+
+
+def _connection(ifname: str, kind: str, master: str | None = None, port_type: str | None = None):
+    cid = connection_id(ifname)
+    return ("connection", [("id", cid), ("uuid", str(uuid.uuid5(UUID_NAMESPACE, cid))), ("type", kind),
+                           ("interface-name", ifname), ("master", master), ("slave-type", port_type),
+                           ("autoconnect", "true")])
+
+
+def _ip_sections(address: str | None, gateway: str | None) -> list[tuple[str, list[tuple[str, Any]]]]:
+    if not address:
+        return [("ipv4", [("method", "disabled")]), ("ipv6", [("method", "disabled")])]
+    version = ipaddress.ip_interface(address).version
+    manual = [("method", "manual"), ("address1", address), ("gateway", gateway)]
+    if version == 4:
+        return [("ipv4", manual), ("ipv6", [("method", "disabled")])]
+    return [("ipv4", [("method", "disabled")]), ("ipv6", manual)]
+
+
+def render(config: dict[str, Any]) -> dict[str, str]:
+    """Keyfiles: the bond (a bridge port when bridged), one ethernet port per member, the bridge."""
+    name = config["name"]
+    bridge = config.get("bridge")
+    bond_section = [(key, value) for key, value in bond_option_pairs(config, list_separator=",")]
+    sections = [_connection(name, "bond", bridge, "bridge" if bridge else None)]
+    if config.get("mtu"):
+        sections.append(("ethernet", [("mtu", config["mtu"])]))
+    sections.append(("bond", bond_section))
+    if not bridge:
+        sections += _ip_sections(config.get("address"), config.get("gateway"))
+    files = {path_for(name): _keyfile(sections)}
+    for member in config.get("members") or []:
+        files[path_for(member)] = _keyfile([_connection(member, "ethernet", name, "bond"), ("ethernet", [])])
+    if bridge:
+        files[path_for(bridge)] = _keyfile([_connection(bridge, "bridge"), ("bridge", [("stp", "false")])]
+                                           + _ip_sections(config.get("address"), config.get("gateway")))
+    return files
+
+
+def parse(text: str) -> dict[str, dict[str, str]]:
+    """Sections of a keyfile as nested dicts (for tests and round trips)."""
+    out: dict[str, dict[str, str]] = {}
+    section = None
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.startswith("[") and line.endswith("]"):
+            section = out.setdefault(line[1:-1], {})
+        elif section is not None and "=" in line:
+            key, _, value = line.partition("=")
+            section[key] = value
+    return out

@@ -1,0 +1,182 @@
+# Copyright (c) kvmnet.hypervisor contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Golden-file tests of the bond persistence renderers (networkd, nm, ifcfg, ifupdown).
+
+Regenerate after an intended change with ``KVMNET_UPDATE_GOLDEN=1 pytest ...`` and review the diff.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils import (
+    _persist_ifcfg,
+    _persist_ifupdown,
+    _persist_networkd,
+    _persist_nm,
+)
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils._persist_net import bond_option_pairs, detect_stack
+
+GOLDEN = os.path.join(os.path.dirname(__file__), "golden", "nic_bond")
+
+#: the book: bond0 (mode=1 miimon=100) of two NICs under br1 carrying the host address
+BOOK = {
+    "name": "bond0", "mode": "active-backup", "members": ["enp4s0f0", "enp4s0f1"], "bridge": "br1",
+    "address": "192.168.20.200/24", "gateway": "192.168.20.1", "mtu": None,
+    "options": {"miimon": 100, "updelay": 0, "downdelay": 0, "lacp_rate": "slow", "xmit_hash_policy": "layer2",
+                "ad_select": "stable", "primary": "enp4s0f0", "arp_interval": 0, "arp_ip_target": []},
+}
+#: LACP bond carrying the address itself, no bridge, jumbo frames
+LACP = {
+    "name": "bond1", "mode": "802.3ad", "members": ["enp0s5", "enp0s6"], "bridge": None,
+    "address": "10.8.0.1/24", "gateway": None, "mtu": 9000,
+    "options": {"miimon": 100, "updelay": 200, "downdelay": 200, "lacp_rate": "fast",
+                "xmit_hash_policy": "layer3+4", "ad_select": "bandwidth", "primary": None, "arp_interval": 0,
+                "arp_ip_target": []},
+}
+#: ARP monitoring, IPv6 address on the bridge, one member
+ARP6 = {
+    "name": "bond2", "mode": "balance-xor", "members": ["eth3"], "bridge": "br6",
+    "address": "2001:db8::10/64", "gateway": "2001:db8::1", "mtu": None,
+    "options": {"miimon": 0, "arp_interval": 250, "arp_ip_target": ["192.0.2.1", "192.0.2.2"]},
+}
+#: no address anywhere (the bridge carries VM traffic only)
+BARE = {"name": "bond3", "mode": "balance-rr", "members": [], "bridge": "br3", "address": None, "gateway": None,
+        "options": {"miimon": 100}}
+
+CASES = {"book": BOOK, "lacp": LACP, "arp6": ARP6, "bare": BARE}
+INTERFACES_STOCK = "# interfaces(5)\nsource /etc/network/interfaces.d/*\n\nauto lo\niface lo inet loopback\n"
+INTERFACES_BARE = "auto lo\niface lo inet loopback"
+
+RENDERERS = {
+    "networkd": _persist_networkd.render,
+    "nm": _persist_nm.render,
+    "ifcfg": _persist_ifcfg.render,
+    "ifupdown": lambda config: _persist_ifupdown.render(config, INTERFACES_STOCK),
+}
+
+
+def _flatten(files: dict[str, str]) -> str:
+    return "".join("==> %s <==\n%s\n" % (path, files[path]) for path in sorted(files))
+
+
+@pytest.mark.parametrize("stack", sorted(RENDERERS))
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_golden(stack, case):
+    rendered = _flatten(RENDERERS[stack](CASES[case]))
+    path = os.path.join(GOLDEN, "%s-%s.txt" % (stack, case))
+    if os.environ.get("KVMNET_UPDATE_GOLDEN"):
+        with open(path, "w", encoding="utf-8") as handle:
+            handle.write(rendered)
+    with open(path, encoding="utf-8") as handle:
+        assert rendered == handle.read()
+
+
+def test_paths_cover_rendered_files():
+    for case in CASES.values():
+        assert sorted(_persist_networkd.render(case)) == sorted(_persist_networkd.paths(case))
+        assert sorted(_persist_nm.render(case)) == sorted(_persist_nm.paths(case))
+        assert sorted(_persist_ifcfg.render(case)) == sorted(_persist_ifcfg.paths(case))
+        assert sorted(_persist_ifupdown.render(case, INTERFACES_STOCK)) == sorted(_persist_ifupdown.paths(case))
+
+
+def test_ifcfg_reproduces_the_book():
+    files = _persist_ifcfg.render(BOOK)
+    bond = _persist_ifcfg.parse(files["/etc/sysconfig/network-scripts/ifcfg-bond0"])
+    assert bond["DEVICE"] == "bond0" and bond["ONBOOT"] == "yes" and bond["BRIDGE"] == "br1"
+    assert bond["BONDING_OPTS"] == "mode=active-backup miimon=100 primary=enp4s0f0"
+    nic = _persist_ifcfg.parse(files["/etc/sysconfig/network-scripts/ifcfg-enp4s0f0"])
+    assert (nic["TYPE"], nic["BOOTPROTO"], nic["MASTER"], nic["SLAVE"]) == ("Ethernet", "none", "bond0", "yes")
+    br = _persist_ifcfg.parse(files["/etc/sysconfig/network-scripts/ifcfg-br1"])
+    assert (br["TYPE"], br["IPADDR"], br["NETMASK"], br["GATEWAY"]) == (
+        "Bridge", "192.168.20.200", "255.255.255.0", "192.168.20.1")
+
+
+def test_nm_uuid_is_stable_and_unique():
+    files = _persist_nm.render(BOOK)
+    uuids = [_persist_nm.parse(text)["connection"]["uuid"] for text in files.values()]
+    assert len(set(uuids)) == len(uuids) == 4
+    assert _persist_nm.render(BOOK) == files
+
+
+def test_ifupdown_adds_source_line_only_when_missing():
+    assert _persist_ifupdown.INTERFACES not in _persist_ifupdown.render(BOOK, INTERFACES_STOCK)
+    files = _persist_ifupdown.render(BOOK, INTERFACES_BARE)
+    assert files[_persist_ifupdown.INTERFACES] == INTERFACES_BARE + "\n" + _persist_ifupdown.SOURCE_LINE + "\n"
+    files = _persist_ifupdown.render(BOOK, None)
+    assert files[_persist_ifupdown.INTERFACES] == _persist_ifupdown.SOURCE_LINE + "\n"
+    assert _persist_ifupdown.sources_interfaces_d("source-directory interfaces.d\n")
+
+
+def test_detect_stack(tmp_path):
+    root = str(tmp_path)
+    assert detect_stack(root, daemons=set()) is None
+    os.makedirs(os.path.join(root, "etc/sysconfig/network-scripts"))
+    assert detect_stack(root, daemons=set()) == "ifcfg"
+    os.makedirs(os.path.join(root, "etc/network"))
+    os.makedirs(os.path.join(root, "sbin"))
+    open(os.path.join(root, "etc/network/interfaces"), "w").close()
+    open(os.path.join(root, "sbin/ifup"), "w").close()
+    assert detect_stack(root, daemons=set()) == "ifupdown"
+    assert detect_stack(root, daemons={"systemd-network"}) == "networkd"
+    assert detect_stack(root, daemons={"systemd-network", "NetworkManager"}) == "nm"
+
+
+# -- round trips: what the files say is what was asked -------------------------------------
+MODES = ["balance-rr", "active-backup", "balance-xor", "broadcast", "802.3ad", "balance-tlb", "balance-alb"]
+names = st.from_regex(r"\A[a-z][a-z0-9]{0,9}\Z")
+
+
+@st.composite
+def configs(draw):
+    name = draw(names)
+    members = draw(st.lists(names.filter(lambda n: n != name), unique=True, max_size=3))
+    mode = draw(st.sampled_from(MODES))
+    options = {"miimon": draw(st.sampled_from([0, 100, 250])),
+               "updelay": draw(st.sampled_from([0, 200])),
+               "lacp_rate": draw(st.sampled_from(["slow", "fast"])),
+               "xmit_hash_policy": draw(st.sampled_from(["layer2", "layer3+4", "layer2+3"]))}
+    if members and draw(st.booleans()):
+        options["primary"] = members[0]
+    net = draw(st.ip_addresses(v=4))
+    prefix = draw(st.integers(8, 30))
+    address = draw(st.sampled_from([None, "%s/%d" % (net, prefix)]))
+    bridge = draw(st.sampled_from([None, "br" + name[:10]]))
+    return {"name": name, "mode": mode, "members": members, "bridge": bridge, "address": address,
+            "gateway": None, "options": options}
+
+
+@settings(max_examples=60, deadline=None)
+@given(configs())
+def test_ifcfg_round_trip(config):
+    files = _persist_ifcfg.render(config)
+    bond = _persist_ifcfg.parse(files[_persist_ifcfg.path_for(config["name"])])
+    opts = dict(pair.split("=", 1) for pair in bond["BONDING_OPTS"].split())
+    assert opts == dict(bond_option_pairs(config, ","))
+    assert opts["mode"] == config["mode"]
+    carrier = config["bridge"] or config["name"]
+    holder = _persist_ifcfg.parse(files[_persist_ifcfg.path_for(carrier)])
+    if config["address"]:
+        iface = ipaddress.ip_interface(config["address"])
+        assert ipaddress.ip_interface("%s/%s" % (holder["IPADDR"], holder["NETMASK"])) == iface
+    else:
+        assert "IPADDR" not in holder
+    for member in config["members"]:
+        assert _persist_ifcfg.parse(files[_persist_ifcfg.path_for(member)])["MASTER"] == config["name"]
+
+
+@settings(max_examples=60, deadline=None)
+@given(configs())
+def test_nm_round_trip(config):
+    files = _persist_nm.render(config)
+    bond = _persist_nm.parse(files[_persist_nm.path_for(config["name"])])
+    assert bond["bond"] == dict(bond_option_pairs(config, ","))
+    assert bond["connection"].get("master") == config["bridge"]
+    for member in config["members"]:
+        port = _persist_nm.parse(files[_persist_nm.path_for(member)])["connection"]
+        assert (port["master"], port["slave-type"], port["interface-name"]) == (config["name"], "bond", member)
