@@ -1,0 +1,59 @@
+# shellcheck shell=bash
+# Common settings of the VM lab (tier 3). Sourced by every script in tests/vm/.
+#
+# Environment (all optional):
+#   KVMNET_VM_CACHE  image cache, survives between runs on one machine  [/var/cache/kvmnet-vm]
+#   KVMNET_VM_RUN    state of running VMs (overlays, pid files, logs)   [/tmp/kvmnet-vm]
+#   KVMNET_VM_ACCEL  qemu accelerator: tcg | kvm                        [tcg]
+#   KVMNET_VENV      Python venv holding ansible-core + molecule        [<repo>/.venv]
+
+VM_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO_ROOT=$(cd "$VM_DIR/../.." && pwd)
+VM_CACHE=${KVMNET_VM_CACHE:-/var/cache/kvmnet-vm}
+VM_RUN=${KVMNET_VM_RUN:-/tmp/kvmnet-vm}
+VM_ACCEL=${KVMNET_VM_ACCEL:-tcg}
+VM_KEY=$VM_CACHE/id_ed25519
+VM_SUITE=${KVMNET_VM_SUITE:-bookworm}
+
+# ssh options for the lab: every guest shares the image's host keys and is thrown away,
+# so there is no host key to pin.
+VM_SSH_OPTS=(-o BatchMode=yes -o ConnectTimeout=5 -o StrictHostKeyChecking=no
+  -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR)
+
+vm_log() { printf '[vm %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+vm_die() { vm_log "ERROR: $*"; exit 1; }
+
+# vm_ssh PORT CMD... : run a command in the guest as root
+vm_ssh() {
+  local port=$1; shift
+  ssh -i "$VM_KEY" -p "$port" "${VM_SSH_OPTS[@]}" root@127.0.0.1 "$@"
+}
+
+# vm_pid_alive DIR : true if the qemu whose pid file is DIR/qemu.pid runs and really is
+# that VM (the pid is checked against the command line, so a recycled pid is never hit).
+vm_pid_alive() {
+  local d=$1 pid
+  [ -s "$d/qemu.pid" ] || return 1
+  pid=$(cat "$d/qemu.pid" 2>/dev/null) || return 1
+  [[ $pid =~ ^[0-9]+$ ]] || return 1
+  [ -r "/proc/$pid/cmdline" ] || return 1
+  tr '\0' ' ' <"/proc/$pid/cmdline" | grep -qF -- "$d/qemu.pid"
+}
+
+# the venv with ansible-core + molecule: the project's .venv, or KVMNET_VENV
+vm_venv() {
+  local v=${KVMNET_VENV:-$REPO_ROOT/.venv}
+  [ -x "$v/bin/ansible-playbook" ] || vm_die "no ansible-playbook in $v (run 'make setup' or set KVMNET_VENV)"
+  printf '%s\n' "$v"
+}
+
+# build/src/ansible_collections/kvmnet/hypervisor -> the repository (working tree), so that
+# ANSIBLE_COLLECTIONS_PATH=build/src resolves kvmnet.hypervisor to the checked-out code.
+vm_collection_path() {
+  local base=$REPO_ROOT/build/src/ansible_collections/kvmnet
+  if [ ! -e "$base/hypervisor" ]; then
+    mkdir -p "$base"
+    ln -sfn ../../../.. "$base/hypervisor"
+  fi
+  printf '%s\n' "$REPO_ROOT/build/src"
+}
