@@ -93,7 +93,7 @@ docs: build ## ansible-doc renders every module from the built artifact + antsib
 	for f in plugins/modules/*.py; do \
 	  [ -e "$$f" ] || continue; m=$$(basename "$$f" .py); [ "$$m" = __init__ ] && continue; n=$$((n+1)); \
 	  if out=$$(ANSIBLE_COLLECTIONS_PATH=$(INSTALLED) ansible-doc -t module $(FQCN).$$m 2>&1) \
-	     && grep -q "$(FQCN).$$m" <<<"$$out" && ! grep -qiE '^\[?(ERROR|WARNING)' <<<"$$out"; then \
+	     && grep -q "^> MODULE $(FQCN).$$m " <<<"$$out" && ! grep -qiE '^\[?(ERROR|WARNING)' <<<"$$out"; then \
 	    echo "ansible-doc $(FQCN).$$m: ok"; \
 	  else echo "$$out"; echo "ansible-doc $(FQCN).$$m: FAILED"; failed="$$failed $$m"; fi; \
 	done; \

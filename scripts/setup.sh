@@ -59,13 +59,15 @@ host_debian_source() {
     [ "$f" = "$BACKPORTS_FILE" ] && continue
     awk -v suite="$codename" '
       function flush() {
+        if (inline_key) signed = ""  # an embedded key block cannot be copied line-wise; apt falls back to trusted.gpg.d
         if (types ~ /(^| )deb( |$)/ && (" " suites " ") ~ (" " suite " ") && uris != "" && enabled != "no") {
           printf "%s\t%s\n", uris, signed; found = 1; exit
         }
-        types = suites = uris = signed = enabled = ""
+        types = suites = uris = signed = enabled = last = ""; inline_key = 0
       }
       /^[[:space:]]*#/ { next }
       /^[[:space:]]*$/ { flush(); next }
+      /^[[:space:]]/ { if (last == "signed-by") inline_key = 1; next }
       {
         key = tolower($1); sub(/:$/, "", key); val = $0; sub(/^[^:]*:[[:space:]]*/, "", val)
         if (key == "types") types = val
@@ -73,6 +75,7 @@ host_debian_source() {
         else if (key == "uris") uris = val
         else if (key == "signed-by") signed = val
         else if (key == "enabled") enabled = tolower(val)
+        last = key
       }
       END { if (!found) flush() }
     ' "$f" | head -n1 | grep . && return 0
@@ -151,7 +154,13 @@ step_apt() {
   write_backports_source
   : > "$LOGDIR/apt.log"
   log "apt: update"
-  apt_run apt -q -o DPkg::Lock::Timeout=600 update
+  # the lists lock is not covered by DPkg::Lock::Timeout on every apt version: retry a few times
+  local try
+  for try in 1 2 3 4 5; do
+    apt-get -q -o DPkg::Lock::Timeout=600 update >>"$LOGDIR/apt.log" 2>&1 && break
+    [ "$try" = 5 ] && { tail -n 30 "$LOGDIR/apt.log" >&2; die "apt-get update failed (log: $LOGDIR/apt.log)"; }
+    log "apt: update failed (attempt $try), retrying in 10 s"; sleep 10
+  done
   if ! qemu_has_igb; then
     log "apt: install -t $BACKPORTS_SUITE ${BACKPORTS_PKGS[*]}"
     apt_run apt install "${APT_OPTS[@]}" -t "$BACKPORTS_SUITE" "${BACKPORTS_PKGS[@]}"
