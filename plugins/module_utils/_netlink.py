@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import errno
 import os
+import socket
 import traceback
 from typing import Any
 
@@ -83,6 +84,32 @@ def macvlan_mode_name(value: Any) -> str | None:
     if value is None or isinstance(value, str):
         return value
     return _MACVLAN_MODE_NAMES.get(int(value), str(value))
+
+
+#: IFLA_BOND_* attributes read and written by name (kwargs ``bond_<name>`` of pyroute2)
+BOND_ATTRS = ("mode", "miimon", "updelay", "downdelay", "ad_lacp_rate", "xmit_hash_policy", "ad_select",
+              "primary", "arp_interval", "arp_ip_target")
+
+
+def _nla_value(item: Any) -> Any:
+    """A decoded array cell (pyroute2 nla) or a plain value."""
+    return item.getvalue() if hasattr(item, "getvalue") else item
+
+
+def bond_attrs(data: Any) -> dict[str, Any]:
+    """IFLA_BOND_* of a bond's IFLA_INFO_DATA as ``{attr: raw value}`` (numbers; primary is an ifindex;
+    arp_ip_target a list of IPv4 strings)."""
+    out: dict[str, Any] = {}
+    for name in BOND_ATTRS:
+        value = data.get_attr("IFLA_BOND_" + name.upper())
+        if name == "arp_ip_target":
+            if value is None:
+                value = []
+            elif not isinstance(value, (list, tuple)):
+                value = [value]
+            value = [str(_nla_value(v)) for v in value]
+        out[name] = value
+    return out
 
 
 class Netlink:
@@ -170,6 +197,8 @@ class Netlink:
             "link_index": msg.get_attr("IFLA_LINK"),
             "master_index": msg.get_attr("IFLA_MASTER"),
         }
+        if kind == "bond" and data is not None:
+            out["bond"] = bond_attrs(data)
         if kind in ("macvtap", "macvlan") and data is not None:
             out["mode"] = macvlan_mode_name(data.get_attr("IFLA_MACVTAP_MODE" if kind == "macvtap"
                                                           else "IFLA_MACVLAN_MODE"))
@@ -245,3 +274,54 @@ class Netlink:
         if "link_state" in attrs:
             spec["link_state"] = VF_LINK_STATES[attrs["link_state"]]
         self._link_call("set", what, index=index, vf=spec)
+
+    # -- bonds, addresses, default routes (nic_bond) ------------------------------------------
+    def set_bond(self, index: int, what: str, **attrs: Any) -> None:
+        """Change IFLA_BOND_* attributes of bond ``index``: attrs named as in :data:`BOND_ATTRS`
+        with raw values (mode number, primary ifindex, arp_ip_target list of IPv4 strings)."""
+        self._link_call("set", what, index=index, kind="bond", **{"bond_" + k: v for k, v in attrs.items()})
+
+    def addresses(self, index: int | None = None) -> list[dict[str, Any]]:
+        """Addresses (of link ``index``, or all) as ``{"index", "address": "ip/prefix"}``."""
+        try:
+            msgs = self._ipr.get_addr(index=index) if index is not None else self._ipr.get_addr()
+        except NetlinkError as exc:
+            raise netlink_error(exc, "reading addresses%s" % self.where) from exc
+        return [{"index": m["index"], "address": "%s/%d" % (m.get_attr("IFA_ADDRESS"), m["prefixlen"])}
+                for m in msgs if m.get_attr("IFA_ADDRESS")]
+
+    def _addr_call(self, command: str, index: int, address: str, what: str) -> None:
+        ip, _, prefix = address.partition("/")
+        try:
+            self._ipr.addr(command, index=index, address=ip, prefixlen=int(prefix))
+        except NetlinkError as exc:
+            raise netlink_error(exc, "%s%s" % (what, self.where)) from exc
+
+    def add_address(self, index: int, address: str, what: str) -> None:
+        """``ip addr add ADDRESS/PREFIX dev INDEX``."""
+        self._addr_call("add", index, address, what)
+
+    def del_address(self, index: int, address: str, what: str) -> None:
+        """``ip addr del ADDRESS/PREFIX dev INDEX``."""
+        self._addr_call("del", index, address, what)
+
+    def default_routes(self, family: int) -> list[dict[str, Any]]:
+        """Default routes of the main table: ``[{"gateway", "oif"}]`` (family AF_INET/AF_INET6)."""
+        try:
+            msgs = self._ipr.get_routes(family=family)
+        except NetlinkError as exc:
+            raise netlink_error(exc, "reading routes%s" % self.where) from exc
+        out = []
+        for m in msgs:
+            table = m.get_attr("RTA_TABLE") or m["table"]
+            if m["dst_len"] == 0 and table == 254 and m.get_attr("RTA_GATEWAY"):
+                out.append({"gateway": m.get_attr("RTA_GATEWAY"), "oif": m.get_attr("RTA_OIF")})
+        return out
+
+    def replace_default_route(self, family: int, gateway: str, index: int, what: str) -> None:
+        """``ip route replace default via GATEWAY dev INDEX`` (main table)."""
+        dst = "0.0.0.0/0" if family == socket.AF_INET else "::/0"
+        try:
+            self._ipr.route("replace", dst=dst, family=family, gateway=gateway, oif=index)
+        except NetlinkError as exc:
+            raise netlink_error(exc, "%s%s" % (what, self.where)) from exc
