@@ -130,6 +130,11 @@ def run_playbook(tasks, check=False, diff=False, extra_vars=None, env=None, time
         results_file = work / "results.json"
         run_env = dict(os.environ)
         run_env.setdefault("ANSIBLE_COLLECTIONS_PATH", str(REPO / "build" / "src"))
+        # ansible-playbook runs in a temp dir: make relative search paths (PYTHONPATH=build/src) absolute
+        for var in ("ANSIBLE_COLLECTIONS_PATH", "ANSIBLE_COLLECTIONS_PATHS", "PYTHONPATH"):
+            if run_env.get(var):
+                run_env[var] = os.pathsep.join(os.path.abspath(p) if p else p
+                                               for p in run_env[var].split(os.pathsep))
         run_env.update({
             "KVT_RESULTS_FILE": str(results_file),
             "ANSIBLE_CALLBACK_PLUGINS": str(HERE / "callback_plugins"),
