@@ -1,0 +1,398 @@
+# Copyright (c) kvmnet.hypervisor contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The ovs_bridge resource: an Open vSwitch bridge and, optionally, its ports (pattern 8).
+
+What ``ovs-vsctl add-br br0; add-port br0 eth1; set port tap1 tag=3`` do by hand, in one
+OVSDB transaction. Rules:
+
+* Bridge attributes not given are left as they are.
+* Ports not listed are left alone, unless ``exclusive_ports`` is true: then every port of the
+  bridge that is not listed (except the bridge's own internal port) is removed.
+* A listed port's attributes that are not given are left alone; a new port without ``type``
+  is a ``system`` port (an existing kernel device).
+* A port that already exists on another bridge is a Conflict (never moved silently).
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils import _canon
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils._engine import Operation, Resource
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils._errors import Conflict, InvalidInput
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils._ovs_common import (
+    BRIDGE_COLUMNS,
+    INTERFACE_COLUMNS,
+    PORT_COLUMNS,
+    canonical_map,
+    interface_failures,
+    map_change,
+    ovsdb_type,
+    raise_on_failures,
+    read_port,
+    set_map,
+    set_optional,
+    vlan_list,
+)
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils._ovsdb import Ovsdb, first
+
+PORT_TYPES = ("system", "internal", "patch", "vxlan", "geneve", "gre")
+TUNNEL_TYPES = ("vxlan", "geneve", "gre")
+VLAN_MODES = ("access", "trunk", "native-tagged", "native-untagged")
+FAIL_MODES = ("standalone", "secure")
+
+#: bridge scalar fields compared as-is, and their OVSDB columns
+BRIDGE_SCALARS = {"datapath_type": "datapath_type", "fail_mode": "fail_mode",
+                  "mcast_snooping": "mcast_snooping_enable", "stp": "stp_enable"}
+BRIDGE_MAPS = ("other_config", "external_ids")
+PORT_SCALARS = ("type", "tag", "trunks", "vlan_mode")
+#: map fields of a port: field -> (table, column)
+PORT_MAPS = {"options": ("Interface", "options"), "external_ids": ("Port", "external_ids"),
+             "interface_external_ids": ("Interface", "external_ids")}
+
+COLUMNS = {
+    "Bridge": BRIDGE_COLUMNS + ["fail_mode", "other_config", "external_ids", "mcast_snooping_enable",
+                                "stp_enable"],
+    "Port": PORT_COLUMNS,
+    "Interface": INTERFACE_COLUMNS,
+}
+
+
+# -- normalize -------------------------------------------------------------------------------
+def normalize_port(raw: dict[str, Any], index: int, bridge: str) -> dict[str, Any]:
+    """One entry of ``ports`` -> canonical desired port (raises InvalidInput naming ports[i].x)."""
+    opt = "ports[%d]" % index
+    name = raw.get("name")
+    if not name:
+        raise InvalidInput(opt + ".name", name, "is required")
+    if name == bridge:
+        raise InvalidInput(opt + ".name", name, "is the bridge's own internal port; it is managed with the bridge")
+    port = {
+        "name": str(name),
+        "state": raw.get("state") or "present",
+        "type": raw.get("type"),
+        "tag": _canon.vlan_tag(raw["tag"], opt + ".tag") if raw.get("tag") is not None else None,
+        "trunks": vlan_list(raw.get("trunks"), opt + ".trunks"),
+        "vlan_mode": raw.get("vlan_mode"),
+        "options": canonical_map(raw.get("options")),
+        "external_ids": canonical_map(raw.get("external_ids")),
+        "interface_external_ids": canonical_map(raw.get("interface_external_ids")),
+    }
+    if port["type"] is not None and port["type"] not in PORT_TYPES:
+        raise InvalidInput(opt + ".type", port["type"], "is not a port type (one of %s)" % ", ".join(PORT_TYPES))
+    if port["vlan_mode"] is not None and port["vlan_mode"] not in VLAN_MODES:
+        raise InvalidInput(opt + ".vlan_mode", port["vlan_mode"], "is not a VLAN mode (one of %s)"
+                           % ", ".join(VLAN_MODES))
+    extra = {}
+    if raw.get("peer") is not None:
+        if port["type"] not in (None, "patch"):
+            raise InvalidInput(opt + ".peer", raw["peer"], "is only for type=patch ports")
+        if raw["peer"] == name:
+            raise InvalidInput(opt + ".peer", raw["peer"], "is the port itself; a patch port's peer is the port "
+                               "on the other bridge")
+        extra["peer"] = str(raw["peer"])
+    if raw.get("remote_ip") is not None:
+        if port["type"] not in TUNNEL_TYPES:
+            raise InvalidInput(opt + ".remote_ip", raw["remote_ip"], "is only for tunnel ports (type %s)"
+                               % "/".join(TUNNEL_TYPES))
+        extra["remote_ip"] = str(raw["remote_ip"])
+    if extra:
+        port["options"] = dict(port["options"] or {}, **extra)
+    if port["type"] in ("system", "internal"):
+        _canon.ifname(name, opt + ".name")
+    return port
+
+
+def normalize_bridge(params: dict[str, Any]) -> dict[str, Any]:
+    """Module parameters -> canonical desired bridge."""
+    name = _canon.ifname(params["name"], "name")
+    desired: dict[str, Any] = {
+        "name": name,
+        "state": params.get("state") or "present",
+        "datapath_type": params.get("datapath_type"),
+        "fail_mode": params.get("fail_mode"),
+        "mcast_snooping": params.get("mcast_snooping"),
+        "stp": params.get("stp"),
+        "other_config": canonical_map(params.get("other_config")),
+        "external_ids": canonical_map(params.get("external_ids")),
+        "exclusive_ports": bool(params.get("exclusive_ports")),
+        "ports": None,
+    }
+    if desired["fail_mode"] is not None and desired["fail_mode"] not in FAIL_MODES:
+        raise InvalidInput("fail_mode", desired["fail_mode"], "is not a fail mode (standalone or secure)")
+    if params.get("ports") is not None:
+        ports = [normalize_port(p, i, name) for i, p in enumerate(params["ports"])]
+        seen: set[str] = set()
+        for i, port in enumerate(ports):
+            if port["name"] in seen:
+                raise InvalidInput("ports[%d].name" % i, port["name"], "is listed twice")
+            seen.add(port["name"])
+        desired["ports"] = ports
+    if desired["exclusive_ports"] and desired["ports"] is None:
+        raise InvalidInput("exclusive_ports", True, "needs ports (the exact list of ports); give ports: [] to "
+                           "remove every port")
+    return desired
+
+
+# -- plan ------------------------------------------------------------------------------------
+def _new_port(port: dict[str, Any], bridge: str) -> Operation:
+    attrs = {k: port[k] for k in ("tag", "trunks", "vlan_mode") if port.get(k) not in (None, [])}
+    for field in PORT_MAPS:
+        if port.get(field):
+            attrs[field] = {k: v for k, v in port[field].items() if v is not None}
+    return Operation("add_port", port["name"], bridge=bridge, type=port.get("type") or "system", **attrs)
+
+
+def plan_port(current: dict[str, Any], port: dict[str, Any]) -> Operation | None:
+    """modify_port for an existing port, or None when it already matches."""
+    changes: dict[str, dict[str, Any]] = {}
+    for field in PORT_SCALARS:
+        want = port.get(field)
+        if want is not None and current.get(field) != want:
+            changes[field] = {"before": current.get(field), "after": want}
+    for field in PORT_MAPS:
+        change = map_change(current.get(field), port.get(field))
+        if change:
+            changes[field] = change
+    if not changes:
+        return None
+    return Operation("modify_port", port["name"], changes=changes, bridge=current.get("bridge"))
+
+
+def plan_bridge(current: dict[str, Any] | None, desired: dict[str, Any]) -> list[Operation]:
+    """Operations turning ``current`` (canonical bridge or None) into ``desired``. Pure."""
+    name = desired["name"]
+    if desired["state"] == "absent":
+        return [Operation("delete_bridge", name)] if current is not None else []
+    ops: list[Operation] = []
+    wanted_ports = desired["ports"] or []
+    if current is None:
+        attrs = {k: desired[k] for k in BRIDGE_SCALARS if desired.get(k) is not None}
+        for field in BRIDGE_MAPS:
+            if desired.get(field):
+                attrs[field] = {k: v for k, v in desired[field].items() if v is not None}
+        ops.append(Operation("create_bridge", name, **attrs))
+        ops.extend(_new_port(p, name) for p in wanted_ports if p["state"] == "present")
+        return ops
+    changes: dict[str, dict[str, Any]] = {}
+    for field in BRIDGE_SCALARS:
+        want = desired.get(field)
+        if want is not None and current.get(field) != want:
+            changes[field] = {"before": current.get(field), "after": want}
+    for field in BRIDGE_MAPS:
+        change = map_change(current.get(field), desired.get(field))
+        if change:
+            changes[field] = change
+    if changes:
+        ops.append(Operation("modify_bridge", name, changes=changes))
+    have = {p["name"]: p for p in current.get("ports") or []}
+    for port in wanted_ports:
+        existing = have.get(port["name"])
+        if port["state"] == "absent":
+            if existing is not None:
+                ops.append(Operation("delete_port", port["name"], bridge=name))
+        elif existing is None:
+            ops.append(_new_port(port, name))
+        else:
+            op = plan_port(dict(existing, bridge=name), port)
+            if op is not None:
+                ops.append(op)
+    if desired.get("exclusive_ports"):
+        listed = {p["name"] for p in wanted_ports if p["state"] == "present"}
+        ops.extend(Operation("delete_port", pname, bridge=name, reason="not listed and exclusive_ports is true")
+                   for pname in sorted(have) if pname not in listed)
+    return ops
+
+
+def predict_bridge(current: dict[str, Any] | None, operations: list[Operation]) -> dict[str, Any] | None:
+    """Check mode: the bridge a real run would leave (without ofport/error, which vswitchd sets)."""
+    state = copy.deepcopy(current)
+    for op in operations:
+        if op.action == "delete_bridge":
+            return None
+        if op.action == "create_bridge":
+            state = {"name": op.target, "datapath_type": op.params.get("datapath_type", ""),
+                     "fail_mode": op.params.get("fail_mode"),
+                     "mcast_snooping": op.params.get("mcast_snooping", False),
+                     "stp": op.params.get("stp", False),
+                     "other_config": op.params.get("other_config", {}),
+                     "external_ids": op.params.get("external_ids", {}), "ports": []}
+        elif op.action == "modify_bridge":
+            for field, change in op.changes.items():
+                state[field] = change["after"]
+        elif op.action == "add_port":
+            params = dict(op.params)
+            params.pop("bridge", None)
+            port = {"name": op.target, "type": params.pop("type"), "tag": None, "trunks": [], "vlan_mode": None,
+                    "external_ids": {}, "options": {}, "interface_external_ids": {}}
+            port.update(params)
+            state["ports"].append(port)
+        elif op.action == "modify_port":
+            for port in state["ports"]:
+                if port["name"] == op.target:
+                    for field, change in op.changes.items():
+                        port[field] = change["after"]
+        elif op.action == "delete_port":
+            state["ports"] = [p for p in state["ports"] if p["name"] != op.target]
+    if state is not None:
+        state["ports"].sort(key=lambda p: p["name"])
+    return state
+
+
+# -- reading / writing OVSDB -----------------------------------------------------------------
+def read_bridge(db: Ovsdb, name: str) -> dict[str, Any] | None:
+    """The bridge ``name`` in canonical form (its own internal port excluded), or None."""
+    br = db.by_name("Bridge").get(name)
+    if br is None:
+        return None
+    return {
+        "name": br.name,
+        "datapath_type": br.datapath_type,
+        "fail_mode": first(br.fail_mode),
+        "mcast_snooping": bool(br.mcast_snooping_enable),
+        "stp": bool(br.stp_enable),
+        "other_config": dict(br.other_config),
+        "external_ids": dict(br.external_ids),
+        "ports": sorted((read_port(p) for p in br.ports if p.name != br.name), key=lambda p: p["name"]),
+    }
+
+
+def new_port_rows(txn: Any, db: Ovsdb, name: str, params: dict[str, Any]) -> Any:
+    """Insert a Port with one Interface of the same name; returns the Port row."""
+    iface = txn.insert(db.idl.tables["Interface"])
+    iface.name = name
+    iface.type = ovsdb_type(params.get("type") or "system")
+    if params.get("options"):
+        iface.options = params["options"]
+    if params.get("interface_external_ids"):
+        iface.external_ids = params["interface_external_ids"]
+    port = txn.insert(db.idl.tables["Port"])
+    port.name = name
+    port.interfaces = [iface]
+    if params.get("tag") is not None:
+        port.tag = params["tag"]
+    if params.get("trunks"):
+        port.trunks = params["trunks"]
+    if params.get("vlan_mode"):
+        port.vlan_mode = params["vlan_mode"]
+    if params.get("external_ids"):
+        port.external_ids = params["external_ids"]
+    return port
+
+
+def write_operations(txn: Any, db: Ovsdb, operations: list[Operation]) -> None:
+    """Turn ovs_bridge operations into IDL writes of one transaction (rows looked up afresh)."""
+    tables = db.idl.tables
+    bridges = db.by_name("Bridge")
+    ports = db.by_name("Port")
+    new_bridges: dict[str, list[Any]] = {}
+    for op in operations:
+        if op.action == "create_bridge":
+            own = new_port_rows(txn, db, op.target, {"type": "internal"})
+            br = txn.insert(tables["Bridge"])
+            br.name = op.target
+            for field, column in BRIDGE_SCALARS.items():
+                if op.params.get(field) is not None:
+                    setattr(br, column, op.params[field])
+            for field in BRIDGE_MAPS:
+                if op.params.get(field):
+                    setattr(br, field, op.params[field])
+            db.root().addvalue("bridges", br.uuid)
+            bridges[op.target] = br
+            new_bridges[op.target] = [own]
+        elif op.action == "delete_bridge":
+            db.root().delvalue("bridges", bridges[op.target].uuid)
+            bridges[op.target].delete()
+        elif op.action == "modify_bridge":
+            br = bridges[op.target]
+            for field, change in op.changes.items():
+                if field in BRIDGE_MAPS:
+                    set_map(br, field, change, inserted=False)
+                elif field == "fail_mode":
+                    set_optional(br, "fail_mode", change["after"])
+                else:
+                    setattr(br, BRIDGE_SCALARS[field], change["after"])
+        elif op.action == "add_port":
+            port = new_port_rows(txn, db, op.target, op.params)
+            if op.params["bridge"] in new_bridges:
+                new_bridges[op.params["bridge"]].append(port)
+            else:
+                bridges[op.params["bridge"]].addvalue("ports", port.uuid)
+        elif op.action == "modify_port":
+            write_port_changes(ports[op.target], op.changes)
+        elif op.action == "delete_port":
+            bridges[op.params["bridge"]].delvalue("ports", ports[op.target].uuid)
+            ports[op.target].delete()
+    for name, rows in new_bridges.items():
+        bridges[name].ports = rows
+
+
+def write_port_changes(port: Any, changes: dict[str, dict[str, Any]]) -> None:
+    """Apply a modify_port's changes to an existing Port row and its (single) Interface."""
+    ifaces = list(port.interfaces)
+    iface = next((i for i in ifaces if i.name == port.name), ifaces[0] if ifaces else None)
+    for field, change in changes.items():
+        if field == "type":
+            iface.type = ovsdb_type(change["after"])
+        elif field in ("tag", "vlan_mode"):
+            set_optional(port, field, change["after"])
+        elif field == "trunks":
+            port.trunks = change["after"]
+        elif field in PORT_MAPS:
+            table, column = PORT_MAPS[field]
+            set_map(port if table == "Port" else iface, column, change, inserted=False)
+
+
+def touched_interfaces(operations: list[Operation]) -> list[str]:
+    """Interfaces whose creation or change ovs-vswitchd must confirm (ofport / error)."""
+    names = []
+    for op in operations:
+        if op.action in ("create_bridge", "add_port"):
+            names.append(op.target)
+        elif op.action == "modify_port" and ({"type", "options"} & set(op.changes)):
+            names.append(op.target)
+    return names
+
+
+class OvsBridgeResource(Resource):
+    """An OVS bridge with (some of) its ports, in one OVSDB transaction."""
+
+    def __init__(self, params: dict[str, Any]) -> None:
+        super().__init__(params)
+        self.db = Ovsdb(params.get("database"), params.get("timeout") or 10, COLUMNS)
+
+    def open(self) -> None:
+        self.db.open()
+
+    def close(self) -> None:
+        self.db.close()
+
+    def diff_header(self) -> str:
+        return "ovs bridge %s" % self.params["name"]
+
+    def normalize(self) -> dict[str, Any]:
+        return normalize_bridge(self.params)
+
+    def read_current(self) -> dict[str, Any] | None:
+        self.db.refresh()
+        return read_bridge(self.db, self.params["name"])
+
+    def plan(self, current: dict[str, Any] | None, desired: dict[str, Any]) -> list[Operation]:
+        if desired["state"] == "present":
+            where = self.db.bridge_of_port()
+            for port in desired["ports"] or []:
+                owner = where.get(port["name"])
+                if port["state"] == "present" and owner not in (None, desired["name"]):
+                    raise Conflict("ports: port %r is already on bridge %r; remove it there first"
+                                   % (port["name"], owner))
+        return plan_bridge(current, desired)
+
+    def predict(self, current: dict[str, Any] | None, desired: dict[str, Any],
+                operations: list[Operation]) -> dict[str, Any] | None:
+        return predict_bridge(current, operations)
+
+    def apply(self, operations: list[Operation]) -> None:
+        self.db.transact(lambda txn, db: write_operations(txn, db, operations), "bridge %s" % self.params["name"])
+        raise_on_failures(interface_failures(self.db, touched_interfaces(operations)),
+                          "bridge %s" % self.params["name"])

@@ -1,0 +1,155 @@
+# Copyright (c) kvmnet.hypervisor contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Helpers shared by the Open vSwitch resources (ovs_bridge, ovs_bond, ovs_patch).
+
+Canonical forms of OVSDB rows (rules):
+
+* Interface ``type`` ``""`` is spelled ``system`` (a kernel device); a port with more than one
+  interface is a ``bond``.
+* ``tag`` is an int or None, ``trunks`` a sorted list of ints (empty = all VLANs),
+  ``vlan_mode`` a string or None (OVS then derives it from tag/trunks).
+* Map columns (other_config, external_ids, options) are dicts of strings. In desired state a
+  map lists only the keys the user mentioned; a key whose value is null is removed; keys not
+  mentioned are left alone.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils import _canon
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils._errors import ApplyFailed, InvalidInput
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils._ovsdb import first
+
+#: the columns every OVS resource reads or writes (registered once per run, nothing else)
+PORT_COLUMNS = ["name", "interfaces", "tag", "trunks", "vlan_mode", "external_ids"]
+INTERFACE_COLUMNS = ["name", "type", "options", "external_ids", "error", "ofport"]
+BRIDGE_COLUMNS = ["name", "ports", "datapath_type"]
+
+
+def iface_type(raw: str) -> str:
+    """OVSDB's Interface.type -> the canonical name (``""`` is a ``system`` device)."""
+    return raw or "system"
+
+
+def ovsdb_type(name: str) -> str:
+    """Canonical type -> OVSDB's Interface.type."""
+    return "" if name == "system" else name
+
+
+def canonical_map(value: dict[str, Any] | None) -> dict[str, str | None] | None:
+    """Desired map: string keys and values, None kept (it means "remove this key")."""
+    if value is None:
+        return None
+    return {str(k): (None if v is None else _canon.ovs_value(v)) for k, v in value.items()}
+
+
+def merge_map(current: dict[str, str] | None, desired: dict[str, str | None] | None) -> dict[str, str] | None:
+    """The map after applying ``desired`` (None: not mentioned -> None; null values remove keys)."""
+    if desired is None:
+        return None
+    merged = dict(current or {})
+    for key, value in desired.items():
+        if value is None:
+            merged.pop(key, None)
+        else:
+            merged[key] = value
+    return merged
+
+
+def map_change(current: dict[str, str] | None, desired: dict[str, str | None] | None) -> dict[str, Any] | None:
+    """``{"before": map, "after": map}`` if applying ``desired`` changes ``current``, else None."""
+    merged = merge_map(current, desired)
+    if merged is None or merged == (current or {}):
+        return None
+    return {"before": dict(current or {}), "after": merged}
+
+
+def vlan_list(value: Any, option: str) -> list[int] | None:
+    """A list of VLAN ids (trunks): each 1..4094, sorted, duplicates removed."""
+    if value is None:
+        return None
+    return sorted({_canon.vlan_tag(v, option) for v in value})
+
+
+def read_port(port: Any) -> dict[str, Any]:
+    """A Port row (with its Interface rows) in canonical form."""
+    ifaces = list(port.interfaces)
+    main = next((i for i in ifaces if i.name == port.name), ifaces[0] if ifaces else None)
+    out: dict[str, Any] = {
+        "name": port.name,
+        "type": "bond" if len(ifaces) > 1 else iface_type(main.type) if main is not None else None,
+        "tag": first(port.tag),
+        "trunks": sorted(port.trunks),
+        "vlan_mode": first(port.vlan_mode),
+        "external_ids": dict(port.external_ids),
+    }
+    if len(ifaces) <= 1 and main is not None:
+        out["options"] = dict(main.options)
+        out["interface_external_ids"] = dict(main.external_ids)
+        out["ofport"] = first(main.ofport)
+        out["error"] = first(main.error)
+    else:
+        out["members"] = sorted(i.name for i in ifaces)
+    return out
+
+
+def set_map(row: Any, column: str, change: dict[str, Any], inserted: bool) -> None:
+    """Write a map change: whole value on a new row, setkey/delkey on an existing one.
+
+    setkey/delkey are mutations: keys someone else set meanwhile survive.
+    """
+    after = change["after"]
+    if inserted:
+        setattr(row, column, after)
+        return
+    before = change.get("before") or {}
+    for key in before:
+        if key not in after:
+            row.delkey(column, key)
+    for key, value in after.items():
+        if before.get(key) != value:
+            row.setkey(column, key, value)
+
+
+def set_optional(row: Any, column: str, value: Any) -> None:
+    """Write an optional scalar column (tag, vlan_mode, fail_mode): None clears it."""
+    setattr(row, column, [] if value is None else value)
+
+
+def interface_failures(db: Any, names: list[str]) -> list[str]:
+    """Wait until ovs-vswitchd has given each named interface an ofport or an error; list failures."""
+    wanted = set(names)
+
+    def settled() -> bool:
+        for iface in db.rows("Interface"):
+            if iface.name in wanted and not iface.ofport and not iface.error:
+                return False
+        return True
+
+    db.wait_for(settled)
+    failures = []
+    for iface in db.rows("Interface"):
+        if iface.name not in wanted:
+            continue
+        error = first(iface.error)
+        ofport = first(iface.ofport)
+        if error or ofport in (None, -1):
+            failures.append("%s: %s" % (iface.name, error or "ovs-vswitchd gave it no OpenFlow port (ofport %s)"
+                                        % ofport))
+    return failures
+
+
+def raise_on_failures(failures: list[str], what: str) -> None:
+    """ApplyFailed listing the interfaces ovs-vswitchd could not create."""
+    if failures:
+        raise ApplyFailed("%s: ovs-vswitchd could not set up %s (the database holds the configuration; "
+                          "fix the cause or remove it with state=absent)" % (what, "; ".join(failures)),
+                          interface_errors=failures)
+
+
+def check_port_name(value: Any, option: str) -> str:
+    """Port and bridge names: non-empty strings; kernel-backed ones are also interface names."""
+    if value is None or str(value) == "":
+        raise InvalidInput(option, value, "is empty")
+    return str(value)

@@ -1,0 +1,121 @@
+# Copyright (c) kvmnet.hypervisor contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""ovs_bridge planning: current-state dict + desired -> exact operations; argument validation."""
+
+from __future__ import annotations
+
+import pytest
+
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils._engine import Operation
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils._errors import InvalidInput
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils._ovs_bridge import (
+    normalize_bridge,
+    plan_bridge,
+    predict_bridge,
+    touched_interfaces,
+)
+
+
+def port(name, **kw):
+    base = {"name": name, "type": "system", "tag": None, "trunks": [], "vlan_mode": None, "external_ids": {},
+            "options": {}, "interface_external_ids": {}, "ofport": 1, "error": None}
+    base.update(kw)
+    return base
+
+
+def current(*ports, **kw):
+    base = {"name": "br0", "datapath_type": "", "fail_mode": None, "mcast_snooping": False, "stp": False,
+            "other_config": {}, "external_ids": {}, "ports": list(ports)}
+    base.update(kw)
+    return base
+
+
+def desired(**kw):
+    params = {"name": "br0", "state": "present"}
+    params.update(kw)
+    return normalize_bridge(params)
+
+
+def test_create_bridge_with_ports():
+    ops = plan_bridge(None, desired(datapath_type="netdev", ports=[
+        {"name": "eth1"}, {"name": "tap1", "tag": 2}, {"name": "p0", "type": "patch", "peer": "p1"}]))
+    assert ops == [
+        Operation("create_bridge", "br0", datapath_type="netdev"),
+        Operation("add_port", "eth1", bridge="br0", type="system"),
+        Operation("add_port", "tap1", bridge="br0", type="system", tag=2),
+        Operation("add_port", "p0", bridge="br0", type="patch", options={"peer": "p1"}),
+    ]
+    assert touched_interfaces(ops) == ["br0", "eth1", "tap1", "p0"]
+
+
+def test_retag_is_one_modify_and_unlisted_ports_left_alone():
+    cur = current(port("eth1"), port("tap1", tag=2), port("tap2", tag=5))
+    ops = plan_bridge(cur, desired(ports=[{"name": "tap1", "tag": 3}]))
+    assert ops == [Operation("modify_port", "tap1", changes={"tag": {"before": 2, "after": 3}}, bridge="br0")]
+    after = predict_bridge(cur, ops)
+    assert [p["tag"] for p in after["ports"]] == [None, 3, 5]
+
+
+def test_unchanged_is_empty_plan():
+    cur = current(port("tap1", tag=2, trunks=[10, 20]))
+    assert plan_bridge(cur, desired(ports=[{"name": "tap1", "tag": 2, "trunks": [20, 10, 10]}])) == []
+    assert plan_bridge(cur, desired()) == []
+
+
+def test_exclusive_ports_removes_unlisted_only():
+    cur = current(port("eth1"), port("tap1"), port("tap9"))
+    ops = plan_bridge(cur, desired(exclusive_ports=True, ports=[{"name": "eth1"}, {"name": "tap1"}]))
+    assert ops == [Operation("delete_port", "tap9", bridge="br0", reason="not listed and exclusive_ports is true")]
+
+
+def test_port_absent_and_bridge_attributes():
+    cur = current(port("tap1"), other_config={"a": "1", "b": "2"})
+    ops = plan_bridge(cur, desired(fail_mode="secure", stp=True, other_config={"a": None, "c": 3},
+                                   ports=[{"name": "tap1", "state": "absent"}, {"name": "gone", "state": "absent"}]))
+    assert ops == [
+        Operation("modify_bridge", "br0", changes={
+            "fail_mode": {"before": None, "after": "secure"},
+            "stp": {"before": False, "after": True},
+            "other_config": {"before": {"a": "1", "b": "2"}, "after": {"b": "2", "c": "3"}}}),
+        Operation("delete_port", "tap1", bridge="br0"),
+    ]
+
+
+def test_map_keys_not_mentioned_are_kept():
+    cur = current(port("vx0", type="vxlan", options={"remote_ip": "192.0.2.1", "key": "5"}))
+    ops = plan_bridge(cur, desired(ports=[{"name": "vx0", "type": "vxlan", "remote_ip": "192.0.2.2"}]))
+    assert ops[0].changes == {"options": {"before": {"remote_ip": "192.0.2.1", "key": "5"},
+                                          "after": {"remote_ip": "192.0.2.2", "key": "5"}}}
+
+
+def test_absent_bridge():
+    assert plan_bridge(current(), desired(state="absent")) == [Operation("delete_bridge", "br0")]
+    assert plan_bridge(None, desired(state="absent")) == []
+    assert predict_bridge(current(), [Operation("delete_bridge", "br0")]) is None
+
+
+@pytest.mark.parametrize("ports, option, value", [
+    ([{"name": "t", "tag": 4095}], "ports[0].tag", 4095),
+    ([{"name": "t", "tag": -1}], "ports[0].tag", -1),
+    ([{"name": "t", "tag": 0}], "ports[0].tag", 0),
+    ([{"name": "t", "trunks": [10, 5000]}], "ports[0].trunks", 5000),
+    ([{"name": "t"}, {"name": "t"}], "ports[1].name", "t"),
+    ([{"name": "br0"}], "ports[0].name", "br0"),
+    ([{"name": "p", "type": "patch", "peer": "p"}], "ports[0].peer", "p"),
+    ([{"name": "t", "remote_ip": "192.0.2.1"}], "ports[0].remote_ip", "192.0.2.1"),
+    ([{"name": "averyveryverylongname", "type": "internal"}], "ports[0].name", "averyveryverylongname"),
+])
+def test_bad_port_input_names_option_and_value(ports, option, value):
+    with pytest.raises(InvalidInput) as err:
+        desired(ports=ports)
+    assert err.value.option == option
+    assert repr(value) in err.value.msg
+
+
+def test_bad_bridge_input():
+    with pytest.raises(InvalidInput) as err:
+        desired(name="a-bridge-name-too-long")
+    assert err.value.option == "name"
+    with pytest.raises(InvalidInput) as err:
+        desired(exclusive_ports=True)
+    assert err.value.option == "exclusive_ports"
