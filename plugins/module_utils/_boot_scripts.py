@@ -1,0 +1,216 @@
+# Copyright (c) kvmnet.hypervisor contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Small boot-time re-apply scripts and systemd/udev units written by sriov_vf and irq_affinity.
+
+Why scripts at all: SR-IOV VF settings are lost whenever the PF driver (re)loads, and IRQ
+numbers change across boots, so neither can be persisted as plain values. The modules write
+their desired state as JSON under ``/etc/kvmnet/``; a udev rule on the device's ``add`` event
+starts a oneshot systemd unit which runs one of these scripts to re-apply that JSON: it
+resolves VFs by their ``virtfnN`` links and queue IRQs by interface name, never by numbers
+remembered from a previous boot. The scripts run at boot with the host's python3 and
+iproute2; the modules themselves never run them.
+"""
+
+from __future__ import annotations
+
+MANAGED = "# Managed by kvmnet.hypervisor (%s); changes are overwritten.\n"
+
+SRIOV_SCRIPT_PATH = "/usr/local/sbin/kvmnet-sriov-apply"
+SRIOV_UNIT_PATH = "/etc/systemd/system/kvmnet-sriov@.service"
+SRIOV_CONFIG_DIR = "/etc/kvmnet/sriov"
+IRQ_SCRIPT_PATH = "/usr/local/sbin/kvmnet-irq-apply"
+IRQ_UNIT_PATH = "/etc/systemd/system/kvmnet-irq@.service"
+IRQ_CONFIG_DIR = "/etc/kvmnet/irq"
+IRQBALANCE_POLICY_PATH = "/usr/local/sbin/kvmnet-irqbalance-policy"
+
+SRIOV_SCRIPT = r'''#!/usr/bin/python3
+# Managed by kvmnet.hypervisor (sriov_vf); changes are overwritten.
+# Re-applies /etc/kvmnet/sriov/<PF PCI address>.json: numvfs (through 0), drivers_autoprobe,
+# then each VF's attributes with iproute2. Started by kvmnet-sriov@<PCI>.service from udev.
+import json, os, subprocess, sys, time
+
+pci = sys.argv[1]
+base = "/sys/bus/pci/devices/" + pci
+with open("/etc/kvmnet/sriov/%s.json" % pci) as handle:
+    conf = json.load(handle)
+
+
+def read(path):
+    with open(path) as handle:
+        return handle.read().strip()
+
+
+def write(path, value):
+    with open(path, "w") as handle:
+        handle.write(value)
+
+
+def ready():
+    return os.path.exists(base + "/sriov_numvfs") and os.path.isdir(base + "/net") and os.listdir(base + "/net")
+
+
+deadline = time.time() + 60
+while not ready():
+    if time.time() > deadline:
+        sys.exit("%s: PF not ready (no sriov_numvfs or netdev)" % pci)
+    time.sleep(0.5)
+pf = sorted(os.listdir(base + "/net"))[0]
+if conf.get("drivers_autoprobe") is not None:
+    write(base + "/sriov_drivers_autoprobe", "1" if conf["drivers_autoprobe"] else "0")
+numvfs = conf.get("numvfs")
+if numvfs is not None and int(read(base + "/sriov_numvfs")) != numvfs:
+    write(base + "/sriov_numvfs", "0")
+    if numvfs:
+        write(base + "/sriov_numvfs", str(numvfs))
+while numvfs and len([e for e in os.listdir(base) if e.startswith("virtfn")]) < numvfs:
+    if time.time() > deadline:
+        sys.exit("%s: VFs did not appear" % pf)
+    time.sleep(0.5)
+if conf.get("bring_pf_up"):
+    subprocess.check_call(["ip", "link", "set", "dev", pf, "up"])
+failed = 0
+for vf, attrs in sorted(conf.get("vfs", {}).items(), key=lambda kv: int(kv[0])):
+    args = []
+    if attrs.get("mac"):
+        args += ["mac", attrs["mac"]]
+    if attrs.get("vlan") is not None or attrs.get("qos") is not None:
+        args += ["vlan", str(attrs.get("vlan") or 0)]
+        if attrs.get("vlan"):
+            args += ["qos", str(attrs.get("qos") or 0)]
+    for flag in ("spoofchk", "trust"):
+        if attrs.get(flag) is not None:
+            args += [flag, "on" if attrs[flag] else "off"]
+    if attrs.get("link_state"):
+        args += ["state", attrs["link_state"]]
+    for rate in ("min_tx_rate", "max_tx_rate"):
+        if attrs.get(rate) is not None:
+            args += [rate, str(attrs[rate])]
+    if args:
+        if subprocess.call(["ip", "link", "set", "dev", pf, "vf", str(vf)] + args):
+            failed += 1
+sys.exit(1 if failed else 0)
+'''
+
+SRIOV_UNIT = """# Managed by kvmnet.hypervisor (sriov_vf); changes are overwritten.
+[Unit]
+Description=kvmnet: SR-IOV VFs of PF %I (numvfs and VF attributes)
+Documentation=https://github.com/kvmnet/hypervisor/blob/main/docs/patterns/sriov.md
+DefaultDependencies=no
+After=systemd-udevd.service
+Before=libvirtd.service network-online.target
+
+[Service]
+Type=oneshot
+ExecStart=/usr/bin/python3 /usr/local/sbin/kvmnet-sriov-apply %I
+"""
+
+SRIOV_UDEV = """# Managed by kvmnet.hypervisor (sriov_vf); changes are overwritten.
+# When the PF's netdev appears (boot, driver reload), re-apply its VFs.
+ACTION=="add", SUBSYSTEM=="net", KERNELS=="{pci}", TAG+="systemd", ENV{{SYSTEMD_WANTS}}+="kvmnet-sriov@{pci}.service"
+"""
+
+IRQ_SCRIPT = r'''#!/usr/bin/python3
+# Managed by kvmnet.hypervisor (irq_affinity); changes are overwritten.
+# Re-applies /etc/kvmnet/irq/<interface>.json: channels, queue IRQ affinity, RPS/XPS.
+# IRQ numbers change across boots: queues are found again by the interface's MSI IRQs and
+# their names in /proc/interrupts. Started by kvmnet-irq@<interface>.service from udev.
+import array, fcntl, json, os, re, socket, struct, sys, time
+
+ifname = sys.argv[1]
+with open("/etc/kvmnet/irq/%s.json" % ifname) as handle:
+    conf = json.load(handle)
+
+
+def mask(cpus):
+    number = 0
+    for cpu in cpus:
+        number |= 1 << cpu
+    words = max(1, (number.bit_length() + 31) // 32)
+    return ",".join("%08x" % (number >> (32 * g) & 0xFFFFFFFF) for g in reversed(range(words)))
+
+
+def write(path, value):
+    with open(path, "w") as handle:
+        handle.write(value)
+
+
+if conf.get("combined_channels"):
+    buf = array.array("B", struct.pack("9I", 0x3c, *([0] * 8)))
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    ifr = struct.pack("16sP", ifname.encode(), buf.buffer_info()[0]) + b"\0" * 16
+    fcntl.ioctl(sock.fileno(), 0x8946, ifr)
+    values = list(struct.unpack("9I", buf.tobytes()))
+    if values[8] != conf["combined_channels"]:
+        values[0], values[8] = 0x3d, conf["combined_channels"]
+        buf = array.array("B", struct.pack("9I", *values))
+        ifr = struct.pack("16sP", ifname.encode(), buf.buffer_info()[0]) + b"\0" * 16
+        fcntl.ioctl(sock.fileno(), 0x8946, ifr)
+    sock.close()
+
+dev = os.path.realpath("/sys/class/net/%s/device" % ifname)
+pci = dev if os.path.isdir(dev + "/msi_irqs") else os.path.dirname(dev)
+devname = os.path.basename(dev)
+pattern = re.compile(conf["queue_pattern"].replace("{ifname}", re.escape(ifname)).replace("{dev}", re.escape(devname)))
+deadline = time.time() + 30
+failed = 0
+while True:
+    msi = set(int(x) for x in os.listdir(pci + "/msi_irqs")) if os.path.isdir(pci + "/msi_irqs") else set()
+    found = {}
+    for irq in msi:
+        for name in os.listdir("/proc/irq/%d" % irq) if os.path.isdir("/proc/irq/%d" % irq) else []:
+            match = pattern.search(name)
+            if match:
+                found[irq] = int(match.group("queue"))
+    if len(set(found.values())) >= len(conf["queue_cpus"]) or time.time() > deadline:
+        break
+    time.sleep(0.5)
+for irq, queue in sorted(found.items()):
+    cpus = conf["queue_cpus"].get(str(queue))
+    if cpus:
+        try:
+            write("/proc/irq/%d/smp_affinity_list" % irq, cpus)
+        except OSError as exc:
+            print("irq %d: %s" % (irq, exc), file=sys.stderr)
+            failed += 1
+for kind, attr in (("rx", "rps_cpus"), ("tx", "xps_cpus")):
+    for queue, cpus in sorted(conf.get(attr, {}).items()):
+        path = "/sys/class/net/%s/queues/%s-%s/%s" % (ifname, kind, queue, attr)
+        if os.path.exists(path):
+            write(path, mask(cpus))
+sys.exit(1 if failed else 0)
+'''
+
+IRQ_UNIT = """# Managed by kvmnet.hypervisor (irq_affinity); changes are overwritten.
+[Unit]
+Description=kvmnet: queue IRQ affinity, RPS/XPS and channels of %I
+Documentation=https://github.com/kvmnet/hypervisor/blob/main/docs/patterns/irq_tuning.md
+After=irqbalance.service
+
+[Service]
+Type=oneshot
+ExecStart=/usr/bin/python3 /usr/local/sbin/kvmnet-irq-apply %I
+"""
+
+IRQ_UDEV = """# Managed by kvmnet.hypervisor (irq_affinity); changes are overwritten.
+# When {ifname} appears (boot, driver reload), pin its queue IRQs again.
+ACTION=="add", SUBSYSTEM=="net", KERNEL=="{ifname}", TAG+="systemd", ENV{{SYSTEMD_WANTS}}+="kvmnet-irq@{ifname}.service"
+"""
+
+IRQBALANCE_POLICY = r'''#!/bin/sh
+# Managed by kvmnet.hypervisor (irq_affinity); changes are overwritten.
+# irqbalance --policyscript: called as "<sysfs device path> <irq>"; prints ban=true for the
+# MSI IRQs of every interface listed in /etc/kvmnet/irq/*.json, so irqbalance leaves the
+# affinity kvmnet set alone. Resolved at run time: IRQ numbers change across boots.
+irq="$2"
+for conf in /etc/kvmnet/irq/*.json; do
+    [ -e "$conf" ] || continue
+    ifname=$(basename "$conf" .json)
+    dev=$(readlink -f "/sys/class/net/$ifname/device") || continue
+    [ -d "$dev/msi_irqs" ] || dev=$(dirname "$dev")
+    if [ -e "$dev/msi_irqs/$irq" ]; then
+        echo ban=true
+        exit 0
+    fi
+done
+exit 0
+'''
