@@ -1,0 +1,266 @@
+#!/usr/bin/python
+# Copyright (c) kvmnet.hypervisor contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: nic_bond
+short_description: Manage a Linux bond of host NICs, optionally under a bridge carrying the host address
+version_added: 0.1.0
+description:
+  - Creates, changes or removes a Linux bond (the kernel's C(bonding) driver) and its member NICs,
+    optionally puts it under a Linux bridge that carries the host's address and default gateway
+    (the book's C(bond0) under C(br1) with C(IPADDR)/C(NETMASK)), and persists all of it for the
+    network stack in use (systemd-networkd, NetworkManager keyfiles, RHEL ifcfg, Debian ifupdown).
+  - The running state is changed over netlink (pyroute2); no C(ip) command is run.
+  - Bond options that are not given are left as they are on an existing bond. A bond created
+    without them gets C(mode=active-backup), C(miimon=100) and the kernel's defaults.
+  - I(members), when given, is the complete member set; NICs not listed are released from the bond
+    (never deleted). Without I(members) the members are left alone.
+  - The kernel changes I(mode) only while the bond is down and has no members, and I(lacp_rate)
+    and I(ad_select) only while it is down. Such a change is planned as one C(modify_bond) step
+    that sets the bond down, releases its members (mode only), changes the attributes,
+    re-enslaves the members and sets the bond up again. Traffic through the bond stops meanwhile.
+  - A NIC is enslaved after being set down (the kernel requires it), then set up again.
+  - When the host already holds I(address) on another interface (typically the NIC that becomes a
+    member), the plan has one C(move_address) step that adds the address to the bridge (or bond),
+    removes it from the old interface and moves the default route along. This is risky on a remote
+    host: a session to that address drops if the new carrier has no working uplink. Run such a
+    change from a console or out-of-band path until a commit-confirm safety net exists.
+  - Addresses other than I(address) on the bridge are left alone.
+  - Persisted files are written only when their content changes and are shown in C(--diff);
+    the daemon (C(networkctl reload), C(nmcli connection reload); argument lists, no shell) is asked
+    to re-read them only then, and only if it is running. These commands are the only processes
+    the module starts; netlink has no API for them.
+author:
+  - kvmnet.hypervisor developers (@kvmnet)
+extends_documentation_fragment:
+  - kvmnet.hypervisor.attributes
+  - kvmnet.hypervisor.netns
+options:
+  name:
+    description:
+      - Name of the bond, at most 15 bytes. A link of another kind with this name is never touched.
+    type: str
+    required: true
+  state:
+    description:
+      - C(present) creates or updates the bond; C(absent) deletes it (the kernel releases its members)
+        and removes its persisted files. With I(state=absent) and I(bridge) the bridge is deleted too.
+    type: str
+    choices: [present, absent]
+    default: present
+  mode:
+    description:
+      - Bonding mode by name or number, C(balance-rr)/C(0), C(active-backup)/C(1), C(balance-xor)/C(2),
+        C(broadcast)/C(3), C(802.3ad)/C(4), C(balance-tlb)/C(5), C(balance-alb)/C(6).
+      - C(802.3ad) needs an LACP partner (a switch or another bond) and members that report speed and duplex.
+    type: str
+  miimon:
+    description: MII link monitoring interval in milliseconds (0 disables it).
+    type: int
+  updelay:
+    description: Milliseconds to wait before enabling a member whose link came up; a multiple of I(miimon).
+    type: int
+  downdelay:
+    description: Milliseconds to wait before disabling a member whose link went down; a multiple of I(miimon).
+    type: int
+  lacp_rate:
+    description: How often the LACP partner is asked to send LACPDUs (C(802.3ad) only).
+    type: str
+    choices: [slow, fast]
+  xmit_hash_policy:
+    description: How transmitted traffic is spread over the members (C(balance-xor), C(802.3ad), C(balance-tlb)).
+    type: str
+    choices: [layer2, layer3+4, layer2+3, encap2+3, encap3+4, vlan+srcmac]
+  ad_select:
+    description: Aggregator selection policy (C(802.3ad) only).
+    type: str
+    choices: [stable, bandwidth, count]
+  primary:
+    description:
+      - The member that is active whenever it is up (C(active-backup), C(balance-tlb), C(balance-alb)).
+        Must be one of the members.
+    type: str
+  arp_interval:
+    description:
+      - ARP link monitoring interval in milliseconds; cannot be combined with I(miimon) > 0 and is not
+        available in C(802.3ad), C(balance-tlb), C(balance-alb). Needs I(arp_ip_target).
+    type: int
+  arp_ip_target:
+    description: IPv4 addresses probed by ARP monitoring (at most 16). The list replaces the bond's list.
+    type: list
+    elements: str
+  members:
+    description:
+      - The NICs of the bond (the complete set). They must exist and must not belong to another master.
+    type: list
+    elements: str
+  bridge:
+    description:
+      - A Linux bridge above the bond (created if missing, with STP off). The bond is made a port of it.
+        Without this option the bond's master is left alone.
+    type: str
+  address:
+    description:
+      - The host address with prefix length (C(192.168.20.200/24), or IPv6), put on I(bridge), or on the
+        bond when there is no bridge. See the description for moving it from another interface.
+    type: str
+  gateway:
+    description:
+      - Default gateway through the address's interface (C(ip route replace default via ...)).
+        Must be inside the subnet of I(address).
+    type: str
+  persist:
+    description:
+      - Which network configuration stack to write files for, so the bond survives a reboot.
+      - C(auto) detects it, first match wins: NetworkManager running (C(nm)), systemd-networkd running or
+        enabled (C(networkd)), C(/etc/network/interfaces) with ifupdown installed (C(ifupdown)),
+        C(/etc/sysconfig/network-scripts) (C(ifcfg)); it fails when none is found.
+      - C(networkd) writes C(/etc/systemd/network/30-kvmnet-*.netdev)/C(.network); C(nm) writes keyfiles
+        C(/etc/NetworkManager/system-connections/kvmnet-*.nmconnection) (mode 0600); C(ifcfg) writes
+        C(/etc/sysconfig/network-scripts/ifcfg-*) (C(BONDING_OPTS), C(BRIDGE=), C(MASTER=)/C(SLAVE=yes));
+        C(ifupdown) writes C(/etc/network/interfaces.d/<name>) and adds a C(source) line to
+        C(/etc/network/interfaces) if it lacks one. C(none) writes nothing.
+      - The files describe the options given (plus the bond's effective mode and options); an
+        existing file with the same path is overwritten.
+      - With I(netns) nothing is persisted (C(auto) means C(none); another value is an error).
+    type: str
+    choices: [auto, networkd, nm, ifcfg, ifupdown, none]
+    default: auto
+notes:
+  - Needs the kernel's C(bonding) module (loaded, or installed so the kernel loads it); without it the
+    module fails before changing anything, naming the module.
+seealso:
+  - name: Host bond under a bridge pattern
+    description: What to write and what you get, with the files each stack gets.
+    link: https://github.com/kvmnet/hypervisor/blob/main/docs/patterns/host_bond_bridge.md
+"""
+
+EXAMPLES = r"""
+- name: The book's bond0 (active-backup, miimon 100) under br1 carrying the host address
+  kvmnet.hypervisor.nic_bond:
+    name: bond0
+    mode: active-backup
+    miimon: 100
+    members: [enp4s0f0, enp4s0f1]
+    bridge: br1
+    address: 192.168.20.200/24
+    gateway: 192.168.20.1
+    persist: ifcfg
+
+- name: LACP towards a switch, fast LACPDUs, layer3+4 hashing, persisted for whatever stack runs
+  kvmnet.hypervisor.nic_bond:
+    name: bond1
+    mode: 802.3ad
+    lacp_rate: fast
+    xmit_hash_policy: layer3+4
+    members: [enp0s5, enp0s6]
+    bridge: br-vm
+
+- name: Only change the monitoring interval; members, mode and bridge are left alone
+  kvmnet.hypervisor.nic_bond:
+    name: bond0
+    miimon: 200
+    persist: none
+
+- name: Remove the bond and its files
+  kvmnet.hypervisor.nic_bond:
+    name: bond1
+    state: absent
+"""
+
+RETURN = r"""
+before:
+  description:
+    - The state before the run. C(bond) is null when the bond did not exist; C(files) maps each
+      persisted path to its content (null when missing); C(address.holders) lists where the host
+      address was found; C(persist) is the stack used.
+  returned: always
+  type: dict
+  sample:
+    name: bond0
+    kind: bond
+    bond:
+      mode: active-backup
+      miimon: 100
+      updelay: 0
+      downdelay: 0
+      lacp_rate: slow
+      xmit_hash_policy: layer2
+      ad_select: stable
+      primary: null
+      arp_interval: 0
+      arp_ip_target: []
+      members: [enp0s5, enp0s6]
+      master: br1
+      admin_state: up
+    bridge: {name: br1, kind: bridge, admin_state: up}
+    address: {holders: [{device: br1, address: 10.8.0.1/24}]}
+    default_route: null
+    persist: networkd
+    files: {}
+after:
+  description: The state after the run, read back from the kernel and the files (predicted in check mode).
+  returned: always
+  type: dict
+  sample: {}
+operations:
+  description:
+    - The planned operations, applied unless in check mode; empty when nothing had to change.
+    - C(action) is one of C(create_bond), C(modify_bond), C(add_member), C(remove_member), C(create_bridge),
+      C(modify_bridge), C(set_master), C(add_address), C(move_address), C(set_gateway), C(delete_bond),
+      C(delete_bridge), C(write_file), C(remove_file), C(reload). C(changes) maps a changed field to its
+      C(before) and C(after) values; C(write_file) carries the file's C(content) and C(mode).
+  returned: always
+  type: list
+  elements: dict
+  sample:
+    - action: modify_bond
+      target: bond0
+      changes:
+        mode: {before: active-backup, after: 802.3ad}
+      set_down: true
+      reenslave: [enp0s5, enp0s6]
+      note: "the kernel changes mode only while the bond is down and has no members: traffic through bond0 stops briefly"
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils._engine import run
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils._nic_bond import NicBondResource
+
+
+def main() -> None:
+    """Hand the parameters over to the engine."""
+    module = AnsibleModule(
+        argument_spec=dict(
+            name=dict(type="str", required=True),
+            state=dict(type="str", choices=["present", "absent"], default="present"),
+            mode=dict(type="str"),
+            miimon=dict(type="int"),
+            updelay=dict(type="int"),
+            downdelay=dict(type="int"),
+            lacp_rate=dict(type="str", choices=["slow", "fast"]),
+            xmit_hash_policy=dict(type="str", choices=["layer2", "layer3+4", "layer2+3", "encap2+3", "encap3+4",
+                                                       "vlan+srcmac"]),
+            ad_select=dict(type="str", choices=["stable", "bandwidth", "count"]),
+            primary=dict(type="str"),
+            arp_interval=dict(type="int"),
+            arp_ip_target=dict(type="list", elements="str"),
+            members=dict(type="list", elements="str"),
+            bridge=dict(type="str"),
+            address=dict(type="str"),
+            gateway=dict(type="str"),
+            persist=dict(type="str", choices=["auto", "networkd", "nm", "ifcfg", "ifupdown", "none"], default="auto"),
+            netns=dict(type="str"),
+        ),
+        required_by={"gateway": ["address"]},
+        supports_check_mode=True,
+    )
+    run(module, NicBondResource)
+
+
+if __name__ == "__main__":
+    main()

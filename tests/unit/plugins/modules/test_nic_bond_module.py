@@ -1,0 +1,58 @@
+# Copyright (c) kvmnet.hypervisor contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The nic_bond module through Ansible's argument handling, with the host read replaced."""
+
+from __future__ import annotations
+
+import pytest
+
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils import _nic_bond
+from ansible_collections.kvmnet.hypervisor.plugins.modules import nic_bond
+
+BOND = dict(_nic_bond.CREATE_DEFAULTS, members=["eth1", "eth2"], master=None, admin_state="up")
+
+
+@pytest.fixture
+def host(monkeypatch):
+    """A fake host: read_current returns ``state['current']``; applying is recorded, never executed."""
+    state = {"applied": [], "current": {
+        "name": "bond0", "kind": "bond", "bond": dict(BOND), "bridge": None, "address": None,
+        "default_route": None, "persist": "none", "files": {},
+        "links": {"eth1": {"kind": None, "master": "bond0"}, "eth2": {"kind": None, "master": "bond0"}}}}
+
+    monkeypatch.setattr(_nic_bond.NicBondResource, "open", lambda self: None)
+    monkeypatch.setattr(_nic_bond.NicBondResource, "close", lambda self: None)
+    monkeypatch.setattr(_nic_bond.NicBondResource, "read_current", lambda self: state["current"])
+    monkeypatch.setattr(_nic_bond.NicBondResource, "apply_operation",
+                        lambda self, op: state["applied"].append(op.to_dict()))
+    return state
+
+
+def test_check_mode_mode_change_planned_not_applied(run_module, host):
+    result, failed = run_module(nic_bond, {"name": "bond0", "mode": "4", "members": ["eth1", "eth2"],
+                                           "persist": "none"}, check_mode=True, diff=True)
+    assert not failed, result
+    assert result["changed"] is True
+    assert [op["action"] for op in result["operations"]] == ["modify_bond"]
+    assert result["operations"][0]["reenslave"] == ["eth1", "eth2"]
+    assert result["after"]["bond"]["mode"] == "802.3ad"
+    assert result["diff"]["before"]["bond"]["mode"] == "active-backup"
+    assert host["applied"] == []
+
+
+def test_no_change_reports_unchanged(run_module, host):
+    result, failed = run_module(nic_bond, {"name": "bond0", "mode": "active-backup", "persist": "none"})
+    assert (failed, result["changed"], result["operations"]) == (False, False, [])
+
+
+def test_bad_input_fails_before_anything(run_module, host):
+    result, failed = run_module(nic_bond, {"name": "bond0", "mode": "fastest", "persist": "none"})
+    assert failed
+    assert result["error"] == "invalid_input"
+    assert "mode: 'fastest' is not a bond mode" in result["msg"]
+    assert host["applied"] == []
+
+
+def test_gateway_needs_address(run_module, host):
+    result, failed = run_module(nic_bond, {"name": "bond0", "gateway": "10.0.0.1"})
+    assert failed and "address" in result["msg"]
