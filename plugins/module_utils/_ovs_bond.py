@@ -1,0 +1,317 @@
+# Copyright (c) kvmnet.hypervisor contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The ovs_bond resource: a bonded port on an Open vSwitch bridge (pattern 9).
+
+``ovs-vsctl add-bond br0 bond0 eth2 eth3 lacp=active; set port bond0 bond_mode=balance-slb``
+declaratively, and unlike ``add-bond`` every attribute of an existing bond is reconciled:
+members, bond_mode, lacp, lacp_time, up/down delays, link detection, LACP fallback, VLANs.
+
+Canonical form: OVS's defaults are filled in when reading (an unset ``bond_mode`` is
+``active-backup``, ``lacp`` ``off``, ``lacp_time`` ``slow``, delays 0, link detection
+``carrier``, miimon interval 200 ms, no fallback) so that asking for a default is no change.
+Options not given are left alone. The live status (what ``ovs-appctl bond/show`` prints) is
+read from OVSDB: Port.bond_active_slave, Interface.lacp_current / link_state / mac_in_use.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils import _canon
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils._engine import Operation, Resource
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils._errors import Conflict, InvalidInput, NotFound
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils._ovs_common import (
+    BRIDGE_COLUMNS,
+    INTERFACE_COLUMNS,
+    PORT_COLUMNS,
+    interface_failures,
+    raise_on_failures,
+    set_optional,
+    vlan_list,
+)
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils._ovsdb import Ovsdb, first
+
+BOND_MODES = ("active-backup", "balance-slb", "balance-tcp")
+LACP_MODES = ("active", "passive", "off")
+LACP_TIMES = ("fast", "slow")
+LINK_DETECTION = ("carrier", "miimon")
+#: OVS's behaviour when a column / other_config key is unset
+DEFAULTS = {"bond_mode": "active-backup", "lacp": "off", "lacp_time": "slow", "updelay": 0, "downdelay": 0,
+            "link_detection": "carrier", "miimon_interval": 200, "lacp_fallback_ab": False}
+#: field -> Port.other_config key
+OTHER_CONFIG = {"lacp_time": "lacp-time", "link_detection": "bond-detect-mode",
+                "miimon_interval": "bond-miimon-interval", "lacp_fallback_ab": "lacp-fallback-ab"}
+#: field -> Port column
+PORT_FIELDS = {"bond_mode": "bond_mode", "lacp": "lacp", "updelay": "bond_updelay", "downdelay": "bond_downdelay",
+               "tag": "tag", "trunks": "trunks"}
+FIELDS = ("members",) + tuple(PORT_FIELDS) + tuple(OTHER_CONFIG)
+
+COLUMNS = {
+    "Bridge": BRIDGE_COLUMNS,
+    "Port": PORT_COLUMNS + ["bond_mode", "lacp", "bond_updelay", "bond_downdelay", "other_config",
+                            "bond_active_slave"],
+    "Interface": INTERFACE_COLUMNS + ["lacp_current", "link_state", "mac_in_use"],
+}
+
+
+def normalize_bond(params: dict[str, Any]) -> dict[str, Any]:
+    """Module parameters -> canonical desired bond (InvalidInput names the option and value)."""
+    name = _canon.ifname(params["name"], "name")
+    desired: dict[str, Any] = {"name": name, "state": params.get("state") or "present",
+                               "bridge": params.get("bridge")}
+    if desired["state"] == "absent":
+        return desired
+    if not desired["bridge"]:
+        raise InvalidInput("bridge", desired["bridge"], "is required with state=present")
+    members = params.get("members")
+    if members is None or len(members) < 2:
+        raise InvalidInput("members", members, "must list at least two interfaces (a bond of one is a plain port; "
+                           "use ovs_bridge)")
+    names = [_canon.ifname(m, "members[%d]" % i) for i, m in enumerate(members)]
+    if len(set(names)) != len(names):
+        raise InvalidInput("members", members, "lists an interface twice")
+    if name in names:
+        raise InvalidInput("members", members, "contains the bond's own name %r" % name)
+    desired["members"] = sorted(names)
+    for field, choices in (("bond_mode", BOND_MODES), ("lacp", LACP_MODES), ("lacp_time", LACP_TIMES),
+                           ("link_detection", LINK_DETECTION)):
+        value = params.get(field)
+        if value is not None and value not in choices:
+            raise InvalidInput(field, value, "is not one of %s" % ", ".join(choices))
+        desired[field] = value
+    for field in ("updelay", "downdelay", "miimon_interval"):
+        value = params.get(field)
+        if value is not None and (isinstance(value, bool) or int(value) < 0):
+            raise InvalidInput(field, value, "must be a number of milliseconds >= 0")
+        desired[field] = None if value is None else int(value)
+    if desired["miimon_interval"] is not None and desired["miimon_interval"] < 1:
+        raise InvalidInput("miimon_interval", desired["miimon_interval"], "must be at least 1 ms")
+    desired["lacp_fallback_ab"] = params.get("lacp_fallback_ab")
+    desired["tag"] = _canon.vlan_tag(params["tag"], "tag") if params.get("tag") is not None else None
+    desired["trunks"] = vlan_list(params.get("trunks"), "trunks")
+    if desired["bond_mode"] == "balance-tcp" and desired["lacp"] in (None, "off"):
+        raise InvalidInput("bond_mode", "balance-tcp", "needs LACP (lacp: active or passive)")
+    return desired
+
+
+def read_bond(port: Any, bridge: str) -> dict[str, Any]:
+    """A bond Port row in canonical form, OVS defaults filled in."""
+    other = dict(port.other_config)
+    miimon = other.get("bond-miimon-interval")
+    return {
+        "name": port.name,
+        "bridge": bridge,
+        "members": sorted(i.name for i in port.interfaces),
+        "bond_mode": first(port.bond_mode) or DEFAULTS["bond_mode"],
+        "lacp": first(port.lacp) or DEFAULTS["lacp"],
+        "lacp_time": other.get("lacp-time", DEFAULTS["lacp_time"]),
+        "updelay": int(port.bond_updelay or 0),
+        "downdelay": int(port.bond_downdelay or 0),
+        "link_detection": other.get("bond-detect-mode", DEFAULTS["link_detection"]),
+        "miimon_interval": int(miimon) if miimon and miimon.isdigit() else DEFAULTS["miimon_interval"],
+        "lacp_fallback_ab": other.get("lacp-fallback-ab", "false") == "true",
+        "tag": first(port.tag),
+        "trunks": sorted(port.trunks),
+    }
+
+
+def plan_bond(current: dict[str, Any] | None, desired: dict[str, Any]) -> list[Operation]:
+    """Operations turning ``current`` (canonical bond or None) into ``desired``. Pure."""
+    name = desired["name"]
+    if desired["state"] == "absent":
+        return [Operation("delete_bond", name, bridge=current["bridge"])] if current else []
+    if current is None:
+        attrs = {k: desired[k] for k in FIELDS if desired.get(k) not in (None, [])}
+        attrs.pop("members")
+        return [Operation("create_bond", name, bridge=desired["bridge"], members=desired["members"], **attrs)]
+    if current["bridge"] != desired["bridge"]:
+        raise Conflict("name: port %r is on bridge %r, not %r; remove it there first"
+                       % (name, current["bridge"], desired["bridge"]))
+    changes = {}
+    for field in FIELDS:
+        want = desired.get(field)
+        if want is not None and current.get(field) != want:
+            changes[field] = {"before": current.get(field), "after": want}
+    return [Operation("modify_bond", name, changes=changes, bridge=current["bridge"])] if changes else []
+
+
+def predict_bond(current: dict[str, Any] | None, operations: list[Operation]) -> dict[str, Any] | None:
+    """Check mode: the bond a real run would leave."""
+    state = copy.deepcopy(current)
+    for op in operations:
+        if op.action == "delete_bond":
+            return None
+        if op.action == "create_bond":
+            state = dict(DEFAULTS, name=op.target, tag=None, trunks=[])
+            state.update(op.params)
+        elif op.action == "modify_bond":
+            for field, change in op.changes.items():
+                state[field] = change["after"]
+    return state
+
+
+def _other_config_value(field: str, value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def write_bond(txn: Any, db: Ovsdb, operations: list[Operation]) -> None:
+    """ovs_bond operations -> IDL writes of one transaction."""
+    tables = db.idl.tables
+    bridges = db.by_name("Bridge")
+    ports = db.by_name("Port")
+
+    def new_iface(name: str) -> Any:
+        iface = txn.insert(tables["Interface"])
+        iface.name = name
+        iface.type = ""
+        return iface
+
+    for op in operations:
+        if op.action == "delete_bond":
+            bridges[op.params["bridge"]].delvalue("ports", ports[op.target].uuid)
+            ports[op.target].delete()
+        elif op.action == "create_bond":
+            port = txn.insert(tables["Port"])
+            port.name = op.target
+            port.interfaces = [new_iface(m) for m in op.params["members"]]
+            other = {}
+            for field, value in op.params.items():
+                if field in OTHER_CONFIG:
+                    other[OTHER_CONFIG[field]] = _other_config_value(field, value)
+                elif field in PORT_FIELDS:
+                    setattr(port, PORT_FIELDS[field], value)
+            if other:
+                port.other_config = other
+            bridges[op.params["bridge"]].addvalue("ports", port.uuid)
+        elif op.action == "modify_bond":
+            port = ports[op.target]
+            for field, change in op.changes.items():
+                after = change["after"]
+                if field == "members":
+                    have = {i.name: i for i in port.interfaces}
+                    for member in after:
+                        if member not in have:
+                            port.addvalue("interfaces", new_iface(member).uuid)
+                    for member, iface in have.items():
+                        if member not in after:
+                            port.delvalue("interfaces", iface.uuid)
+                elif field in OTHER_CONFIG:
+                    port.setkey("other_config", OTHER_CONFIG[field], _other_config_value(field, after))
+                elif field in ("bond_mode", "lacp", "tag"):
+                    set_optional(port, PORT_FIELDS[field], after)
+                else:
+                    setattr(port, PORT_FIELDS[field], after)
+
+
+def bond_status(db: Ovsdb, name: str) -> dict[str, Any] | None:
+    """The live bond status from OVSDB (what ``ovs-appctl bond/show`` prints), or None.
+
+    ``may_enable``: link up and, with LACP, the partner's LACP PDUs current (``lacp_current``).
+    ``lacp_status``: ``off``; ``negotiated`` when a member's LACP is current; else ``configured``.
+    ``active_member``: the member whose MAC is Port.bond_active_slave.
+    """
+    port = db.by_name("Port").get(name)
+    if port is None:
+        return None
+    lacp = first(port.lacp) or "off"
+    active_mac = (first(port.bond_active_slave) or "").lower()
+    if active_mac == "00:00:00:00:00:00":
+        active_mac = ""
+    members = {}
+    active = None
+    negotiated = False
+    for iface in sorted(port.interfaces, key=lambda i: i.name):
+        current = first(iface.lacp_current)
+        link = first(iface.link_state)
+        may_enable = link == "up" and (lacp == "off" or bool(current))
+        negotiated = negotiated or bool(current)
+        mac = (first(iface.mac_in_use) or "").lower()
+        is_active = bool(active_mac) and mac == active_mac
+        if is_active:
+            active = iface.name
+        members[iface.name] = {"enabled": may_enable, "may_enable": may_enable, "link_state": link,
+                               "lacp_current": current, "active": is_active, "ofport": first(iface.ofport),
+                               "error": first(iface.error)}
+    return {
+        "bond_mode": first(port.bond_mode) or DEFAULTS["bond_mode"],
+        "lacp": lacp,
+        "lacp_status": "off" if lacp == "off" else "negotiated" if negotiated else "configured",
+        "active_member": active,
+        "active_member_mac": active_mac or None,
+        "members": members,
+    }
+
+
+class OvsBondResource(Resource):
+    """A bond port on an existing OVS bridge, every attribute reconciled, in one transaction."""
+
+    def __init__(self, params: dict[str, Any]) -> None:
+        super().__init__(params)
+        self.db = Ovsdb(params.get("database"), params.get("timeout") or 10, COLUMNS)
+
+    def open(self) -> None:
+        self.db.open()
+
+    def close(self) -> None:
+        self.db.close()
+
+    def diff_header(self) -> str:
+        return "ovs bond %s" % self.params["name"]
+
+    def normalize(self) -> dict[str, Any]:
+        return normalize_bond(self.params)
+
+    def read_current(self) -> dict[str, Any] | None:
+        self.db.refresh()
+        name = self.params["name"]
+        for br in self.db.rows("Bridge"):
+            for port in br.ports:
+                if port.name == name:
+                    if len(port.interfaces) < 2:
+                        raise Conflict("name: port %r on bridge %r is a plain port (interface %s), not a bond; "
+                                       "remove it first" % (name, br.name, ", ".join(i.name for i in port.interfaces)))
+                    return read_bond(port, br.name)
+        return None
+
+    def plan(self, current: dict[str, Any] | None, desired: dict[str, Any]) -> list[Operation]:
+        if desired["state"] == "present":
+            bridges = self.db.by_name("Bridge")
+            if desired["bridge"] not in bridges:
+                raise NotFound("bridge: %r does not exist (create it with kvmnet.hypervisor.ovs_bridge)"
+                               % desired["bridge"])
+            owners = {}
+            for br in bridges.values():
+                for port in br.ports:
+                    for iface in port.interfaces:
+                        owners[iface.name] = (port.name, br.name)
+            for member in desired["members"]:
+                owner = owners.get(member)
+                if owner and owner[0] != desired["name"]:
+                    raise Conflict("members: interface %r is already in port %r on bridge %r; remove it there first"
+                                   % (member, owner[0], owner[1]))
+        return plan_bond(current, desired)
+
+    def predict(self, current: dict[str, Any] | None, desired: dict[str, Any],
+                operations: list[Operation]) -> dict[str, Any] | None:
+        return predict_bond(current, operations)
+
+    def apply(self, operations: list[Operation]) -> None:
+        what = "bond %s" % self.params["name"]
+        self.db.transact(lambda txn, db: write_bond(txn, db, operations), what)
+        added = []
+        for op in operations:
+            if op.action == "create_bond":
+                added.extend(op.params["members"])
+            elif op.action == "modify_bond" and "members" in op.changes:
+                added.extend(m for m in op.changes["members"]["after"]
+                             if m not in op.changes["members"]["before"])
+        raise_on_failures(interface_failures(self.db, added), what)
+
+    def extra_results(self, after: dict[str, Any] | None) -> dict[str, Any]:
+        if after is None or self.db.idl is None:
+            return {"bond_status": None}
+        self.db.refresh()
+        return {"bond_status": bond_status(self.db, self.params["name"])}

@@ -1,0 +1,229 @@
+#!/usr/bin/python
+# Copyright (c) kvmnet.hypervisor contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: ovs_bond
+short_description: Manage a bonded port (LACP, balance-slb, active-backup) on an Open vSwitch bridge
+version_added: 0.1.0
+description:
+  - Creates, reconciles or removes a bond port on an existing Open vSwitch bridge (the book's
+    C(ovs-vsctl add-bond br0 bond0 eth2 eth3 lacp=active) and C(set port bond0 bond_mode=balance-slb)).
+  - Every attribute of an existing bond is reconciled, members included; options that are not
+    given are left as they are. Asking for OVS's default value (for example C(lacp=off) on a bond
+    without LACP) is no change.
+  - One OVSDB transaction through the python C(ovs) IDL; no C(ovs-vsctl) or C(ovs-appctl) process
+    is run. After ovs-vswitchd applied the change, new members are read back (C(Interface.error),
+    C(ofport)); a member ovs-vswitchd could not open fails the task.
+  - Returns the live bond status per member, read from OVSDB (what C(ovs-appctl bond/show) prints).
+author:
+  - kvmnet.hypervisor contributors
+extends_documentation_fragment:
+  - kvmnet.hypervisor.attributes
+  - kvmnet.hypervisor.ovsdb
+options:
+  name:
+    description:
+      - Name of the bond port.
+    type: str
+    required: true
+  bridge:
+    description:
+      - The existing bridge the bond is on. Required with I(state=present).
+    type: str
+  state:
+    description:
+      - C(present) creates or reconciles the bond, C(absent) removes it (its members leave the bridge).
+    type: str
+    choices: [present, absent]
+    default: present
+  members:
+    description:
+      - The member interfaces (kernel devices), at least two. The bond gets exactly these members.
+      - Required with I(state=present).
+    type: list
+    elements: str
+  bond_mode:
+    description:
+      - C(Port.bond_mode). OVS uses C(active-backup) when unset. C(balance-tcp) needs LACP.
+    type: str
+    choices: [active-backup, balance-slb, balance-tcp]
+  lacp:
+    description:
+      - C(Port.lacp). OVS uses C(off) when unset.
+    type: str
+    choices: [active, passive, 'off']
+  lacp_time:
+    description:
+      - LACP PDU rate (C(other_config:lacp-time)); OVS uses C(slow) when unset.
+    type: str
+    choices: [fast, slow]
+  lacp_fallback_ab:
+    description:
+      - Fall back to active-backup when the partner does not speak LACP (C(other_config:lacp-fallback-ab)).
+    type: bool
+  updelay:
+    description:
+      - Milliseconds a member's link must be up before it is enabled (C(bond_updelay)).
+    type: int
+  downdelay:
+    description:
+      - Milliseconds a member's link must be down before it is disabled (C(bond_downdelay)).
+    type: int
+  link_detection:
+    description:
+      - How member link state is detected (C(other_config:bond-detect-mode)); OVS uses C(carrier) when unset.
+    type: str
+    choices: [carrier, miimon]
+  miimon_interval:
+    description:
+      - Milliseconds between miimon checks (C(other_config:bond-miimon-interval)); OVS uses 200 when unset.
+    type: int
+  tag:
+    description:
+      - Access VLAN of the bond port, 1-4094.
+    type: int
+  trunks:
+    description:
+      - VLANs the bond trunks, each 1-4094.
+    type: list
+    elements: int
+notes:
+  - C(bond_status.members.*.enabled) and C(may_enable) are derived from C(Interface.link_state) and
+    C(Interface.lacp_current); C(updelay) timing is not modelled.
+seealso:
+  - name: OVS bond pattern
+    description: What to write and what you get, with diagrams.
+    link: https://github.com/kvmnet/hypervisor/blob/main/docs/patterns/ovs_bond.md
+"""
+
+EXAMPLES = r"""
+- name: LACP bond of eth2 and eth3 in balance-slb mode (the book's add-bond ... lacp=active)
+  kvmnet.hypervisor.ovs_bond:
+    name: bond0
+    bridge: br0
+    members: [eth2, eth3]
+    lacp: active
+    bond_mode: balance-slb
+    lacp_time: fast
+  register: bond
+
+- name: Show whether LACP negotiated
+  ansible.builtin.debug:
+    msg: "{{ bond.bond_status.lacp_status }}"
+
+- name: Switch the existing bond to active-backup without LACP, with a third member
+  kvmnet.hypervisor.ovs_bond:
+    name: bond0
+    bridge: br0
+    members: [eth2, eth3, eth4]
+    lacp: "off"
+    bond_mode: active-backup
+    link_detection: miimon
+    miimon_interval: 100
+
+- name: Remove the bond
+  kvmnet.hypervisor.ovs_bond:
+    name: bond0
+    state: absent
+"""
+
+RETURN = r"""
+before:
+  description: The bond before the run (OVS defaults filled in), or null.
+  returned: always
+  type: dict
+  sample:
+    name: bond0
+    bridge: br0
+    members: [eth2, eth3]
+    bond_mode: active-backup
+    lacp: "off"
+    lacp_time: slow
+    updelay: 0
+    downdelay: 0
+    link_detection: carrier
+    miimon_interval: 200
+    lacp_fallback_ab: false
+    tag: null
+    trunks: []
+after:
+  description: The bond after the run, read back from OVSDB, or what check mode predicts; null when absent.
+  returned: always
+  type: dict
+operations:
+  description:
+    - The planned operations (C(create_bond), C(modify_bond), C(delete_bond)), applied in one
+      transaction unless in check mode; C(changes) maps each field to C(before)/C(after).
+  returned: always
+  type: list
+  elements: dict
+  sample:
+    - action: modify_bond
+      target: bond0
+      bridge: br0
+      changes:
+        bond_mode:
+          before: active-backup
+          after: balance-slb
+bond_status:
+  description:
+    - Live status read from OVSDB after the run (null when the bond does not exist).
+    - C(lacp_status) is C(negotiated), C(configured) or C(off); C(members) maps each member to
+      C(enabled), C(may_enable), C(link_state), C(lacp_current), C(active), C(ofport), C(error).
+  returned: always
+  type: dict
+  sample:
+    bond_mode: balance-slb
+    lacp: active
+    lacp_status: negotiated
+    active_member: eth2
+    active_member_mac: "52:54:00:12:34:56"
+    members:
+      eth2:
+        enabled: true
+        may_enable: true
+        link_state: up
+        lacp_current: true
+        active: true
+        ofport: 1
+        error: null
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils._engine import run
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils._ovs_bond import OvsBondResource
+
+
+def main() -> None:
+    """Hand the parameters over to the engine."""
+    module = AnsibleModule(
+        argument_spec=dict(
+            name=dict(type="str", required=True),
+            bridge=dict(type="str"),
+            state=dict(type="str", choices=["present", "absent"], default="present"),
+            members=dict(type="list", elements="str"),
+            bond_mode=dict(type="str", choices=["active-backup", "balance-slb", "balance-tcp"]),
+            lacp=dict(type="str", choices=["active", "passive", "off"]),
+            lacp_time=dict(type="str", choices=["fast", "slow"]),
+            lacp_fallback_ab=dict(type="bool"),
+            updelay=dict(type="int"),
+            downdelay=dict(type="int"),
+            link_detection=dict(type="str", choices=["carrier", "miimon"]),
+            miimon_interval=dict(type="int"),
+            tag=dict(type="int"),
+            trunks=dict(type="list", elements="int"),
+            database=dict(type="str", default="unix:/var/run/openvswitch/db.sock"),
+            timeout=dict(type="int", default=10),
+        ),
+        required_if=[("state", "present", ["bridge", "members"])],
+        supports_check_mode=True,
+    )
+    run(module, OvsBondResource)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,134 @@
+# Copyright (c) kvmnet.hypervisor contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""ovs_bond between two private Open vSwitch instances (each in its own netns) joined by veth pairs.
+
+LACP really negotiates between the two; the module's returned status (read from OVSDB) is
+compared with what the test reads itself (ovs-vsctl; ovs-appctl bond/show as the reference).
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils._engine import execute
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils._errors import InvalidInput, NotFound
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils._ovs_bond import OvsBondResource
+
+
+def bond(ovs, check=False, **kw):
+    params = dict(name="bond0", bridge="br0", state="present", database=ovs.db, timeout=10)
+    params.update(kw)
+    return execute(OvsBondResource(params), check_mode=check)
+
+
+@pytest.fixture
+def pair(ovs_factory):
+    """Two OVS instances A and B, bridge br0 on each, veth pairs a1-b1, a2-b2, a3-b3 between them."""
+    a = ovs_factory()
+    b = ovs_factory()
+    for i in (1, 2, 3):
+        a.netns.add_veth("a%d" % i, "b%d" % i, peer_netns=b.netns.name)
+        b.netns.set_up("b%d" % i)
+    a.add_bridge("br0")
+    b.add_bridge("br0")
+    return a, b
+
+
+def wait_status(ovs, lacp_status, enabled, timeout=20.0, **kw):
+    deadline = time.monotonic() + timeout
+    while True:
+        res = bond(ovs, **kw)
+        assert not res["changed"]
+        status = res["bond_status"]
+        if (status["lacp_status"] == lacp_status and status["active_member"] is not None
+                and all(status["members"][m]["may_enable"] for m in enabled)):
+            return status
+        if time.monotonic() > deadline:
+            raise AssertionError("bond status never reached %s: %s" % (lacp_status, status))
+        time.sleep(0.5)
+
+
+def test_lacp_negotiates_and_every_attribute_reconciles(pair):
+    a, b = pair
+    spec_a = dict(members=["a1", "a2"], lacp="active", bond_mode="balance-slb", lacp_time="fast")
+    check = bond(a, check=True, **spec_a)
+    assert check["changed"] and check["bond_status"] is None
+    assert "bond0" not in a.vsctl("list-ports", "br0").split(), "check mode created the bond"
+
+    res = bond(a, **spec_a)
+    assert res["operations"][0]["action"] == "create_bond"
+    assert bond(b, members=["b1", "b2"], lacp="active", bond_mode="balance-slb", lacp_time="fast")["changed"]
+    assert a.vsctl("get", "port", "bond0", "bond_mode") == "balance-slb"
+    assert a.vsctl("get", "port", "bond0", "lacp") == "active"
+    assert a.vsctl("get", "port", "bond0", "other_config:lacp-time") == "fast"
+
+    status = wait_status(a, "negotiated", ["a1", "a2"], **spec_a)
+    assert status["members"]["a1"]["lacp_current"] is True
+    show = a.appctl("bond/show", "bond0")
+    assert "lacp_status: negotiated" in show and "member a1: enabled" in show and "member a2: enabled" in show
+    assert status["active_member"] in ("a1", "a2")
+    assert "active member mac: %s" % status["active_member_mac"] in show
+
+    again = bond(a, **spec_a)
+    assert not again["changed"] and again["operations"] == []
+
+    # everything on the existing bond: mode, lacp, members, delays, detection, fallback, VLANs
+    change = dict(members=["a1", "a3"], lacp="off", bond_mode="active-backup", updelay=100, downdelay=50,
+                  link_detection="miimon", miimon_interval=100, lacp_fallback_ab=True, trunks=[10, 20])
+    diff = bond(a, check=True, **change)
+    assert set(diff["operations"][0]["changes"]) == {"members", "lacp", "bond_mode", "updelay", "downdelay",
+                                                     "link_detection", "miimon_interval", "lacp_fallback_ab",
+                                                     "trunks"}
+    assert diff["diff"]["after"]["members"] == ["a1", "a3"]
+    assert a.vsctl("get", "port", "bond0", "bond_mode") == "balance-slb", "check mode changed the bond"
+    res = bond(a, **change)
+    assert res["changed"] and res["after"]["members"] == ["a1", "a3"]
+    assert a.vsctl("get", "port", "bond0", "bond_mode") == "active-backup"
+    assert a.vsctl("get", "port", "bond0", "lacp") == "off"
+    assert a.vsctl("get", "port", "bond0", "bond_updelay") == "100"
+    assert a.vsctl("get", "port", "bond0", "other_config:bond-detect-mode") == "miimon"
+    assert a.vsctl("get", "port", "bond0", "other_config:lacp-fallback-ab").strip('"') == "true"
+    assert a.vsctl("get", "port", "bond0", "trunks") == "[10, 20]"
+    ifaces = sorted(a.vsctl("--bare", "--columns=name", "list", "interface").split())
+    assert "a2" not in ifaces and "a3" in ifaces
+    assert "bond_mode: active-backup" in a.appctl("bond/show", "bond0")
+    assert res["bond_status"]["lacp_status"] == "off"
+    assert not bond(a, **change)["changed"]
+
+    # and back to balance-slb with LACP: B still speaks LACP on b1/b3's peers
+    bond(b, members=["b1", "b3"])
+    back = bond(a, members=["a1", "a3"], lacp="active", bond_mode="balance-slb")
+    assert back["operations"][0]["changes"]["bond_mode"] == {"before": "active-backup", "after": "balance-slb"}
+    wait_status(a, "negotiated", ["a1", "a3"], members=["a1", "a3"], lacp="active", bond_mode="balance-slb")
+
+    gone = bond(a, state="absent")
+    assert gone["changed"] and "bond0" not in a.vsctl("list-ports", "br0").split()
+
+
+def test_bad_input_changes_nothing(pair):
+    a, _ = pair
+    before = a.vsctl("show")
+    with pytest.raises(NotFound) as err:
+        bond(a, bridge="nosuchbr", members=["a1", "a2"])
+    assert "nosuchbr" in err.value.msg and err.value.msg.startswith("bridge")
+    for kw, option in (({"members": ["a1"]}, "members"), ({"members": ["a1", "a2"], "tag": 4095}, "tag"),
+                       ({"members": ["a1", "a2"], "trunks": [0]}, "trunks")):
+        with pytest.raises(InvalidInput) as err:
+            bond(a, **kw)
+        assert err.value.option == option
+    assert a.vsctl("show") == before
+
+
+def test_through_ansible_playbook(pair, run_playbook):
+    a, _ = pair
+    task = {"name": "bond", "kvmnet.hypervisor.ovs_bond": {
+        "name": "bond0", "bridge": "br0", "members": ["a1", "a2"], "bond_mode": "balance-slb", "database": a.db}}
+    res = run_playbook([task], diff=True)
+    assert not res.failed, str(res)
+    assert res["bond"].changed and res["bond"]["bond_status"]["bond_mode"] == "balance-slb"
+    assert not run_playbook([task])["bond"].changed
+    bad = run_playbook([{"name": "bond", "kvmnet.hypervisor.ovs_bond": dict(
+        task["kvmnet.hypervisor.ovs_bond"], members=["a1"])}])
+    assert bad["bond"].failed and "members" in bad["bond"].msg

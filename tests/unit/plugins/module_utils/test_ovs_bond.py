@@ -1,0 +1,91 @@
+# Copyright (c) kvmnet.hypervisor contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""ovs_bond planning: every attribute of an existing bond reconciled; argument validation."""
+
+from __future__ import annotations
+
+import pytest
+
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils._engine import Operation
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils._errors import Conflict, InvalidInput
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils._ovs_bond import (
+    DEFAULTS,
+    normalize_bond,
+    plan_bond,
+    predict_bond,
+)
+
+
+def desired(**kw):
+    params = {"name": "bond0", "state": "present", "bridge": "br0", "members": ["eth3", "eth2"]}
+    params.update(kw)
+    return normalize_bond(params)
+
+
+def current(**kw):
+    base = dict(DEFAULTS, name="bond0", bridge="br0", members=["eth2", "eth3"], tag=None, trunks=[])
+    base.update(kw)
+    return base
+
+
+def test_create():
+    ops = plan_bond(None, desired(lacp="active", bond_mode="balance-slb", lacp_time="fast", trunks=[20, 10]))
+    assert ops == [Operation("create_bond", "bond0", bridge="br0", members=["eth2", "eth3"], bond_mode="balance-slb",
+                             lacp="active", trunks=[10, 20], lacp_time="fast")]
+    after = predict_bond(None, ops)
+    assert after["lacp"] == "active" and after["updelay"] == 0 and after["members"] == ["eth2", "eth3"]
+
+
+def test_defaults_are_no_change():
+    assert plan_bond(current(), desired(lacp="off", bond_mode="active-backup", lacp_time="slow",
+                                        link_detection="carrier", lacp_fallback_ab=False)) == []
+
+
+def test_every_attribute_reconciled():
+    ops = plan_bond(current(), desired(members=["eth2", "eth4", "eth5"], bond_mode="balance-slb", lacp="active",
+                                       lacp_time="fast", updelay=100, downdelay=50, link_detection="miimon",
+                                       miimon_interval=100, lacp_fallback_ab=True, tag=10))
+    assert ops == [Operation("modify_bond", "bond0", bridge="br0", changes={
+        "members": {"before": ["eth2", "eth3"], "after": ["eth2", "eth4", "eth5"]},
+        "bond_mode": {"before": "active-backup", "after": "balance-slb"},
+        "lacp": {"before": "off", "after": "active"},
+        "updelay": {"before": 0, "after": 100},
+        "downdelay": {"before": 0, "after": 50},
+        "tag": {"before": None, "after": 10},
+        "lacp_time": {"before": "slow", "after": "fast"},
+        "link_detection": {"before": "carrier", "after": "miimon"},
+        "miimon_interval": {"before": 200, "after": 100},
+        "lacp_fallback_ab": {"before": False, "after": True},
+    })]
+
+
+def test_mode_change_only():
+    ops = plan_bond(current(bond_mode="balance-slb", lacp="active"), desired(bond_mode="active-backup"))
+    assert ops == [Operation("modify_bond", "bond0", bridge="br0", changes={
+        "bond_mode": {"before": "balance-slb", "after": "active-backup"}})]
+
+
+def test_absent_and_other_bridge():
+    assert plan_bond(current(), normalize_bond({"name": "bond0", "state": "absent"})) == [
+        Operation("delete_bond", "bond0", bridge="br0")]
+    assert plan_bond(None, normalize_bond({"name": "bond0", "state": "absent"})) == []
+    with pytest.raises(Conflict):
+        plan_bond(current(bridge="br1"), desired())
+
+
+@pytest.mark.parametrize("kw, option", [
+    ({"members": ["eth2"]}, "members"),
+    ({"members": []}, "members"),
+    ({"members": ["eth2", "eth2"]}, "members"),
+    ({"members": ["eth2", "bond0"]}, "members"),
+    ({"tag": 4095}, "tag"),
+    ({"tag": -1}, "tag"),
+    ({"trunks": [10, 4096]}, "trunks"),
+    ({"updelay": -5}, "updelay"),
+    ({"bond_mode": "balance-tcp"}, "bond_mode"),
+    ({"bridge": None}, "bridge"),
+])
+def test_bad_input(kw, option):
+    with pytest.raises(InvalidInput) as err:
+        desired(**kw)
+    assert err.value.option == option
