@@ -1,0 +1,492 @@
+# Copyright (c) kvmnet.hypervisor contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The libvirt_iface resource: one ``<interface>`` of a domain, keyed by MAC (or alias).
+
+Two views of the domain are managed: the persistent definition (``config``) and the running
+domain (``live``, only when it runs). Each view gets at most one libvirt call per task
+(attachDeviceFlags / updateDeviceFlags / detachDeviceFlags with VIR_DOMAIN_AFFECT_CONFIG or
+_LIVE); an attach or detach needed in both views is one call with both flags.
+
+An existing interface is edited in place: everything the user did not mention is kept as
+libvirt has it, including what libvirt generated (alias, guest PCI address, target dev, the
+OVS ``interfaceid``), so an OVS port keeps its identity and a second run finds nothing to do.
+
+What qemu cannot change on a running guest (model, driver/queues, target dev, MTU, type,
+virtualport, the source of a direct/hostdev interface) is refused for the live view with an
+error saying so, unless ``allow_config_only`` is true: then such changes go to the persistent
+definition only and take effect at the next start.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import re
+import uuid
+from typing import Any
+
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils import _canon, _virt
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils._engine import Operation, Resource, field_changes
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils._errors import (
+    InvalidInput,
+    KvmnetError,
+    NotFound,
+    Unsupported,
+    VerificationFailed,
+)
+
+#: compared fields, in the order they are reported
+FIELDS = ("type", "source", "source_mode", "portgroup", "virtualport", "managed", "model", "driver_name",
+          "queues", "rx_queue_size", "tx_queue_size", "vlan", "target_dev", "mtu", "link_state", "bandwidth",
+          "alias")
+#: fields qemu/libvirt can change on a running domain (source: see live_changeable)
+LIVE_FIELDS = ("link_state", "bandwidth", "vlan", "portgroup")
+VIEWS = ("config", "live")
+_ALIAS_RE = re.compile(r"^ua-[A-Za-z0-9_-]+$")
+#: queue sizes qemu accepts for virtio-net
+QUEUE_SIZES = (256, 512, 1024)
+MAX_QUEUES = 256
+
+
+def live_changeable(field: str, current: dict[str, Any], desired: dict[str, Any]) -> bool:
+    """Whether libvirt can change ``field`` of ``current`` on the running domain."""
+    if field in LIVE_FIELDS:
+        return True
+    if field == "source":
+        # a new bridge / network is a reconnect of the tap; a new lower dev or PCI device is not
+        return current.get("type") in ("bridge", "network") and desired.get("type") in (None, current.get("type"))
+    return False
+
+
+def resolve_vf(pf: str, vf: int, sysfs_root: str = "/sys") -> str:
+    """PCI address of VF ``vf`` of the PF netdev ``pf`` (``/sys/class/net/<pf>/device/virtfn<vf>``)."""
+    _canon.ifname(pf, "pf")
+    pf_dev = os.path.join(sysfs_root, "class", "net", pf, "device")
+    if not os.path.exists(pf_dev):
+        raise NotFound("pf: network device %r does not exist on this host" % pf)
+    link = os.path.join(pf_dev, "virtfn%d" % vf)
+    if not os.path.exists(link):
+        numvfs = None
+        try:
+            with open(os.path.join(pf_dev, "sriov_numvfs"), encoding="ascii") as handle:
+                numvfs = int(handle.read().strip())
+        except (OSError, ValueError):
+            pass
+        raise NotFound("vf: %s has no VF %d (sriov_numvfs is %s); create the VFs first (sriov_vf module)"
+                       % (pf, vf, numvfs if numvfs is not None else "not available: not an SR-IOV PF"))
+    return _virt.pci_address(os.path.basename(os.path.realpath(link)), "vf")
+
+
+def random_mac() -> str:
+    """A locally random MAC in the 52:54:00 prefix libvirt/qemu use."""
+    return "52:54:00:%02x:%02x:%02x" % tuple(random.randint(0, 255) for _ in range(3))
+
+
+# -- XML building ---------------------------------------------------------------------------
+def _set_source(elem: Any, itype: str, values: dict[str, Any]) -> None:
+    """(Re)write ``<source>`` of ``elem`` for ``itype`` with ``values`` (source, source_mode, portgroup)."""
+    etree = _virt.etree
+    source = elem.find("source")
+    if source is None:
+        source = etree.SubElement(elem, "source")
+    if itype == "hostdev":
+        for child in list(source):
+            source.remove(child)
+        source.attrib.clear()
+        etree.SubElement(source, "address", _virt.pci_address_attrs(values["source"]))
+        return
+    key = {"bridge": "bridge", "direct": "dev", "network": "network"}[itype]
+    if values.get("source") is not None and source.get(key) != values["source"]:
+        keep = {k: v for k, v in source.attrib.items() if k in ("mode", "portgroup")}
+        source.attrib.clear()
+        source.attrib.update(keep)
+        source.set(key, values["source"])
+    if itype == "direct" and values.get("source_mode") is not None:
+        source.set("mode", values["source_mode"])
+    if itype == "network" and values.get("portgroup") is not None:
+        if values["portgroup"]:
+            source.set("portgroup", values["portgroup"])
+        else:
+            source.attrib.pop("portgroup", None)
+
+
+def _replace(elem: Any, tag: str) -> Any:
+    for old in elem.findall(tag):
+        elem.remove(old)
+    return _virt.etree.SubElement(elem, tag)
+
+
+def _child(elem: Any, tag: str) -> Any:
+    found = elem.find(tag)
+    return found if found is not None else _virt.etree.SubElement(elem, tag)
+
+
+def apply_fields(elem: Any, values: dict[str, Any]) -> Any:
+    """Write the canonical ``values`` (field -> wanted) into a copy of ``elem``; return the copy.
+
+    Only the given fields are touched: whatever else the element holds (generated alias, guest
+    address, target dev, OVS interfaceid) stays as it is.
+    """
+    etree = _virt.etree
+    node = _virt.parse_xml(etree.tostring(elem))
+    itype = values.get("type") or node.get("type")
+    if values.get("type") is not None and values["type"] != node.get("type"):
+        node.set("type", itype)
+        for tag in ("source", "virtualport"):
+            for old in node.findall(tag):
+                node.remove(old)
+        if itype != "hostdev":
+            node.attrib.pop("managed", None)
+    if {"source", "source_mode", "portgroup"} & set(values) or values.get("type"):
+        if values.get("source") is not None or node.find("source") is not None:
+            _set_source(node, itype, values)
+    if values.get("virtualport") is not None:
+        current = node.find("virtualport")
+        if values["virtualport"] == "none":
+            if current is not None:
+                node.remove(current)
+        elif current is None or current.get("type") != values["virtualport"]:
+            vport = _replace(node, "virtualport")
+            vport.set("type", values["virtualport"])
+            if values["virtualport"] == "openvswitch" and values.get("interfaceid"):
+                # given, not left to libvirt: with CONFIG|LIVE libvirt would generate one per view
+                _virt.etree.SubElement(vport, "parameters", interfaceid=values["interfaceid"])
+    if values.get("managed") is not None:
+        node.set("managed", "yes" if values["managed"] else "no")
+    if values.get("model") is not None:
+        _child(node, "model").set("type", values["model"])
+    for field, attr in (("driver_name", "name"), ("queues", "queues"), ("rx_queue_size", "rx_queue_size"),
+                        ("tx_queue_size", "tx_queue_size")):
+        if values.get(field) is not None:
+            driver = _child(node, "driver")
+            if field == "queues" and values[field] == 1:
+                driver.attrib.pop("queues", None)
+            else:
+                driver.set(attr, str(values[field]))
+    if values.get("vlan") is not None:
+        for old in node.findall("vlan"):
+            node.remove(old)
+        vlan = values["vlan"]
+        if vlan:
+            vnode = etree.SubElement(node, "vlan")
+            if vlan["trunk"]:
+                vnode.set("trunk", "yes")
+            for tag in vlan["tags"]:
+                tnode = etree.SubElement(vnode, "tag", id=str(tag))
+                if tag == vlan.get("native_tag"):
+                    tnode.set("nativeMode", vlan["native_mode"])
+    if values.get("target_dev") is not None:
+        _child(node, "target").set("dev", values["target_dev"])
+    if values.get("mtu") is not None:
+        _child(node, "mtu").set("size", str(values["mtu"]))
+    if values.get("link_state") is not None:
+        _child(node, "link").set("state", values["link_state"])
+    if values.get("bandwidth") is not None:
+        for old in node.findall("bandwidth"):
+            node.remove(old)
+        if values["bandwidth"]:
+            bnode = etree.SubElement(node, "bandwidth")
+            for direction in ("inbound", "outbound"):
+                if direction in values["bandwidth"]:
+                    etree.SubElement(bnode, direction, {k: str(v) for k, v in values["bandwidth"][direction].items()})
+    if values.get("alias") is not None:
+        _child(node, "alias").set("name", values["alias"])
+    return node
+
+
+def build_interface(desired: dict[str, Any], mac: str) -> Any:
+    """A new ``<interface>`` element from the desired state (defaults for a new one applied)."""
+    etree = _virt.etree
+    node = etree.Element("interface", type=desired["type"])
+    etree.SubElement(node, "mac", address=mac)
+    values = {k: desired.get(k) for k in FIELDS if desired.get(k) is not None}
+    values["interfaceid"] = desired.get("interfaceid") or str(uuid.uuid4())
+    if desired["type"] == "direct" and values.get("source_mode") is None:
+        values["source_mode"] = "bridge"
+    if desired["type"] == "hostdev" and values.get("managed") is None:
+        values["managed"] = True
+    if values.get("link_state") == "up":
+        values.pop("link_state")
+    if values.get("vlan") == {}:
+        values.pop("vlan")
+    if values.get("bandwidth") == {}:
+        values.pop("bandwidth")
+    if values.get("virtualport") == "none":
+        values.pop("virtualport")
+    return apply_fields(node, values)
+
+
+# -- planning -------------------------------------------------------------------------------
+def target_name(desired: dict[str, Any]) -> str:
+    """``domain/mac`` (or ``domain/alias``): how operations name the interface."""
+    return "%s/%s" % (desired["domain"], desired.get("mac") or desired.get("alias"))
+
+
+def plan_interface(current: dict[str, Any], desired: dict[str, Any], elements: dict[str, Any]) -> list[Operation]:
+    """Operations (attach/update/detach with their flags and XML) for one interface.
+
+    ``current`` is ``{"running": bool, "persistent": bool, "config": iface|None, "live": iface|None}``
+    (canonical dicts from ``_virt.parse_interface``); ``elements`` holds the matching raw
+    elements per view. Pure: raises InvalidInput / Unsupported on what cannot be done.
+    """
+    target = target_name(desired)
+    views = [v for v in VIEWS if desired[v] and (v == "config" or current["running"])]
+    if "config" in views and not current.get("persistent", True):
+        raise Unsupported("config: domain %r is transient (no persistent definition); set config=false"
+                          % desired["domain"])
+    if desired["state"] == "absent":
+        gone = [v for v in views if current.get(v) is not None]
+        if not gone:
+            return []
+        # libvirt matches the device by MAC (and guest address/alias when given): the view's own element
+        xml = _virt.to_string(elements[gone[0]])
+        return [Operation("detach", target, flags=gone, xml=xml)]
+
+    missing = [v for v in views if current.get(v) is None]
+    ops: list[Operation] = []
+    if missing:
+        if desired.get("type") is None or desired.get("source") is None:
+            raise NotFound("%s: no interface with %s on domain %r (%s); to create it give type and source"
+                           % ("mac" if desired.get("mac") else "alias", desired.get("mac") or desired.get("alias"),
+                              desired["domain"], " and ".join(missing)))
+        existing = [current[v]["mac"] for v in views if current.get(v) is not None]
+        mac = desired.get("mac") or (existing[0] if existing else desired.get("generated_mac") or random_mac())
+        xml = _virt.to_string(build_interface(desired, mac))
+        ops.append(Operation("attach", target, flags=missing, xml=xml))
+    for view in views:
+        cur = current.get(view)
+        if cur is None:
+            continue
+        want = dict(desired)
+        if want.get("type") is not None and want["type"] != cur["type"]:
+            if want.get("source") is None:
+                raise InvalidInput("source", None, "is required to change type %s -> %s" % (cur["type"], want["type"]))
+        elif cur["type"] != "direct":
+            want["source_mode"] = None
+        changes = field_changes(cur, want, FIELDS)
+        if view == "live":
+            frozen = {f: c for f, c in changes.items() if not live_changeable(f, cur, want)}
+            if frozen and not desired["allow_config_only"]:
+                raise Unsupported(
+                    "live: libvirt cannot change %s of interface %s on the running domain %r (%s); nothing was "
+                    "changed. Set allow_config_only=true to change only the persistent definition (effective at "
+                    "the next start), or live=false"
+                    % (", ".join(sorted(frozen)), cur["mac"], desired["domain"],
+                       "; ".join("%s: %s -> %s" % (f, c["before"], c["after"]) for f, c in sorted(frozen.items()))))
+            for field in frozen:
+                changes.pop(field)
+        if changes:
+            values = {f: c["after"] for f, c in changes.items()}
+            values["interfaceid"] = desired.get("interfaceid")
+            node = apply_fields(elements[view], values)
+            ops.append(Operation("update", target, changes=changes, flags=[view], xml=_virt.to_string(node)))
+    return ops
+
+
+def flags_value(flags: list[str]) -> int:
+    """``["config", "live"]`` -> VIR_DOMAIN_AFFECT_CONFIG | VIR_DOMAIN_AFFECT_LIVE."""
+    value = 0
+    if "config" in flags:
+        value |= _virt.AFFECT_CONFIG
+    if "live" in flags:
+        value |= _virt.AFFECT_LIVE
+    return value
+
+
+# -- the resource -----------------------------------------------------------------------------
+class LibvirtIfaceResource(Resource):
+    """One interface of a libvirt domain, in its persistent and/or live definition."""
+
+    verify_delay = 0.5
+    sysfs_root = "/sys"
+
+    def __init__(self, params: dict[str, Any]) -> None:
+        super().__init__(params)
+        self.virt = _virt.Connection(params.get("uri") or "qemu:///system")
+        self.dom: Any = None
+        self.elements: dict[str, Any] = {}
+        self.current: dict[str, Any] | None = None
+
+    def open(self) -> None:
+        self.virt.open()
+
+    def close(self) -> None:
+        self.virt.close()
+
+    def diff_header(self) -> str:
+        return "interface %s of domain %s" % (self.params.get("mac") or self.params.get("alias"), self.params["domain"])
+
+    def normalize(self) -> dict[str, Any]:
+        p = self.params
+        d: dict[str, Any] = {k: p.get(k) for k in FIELDS}
+        d.update(domain=p["domain"], state=p.get("state") or "present", config=p.get("config", True),
+                 live=p.get("live", True), allow_config_only=bool(p.get("allow_config_only")))
+        if not d["config"] and not d["live"]:
+            raise InvalidInput("config", False, "and live=false leave nothing to manage; enable one of them")
+        d["mac"] = _canon.unicast_mac(p["mac"], "mac") if p.get("mac") else None
+        if not d["mac"] and not d["alias"]:
+            raise InvalidInput("mac", None, "or alias is needed to identify the interface")
+        if d["alias"] is not None and not _ALIAS_RE.match(d["alias"]):
+            raise InvalidInput("alias", d["alias"], "is not a user alias: libvirt needs 'ua-' followed by "
+                               "letters, digits, '_' or '-'")
+        itype = d["type"]
+        if itype is not None and itype not in _virt.IFACE_TYPES:
+            raise InvalidInput("type", itype, "is not one of %s" % ", ".join(_virt.IFACE_TYPES))
+        self._check_type_options(d, p)
+        if itype == "hostdev":
+            if p.get("pf") is not None:
+                if d["source"] is not None:
+                    raise InvalidInput("pf", p["pf"], "and source are mutually exclusive (give one)")
+                d["source"] = resolve_vf(p["pf"], int(p.get("vf") or 0), self.sysfs_root)
+            elif d["source"] is not None:
+                d["source"] = _virt.pci_address(d["source"], "source")
+        elif d["source"] is not None and itype in ("bridge", "direct"):
+            _canon.ifname(d["source"], "source")
+        if d["queues"] is not None and not 1 <= d["queues"] <= MAX_QUEUES:
+            raise InvalidInput("queues", d["queues"], "is out of range (1-%d)" % MAX_QUEUES)
+        for field in ("rx_queue_size", "tx_queue_size"):
+            if d[field] is not None and d[field] not in QUEUE_SIZES:
+                raise InvalidInput(field, d[field], "is not one of %s (a power of two qemu accepts)"
+                                   % ", ".join(map(str, QUEUE_SIZES)))
+        if d["queues"] is not None and d["queues"] > 1 and d["model"] not in (None, "virtio"):
+            raise InvalidInput("queues", d["queues"], "needs model virtio (model is %s)" % d["model"])
+        if d["mtu"] is not None and not 68 <= d["mtu"] <= 65535:
+            raise InvalidInput("mtu", d["mtu"], "is out of range (68-65535)")
+        if d["target_dev"] is not None:
+            _canon.ifname(d["target_dev"], "target_dev")
+            if re.match(r"^(vnet|macvtap|macvlan)\d", d["target_dev"]):
+                raise InvalidInput("target_dev", d["target_dev"], "uses a prefix libvirt reserves for generated "
+                                   "names (vnet, macvtap, macvlan)")
+        d["vlan"] = _virt.canonical_vlan(p.get("vlan"))
+        d["bandwidth"] = _virt.canonical_bandwidth(p.get("bandwidth"))
+        if d["state"] == "present" and not d["mac"]:
+            d["generated_mac"] = random_mac()
+        if d["virtualport"] == "openvswitch":
+            d["interfaceid"] = str(uuid.uuid4())
+        if d["live"]:
+            self.verify_attempts = max(1, int(float(p.get("detach_timeout") or 10) / self.verify_delay))
+        return d
+
+    @staticmethod
+    def _check_type_options(d: dict[str, Any], p: dict[str, Any]) -> None:
+        itype = d["type"]
+        rules = (("source_mode", "direct"), ("portgroup", "network"), ("managed", "hostdev"), ("pf", "hostdev"))
+        for option, needs in rules:
+            if p.get(option) is not None and itype not in (None, needs):
+                raise InvalidInput(option, p[option], "applies to type=%s only (type is %s)" % (needs, itype))
+        if d["virtualport"] not in (None, "none") and itype not in (None, "bridge", "network"):
+            raise InvalidInput("virtualport", d["virtualport"], "applies to type bridge or network only")
+        if p.get("vf") is not None and p.get("pf") is None:
+            raise InvalidInput("vf", p["vf"], "needs pf (the physical function's netdev)")
+        if p.get("vf") is not None and p["vf"] < 0:
+            raise InvalidInput("vf", p["vf"], "is negative")
+
+    def _find(self, root: Any) -> Any:
+        mac, alias = self.params.get("mac"), self.params.get("alias")
+        mac = _canon.mac(mac) if mac else None
+        for elem in root.findall("./devices/interface"):
+            node = elem.find("mac")
+            if mac is not None:
+                if node is not None and _canon.mac(node.get("address")) == mac:
+                    return elem
+            else:
+                anode = elem.find("alias")
+                if anode is not None and anode.get("name") == alias:
+                    return elem
+        return None
+
+    def read_current(self) -> dict[str, Any] | None:
+        if self.dom is None:
+            self.dom = self.virt.domain(self.params["domain"])
+        name = self.params["domain"]
+        running = bool(self.virt.call("domain %r: state" % name, self.dom.isActive))
+        persistent = bool(self.virt.call("domain %r: persistence" % name, self.dom.isPersistent))
+        current: dict[str, Any] = {"domain": self.virt.call("domain %r" % name, self.dom.name),
+                                   "running": running, "persistent": persistent, "config": None, "live": None}
+        self.elements = {}
+        sources = []
+        if persistent:
+            sources.append(("config", _virt.XML_INACTIVE))
+        if running:
+            sources.append(("live", 0))
+        for view, flags in sources:
+            root = _virt.parse_xml(self.virt.call("domain %r: reading XML" % name, self.dom.XMLDesc, flags))
+            elem = self._find(root)
+            if elem is not None:
+                self.elements[view] = elem
+                iface = _virt.parse_interface(elem)
+                iface["xml"] = _virt.to_string(elem)
+                current[view] = iface
+        if self.current is None:  # the state before the run, for the diff (verify reads again)
+            self.current = current
+        return current
+
+    def plan(self, current: dict[str, Any] | None, desired: dict[str, Any]) -> list[Operation]:
+        assert current is not None
+        if desired["state"] == "present" and desired["type"] == "hostdev" and desired["source"] is not None:
+            path = os.path.join(self.sysfs_root, "bus", "pci", "devices", desired["source"])
+            if not os.path.exists(path):
+                raise NotFound("source: PCI device %s does not exist on this host (%s missing)"
+                               % (desired["source"], path))
+        return plan_interface(current, desired, self.elements)
+
+    def apply(self, operations: list[Operation]) -> None:
+        name = self.params["domain"]
+        calls = {"attach": self.dom.attachDeviceFlags, "update": self.dom.updateDeviceFlags,
+                 "detach": self.dom.detachDeviceFlags}
+        applied: list[Operation] = []
+        # live first: it is the view libvirt is most likely to refuse, and nothing is half-done then
+        for op in sorted(operations, key=lambda o: 0 if "live" in o.params["flags"] else 1):
+            try:
+                self.virt.call("domain %r: %s interface (%s)" % (name, op.action, "+".join(op.params["flags"])),
+                               calls[op.action], op.params["xml"], flags_value(op.params["flags"]))
+            except KvmnetError as exc:
+                if applied:
+                    exc.msg = "%s; already applied: %s" % (getattr(exc, "msg", exc), "; ".join(
+                        "%s %s" % (a.describe(), "+".join(a.params["flags"])) for a in applied))
+                    exc.details["applied"] = [a.to_dict() for a in applied]
+                raise
+            applied.append(op)
+
+    def verify(self, desired: dict[str, Any]) -> dict[str, Any] | None:
+        try:
+            return super().verify(desired)
+        except VerificationFailed as exc:
+            if any(op.get("action") == "detach" and "live" in op.get("flags", []) for op in exc.details["remaining"]):
+                exc.msg += ("; libvirt asked the guest to release the device but it did not within %.0f s "
+                            "(a live detach needs the guest OS to acknowledge the PCI unplug; raise "
+                            "detach_timeout or use live=false)" % (self.verify_attempts * self.verify_delay))
+                exc.args = (exc.msg,)
+            raise
+
+    def predict(self, current: dict[str, Any] | None, desired: dict[str, Any],
+                operations: list[Operation]) -> dict[str, Any] | None:
+        after = dict(current or {})
+        for op in operations:
+            for view in op.params["flags"]:
+                if op.action == "detach":
+                    after[view] = None
+                else:
+                    iface = _virt.parse_interface(_virt.parse_xml(op.params["xml"]))
+                    iface["xml"] = op.params["xml"]
+                    after[view] = iface
+        return after
+
+    def extra_results(self, after: dict[str, Any] | None) -> dict[str, Any]:
+        def text(state: dict[str, Any] | None) -> str:
+            if not state:
+                return ""
+            parts = []
+            for view, title in (("config", "persistent definition"), ("live", "running domain")):
+                if view in state and (view == "config" or state.get("running")):
+                    parts.append("<!-- %s -->\n%s" % (title, (state.get(view) or {}).get("xml") or "<!-- absent -->\n"))
+            return "".join(parts)
+
+        pending = bool(after and after.get("running") and after.get("config") and after.get("live")
+                       and any(after["config"].get(f) != after["live"].get(f) for f in FIELDS if f != "alias"))
+        return {
+            "pending_restart": pending,
+            "diff": {"before": text(self.current), "after": text(after),
+                     "before_header": "%s (before)" % self.diff_header(),
+                     "after_header": "%s (after)" % self.diff_header()},
+        }

@@ -1,0 +1,388 @@
+#!/usr/bin/python
+# Copyright (c) kvmnet.hypervisor contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: libvirt_iface
+short_description: Manage one network interface of a libvirt domain, live and/or persistent
+version_added: 0.1.0
+description:
+  - Adds, changes or removes one C(<interface>) of a libvirt domain, identified by its MAC
+    address (or its user alias), without redefining the domain.
+  - Works on the persistent definition (I(config)) and on the running domain (I(live)) with
+    libvirt's attach/update/detach device calls; at most one call per view and task, one call
+    for both views when an interface is attached or detached in both.
+  - An existing interface is edited in place. Options that are not given are left as they are,
+    and so is everything libvirt generated (alias, guest PCI address, target dev, the OVS
+    C(interfaceid)): libvirt's generated values never cause a change, and an Open vSwitch port
+    keeps its identity across runs.
+  - Changes qemu cannot make on a running guest (I(type), I(model), I(driver_name), I(queues),
+    queue sizes, I(target_dev), I(mtu), I(virtualport), I(alias), and the I(source) of a C(direct)
+    or C(hostdev) interface) are refused with an error naming them, nothing changed, unless
+    I(allow_config_only=true): they then go to the persistent definition only and take effect at the
+    next start (C(pending_restart) says so).
+  - Live changes libvirt can make: I(link_state), I(bandwidth), I(vlan), I(portgroup), and the
+    I(source) bridge or network of a C(bridge)/C(network) interface.
+  - A live detach is asynchronous (the guest must release the PCI device); the module re-reads
+    until the interface is gone or I(detach_timeout) expires.
+author:
+  - kvmnet.hypervisor contributors
+extends_documentation_fragment:
+  - kvmnet.hypervisor.attributes
+  - kvmnet.hypervisor.libvirt
+options:
+  domain:
+    description:
+      - Name or UUID of the domain.
+    type: str
+    required: true
+  mac:
+    description:
+      - MAC address identifying the interface (any case). When an interface is created without
+        it (only I(alias) given), a random C(52:54:00) address is used.
+    type: str
+  alias:
+    description:
+      - User alias of the interface (C(ua-) prefix, libvirt's rule). Identifies the interface
+        when I(mac) is not given; otherwise it is set on it (persistent definition only).
+    type: str
+  state:
+    description:
+      - C(present) adds or updates the interface, C(absent) removes it (no change when no
+        interface has that MAC).
+    type: str
+    choices: [present, absent]
+    default: present
+  type:
+    description:
+      - C(bridge) (Linux bridge, or Open vSwitch with I(virtualport=openvswitch)), C(direct)
+        (MacVTap on a host NIC), C(network) (a libvirt network), C(hostdev) (a PCI network device
+        such as an SR-IOV VF given to the guest).
+      - Needed, with I(source), to create an interface. Left alone when not given.
+    type: str
+    choices: [bridge, direct, network, hostdev]
+  source:
+    description:
+      - The bridge (C(bridge)), the lower host device (C(direct)), the network name
+        (C(network)) or the PCI address C(dddd:bb:ss.f) (C(hostdev)).
+    type: str
+  source_mode:
+    description:
+      - MacVTap mode of a C(direct) interface. A new one is created in C(bridge) mode when not given.
+    type: str
+    choices: [bridge, vepa, private, passthrough]
+  portgroup:
+    description:
+      - Port group of a C(network) interface; an empty string removes it.
+    type: str
+  virtualport:
+    description:
+      - C(openvswitch) attaches a C(bridge) interface to an Open vSwitch bridge; C(none) removes
+        the virtual port. The C(interfaceid) libvirt generated is kept.
+    type: str
+    choices: [openvswitch, none]
+  pf:
+    description:
+      - With C(type=hostdev), the netdev of an SR-IOV physical function; the PCI address of its
+        VF I(vf) is read from C(/sys/class/net/<pf>/device/virtfn<vf>). Exclusive with I(source).
+    type: str
+  vf:
+    description:
+      - Index of the VF of I(pf) (default 0).
+    type: int
+  managed:
+    description:
+      - For C(hostdev), whether libvirt detaches the device from its host driver and binds it to
+        vfio-pci itself. A new hostdev interface is managed when not given; with C(false), bind the
+        device first (M(kvmnet.hypervisor.pci_device)).
+    type: bool
+  model:
+    description:
+      - Guest NIC model (C(virtio), C(e1000), C(e1000e), C(rtl8139), ...).
+    type: str
+  driver_name:
+    description:
+      - Backend driver of a virtio NIC. C(vhost) moves the data path into the host kernel
+        (vhost-net); C(qemu) keeps it in user space.
+    type: str
+    choices: [vhost, qemu]
+  queues:
+    description:
+      - Number of virtio queue pairs (multi-queue virtio-net, 1-256). Cannot change live.
+    type: int
+  rx_queue_size:
+    description:
+      - Size of the virtio receive queue (256, 512 or 1024).
+    type: int
+  tx_queue_size:
+    description:
+      - Size of the virtio transmit queue (256, 512 or 1024).
+    type: int
+  vlan:
+    description:
+      - VLAN configuration (Open vSwitch ports, hostdev VFs). C(tags=[]) removes it.
+    type: dict
+    suboptions:
+      tags:
+        description:
+          - VLAN ids (1-4094). One tag is an access port; several make a trunk.
+        type: list
+        elements: int
+      trunk:
+        description:
+          - Trunk even with a single tag.
+        type: bool
+      native_tag:
+        description:
+          - The tag of the native VLAN of a trunk (one of I(tags)).
+        type: int
+      native_mode:
+        description:
+          - How the native VLAN is carried; C(untagged) when I(native_tag) is given without it.
+        type: str
+        choices: [tagged, untagged]
+  target_dev:
+    description:
+      - Name of the host tap device (the book's C(tap0)); names starting with vnet/macvtap are reserved by libvirt.
+    type: str
+  mtu:
+    description:
+      - MTU of the host side device (68-65535).
+    type: int
+  link_state:
+    description:
+      - Link state the guest sees (virtual cable plugged or not).
+    type: str
+    choices: [up, down]
+  bandwidth:
+    description:
+      - Traffic shaping of the interface, in KiB/s and KiB. When given it is the whole setting:
+        a direction not given is removed; C({}) removes all limits.
+    type: dict
+    suboptions:
+      inbound:
+        description: Limits of traffic towards the guest.
+        type: dict
+        suboptions:
+          average: {description: Average rate in KiB/s., type: int}
+          peak: {description: Peak rate in KiB/s., type: int}
+          burst: {description: Burst size in KiB., type: int}
+          floor: {description: Guaranteed rate (network interfaces only)., type: int}
+      outbound:
+        description: Limits of traffic from the guest.
+        type: dict
+        suboptions:
+          average: {description: Average rate in KiB/s., type: int}
+          peak: {description: Peak rate in KiB/s., type: int}
+          burst: {description: Burst size in KiB., type: int}
+  config:
+    description:
+      - Manage the persistent definition (what the domain has at its next start).
+    type: bool
+    default: true
+  live:
+    description:
+      - Manage the running domain too. Ignored while the domain is shut off.
+    type: bool
+    default: true
+  allow_config_only:
+    description:
+      - When a change cannot be made on the running domain, apply it to the persistent
+        definition only instead of failing. The running domain keeps the old value until it is
+        restarted (C(pending_restart) is true).
+    type: bool
+    default: false
+  detach_timeout:
+    description:
+      - Seconds to wait for the guest to release a live-detached interface.
+    type: int
+    default: 10
+notes:
+  - Removal is per interface (I(state=absent)); the module never removes interfaces it was not asked about.
+  - The host-side objects (Linux bridge, OVS bridge, MacVTap lower device, VFs) must exist; see
+    M(kvmnet.hypervisor.macvtap), M(kvmnet.hypervisor.sriov_vf) and the patterns in C(docs/patterns/).
+seealso:
+  - name: Linux bridge pattern
+    description: Host bridge over a NIC, VM interfaces on it.
+    link: https://github.com/kvmnet/hypervisor/blob/main/docs/patterns/linux_bridge.md
+  - name: Multi-queue virtio-net pattern
+    description: vhost driver with N queues.
+    link: https://github.com/kvmnet/hypervisor/blob/main/docs/patterns/virtio_multiqueue.md
+"""
+
+EXAMPLES = r"""
+- name: Traditional bridge (pattern 1) with vhost-net (pattern 2)
+  kvmnet.hypervisor.libvirt_iface:
+    domain: vm1
+    mac: "00:16:42:34:45:6f"
+    type: bridge
+    source: br0
+    model: virtio
+    driver_name: vhost
+
+- name: Open vSwitch port with VLAN 2 (pattern 8); a rerun keeps libvirt's interfaceid
+  kvmnet.hypervisor.libvirt_iface:
+    domain: vm1
+    mac: "52:54:00:00:00:02"
+    type: bridge
+    source: ovsbr0
+    virtualport: openvswitch
+    vlan:
+      tags: [2]
+
+- name: Retag the running port (the book's ovs-vsctl set port tap1 tag=3)
+  kvmnet.hypervisor.libvirt_iface:
+    domain: vm1
+    mac: "52:54:00:00:00:02"
+    vlan:
+      tags: [3]
+
+- name: MacVTap (pattern 3)
+  kvmnet.hypervisor.libvirt_iface:
+    domain: vm1
+    mac: "1a:34:34:34:45:42"
+    type: direct
+    source: eth1
+    source_mode: bridge
+
+- name: Four queues (pattern 4); qemu cannot change this live, so it waits for the next start
+  kvmnet.hypervisor.libvirt_iface:
+    domain: vm1
+    mac: "00:16:42:34:45:6f"
+    driver_name: vhost
+    queues: 4
+    allow_config_only: true
+
+- name: VF 3 of enp1s0 given to the guest (pattern 7)
+  kvmnet.hypervisor.libvirt_iface:
+    domain: vm1
+    mac: "52:54:00:00:07:03"
+    type: hostdev
+    pf: enp1s0
+    vf: 3
+    vlan:
+      tags: [42]
+
+- name: Unplug the virtual cable
+  kvmnet.hypervisor.libvirt_iface:
+    domain: vm1
+    mac: "00:16:42:34:45:6f"
+    link_state: down
+
+- name: Remove it from the persistent definition only
+  kvmnet.hypervisor.libvirt_iface:
+    domain: vm1
+    mac: "00:16:42:34:45:6f"
+    state: absent
+    live: false
+"""
+
+RETURN = r"""
+before:
+  description:
+    - The interface before the run in each view; C(config) and C(live) are null when the
+      interface is absent there (C(live) is null while the domain is shut off).
+    - C(xml) is the interface's XML as libvirt returned it.
+  returned: always
+  type: dict
+  sample:
+    domain: vm1
+    running: true
+    persistent: true
+    config:
+      mac: "52:54:00:00:00:02"
+      type: bridge
+      source: ovsbr0
+      virtualport: openvswitch
+      vlan: {tags: [2], trunk: false, native_tag: null, native_mode: null}
+      link_state: up
+      queues: 1
+      xml: "<interface type='bridge'>...</interface>"
+    live: {}
+after:
+  description: The same, read back from libvirt after the run (or predicted in check mode).
+  returned: always
+  type: dict
+operations:
+  description:
+    - The planned libvirt calls, applied unless in check mode. C(action) is C(attach),
+      C(update) or C(detach); C(flags) the views (C(config), C(live)); C(xml) the device XML
+      passed; C(changes) the changed fields with C(before) and C(after).
+  returned: always
+  type: list
+  elements: dict
+  sample:
+    - action: update
+      target: vm1/52:54:00:00:00:02
+      flags: [live]
+      changes:
+        vlan:
+          before: {tags: [2], trunk: false, native_tag: null, native_mode: null}
+          after: {tags: [3], trunk: false, native_tag: null, native_mode: null}
+      xml: "<interface type='bridge'>...</interface>"
+pending_restart:
+  description: True when the running domain's interface differs from the persistent definition (a change waits for the next start).
+  returned: always
+  type: bool
+  sample: false
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils._engine import run
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils._libvirt_iface import LibvirtIfaceResource
+
+_RATE = dict(average=dict(type="int"), peak=dict(type="int"), burst=dict(type="int"))
+
+
+def main() -> None:
+    """Hand the parameters over to the engine."""
+    module = AnsibleModule(
+        argument_spec=dict(
+            uri=dict(type="str", default="qemu:///system"),
+            domain=dict(type="str", required=True),
+            mac=dict(type="str"),
+            alias=dict(type="str"),
+            state=dict(type="str", choices=["present", "absent"], default="present"),
+            type=dict(type="str", choices=["bridge", "direct", "network", "hostdev"]),
+            source=dict(type="str"),
+            source_mode=dict(type="str", choices=["bridge", "vepa", "private", "passthrough"]),
+            portgroup=dict(type="str"),
+            virtualport=dict(type="str", choices=["openvswitch", "none"]),
+            pf=dict(type="str"),
+            vf=dict(type="int"),
+            managed=dict(type="bool"),
+            model=dict(type="str"),
+            driver_name=dict(type="str", choices=["vhost", "qemu"]),
+            queues=dict(type="int"),
+            rx_queue_size=dict(type="int"),
+            tx_queue_size=dict(type="int"),
+            vlan=dict(type="dict", options=dict(
+                tags=dict(type="list", elements="int"),
+                trunk=dict(type="bool"),
+                native_tag=dict(type="int"),
+                native_mode=dict(type="str", choices=["tagged", "untagged"]),
+            )),
+            target_dev=dict(type="str"),
+            mtu=dict(type="int"),
+            link_state=dict(type="str", choices=["up", "down"]),
+            bandwidth=dict(type="dict", options=dict(
+                inbound=dict(type="dict", options=dict(_RATE, floor=dict(type="int"))),
+                outbound=dict(type="dict", options=dict(_RATE)),
+            )),
+            config=dict(type="bool", default=True),
+            live=dict(type="bool", default=True),
+            allow_config_only=dict(type="bool", default=False),
+            detach_timeout=dict(type="int", default=10),
+        ),
+        required_one_of=[("mac", "alias")],
+        mutually_exclusive=[("source", "pf")],
+        supports_check_mode=True,
+    )
+    run(module, LibvirtIfaceResource)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,228 @@
+# Copyright (c) kvmnet.hypervisor contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""libvirt_iface against the test bed's private libvirtd (qemu driver, TCG, disk-less domains),
+which runs in its own network namespace: bridges, veths and the OVS bridge are made there.
+
+Domains are started paused (the taps/macvtaps/OVS ports exist, no OS ever boots). Every check
+reads the real components back: the kernel (`ip -j -d link`), the private OVS (ovs-vsctl) and
+libvirt's own XML (persistent and live), never the module's return value alone.
+"""
+
+from __future__ import annotations
+
+import pytest
+from testbed.util import unique_ifname
+
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils import _virt
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils._engine import execute
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils._errors import (
+    BackendUnavailable,
+    InvalidInput,
+    NotFound,
+    Unsupported,
+)
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils._libvirt_iface import LibvirtIfaceResource
+
+MAC = "52:54:00:6b:00:01"
+
+
+@pytest.fixture
+def host_links(libvirtd):
+    """Links in libvirtd's own network namespace (where its taps appear): bridges br0/br1, veth ve0<->ve1."""
+    ns = libvirtd.netns
+    names = {key: unique_ifname("kvt") for key in ("br0", "br1", "ve0", "ve1")}
+    ns.add_bridge(names["br0"])
+    ns.add_bridge(names["br1"])
+    ns.add_veth(names["ve0"], names["ve1"])
+    yield names
+    for key in ("br0", "br1", "ve0"):
+        ns.ip("link", "del", names[key], check=False)
+
+
+@pytest.fixture
+def ovs_bridge(libvirtd):
+    name = unique_ifname("kvtovs")
+    libvirtd.ovs.vsctl("--may-exist", "add-br", name, "--", "set", "bridge", name, "datapath_type=netdev")
+    yield name
+    libvirtd.ovs.vsctl("--if-exists", "del-br", name)
+
+
+def params(libvirtd, domain, **kw):
+    base = dict(uri=libvirtd.uri, domain=domain, mac=MAC, alias=None, state="present", type=None, source=None,
+                source_mode=None, portgroup=None, virtualport=None, pf=None, vf=None, managed=None, model=None,
+                driver_name=None, queues=None, rx_queue_size=None, tx_queue_size=None, vlan=None, target_dev=None,
+                mtu=None, link_state=None, bandwidth=None, config=True, live=True, allow_config_only=False,
+                detach_timeout=10)
+    base.update(kw)
+    return base
+
+
+def run_iface(libvirtd, domain, check_mode=False, **kw):
+    return execute(LibvirtIfaceResource(params(libvirtd, domain, **kw)), check_mode=check_mode)
+
+
+def iface_of(dom, mac=MAC, inactive=False):
+    """The canonical interface with ``mac`` from libvirt's XML (persistent with inactive=True)."""
+    root = _virt.parse_xml(dom.XMLDesc(_virt.XML_INACTIVE if inactive else 0))
+    for elem in root.findall("./devices/interface"):
+        if elem.find("mac").get("address").lower() == mac:
+            return _virt.parse_interface(elem), elem
+    return None, None
+
+
+def test_bridge_attach_live_changes_and_idempotence(libvirtd, libvirt_domains, host_links):
+    dom = libvirt_domains.define([])
+    name = dom.name()
+    res = run_iface(libvirtd, name, type="bridge", source=host_links["br0"], model="virtio")
+    assert res["changed"]
+    assert [(o["action"], o["flags"]) for o in res["operations"]] == [("attach", ["config", "live"])]
+    live, _ = iface_of(dom)
+    conf, _ = iface_of(dom, inactive=True)
+    assert live["source"] == conf["source"] == host_links["br0"]
+    tap = live["target_dev"]
+    assert libvirtd.netns.link(tap)["master"] == host_links["br0"]  # the kernel says the tap is on the bridge
+
+    again = run_iface(libvirtd, name, type="bridge", source=host_links["br0"], model="virtio")
+    assert again["changed"] is False and again["operations"] == []
+
+    # live: link down + move to the other bridge, both views
+    res = run_iface(libvirtd, name, source=host_links["br1"], link_state="down")
+    assert res["changed"]
+    assert sorted(o["flags"][0] for o in res["operations"]) == ["config", "live"]
+    live, _ = iface_of(dom)
+    conf, _ = iface_of(dom, inactive=True)
+    assert live["link_state"] == conf["link_state"] == "down"
+    assert live["source"] == conf["source"] == host_links["br1"]
+    assert libvirtd.netns.link(tap)["master"] == host_links["br1"]
+    assert run_iface(libvirtd, name, source=host_links["br1"], link_state="down")["changed"] is False
+
+    # check mode predicts and changes nothing
+    xml_before = dom.XMLDesc(0), dom.XMLDesc(_virt.XML_INACTIVE)
+    pred = run_iface(libvirtd, name, check_mode=True, link_state="up")
+    assert pred["changed"] and pred["after"]["live"]["link_state"] == "up"
+    assert (dom.XMLDesc(0), dom.XMLDesc(_virt.XML_INACTIVE)) == xml_before
+    assert "<link state=\"down\"/>" in pred["diff"]["before"] and "<link state=\"up\"/>" in pred["diff"]["after"]
+
+
+def test_refuse_live_queue_change_unless_config_only(libvirtd, libvirt_domains, host_links):
+    dom = libvirt_domains.define([])
+    name = dom.name()
+    run_iface(libvirtd, name, type="bridge", source=host_links["br0"], model="virtio", driver_name="qemu")
+    before = dom.XMLDesc(0), dom.XMLDesc(_virt.XML_INACTIVE)
+    with pytest.raises(Unsupported, match=r"cannot change queues .*allow_config_only"):
+        run_iface(libvirtd, name, queues=4)
+    assert (dom.XMLDesc(0), dom.XMLDesc(_virt.XML_INACTIVE)) == before
+
+    res = run_iface(libvirtd, name, queues=4, allow_config_only=True)
+    assert res["changed"] and [o["flags"] for o in res["operations"]] == [["config"]]
+    assert res["pending_restart"] is True
+    assert iface_of(dom, inactive=True)[0]["queues"] == 4
+    assert iface_of(dom)[0]["queues"] == 1
+    assert run_iface(libvirtd, name, queues=4, allow_config_only=True)["changed"] is False
+
+    # bridge -> OVS is not a live change either
+    with pytest.raises(Unsupported, match="virtualport"):
+        run_iface(libvirtd, name, source="whatever", virtualport="openvswitch")
+    assert (dom.XMLDesc(0)) == before[0]
+
+
+def test_ovs_virtualport_vlan_keeps_interfaceid(libvirtd, libvirt_domains, ovs_bridge):
+    dom = libvirt_domains.define([])
+    name = dom.name()
+    want = dict(type="bridge", source=ovs_bridge, virtualport="openvswitch", vlan={"tags": [2]}, model="virtio")
+    res = run_iface(libvirtd, name, **want)
+    assert res["changed"]
+    live, elem = iface_of(dom)
+    port = live["target_dev"]
+    assert libvirtd.ovs.vsctl("get", "port", port, "tag").strip() == "2"
+    ifaceid = elem.find("virtualport/parameters").get("interfaceid")
+    conf_id = iface_of(dom, inactive=True)[1].find("virtualport/parameters").get("interfaceid")
+    assert ifaceid == conf_id
+
+    again = run_iface(libvirtd, name, **want)
+    assert again["changed"] is False, again["operations"]
+    assert iface_of(dom)[1].find("virtualport/parameters").get("interfaceid") == ifaceid
+
+    # retag live (the book's `ovs-vsctl set port tap1 tag=3`)
+    res = run_iface(libvirtd, name, vlan={"tags": [3]})
+    assert res["changed"]
+    assert libvirtd.ovs.vsctl("get", "port", port, "tag").strip() == "3"
+    assert iface_of(dom, inactive=True)[0]["vlan"]["tags"] == [3]
+    assert iface_of(dom)[1].find("virtualport/parameters").get("interfaceid") == ifaceid
+    assert run_iface(libvirtd, name, **dict(want, vlan={"tags": [3]}))["changed"] is False
+
+
+def test_direct_macvtap_on_veth(libvirtd, libvirt_domains, host_links):
+    dom = libvirt_domains.define([])
+    name = dom.name()
+    res = run_iface(libvirtd, name, type="direct", source=host_links["ve0"], source_mode="bridge")
+    assert res["changed"]
+    live, _ = iface_of(dom)
+    mvt = libvirtd.netns.link(live["target_dev"])
+    assert mvt["linkinfo"]["info_kind"] == "macvtap"
+    assert mvt["link"] == host_links["ve0"]
+    assert mvt["address"] == MAC
+    assert run_iface(libvirtd, name, type="direct", source=host_links["ve0"], source_mode="bridge")["changed"] is False
+    with pytest.raises(Unsupported, match="source_mode"):
+        run_iface(libvirtd, name, source_mode="vepa")
+
+
+def test_config_only_detach_and_absent(libvirtd, libvirt_domains, host_links):
+    dom = libvirt_domains.define([])
+    name = dom.name()
+    run_iface(libvirtd, name, type="bridge", source=host_links["br0"])
+    res = run_iface(libvirtd, name, state="absent", live=False)
+    assert [(o["action"], o["flags"]) for o in res["operations"]] == [("detach", ["config"])]
+    assert iface_of(dom, inactive=True)[0] is None
+    assert iface_of(dom)[0] is not None  # the running domain still has it
+    assert run_iface(libvirtd, name, state="absent", live=False)["changed"] is False
+
+
+def test_stopped_domain_config_only(libvirtd, libvirt_domains, host_links):
+    dom = libvirt_domains.define([], start=False)
+    res = run_iface(libvirtd, dom.name(), type="bridge", source=host_links["br0"], queues=2, model="virtio")
+    assert [(o["action"], o["flags"]) for o in res["operations"]] == [("attach", ["config"])]
+    assert iface_of(dom, inactive=True)[0]["queues"] == 2
+    assert run_iface(libvirtd, dom.name(), queues=2)["changed"] is False
+
+
+def test_bad_input_leaves_domain_unchanged(libvirtd, libvirt_domains, host_links):
+    dom = libvirt_domains.define([])
+    name = dom.name()
+    run_iface(libvirtd, name, type="bridge", source=host_links["br0"])
+    before = dom.XMLDesc(0), dom.XMLDesc(_virt.XML_INACTIVE)
+    with pytest.raises(NotFound, match="domain: 'kvt-no-such-domain' does not exist"):
+        run_iface(libvirtd, "kvt-no-such-domain", type="bridge", source=host_links["br0"])
+    # absent for an unknown MAC: fine, unchanged
+    assert run_iface(libvirtd, name, mac="52:54:00:6b:ff:ff", state="absent")["changed"] is False
+    # an update of an unknown MAC: not found, says how to create
+    with pytest.raises(NotFound, match="no interface with 52:54:00:6b:ff:ff .*give type and source"):
+        run_iface(libvirtd, name, mac="52:54:00:6b:ff:ff", link_state="down")
+    with pytest.raises(InvalidInput, match="queues: 0 is out of range"):
+        run_iface(libvirtd, name, queues=0)
+    with pytest.raises(NotFound, match="PCI device 0000:7f:1f.7 does not exist"):
+        run_iface(libvirtd, name, mac="52:54:00:6b:00:07", type="hostdev", source="0000:7f:1f.7")
+    with pytest.raises(Unsupported, match="cannot change model"):
+        run_iface(libvirtd, name, model="e1000")
+    assert (dom.XMLDesc(0), dom.XMLDesc(_virt.XML_INACTIVE)) == before
+    with pytest.raises(BackendUnavailable, match="/nonexistent/sock"):
+        run_iface(libvirtd, name, uri="qemu:///system?socket=/nonexistent/sock", link_state="down")
+
+
+def test_through_ansible_check_mode_and_diff(libvirtd, libvirt_domains, host_links, run_playbook):
+    dom = libvirt_domains.define([])
+    task = {"kvmnet.hypervisor.libvirt_iface": {"uri": libvirtd.uri, "domain": dom.name(), "mac": MAC,
+                                                 "type": "bridge", "source": host_links["br0"],
+                                                 "model": "virtio", "driver_name": "vhost"}}
+    checked = run_playbook([dict(task, name="attach (check mode)")], check=True, diff=True)
+    assert not checked.failed, checked
+    assert checked["attach (check mode)"].changed
+    assert iface_of(dom)[0] is None
+    assert "driver name=\"vhost\"" in checked.stdout  # the diff shows the XML
+    done = run_playbook([dict(task, name="attach"), dict(task, name="attach (idempotency)")], diff=True)
+    assert not done.failed, done
+    assert done["attach"].changed and not done["attach (idempotency)"].changed
+    assert iface_of(dom)[0]["driver_name"] == "vhost"
+    bad = run_playbook([{"name": "bad", "kvmnet.hypervisor.libvirt_iface": dict(
+        task["kvmnet.hypervisor.libvirt_iface"], queues=8)}])
+    assert bad.failed and "cannot change queues" in bad.stdout + bad.stderr
