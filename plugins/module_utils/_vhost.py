@@ -131,9 +131,8 @@ class VhostNetResource(Resource):
                               "modules.builtin); install a kernel with CONFIG_VHOST_NET" % (self.release, self.release))
         ops = []
         if desired["persist"]:
+            # experimental_zcopytx not mentioned: an existing options file is left alone
             wanted = render_files(desired)
-            if desired["state"] == "present" and desired["experimental_zcopytx"] is None:
-                wanted.pop(OPTIONS_CONF)  # not mentioned: an existing options file is left alone
             ops += _files.plan_files(current["files"], wanted)
         return ops + plan_vhost(current, desired)
 

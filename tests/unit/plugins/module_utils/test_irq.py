@@ -1,0 +1,190 @@
+# Copyright (c) kvmnet.hypervisor contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""irq_affinity: queue IRQ discovery, CPU spreading, exact operations, files, on a fake tree."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils import _boot_scripts as boot
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils._engine import execute
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils._errors import InvalidInput, NotFound, Unsupported
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils._irq import (
+    IrqAffinityResource,
+    find_queue_irqs,
+    render_irqbalance,
+    spread,
+)
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils._sysfs import parse_interrupts
+
+from test_sysfs import INTERRUPTS_IR, INTERRUPTS_OLD, make_tree  # sibling test module
+
+#: the VM tier's enp0s10 (virtio6, 4 queue pairs) as the guest kernel prints it
+INTERRUPTS_MQ = """\
+           CPU0       CPU1       
+ 45:          0          0   PCI-MSIX-0000:00:0a.0   0-edge      virtio6-config
+ 53:         10          0   PCI-MSIX-0000:00:0a.0   1-edge      virtio6-input.0
+ 54:          0          3   PCI-MSIX-0000:00:0a.0   2-edge      virtio6-output.0
+ 55:          0          0   PCI-MSIX-0000:00:0a.0   3-edge      virtio6-input.1
+ 56:          0          0   PCI-MSIX-0000:00:0a.0   4-edge      virtio6-output.1
+ 57:          0          0   PCI-MSIX-0000:00:0a.0   5-edge      virtio6-input.2
+ 58:          0          0   PCI-MSIX-0000:00:0a.0   6-edge      virtio6-output.2
+ 59:          0          0   PCI-MSIX-0000:00:0a.0   7-edge      virtio6-input.3
+ 60:          0          0   PCI-MSIX-0000:00:0a.0   8-edge      virtio6-output.3
+ 61:          0          0   PCI-MSIX-0000:00:05.0   1-edge      virtio1-input.0
+"""
+
+
+def test_find_virtio_queues_only_of_the_device():
+    template, queues = find_queue_irqs("enp0s10", "virtio6", list(range(45, 61)), parse_interrupts(INTERRUPTS_MQ))
+    assert template.startswith("^{dev}-")
+    assert [(q["irq"], q["queue"], q["kind"]) for q in queues][:4] == [(53, 0, "rx"), (54, 0, "tx"), (55, 1, "rx"),
+                                                                       (56, 1, "tx")]
+    assert 61 not in [q["irq"] for q in queues]
+    assert len(queues) == 8
+
+
+def test_find_txrx_queues_skips_the_link_irq():
+    _t, queues = find_queue_irqs("enp1s0", "0000:01:00.0", [130, 131, 132], parse_interrupts(INTERRUPTS_IR))
+    assert [(q["irq"], q["name"], q["queue"], q["kind"]) for q in queues] == [
+        (131, "enp1s0-TxRx-0", 0, "combined"), (132, "enp1s0-TxRx-1", 1, "combined")]
+
+
+def test_find_without_msi_information_matches_by_name():
+    _t, queues = find_queue_irqs("eth0", None, [], parse_interrupts(INTERRUPTS_OLD))
+    assert [q["irq"] for q in queues] == [45, 46]
+    assert find_queue_irqs("eth1", None, [], parse_interrupts(INTERRUPTS_OLD)) == (None, [])
+
+
+def test_spread_round_robin():
+    assert spread([0, 1, 2, 3], (2, 3)) == {0: (2,), 1: (3,), 2: (2,), 3: (3,)}
+    assert spread([0, 1], (0, 1, 2, 3)) == {0: (0,), 1: (1,)}
+
+
+def write(path, text):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w") as handle:
+        handle.write(text)
+
+
+@pytest.fixture
+def mq_tree(tmp_path):
+    """enp0s10 = virtio6 on 0000:00:0a.0 with 4 queue pairs, CPUs 0-3 online, IRQs on 0-3."""
+    root = str(tmp_path / "root")
+    dev = make_tree(root, ifname="enp0s10", pci="0000:00:0a.0", totalvfs=None, virtio="virtio6")
+    for irq in range(45, 61):
+        write(os.path.join(dev, "msi_irqs", str(irq)), "msix\n")
+        write(os.path.join(root, "proc/irq/%d/smp_affinity_list" % irq), "0-3\n")
+    write(os.path.join(root, "proc/interrupts"), INTERRUPTS_MQ)
+    for q in range(4):
+        write(os.path.join(root, "sys/class/net/enp0s10/queues/rx-%d/rps_cpus" % q), "0\n")
+        write(os.path.join(root, "sys/class/net/enp0s10/queues/tx-%d/xps_cpus" % q), "0\n")
+    return root
+
+
+def resource(root, **params):
+    base = {"interface": "enp0s10", "queue_cpus": [], "pin_irqs": True, "xps": False, "persist": False,
+            "irqbalance_ban": False, "irqbalance_mode": "performance", "_sysfs_root": root, "_files_root": root,
+            "_channels": {"combined": 4, "max_combined": 4}}
+    base.update(params)
+    return IrqAffinityResource(base)
+
+
+def test_plan_spreads_over_local_cpus_and_sets_xps(mq_tree):
+    res = resource(mq_tree, cpus="2-3", xps=True, rps_cpus="0-1")
+    result = execute(res, check_mode=True)
+    ops = result["operations"]
+    assert ops[0] == {"action": "set_irq_affinity", "target": "virtio6-input.0",
+                      "changes": {"cpus": {"before": "0-3", "after": "2"}}, "irq": 53}
+    assert [(o["target"], o["changes"]["cpus"]["after"]) for o in ops if o["action"] == "set_irq_affinity"] == [
+        ("virtio6-input.0", "2"), ("virtio6-input.1", "3"), ("virtio6-input.2", "2"), ("virtio6-input.3", "3"),
+        ("virtio6-output.0", "2"), ("virtio6-output.1", "3"), ("virtio6-output.2", "2"), ("virtio6-output.3", "3")]
+    assert [(o["queue"], o["changes"]["rps_cpus"]["after"]) for o in ops if o["action"] == "set_rps"][0] == ("rx-0", "0-1")
+    assert [(o["queue"], o["changes"]["xps_cpus"]["after"]) for o in ops if o["action"] == "set_xps"] == [
+        ("tx-0", "2"), ("tx-1", "3"), ("tx-2", "2"), ("tx-3", "3")]
+
+
+def test_apply_then_idempotent(mq_tree):
+    res = resource(mq_tree, queue_cpus=[{"queue": 1, "cpus": "0"}], rps_cpus="3")
+    result = execute(res)
+    assert result["changed"]
+    assert open(os.path.join(mq_tree, "proc/irq/55/smp_affinity_list")).read() == "0"
+    assert open(os.path.join(mq_tree, "proc/irq/53/smp_affinity_list")).read() == "0"
+    assert open(os.path.join(mq_tree, "proc/irq/57/smp_affinity_list")).read() == "2"
+    assert open(os.path.join(mq_tree, "sys/class/net/enp0s10/queues/rx-2/rps_cpus")).read() == "00000008"
+    again = execute(resource(mq_tree, queue_cpus=[{"queue": 1, "cpus": "0"}], rps_cpus="3"))
+    assert again["changed"] is False and again["operations"] == []
+
+
+def test_pin_irqs_false_only_touches_listed_queues(mq_tree):
+    result = execute(resource(mq_tree, pin_irqs=False, queue_cpus=[{"queue": 3, "cpus": "1"}]), check_mode=True)
+    assert sorted(o["target"] for o in result["operations"]) == ["virtio6-input.3", "virtio6-output.3"]
+
+
+def test_channels_limit_queues(mq_tree):
+    result = execute(resource(mq_tree, combined_channels=2, _channels={"combined": 4, "max_combined": 4}),
+                     check_mode=True)
+    ops = result["operations"]
+    assert ops[0] == {"action": "set_channels", "target": "enp0s10",
+                      "changes": {"combined": {"before": 4, "after": 2}}}
+    assert {o["target"] for o in ops[1:]} == {"virtio6-input.0", "virtio6-output.0", "virtio6-input.1",
+                                              "virtio6-output.1"}
+
+
+@pytest.mark.parametrize("params,error,msg", [
+    ({"cpus": "0-7"}, InvalidInput, r"cpus: '0-7' includes CPUs 4-7 that are not online \(online: 0-3\)"),
+    ({"cpus": "3-1"}, InvalidInput, "descending range"),
+    ({"queue_cpus": [{"queue": 9, "cpus": "1"}]}, InvalidInput, r"queue_cpus.queue: 9 is not an active queue"),
+    ({"combined_channels": 8}, InvalidInput, "above the maximum 4 of enp0s10"),
+    ({"rps_cpus": "5"}, InvalidInput, "rps_cpus: '5' includes CPUs 5"),
+    ({"interface": "nope0"}, NotFound, "interface: 'nope0' does not exist"),
+])
+def test_bad_input_changes_nothing(mq_tree, params, error, msg):
+    with pytest.raises(error, match=msg):
+        execute(resource(mq_tree, **params))
+    assert open(os.path.join(mq_tree, "proc/irq/53/smp_affinity_list")).read() == "0-3\n"
+
+
+def test_no_queue_irqs_is_unsupported(mq_tree):
+    write(os.path.join(mq_tree, "proc/interrupts"), INTERRUPTS_OLD)
+    with pytest.raises(Unsupported, match="found no queue IRQs of enp0s10"):
+        execute(resource(mq_tree), check_mode=True)
+
+
+def test_persist_and_irqbalance_files(mq_tree):
+    res = resource(mq_tree, cpus="0-1", xps=True, persist=True, irqbalance_ban=True, irqbalance_mode="power-save")
+    result = execute(res)
+    assert result["irqbalance_restart_needed"] is True
+    ops = result["operations"]
+    assert [o["target"] for o in ops if o["action"] == "write_file"] == [
+        "/etc/default/irqbalance", "/etc/kvmnet/irq/enp0s10.json", "/etc/systemd/system/kvmnet-irq@.service",
+        "/etc/udev/rules.d/70-kvmnet-irq-enp0s10.rules", boot.IRQ_SCRIPT_PATH, boot.IRQBALANCE_POLICY_PATH]
+    # files come before the IRQ writes: irqbalance's ban is in place first
+    assert ops[0]["action"] == "write_file" and ops[-1]["action"] != "write_file"
+    conf = json.load(open(os.path.join(mq_tree, "etc/kvmnet/irq/enp0s10.json")))
+    assert conf == {"interface": "enp0s10", "queue_pattern": r"^{dev}-(?P<kind>input|output)\.(?P<queue>\d+)$",
+                    "queue_cpus": {"0": "0", "1": "1", "2": "0", "3": "1"}, "rps_cpus": {},
+                    "xps_cpus": {"0": "0", "1": "1", "2": "0", "3": "1"}}
+    assert os.stat(os.path.join(mq_tree, boot.IRQ_SCRIPT_PATH.lstrip("/"))).st_mode & 0o777 == 0o755
+    golden = os.path.join(os.path.dirname(__file__), "golden", "kernel")
+    for path, name in (("etc/default/irqbalance", "irqbalance-power-save"),
+                       ("etc/udev/rules.d/70-kvmnet-irq-enp0s10.rules", "70-kvmnet-irq-enp0s10.rules")):
+        with open(os.path.join(golden, name)) as handle:
+            assert open(os.path.join(mq_tree, path)).read() == handle.read()
+    again = execute(resource(mq_tree, cpus="0-1", xps=True, persist=True, irqbalance_ban=True,
+                             irqbalance_mode="power-save"))
+    assert again["changed"] is False and again["irqbalance_restart_needed"] is False
+
+
+def test_irqbalance_modes():
+    assert 'IRQBALANCE_ARGS="--policyscript=/usr/local/sbin/kvmnet-irqbalance-policy"\n' in render_irqbalance(
+        "performance")
+    assert "--powerthresh=1" in render_irqbalance("power-save")
+
+
+def test_boot_script_compiles():
+    compile(boot.IRQ_SCRIPT, "kvmnet-irq-apply", "exec")
+    compile(boot.SRIOV_SCRIPT, "kvmnet-sriov-apply", "exec")

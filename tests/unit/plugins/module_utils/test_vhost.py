@@ -1,0 +1,96 @@
+# Copyright (c) kvmnet.hypervisor contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""vhost_net: planning from a fake /sys/module and /lib/modules; no modprobe is run here."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils._engine import Operation, execute
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils._errors import Conflict, Unsupported
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils._vhost import (
+    LOAD_CONF,
+    OPTIONS_CONF,
+    VhostNetResource,
+    plan_vhost,
+    render_files,
+)
+
+RELEASE = "6.1.0-28-amd64"
+
+
+def write(root, path, text):
+    full = os.path.join(root, path.lstrip("/"))
+    os.makedirs(os.path.dirname(full), exist_ok=True)
+    with open(full, "w") as handle:
+        handle.write(text)
+
+
+def tree(tmp_path, loaded=False, zcopy="0", refcnt="0", has_module=True):
+    root = str(tmp_path)
+    deps = "kernel/drivers/vhost/vhost.ko.xz:\n"
+    if has_module:
+        deps += "kernel/drivers/vhost/vhost_net.ko.xz: kernel/drivers/vhost/vhost.ko.xz kernel/drivers/net/tap.ko.xz\n"
+    write(root, "/lib/modules/%s/modules.dep" % RELEASE, deps)
+    write(root, "/lib/modules/%s/modules.builtin" % RELEASE, "kernel/net/bridge/bridge.ko\n")
+    if loaded:
+        write(root, "/sys/module/vhost_net/initstate", "live\n")
+        write(root, "/sys/module/vhost_net/refcnt", refcnt + "\n")
+        write(root, "/sys/module/vhost_net/parameters/experimental_zcopytx", zcopy + "\n")
+        write(root, "/dev/vhost-net", "")
+    return root
+
+
+def resource(root, **params):
+    return VhostNetResource(dict({"state": "present", "persist": True, "experimental_zcopytx": None,
+                                  "_sysfs_root": root, "_files_root": root, "_release": RELEASE}, **params))
+
+
+def test_load_and_persist_planned(tmp_path):
+    result = execute(resource(tree(tmp_path)), check_mode=True)
+    assert result["operations"] == [
+        Operation("write_file", LOAD_CONF, mode="0644",
+                  content="# Managed by kvmnet.hypervisor (vhost_net); changes are overwritten.\nvhost_net\n").to_dict(),
+        Operation("load", "vhost_net", changes={"module": {"before": "absent", "after": "loaded"}}).to_dict()]
+    assert result["usable"] is True  # predicted
+    assert not os.path.exists(os.path.join(str(tmp_path), LOAD_CONF.lstrip("/")))
+
+
+def test_loaded_and_persisted_is_no_change(tmp_path):
+    root = tree(tmp_path, loaded=True)
+    write(root, LOAD_CONF, render_files({"state": "present", "experimental_zcopytx": None})[LOAD_CONF])
+    result = execute(resource(root))
+    assert result["changed"] is False and result["usable"] is True
+
+
+def test_missing_module_is_unsupported_before_anything(tmp_path):
+    root = tree(tmp_path, has_module=False)
+    with pytest.raises(Unsupported, match="kernel 6.1.0-28-amd64 has no vhost_net module"):
+        execute(resource(root))
+    assert not os.path.exists(os.path.join(root, LOAD_CONF.lstrip("/")))
+
+
+def test_zcopytx_change_reloads_unless_in_use():
+    current = {"kernel": RELEASE, "module": "loaded", "refcnt": 0, "experimental_zcopytx": False}
+    want = {"state": "present", "experimental_zcopytx": True}
+    assert plan_vhost(current, want) == [Operation("reload", "vhost_net", changes={
+        "experimental_zcopytx": {"before": False, "after": True}}, experimental_zcopytx=1)]
+    with pytest.raises(Conflict, match="in use .refcnt 2"):
+        plan_vhost(dict(current, refcnt=2), want)
+
+
+def test_absent(tmp_path):
+    root = tree(tmp_path, loaded=True)
+    write(root, LOAD_CONF, "vhost_net\n")
+    result = execute(resource(root, state="absent"), check_mode=True)
+    assert [o["action"] for o in result["operations"]] == ["remove_file", "unload"]
+    with pytest.raises(Conflict, match="built into kernel"):
+        plan_vhost({"kernel": RELEASE, "module": "builtin", "refcnt": 0}, {"state": "absent",
+                                                                           "experimental_zcopytx": None})
+
+
+def test_options_file():
+    files = render_files({"state": "present", "experimental_zcopytx": True})
+    assert files[OPTIONS_CONF].endswith("options vhost_net experimental_zcopytx=1\n")
