@@ -483,7 +483,7 @@ class LibvirtIfaceResource(Resource):
             return "".join(parts)
 
         pending = bool(after and after.get("running") and after.get("config") and after.get("live")
-                       and any(after["config"].get(f) != after["live"].get(f) for f in FIELDS if f != "alias"))
+                       and any(after["config"].get(f) != after["live"].get(f) for f in FIELDS if f not in ("alias", "target_dev")))
         return {
             "pending_restart": pending,
             "diff": {"before": text(self.current), "after": text(after),

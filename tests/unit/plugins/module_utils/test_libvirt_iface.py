@@ -1,0 +1,210 @@
+# Copyright (c) kvmnet.hypervisor contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""libvirt_iface planning: exact operations (attach/update/detach + flags), live refusals, validation."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils import _virt
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils import _libvirt_iface as L
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils._engine import execute
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils._errors import InvalidInput, NotFound, Unsupported
+
+MAC = "52:54:00:aa:00:02"
+OVS_LIVE = """<interface type='bridge'><mac address='52:54:00:aa:00:02'/><source bridge='ovs0'/>
+<virtualport type='openvswitch'><parameters interfaceid='0f3b1c2e-1111-2222-3333-444455556666'/></virtualport>
+<vlan><tag id='2'/></vlan><target dev='vnet3'/><model type='virtio'/><alias name='net0'/>
+<address type='pci' domain='0x0000' bus='0x00' slot='0x03' function='0x0'/></interface>"""
+OVS_CONFIG = """<interface type='bridge'><mac address='52:54:00:aa:00:02'/><source bridge='ovs0'/>
+<virtualport type='openvswitch'><parameters interfaceid='0f3b1c2e-1111-2222-3333-444455556666'/></virtualport>
+<vlan><tag id='2'/></vlan><model type='virtio'/>
+<address type='pci' domain='0x0000' bus='0x00' slot='0x03' function='0x0'/></interface>"""
+
+
+def desired(**kw):
+    d = {f: None for f in L.FIELDS}
+    d.update(domain="vm1", state="present", mac=MAC, config=True, live=True, allow_config_only=False)
+    d.update(kw)
+    return d
+
+
+def state(config=OVS_CONFIG, live=OVS_LIVE, running=True):
+    elements = {}
+    current = {"running": running, "persistent": True, "config": None, "live": None}
+    for view, xml in (("config", config), ("live", live if running else None)):
+        if xml:
+            elements[view] = _virt.parse_xml(xml)
+            current[view] = _virt.parse_interface(elements[view])
+    return current, elements
+
+
+def plan(d, **kw):
+    current, elements = state(**kw)
+    return L.plan_interface(current, d, elements)
+
+
+def test_same_ovs_interface_is_unchanged_despite_generated_values():
+    d = desired(type="bridge", source="ovs0", virtualport="openvswitch", model="virtio",
+                vlan=_virt.canonical_vlan({"tags": [2]}), link_state="up", queues=1)
+    assert plan(d) == []
+
+
+def test_retag_is_one_update_per_view_keeping_interfaceid():
+    ops = plan(desired(vlan=_virt.canonical_vlan({"tags": [3]})))
+    assert [(o.action, o.params["flags"]) for o in ops] == [("update", ["config"]), ("update", ["live"])]
+    for op in ops:
+        assert op.changes == {"vlan": {"before": {"tags": [2], "trunk": False, "native_tag": None, "native_mode": None},
+                                       "after": {"tags": [3], "trunk": False, "native_tag": None, "native_mode": None}}}
+        assert "0f3b1c2e-1111-2222-3333-444455556666" in op.params["xml"]
+        assert '<tag id="3"/>' in op.params["xml"] and '<tag id="2"/>' not in op.params["xml"]
+    assert "vnet3" in ops[1].params["xml"] and "vnet3" not in ops[0].params["xml"]
+
+
+def test_attach_both_views_is_one_call():
+    d = desired(mac="52:54:00:aa:00:09", type="bridge", source="br0", model="virtio", driver_name="vhost", queues=4)
+    ops = plan(d, config=None, live=None)
+    assert len(ops) == 1 and ops[0].action == "attach" and ops[0].params["flags"] == ["config", "live"]
+    got = _virt.parse_interface(_virt.parse_xml(ops[0].params["xml"]))
+    assert (got["mac"], got["source"], got["driver_name"], got["queues"]) == ("52:54:00:aa:00:09", "br0", "vhost", 4)
+    assert L.flags_value(ops[0].params["flags"]) == 3
+
+
+def test_new_ovs_interface_gets_one_interfaceid_for_both_views():
+    d = desired(mac="52:54:00:aa:00:09", type="bridge", source="ovs0", virtualport="openvswitch",
+                interfaceid="11111111-2222-3333-4444-555555555555")
+    xml = plan(d, config=None, live=None)[0].params["xml"]
+    assert 'interfaceid="11111111-2222-3333-4444-555555555555"' in xml
+
+
+def test_detach_absent_and_unknown_mac():
+    ops = plan(desired(state="absent"))
+    assert [(o.action, o.params["flags"]) for o in ops] == [("detach", ["config", "live"])]
+    assert plan(desired(state="absent", mac="52:54:00:aa:00:ff"), config=None, live=None) == []
+    assert [o.params["flags"] for o in plan(desired(state="absent", live=False))] == [["config"]]
+
+
+def test_stopped_domain_only_config():
+    ops = plan(desired(queues=4), running=False)
+    assert [(o.action, o.params["flags"], list(o.changes)) for o in ops] == [("update", ["config"], ["queues"])]
+
+
+@pytest.mark.parametrize("change", [dict(queues=4), dict(model="e1000"), dict(driver_name="qemu"),
+                                    dict(virtualport="none"), dict(mtu=9000), dict(target_dev="tap9"),
+                                    dict(type="direct", source="eth1")])
+def test_live_refusals(change):
+    with pytest.raises(Unsupported, match="cannot change .* on the running domain 'vm1'.*allow_config_only"):
+        plan(desired(**change))
+
+
+def test_allow_config_only_splits_the_change():
+    ops = plan(desired(queues=4, link_state="down", allow_config_only=True))
+    assert [(o.params["flags"], sorted(o.changes)) for o in ops] == [(["config"], ["link_state", "queues"]),
+                                                                     (["live"], ["link_state"])]
+
+
+def test_live_source_bridge_change_is_allowed_but_not_direct_dev():
+    assert [o.params["flags"] for o in plan(desired(source="ovs1"))] == [["config"], ["live"]]
+    direct = "<interface type='direct'><mac address='52:54:00:aa:00:02'/><source dev='eth1' mode='bridge'/></interface>"
+    with pytest.raises(Unsupported, match="source"):
+        plan(desired(source="eth2"), config=direct, live=direct)
+
+
+def test_update_unknown_mac_needs_type_and_source():
+    with pytest.raises(NotFound, match="no interface with 52:54:00:aa:00:ff on domain 'vm1'.*give type and source"):
+        plan(desired(mac="52:54:00:aa:00:ff", link_state="down"), config=None, live=None)
+
+
+def test_type_change_needs_source():
+    with pytest.raises(InvalidInput, match="source"):
+        plan(desired(type="network", allow_config_only=True))
+
+
+def test_transient_domain_refuses_config():
+    current, elements = state()
+    current["persistent"] = False
+    with pytest.raises(Unsupported, match="transient"):
+        L.plan_interface(current, desired(link_state="down"), elements)
+
+
+def test_apply_fields_type_change_rebuilds_source():
+    node = L.apply_fields(_virt.parse_xml(OVS_CONFIG), {"type": "direct", "source": "eth1", "source_mode": "vepa"})
+    got = _virt.parse_interface(node)
+    assert (got["type"], got["source"], got["source_mode"], got["virtualport"]) == ("direct", "eth1", "vepa", "none")
+    assert node.find("address") is not None  # the guest address is kept
+
+
+def base_params(**kw):
+    p = dict(uri="test:///default", domain="vm1", mac=MAC, alias=None, state="present", type=None, source=None,
+             source_mode=None, portgroup=None, virtualport=None, pf=None, vf=None, managed=None, model=None,
+             driver_name=None, queues=None, rx_queue_size=None, tx_queue_size=None, vlan=None, target_dev=None,
+             mtu=None, link_state=None, bandwidth=None, config=True, live=True, allow_config_only=False,
+             detach_timeout=10)
+    p.update(kw)
+    return p
+
+
+@pytest.mark.parametrize("kw,option", [
+    (dict(mac="01:00:5e:00:00:01"), "mac"), (dict(mac=None), "mac"), (dict(alias="net0", mac=None), "alias"),
+    (dict(queues=0), "queues"), (dict(queues=300), "queues"), (dict(rx_queue_size=300), "rx_queue_size"),
+    (dict(queues=2, model="e1000"), "queues"), (dict(mtu=10), "mtu"), (dict(target_dev="vnet0"), "target_dev"),
+    (dict(type="bridge", source_mode="vepa"), "source_mode"), (dict(type="direct", virtualport="openvswitch"),
+                                                                 "virtualport"),
+    (dict(type="hostdev", source="99:99.9"), "source"), (dict(config=False, live=False), "config"),
+    (dict(vf=1), "vf"), (dict(vlan={"tags": [0]}), "vlan.tags"),
+])
+def test_normalize_rejects(kw, option):
+    with pytest.raises(InvalidInput) as err:
+        L.LibvirtIfaceResource(base_params(**kw)).normalize()
+    assert err.value.option == option
+
+
+def test_resolve_vf_from_sysfs(tmp_path):
+    dev = tmp_path / "class" / "net" / "enp1s0"
+    pfdir = tmp_path / "devices" / "0000:01:00.0"
+    (pfdir).mkdir(parents=True)
+    (tmp_path / "devices" / "0000:01:10.4").mkdir()
+    os.symlink("../0000:01:10.4", pfdir / "virtfn2")
+    (pfdir / "sriov_numvfs").write_text("3\n")
+    dev.mkdir(parents=True)
+    os.symlink(str(pfdir), dev / "device")
+    assert L.resolve_vf("enp1s0", 2, str(tmp_path)) == "0000:01:10.4"
+    with pytest.raises(NotFound, match="enp1s0 has no VF 5 \\(sriov_numvfs is 3\\)"):
+        L.resolve_vf("enp1s0", 5, str(tmp_path))
+    with pytest.raises(NotFound, match="pf: network device 'eth9'"):
+        L.resolve_vf("eth9", 0, str(tmp_path))
+
+
+class FakeResource(L.LibvirtIfaceResource):
+    """The module with the one read point replaced (no libvirt)."""
+
+    views = {"config": OVS_CONFIG, "live": OVS_LIVE}
+
+    def open(self):
+        pass
+
+    def close(self):
+        pass
+
+    def read_current(self):
+        current, self.elements = state(**self.views)
+        current["domain"] = "vm1"
+        for view in ("config", "live"):
+            if current[view]:
+                current[view]["xml"] = _virt.to_string(self.elements[view])
+        if self.current is None:
+            self.current = current
+        return current
+
+
+def test_check_mode_predicts_and_diff_is_xml():
+    res = execute(FakeResource(base_params(link_state="down")), check_mode=True)
+    assert res["changed"] and res["after"]["live"]["link_state"] == "down"
+    assert res["after"]["config"]["link_state"] == "down"
+    assert '<link state="down"/>' in res["diff"]["after"] and "<link" not in res["diff"]["before"]
+    assert "<!-- running domain -->" in res["diff"]["before"]
+    assert res["pending_restart"] is False
+    again = execute(FakeResource(base_params(link_state="up")), check_mode=True)
+    assert again["changed"] is False and again["operations"] == []
