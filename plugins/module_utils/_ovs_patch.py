@@ -1,0 +1,208 @@
+# Copyright (c) kvmnet.hypervisor contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The ovs_patch resource: join two Open vSwitch bridges (pattern 10).
+
+Two ways, as in the book:
+
+* ``link_type: patch``: a pair of patch ports, each with ``options:peer`` naming the other,
+  created in one OVSDB transaction (no kernel device at all).
+* ``link_type: veth``: a veth pair created over netlink (``ip link add ... type veth``), both
+  ends up, one end added to each bridge (one OVSDB transaction).
+
+``state: absent`` removes both ends (and the veth pair). Switching an existing link between
+patch and veth is planned as port modifications plus creating/deleting the veth.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils import _canon
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils._engine import Operation, Resource
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils._errors import (
+    Conflict,
+    InvalidInput,
+    KvmnetError,
+    NotFound,
+)
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils._netlink import Netlink
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils._ovs_bridge import (
+    COLUMNS,
+    touched_interfaces,
+    write_operations,
+)
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils._ovs_common import (
+    interface_failures,
+    raise_on_failures,
+    read_port,
+)
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils._ovsdb import Ovsdb
+
+LINK_TYPES = ("patch", "veth")
+
+
+def normalize_patch(params: dict[str, Any]) -> dict[str, Any]:
+    """Module parameters -> canonical desired link (ports default to ``<bridge>-to-<peer>``)."""
+    bridge = params.get("bridge")
+    peer_bridge = params.get("peer_bridge")
+    if not bridge:
+        raise InvalidInput("bridge", bridge, "is required")
+    if not peer_bridge:
+        raise InvalidInput("peer_bridge", peer_bridge, "is required")
+    if bridge == peer_bridge:
+        raise InvalidInput("peer_bridge", peer_bridge, "is the same bridge as bridge; a patch joins two bridges")
+    link_type = params.get("link_type") or "patch"
+    if link_type not in LINK_TYPES:
+        raise InvalidInput("link_type", link_type, "is not patch or veth")
+    port = params.get("port") or "%s-to-%s" % (bridge, peer_bridge)
+    peer_port = params.get("peer_port") or "%s-to-%s" % (peer_bridge, bridge)
+    if port == peer_port:
+        raise InvalidInput("peer_port", peer_port, "is the same name as port")
+    if link_type == "veth":
+        _canon.ifname(port, "port")
+        _canon.ifname(peer_port, "peer_port")
+    return {"bridge": bridge, "peer_bridge": peer_bridge, "port": port, "peer_port": peer_port,
+            "link_type": link_type, "state": params.get("state") or "present"}
+
+
+def plan_patch(current: dict[str, Any], desired: dict[str, Any]) -> list[Operation]:
+    """Operations turning ``current`` into ``desired``. Pure.
+
+    ``current`` has ``ends`` (port name -> canonical port with ``bridge``, or missing) and
+    ``veth`` (kernel link kind of ``port``: ``veth``, another kind, or None).
+    """
+    ends = current.get("ends") or {}
+    pairs = ((desired["port"], desired["bridge"], desired["peer_port"]),
+             (desired["peer_port"], desired["peer_bridge"], desired["port"]))
+    ops: list[Operation] = []
+    if desired["state"] == "absent":
+        for name, _bridge, _peer in pairs:
+            if name in ends:
+                ops.append(Operation("delete_port", name, bridge=ends[name]["bridge"]))
+        if current.get("veth") == "veth":
+            ops.append(Operation("delete_veth", desired["port"], peer=desired["peer_port"]))
+        return ops
+    veth = desired["link_type"] == "veth"
+    if veth and current.get("veth") is None:
+        ops.append(Operation("create_veth", desired["port"], peer=desired["peer_port"]))
+    elif veth and current.get("veth") != "veth":
+        raise Conflict("port: %r exists in the kernel as a %s link, not a veth" % (desired["port"], current["veth"]))
+    for name, bridge, peer in pairs:
+        have = ends.get(name)
+        want_type = "system" if veth else "patch"
+        want_options = {} if veth else {"peer": peer}
+        if have is None:
+            params: dict[str, Any] = {"bridge": bridge, "type": want_type}
+            if want_options:
+                params["options"] = want_options
+            ops.append(Operation("add_port", name, **params))
+            continue
+        if have["bridge"] != bridge:
+            raise Conflict("port %r is on bridge %r, not %r; remove it there first" % (name, have["bridge"], bridge))
+        changes = {}
+        if have.get("type") != want_type:
+            changes["type"] = {"before": have.get("type"), "after": want_type}
+        options = dict(have.get("options") or {})
+        merged = dict(options)
+        merged.pop("peer", None)
+        merged.update(want_options)
+        if merged != options:
+            changes["options"] = {"before": options, "after": merged}
+        if changes:
+            ops.append(Operation("modify_port", name, changes=changes, bridge=bridge))
+    if not veth and current.get("veth") == "veth":
+        ops.append(Operation("delete_veth", desired["port"], peer=desired["peer_port"]))
+    return ops
+
+
+class OvsPatchResource(Resource):
+    """A patch-port pair or a veth pair joining two OVS bridges."""
+
+    def __init__(self, params: dict[str, Any]) -> None:
+        super().__init__(params)
+        self.db = Ovsdb(params.get("database"), params.get("timeout") or 10, COLUMNS)
+        self.nl = Netlink(params.get("netns"))
+        self._desired: dict[str, Any] = {}
+
+    def open(self) -> None:
+        self.db.open()
+
+    def close(self) -> None:
+        self.db.close()
+        self.nl.close()
+
+    def diff_header(self) -> str:
+        return "ovs link %s <-> %s" % (self.params.get("bridge"), self.params.get("peer_bridge"))
+
+    def normalize(self) -> dict[str, Any]:
+        self._desired = normalize_patch(self.params)
+        return self._desired
+
+    def _veth_kind(self, name: str) -> str | None:
+        self.nl.open()
+        link = self.nl.link(name)
+        return None if link is None else (link.get("kind") or "device")
+
+    def read_current(self) -> dict[str, Any] | None:
+        self.db.refresh()
+        d = self._desired
+        where = self.db.bridge_of_port()
+        ports = self.db.by_name("Port")
+        ends = {}
+        for name in (d["port"], d["peer_port"]):
+            if name in ports and name in where:
+                ends[name] = dict(read_port(ports[name]), bridge=where[name])
+        kind = None
+        if d["link_type"] == "veth" or any(e.get("type") == "system" for e in ends.values()):
+            kind = self._veth_kind(d["port"])
+        if not ends and kind is None:
+            return None
+        return {"bridge": d["bridge"], "peer_bridge": d["peer_bridge"], "ends": ends, "veth": kind}
+
+    def plan(self, current: dict[str, Any] | None, desired: dict[str, Any]) -> list[Operation]:
+        if desired["state"] == "present":
+            bridges = self.db.by_name("Bridge")
+            for option in ("bridge", "peer_bridge"):
+                if desired[option] not in bridges:
+                    raise NotFound("%s: %r does not exist (create it with kvmnet.hypervisor.ovs_bridge)"
+                                   % (option, desired[option]))
+        return plan_patch(current or {}, desired)
+
+    def predict(self, current: dict[str, Any] | None, desired: dict[str, Any],
+                operations: list[Operation]) -> dict[str, Any] | None:
+        if desired["state"] == "absent":
+            return None
+        veth = desired["link_type"] == "veth"
+        ends = {}
+        for name, bridge, peer in ((desired["port"], desired["bridge"], desired["peer_port"]),
+                                   (desired["peer_port"], desired["peer_bridge"], desired["port"])):
+            ends[name] = {"name": name, "bridge": bridge, "type": "system" if veth else "patch",
+                          "options": {} if veth else {"peer": peer}}
+        return {"bridge": desired["bridge"], "peer_bridge": desired["peer_bridge"], "ends": ends,
+                "veth": "veth" if veth else None}
+
+    def apply(self, operations: list[Operation]) -> None:
+        created_veth = None
+        for op in operations:
+            if op.action == "create_veth":
+                self.nl.open()
+                self.nl.add_link(op.target, "veth", peer=op.params["peer"])
+                created_veth = op.target
+                for name in (op.target, op.params["peer"]):
+                    self.nl.set_link(self.nl.index(name), "bringing %s up" % name, state="up")
+        db_ops = [op for op in operations if op.action in ("add_port", "modify_port", "delete_port")]
+        what = "link %s <-> %s" % (self.params["bridge"], self.params["peer_bridge"])
+        if db_ops:
+            try:
+                self.db.transact(lambda txn, db: write_operations(txn, db, db_ops), what)
+            except KvmnetError:
+                if created_veth is not None:  # leave the host as it was
+                    self.nl.del_link(self.nl.index(created_veth), "removing veth %s again" % created_veth)
+                raise
+        for op in operations:
+            if op.action == "delete_veth":
+                self.nl.open()
+                index = self.nl.index(op.target)
+                if index is not None:
+                    self.nl.del_link(index, "deleting veth %s" % op.target)
+        raise_on_failures(interface_failures(self.db, touched_interfaces(db_ops)), what)
