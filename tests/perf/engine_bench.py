@@ -1,0 +1,83 @@
+# Copyright (c) kvmnet.hypervisor contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The engine alone: run playbook-shaped tasks of our modules through ``execute()``, no Ansible.
+
+usage: PYTHONPATH=build/src python engine_bench.py TASKS.json
+TASKS.json is a list of tasks as bench.py writes them ({"name": ..., "kvmnet.hypervisor.X": params}).
+Each module's parameters are validated with the module's own argument spec (Ansible's
+ArgumentSpecValidator: defaults filled in, types converted) *before* the clock starts, so the
+time is the Resource's work only: normalize, read, plan, apply, verify. Prints one JSON line.
+"""
+from __future__ import annotations
+
+import importlib
+import json
+import re
+import sys
+import time
+
+from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
+
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils._engine import execute
+
+PREFIX = "kvmnet.hypervisor."
+_RESOURCE = re.compile(r"from ansible_collections\.kvmnet\.hypervisor\.plugins\.module_utils\.(\w+) import (\w+Resource)")
+
+
+class _Captured(Exception):
+    """Raised by the stand-in AnsibleModule once it has the argument spec."""
+
+
+def module_spec(name):
+    """(argument_spec, Resource class) of plugins/modules/<name>.py, taken from its main()."""
+    mod = importlib.import_module("ansible_collections.kvmnet.hypervisor.plugins.modules.%s" % name)
+    captured = {}
+
+    def fake_module(argument_spec, **kwargs):
+        captured.update(spec=argument_spec, kwargs=kwargs)
+        raise _Captured()
+
+    real = mod.AnsibleModule
+    mod.AnsibleModule = fake_module
+    try:
+        mod.main()
+    except _Captured:
+        pass
+    finally:
+        mod.AnsibleModule = real
+    source = open(mod.__file__, encoding="utf-8").read()
+    m = _RESOURCE.search(source)
+    if not m or "spec" not in captured:
+        raise SystemExit("engine_bench: cannot find the argument spec / Resource of %s" % name)
+    utils = importlib.import_module("ansible_collections.kvmnet.hypervisor.plugins.module_utils.%s" % m.group(1))
+    return captured["spec"], getattr(utils, m.group(2))
+
+
+def main():
+    tasks = json.load(open(sys.argv[1], encoding="utf-8"))
+    prepared = []
+    for task in tasks:
+        (key, params), = [(k, v) for k, v in task.items() if k.startswith(PREFIX)]
+        spec, resource_class = module_spec(key[len(PREFIX):])
+        result = ArgumentSpecValidator(spec).validate(params)
+        if result.error_messages:
+            raise SystemExit("engine_bench: %s: %s" % (key, result.error_messages))
+        prepared.append((task.get("name", key), resource_class, result.validated_parameters))
+    out = {"changed": 0, "items": 0, "failed": 0, "errors": [], "tasks": []}
+    t0 = time.perf_counter()
+    for name, resource_class, params in prepared:
+        t1 = time.perf_counter()
+        try:
+            res = execute(resource_class(params), check_mode=False)
+            out["changed"] += bool(res["changed"])
+        except Exception as exc:  # noqa: BLE001 - report, keep measuring the rest
+            out["failed"] += 1
+            out["errors"].append("%s: %s" % (name, getattr(exc, "msg", exc)))
+        out["items"] += 1
+        out["tasks"].append([name, time.perf_counter() - t1])
+    out["seconds"] = time.perf_counter() - t0
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()
