@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -20,13 +19,11 @@ def root_link_exists(name):
 
 
 @pytest.fixture
-def root_bridge():
-    """A Linux bridge in the root namespace (libvirtd plugs its taps there), deleted afterwards."""
-    name = unique_ifname("kvb")
-    subprocess.run(["ip", "link", "add", name, "type", "bridge"], check=True)
-    subprocess.run(["ip", "link", "set", name, "up"], check=True)
+def lv_bridge(libvirtd):
+    """A Linux bridge in the session libvirtd's network namespace, deleted afterwards."""
+    name = libvirtd.netns.add_bridge(unique_ifname("kvb"))
     yield name
-    subprocess.run(["ip", "link", "del", name], check=False)
+    libvirtd.netns.ip("link", "del", name, check=False)
 
 
 def iface_targets(dom):
@@ -111,17 +108,17 @@ def test_two_ovs_instances_side_by_side(ovs_factory):
     assert not a.netns.ping("192.0.2.2", count=1, timeout=1), "retagged port must not answer"
 
 
-def test_ovs_stop_kills_daemons_and_deletes_taps(ovs_factory):
-    inst = ovs_factory(netns=None)  # root namespace: leftover taps would be visible on the host
-    br, port = unique_ifname("kvo"), unique_ifname("kvp")
-    inst.add_bridge(br)
-    inst.vsctl("add-port", br, port, "--", "set", "interface", port, "type=internal")
-    assert root_link_exists(br) and root_link_exists(port)
-    pids = [inst.pid("ovsdb-server"), inst.pid("ovs-vswitchd")]
+def test_ovs_stop_kills_daemons_and_deletes_taps(ovs):
+    ns = ovs.netns  # stop() must clean the namespace up even though the namespace itself stays
+    ovs.add_bridge("br0")
+    ovs.vsctl("add-port", "br0", "p1", "--", "set", "interface", "p1", "type=internal")
+    assert ns.exists("br0") and ns.exists("p1") and ns.exists("ovs-netdev")
+    pids = [ovs.pid("ovsdb-server"), ovs.pid("ovs-vswitchd")]
     assert all(pids)
+    inst = ovs
     inst.stop()
     assert not any(pid_alive(p) for p in pids)
-    assert not root_link_exists(br) and not root_link_exists(port)
+    assert set(ns.links()) == {"lo"}, "netdev taps left behind"
     assert not inst.dir.exists()
     inst.stop()  # idempotent
 
@@ -164,18 +161,20 @@ def test_libvirt_test_driver(libvirt_test):
     assert etree.fromstring(dom.XMLDesc(0)).find("./devices/interface/source").get("bridge") == "br0"
 
 
-def test_libvirtd_domain_tap_on_linux_bridge(libvirtd, libvirt_domains, root_bridge):
+def test_libvirtd_domain_tap_on_linux_bridge(libvirtd, libvirt_domains, lv_bridge):
     assert libvirtd.uri.startswith("qemu:///system?socket=")
-    dom = libvirt_domains.define([bridge_iface(root_bridge, mac="52:54:00:4b:00:01")])
+    dom = libvirt_domains.define([bridge_iface(lv_bridge, mac="52:54:00:4b:00:01")])
     assert dom.isActive()
     (tap,) = iface_targets(dom)
-    assert Path("/sys/class/net", tap, "master").resolve().name == root_bridge
-    assert open("/sys/class/net/%s/address" % tap).read().strip() == "fe:54:00:4b:00:01"
+    ns = libvirtd.netns
+    assert ns.master_of(tap) == lv_bridge
+    assert ns.link(tap)["address"] == "fe:54:00:4b:00:01"
+    assert not root_link_exists(tap), "the tap belongs in libvirtd's namespace"
     assert not Path("/etc/libvirt/qemu/%s.xml" % dom.name()).exists(), "private /etc/libvirt expected"
     name = dom.name()
     libvirt_domains.cleanup()
     assert name not in {d.name() for d in libvirtd.conn().listAllDomains(0)}
-    assert not root_link_exists(tap)
+    assert not ns.exists(tap)
 
 
 def test_libvirtd_ovs_virtualport_with_vlan(libvirtd, libvirt_domains):
@@ -191,18 +190,21 @@ def test_libvirtd_ovs_virtualport_with_vlan(libvirtd, libvirt_domains):
         libvirtd.ovs.vsctl("--if-exists", "del-br", br)
 
 
-def test_libvirtd_second_instance_teardown_leaves_nothing(root_bridge, libvirtd):
-    # a second private libvirtd runs beside the session one (no shared driver lock or state)
-    with Libvirtd(kernel=libvirtd.kernel, with_ovs=False) as lv:
-        dom = lv.define_domain([bridge_iface(root_bridge)], paused=False)
-        (tap,) = iface_targets(dom)
-        pids = [read_pidfile(lv.dir / "pid" / "libvirtd.pid"), read_pidfile(lv.dir / "pid" / "virtlogd.pid")]
+def test_libvirtd_second_instance_teardown_leaves_nothing(libvirtd):
+    # a second private libvirtd runs beside the session one (no shared driver lock, state or netns)
+    with Libvirtd(kernel=libvirtd.kernel) as lv:
+        br = lv.netns.add_bridge("br0")
+        ovs_br = lv.ovs.add_bridge("ovsbr0")
+        dom = lv.define_domain([bridge_iface(br), ovs_iface(ovs_br, vlan=3)], paused=False)
+        taps = iface_targets(dom)
+        pids = [read_pidfile(lv.dir / "pid" / "libvirtd.pid"), read_pidfile(lv.dir / "pid" / "virtlogd.pid"),
+                lv.ovs.pid("ovsdb-server"), lv.ovs.pid("ovs-vswitchd")]
         pids += lv.qemu_pids()
-        assert len(pids) == 3 and all(pid_alive(p) for p in pids)
-        assert root_link_exists(tap)
-        instance_dir = lv.dir
+        assert len(pids) == 5 and all(pid_alive(p) for p in pids)
+        assert lv.netns.master_of(taps[0]) == br and lv.ovs.vsctl("port-to-br", taps[1]) == ovs_br
+        instance_dir, ns_name = lv.dir, lv.netns.name
     assert not any(pid_alive(p) for p in pids)
-    assert not root_link_exists(tap)
+    assert ns_name not in list_netns()
     assert not instance_dir.exists()
     assert libvirtd.conn().getLibVersion() > 0  # the session daemon is untouched
 

@@ -128,8 +128,10 @@ def ovs_session():
 def libvirtd():
     """Session-wide private libvirtd (qemu:///system driver, TCG) + virtlogd in its own mount namespace.
 
-    Yields a Libvirtd: ``.uri``, ``.conn()``, ``.ovs`` (the private OVS its ovs-vsctl wrapper points at,
-    root netns, netdev), ``.kernel``, ``.define_domain(interfaces, ...)``. Teardown destroys + undefines
+    Yields a Libvirtd: ``.uri``, ``.conn()``, ``.netns`` (the Netns the daemons, their domains' taps and
+    macvtaps live in: create the bridges / veth lower devices for its domains there), ``.ovs`` (the
+    private OVS its ovs-vsctl wrapper points at, in that netns, netdev), ``.kernel``,
+    ``.define_domain(interfaces, ...)``. Teardown destroys + undefines
     every domain and stops everything it started.
     """
     _need_root()

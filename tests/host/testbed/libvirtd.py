@@ -1,6 +1,9 @@
 """A private libvirtd (qemu:///system driver, TCG) + virtlogd, and disk-less test domains.
 
-Isolation: both daemons run in their own mount namespace (``unshare -m``) in which /run/libvirt,
+Isolation: both daemons run in their own network namespace (``netns``, a fresh kvt- Netns by
+default: the taps/macvtaps of its domains, its Linux bridges and its private OVS live there, so
+nothing appears on the host and two instances never fight over names like ``ovs-netdev``) and in
+their own mount namespace (``unshare -m``) in which /run/libvirt,
 /var/lib/libvirt, /etc/libvirt (a copy, default-network autostart removed) and /var/log/libvirt
 are bind mounts of directories in the instance dir. So the instance shares no driver lock, domain
 config or state with the host or with a concurrent test run, and nothing it wrote survives its
@@ -12,7 +15,7 @@ Two traps of this machine (see the hostlab README) are handled here:
   define). The private mount namespace gets a 0660 root:kvm node bind-mounted over /dev/kvm.
 - libvirtd scrubs its environment, so <virtualport type='openvswitch'/> runs a plain
   ``ovs-vsctl`` from its PATH: a wrapper first on that PATH points it at the private OVS ``ovs``
-  (root namespace, netdev datapath) and logs every call to ``ovs_vsctl_log``.
+  (in ``netns``, netdev datapath) and logs every call to ``ovs_vsctl_log``.
 """
 from __future__ import annotations
 
@@ -27,6 +30,7 @@ import time
 from pathlib import Path
 from xml.sax.saxutils import quoteattr
 
+from .netns import Netns
 from .ovs import OvsInstance
 from .util import (PREFIX, TMP_ROOT, TestbedError, kill_pid, owner_dead, pid_cmdline, read_pidfile, record_timing, require_binary, run,
                    wait_until, write_owner)
@@ -195,7 +199,8 @@ class DomainFactory:
 class Libvirtd:
     """Start virtlogd + libvirtd privately (see module doc). Attributes: uri, dir, ovs, kernel."""
 
-    def __init__(self, instance_dir=None, kernel=None, with_ovs=True, start=True):
+    def __init__(self, instance_dir=None, kernel=None, with_ovs=True, start=True, netns="new"):
+        """netns: "new" (a fresh Netns, deleted by stop()), a Netns/name to use, or None (root namespace)."""
         for binary in ("libvirtd", "virtlogd", "unshare", "mount", "qemu-system-x86_64"):
             require_binary(binary)
         self.dir = Path(instance_dir or tempfile.mkdtemp(prefix=PREFIX + "libvirt-", dir=TMP_ROOT)).absolute()
@@ -207,6 +212,8 @@ class Libvirtd:
         self.ovs_vsctl_log = self.dir / "ovs-vsctl-calls.log"
         self.kernel = Path(kernel) if kernel else None
         self.with_ovs = with_ovs
+        self.netns = netns
+        self._own_netns = False
         self.ovs = None
         self._conn = None
         self.domains = None
@@ -221,10 +228,16 @@ class Libvirtd:
         try:
             if self.kernel is None:
                 self.kernel = get_kernel()
+            if self.netns == "new":
+                self.netns = Netns()
+                self._own_netns = True
             if self.with_ovs:
-                self.ovs = OvsInstance(self.dir / "ovs", netns=None, mode="netdev")
+                self.ovs = OvsInstance(self.dir / "ovs", netns=self.netns, mode="netdev")
             self._write_tree()
-            run(["unshare", "-m", "--propagation", "private", "/bin/sh", self.dir / "start.sh"], timeout=60)
+            ns_name = getattr(self.netns, "name", self.netns)
+            prefix = ["ip", "netns", "exec", ns_name] if ns_name else []
+            run(prefix + ["unshare", "-m", "--propagation", "private", "/bin/sh", self.dir / "start.sh"],
+                timeout=60)
             wait_until(self._answers, timeout=60, interval=0.1, what="libvirtd at %s" % self.uri)
             self.domains = DomainFactory(self.conn(), self.kernel)
         except Exception:
@@ -327,6 +340,8 @@ class Libvirtd:
         _stop_daemons(self.dir)
         if self.ovs is not None:
             self.ovs.stop()
+        if self._own_netns and self.netns is not None:
+            self.netns.delete()
         shutil.rmtree(self.dir, ignore_errors=True)
 
     def __enter__(self):

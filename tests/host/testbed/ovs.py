@@ -160,8 +160,13 @@ class OvsInstance:
         wait_until(lambda: not self.sock.exists() or not self.db_ready(), timeout=5, what="ovsdb-server gone")
 
     def _remember_taps(self):
-        """Names of the kernel taps the netdev datapath made (internal ports, bridges, ovs-netdev)."""
-        self._taps.add("ovs-netdev")
+        """Names of the kernel taps the netdev datapath made (internal ports, bridges, ovs-netdev).
+
+        ovs-netdev is only deleted inside a private namespace: in the root namespace it may belong to
+        another instance (one netdev OVS per network namespace, really: they share that name).
+        """
+        if self.netns_name:
+            self._taps.add("ovs-netdev")
         if self.pid("ovsdb-server") is None:
             return
         try:
@@ -217,7 +222,6 @@ def reap_stale():
         rundir = Path((d / "rundir").read_text()) if (d / "rundir").exists() else d / "run"
         for daemon in ("ovs-vswitchd", "ovsdb-server"):
             kill_pid(read_pidfile(rundir / ("%s.pid" % daemon)), expect=daemon)
-        subprocess.run(["ip", "link", "del", "ovs-netdev"], capture_output=True, check=False)
         shutil.rmtree(d, ignore_errors=True)
         if rundir.parent != d:
             shutil.rmtree(rundir, ignore_errors=True)
