@@ -26,7 +26,7 @@ description:
   - When the host already holds I(address) on another interface (typically the NIC that becomes a
     member), the plan has one C(move_address) step that adds the address to the bridge (or bond),
     removes it from the old interface and moves the default route along. This is risky on a remote
-    host: a session to that address drops if the new carrier has no working uplink. Run such a
+    host, because a session to that address drops if the new carrier has no working uplink. Run such a
     change from a console or out-of-band path until a commit-confirm safety net exists.
   - Addresses other than I(address) on the bridge are left alone.
   - Persisted files are written only when their content changes and are shown in C(--diff);
@@ -115,7 +115,7 @@ options:
   persist:
     description:
       - Which network configuration stack to write files for, so the bond survives a reboot.
-      - C(auto) detects it, first match wins: NetworkManager running (C(nm)), systemd-networkd running or
+      - C(auto) detects it (first match wins) from NetworkManager running (C(nm)), systemd-networkd running or
         enabled (C(networkd)), C(/etc/network/interfaces) with ifupdown installed (C(ifupdown)),
         C(/etc/sysconfig/network-scripts) (C(ifcfg)); it fails when none is found.
       - C(networkd) writes C(/etc/systemd/network/30-kvmnet-*.netdev)/C(.network); C(nm) writes keyfiles
