@@ -35,6 +35,7 @@ from typing import Any
 
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils import _canon
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._deps import require
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils._engine import Resource
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._errors import (
     BackendUnavailable,
     InvalidInput,
@@ -448,3 +449,33 @@ def device_tree(devices: list[dict[str, Any]]) -> str:
     for root in sorted(children.get(None, [])):
         walk(root, "", True, True)
     return "\n".join(lines)
+
+
+class NodedevInfoResource(Resource):
+    """Read-only: the node devices and their tree (libvirt_nodedev_info)."""
+
+    def __init__(self, params: dict[str, Any]) -> None:
+        super().__init__(params)
+        self.virt = Connection(params.get("uri") or "qemu:///system")
+        self.devices: list[dict[str, Any]] = []
+
+    def open(self) -> None:
+        self.virt.open()
+
+    def close(self) -> None:
+        self.virt.close()
+
+    def normalize(self) -> dict[str, Any]:
+        return {}
+
+    def read_current(self) -> dict[str, Any] | None:
+        self.devices = self.virt.list_node_devices()
+        return {}
+
+    def plan(self, current: dict[str, Any] | None, desired: dict[str, Any]) -> list[Any]:
+        return []
+
+    def extra_results(self, after: dict[str, Any] | None) -> dict[str, Any]:
+        cap = self.params.get("capability")
+        return {"devices": [d for d in self.devices if cap is None or cap in d["capabilities"]],
+                "tree": device_tree(self.devices)}

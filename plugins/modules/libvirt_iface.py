@@ -16,14 +16,14 @@ description:
     for both views when an interface is attached or detached in both.
   - An existing interface is edited in place. Options that are not given are left as they are,
     and so is everything libvirt generated (alias, guest PCI address, target dev, the OVS
-    C(interfaceid)): libvirt's generated values never cause a change, and an Open vSwitch port
+    C(interfaceid)); libvirt's generated values never cause a change, and an Open vSwitch port
     keeps its identity across runs.
   - Changes qemu cannot make on a running guest (I(type), I(model), I(driver_name), I(queues),
     queue sizes, I(target_dev), I(mtu), I(virtualport), I(alias), and the I(source) of a C(direct)
     or C(hostdev) interface) are refused with an error naming them, nothing changed, unless
-    I(allow_config_only=true): they then go to the persistent definition only and take effect at the
-    next start (C(pending_restart) says so).
-  - Live changes libvirt can make: I(link_state), I(bandwidth), I(vlan), I(portgroup), and the
+    I(allow_config_only=true), in which case they go to the persistent definition only and take effect at the
+    next start, and C(pending_restart) says so.
+  - Live changes libvirt can make are I(link_state), I(bandwidth), I(vlan), I(portgroup), and the
     I(source) bridge or network of a C(bridge)/C(network) interface.
   - A live detach is asynchronous (the guest must release the PCI device); the module re-reads
     until the interface is gone or I(detach_timeout) expires.
@@ -158,7 +158,7 @@ options:
     choices: [up, down]
   bandwidth:
     description:
-      - Traffic shaping of the interface, in KiB/s and KiB. When given it is the whole setting:
+      - Traffic shaping of the interface, in KiB/s and KiB. When given it is the whole setting;
         a direction not given is removed; C({}) removes all limits.
     type: dict
     suboptions:

@@ -1,0 +1,92 @@
+#!/usr/bin/python
+# Copyright (c) kvmnet.hypervisor contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: libvirt_nodedev_info
+short_description: The host's device tree as libvirt sees it (virsh nodedev-list --tree)
+version_added: 0.1.0
+description:
+  - Returns every node device libvirt knows (C(listAllDevices)) with its parent, capabilities,
+    PCI address, driver, IOMMU group, SR-IOV physical/virtual functions and network interface,
+    and the same as the text tree C(virsh nodedev-list --tree) prints.
+  - Read-only; never reports a change.
+author:
+  - kvmnet.hypervisor contributors
+extends_documentation_fragment:
+  - kvmnet.hypervisor.attributes
+  - kvmnet.hypervisor.libvirt
+options:
+  capability:
+    description:
+      - Only return devices with this capability (C(pci), C(net), ...); the tree always shows all.
+    type: str
+"""
+
+EXAMPLES = r"""
+- name: Find the PCI devices and the VFs of the SR-IOV NIC
+  kvmnet.hypervisor.libvirt_nodedev_info:
+    capability: pci
+  register: nodedevs
+
+- name: Show the tree
+  ansible.builtin.debug:
+    msg: "{{ nodedevs.tree.splitlines() }}"
+"""
+
+RETURN = r"""
+devices:
+  description: The node devices, sorted by name.
+  returned: always
+  type: list
+  elements: dict
+  sample:
+    - name: pci_0000_04_00_0
+      parent: pci_0000_00_1c_0
+      capabilities: [pci]
+      driver: igb
+      pci_address: "0000:04:00.0"
+      iommu_group: 14
+      virtual_functions: ["0000:04:10.0", "0000:04:10.2"]
+tree:
+  description: The device tree as text, like C(virsh nodedev-list --tree).
+  returned: always
+  type: str
+  sample: "computer\n└─pci_0000_00_1c_0\n  └─pci_0000_04_00_0"
+before:
+  description: Always empty (read-only module).
+  returned: always
+  type: dict
+after:
+  description: Always empty (read-only module).
+  returned: always
+  type: dict
+operations:
+  description: Always empty (read-only module).
+  returned: always
+  type: list
+  elements: dict
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils._engine import run
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils._virt import NodedevInfoResource
+
+
+def main() -> None:
+    """Hand the parameters over to the engine."""
+    module = AnsibleModule(
+        argument_spec=dict(
+            uri=dict(type="str", default="qemu:///system"),
+            capability=dict(type="str"),
+        ),
+        supports_check_mode=True,
+    )
+    run(module, NodedevInfoResource)
+
+
+if __name__ == "__main__":
+    main()

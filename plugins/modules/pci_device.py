@@ -1,0 +1,107 @@
+#!/usr/bin/python
+# Copyright (c) kvmnet.hypervisor contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: pci_device
+short_description: Bind a host PCI device to a driver (vfio-pci for passthrough)
+version_added: 0.1.0
+description:
+  - Binds a PCI device to I(driver) the way an operator does by hand for PCI passthrough with
+    C(managed='no'), by writing C(driver_override), unbinding the current driver and asking
+    the kernel to probe (C(drivers_probe)).
+  - The kernel offers sysfs only for this, so the module writes those sysfs files (no command is run).
+  - Preflight before anything changes; binding to vfio-pci needs the IOMMU on
+    (C(/sys/kernel/iommu_groups) not empty) and the device in an IOMMU group; the driver must be
+    loaded; a device whose host network interface is up is in use and is refused unless I(force=true).
+  - Not needed when the guest's C(<hostdev>) or C(<interface type='hostdev'>) is C(managed)
+    (libvirt binds the device itself when the domain starts).
+author:
+  - kvmnet.hypervisor contributors
+extends_documentation_fragment:
+  - kvmnet.hypervisor.attributes
+options:
+  address:
+    description:
+      - PCI address of the device, C(dddd:bb:ss.f) or C(bb:ss.f).
+    type: str
+    required: true
+  driver:
+    description:
+      - Driver to bind the device to; the host driver name (for example C(igb)) gives it back to the host.
+    type: str
+    default: vfio-pci
+  force:
+    description:
+      - Bind even when a host network interface of the device is up (it disappears from the host).
+    type: bool
+    default: false
+notes:
+  - Other devices of the same IOMMU group must be bound to vfio-pci too (or be bridges) before a guest can use the device.
+  - The binding does not survive a reboot; the M(kvmnet.hypervisor.pci_device) task belongs in the play run at boot,
+    or use C(managed) hostdevs.
+"""
+
+EXAMPLES = r"""
+- name: Give the NIC at 0000:04:00.0 to vfio-pci (the book's nodedev-dettach, by hand)
+  kvmnet.hypervisor.pci_device:
+    address: "0000:04:00.0"
+
+- name: Give it back to the host's igb driver
+  kvmnet.hypervisor.pci_device:
+    address: "0000:04:00.0"
+    driver: igb
+"""
+
+RETURN = r"""
+before:
+  description: The device before the run (driver, driver_override, iommu_group, netdevs).
+  returned: always
+  type: dict
+  sample:
+    address: "0000:04:00.0"
+    driver: igb
+    driver_override: null
+    iommu_group: 14
+    vendor: "0x8086"
+    device: "0x10c9"
+    netdevs: [{name: enp4s0f0, up: false}]
+after:
+  description: The device after the run, read back from sysfs (predicted in check mode).
+  returned: always
+  type: dict
+operations:
+  description: The planned C(bind) operation with the driver change, applied unless in check mode.
+  returned: always
+  type: list
+  elements: dict
+  sample:
+    - action: bind
+      target: "0000:04:00.0"
+      changes: {driver: {before: igb, after: vfio-pci}}
+      unbind: igb
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils._engine import run
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils._pci import PciDeviceResource
+
+
+def main() -> None:
+    """Hand the parameters over to the engine."""
+    module = AnsibleModule(
+        argument_spec=dict(
+            address=dict(type="str", required=True),
+            driver=dict(type="str", default="vfio-pci"),
+            force=dict(type="bool", default=False),
+        ),
+        supports_check_mode=True,
+    )
+    run(module, PciDeviceResource)
+
+
+if __name__ == "__main__":
+    main()
