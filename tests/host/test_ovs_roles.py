@@ -1,0 +1,54 @@
+# Copyright (c) kvmnet.hypervisor contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The ovs_vlan, ovs_bond and ovs_interconnect roles through ansible-playbook on a private OVS.
+
+Package install and service management are switched off (the private OVS is not the distro
+service); everything else is the role as users run it: converge, idempotence, change.
+"""
+
+from __future__ import annotations
+
+
+def role(name, **role_vars):
+    return {"name": name, "ansible.builtin.include_role": {"name": "kvmnet.hypervisor.%s" % name}, "vars": role_vars}
+
+
+def common(prefix, ovs):
+    return {prefix + "_install_packages": False, prefix + "_manage_service": False, prefix + "_database": ovs.db}
+
+
+def changed(res):
+    return [t.name for t in res.tasks if t.changed]
+
+
+def test_ovs_vlan_role_retag(ovs, run_playbook):
+    ovs.netns.add_veth("up0", "up0p")
+    ports = [{"name": "vm1", "type": "internal", "tag": 2}, {"name": "vm2", "type": "internal", "tag": 3}]
+    task = role("ovs_vlan", ovs_vlan_bridge="br0", ovs_vlan_uplink="up0", ovs_vlan_uplink_trunks=[2, 3],
+                ovs_vlan_ports=ports, ovs_vlan_datapath_type="netdev", **common("ovs_vlan", ovs))
+    res = run_playbook([task])
+    assert res.rc == 0, res.stdout + res.stderr
+    assert ovs.vsctl("get", "port", "vm1", "tag") == "2" and ovs.vsctl("get", "port", "up0", "trunks") == "[2, 3]"
+    again = run_playbook([task])
+    assert again.rc == 0 and changed(again) == []
+    task["vars"]["ovs_vlan_ports"] = [dict(ports[0], tag=3), ports[1]]
+    retag = run_playbook([task], diff=True)
+    assert retag.rc == 0 and ovs.vsctl("get", "port", "vm1", "tag") == "3"
+
+
+def test_ovs_bond_and_interconnect_roles(ovs, run_playbook):
+    for i in (1, 2):
+        ovs.netns.add_veth("eth%d" % i, "peer%d" % i)
+    bond = role("ovs_bond", ovs_bond_members=["eth1", "eth2"], ovs_bond_mode="balance-slb", ovs_bond_lacp="off",
+                ovs_bond_datapath_type="netdev", **common("ovs_bond", ovs))
+    link = role("ovs_interconnect", ovs_interconnect_bridge="br0", ovs_interconnect_peer_bridge="br1",
+                ovs_interconnect_datapath_type="netdev", **common("ovs_interconnect", ovs))
+    res = run_playbook([bond, link])
+    assert res.rc == 0, res.stdout + res.stderr
+    assert ovs.vsctl("get", "port", "bond0", "bond_mode") == "balance-slb"
+    assert ovs.vsctl("get", "interface", "br0-to-br1", "options:peer") == "br1-to-br0"
+    again = run_playbook([bond, link])
+    assert again.rc == 0 and changed(again) == []
+    bond["vars"]["ovs_bond_mode"] = "active-backup"
+    res = run_playbook([bond])
+    assert res.rc == 0 and ovs.vsctl("get", "port", "bond0", "bond_mode") == "active-backup"
