@@ -39,3 +39,23 @@ def test_pci_device_preflight_on_real_sysfs():
         assert handle.read() == override_before
     with pytest.raises(NotFound, match="0000:7f:1f.7 does not exist"):
         execute(PciDeviceResource({"address": "7f:1f.7", "driver": "vfio-pci", "force": False}), check_mode=True)
+
+
+def test_sriov_network_pool_define_idempotent_undefine(libvirtd):
+    from ansible_collections.kvmnet.hypervisor.plugins.module_utils._libvirt_network import SriovNetworkResource
+
+    name = "kvt-sriov-pool"
+    p = dict(uri=libvirtd.uri, name=name, state="present", pf="enp9s0", managed=True, active=None, autostart=True)
+    res = execute(SriovNetworkResource(p))
+    assert [o["action"] for o in res["operations"]] == ["define", "autostart"]
+    net = libvirtd.conn().networkLookupByName(name)
+    xml = net.XMLDesc(0)
+    assert "<forward mode='hostdev' managed='yes'>" in xml and "<pf dev='enp9s0'/>" in xml
+    assert net.autostart() == 1
+    uuid = net.UUIDString()
+    assert execute(SriovNetworkResource(p))["changed"] is False
+    res = execute(SriovNetworkResource(dict(p, pf="enp9s1")))
+    assert res["operations"][0]["changes"] == {"pf": {"before": "enp9s0", "after": "enp9s1"}}
+    assert libvirtd.conn().networkLookupByName(name).UUIDString() == uuid  # same network, redefined
+    execute(SriovNetworkResource(dict(p, state="absent")))
+    assert name not in libvirtd.conn().listNetworks() + libvirtd.conn().listDefinedNetworks()

@@ -1,0 +1,140 @@
+# Copyright (c) kvmnet.hypervisor contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The libvirt_sriov_network resource: a libvirt network that is a pool of the VFs of one PF.
+
+``<network><name>N</name><forward mode='hostdev' managed='yes'><pf dev='enp1s0'/></forward></network>``:
+guests then ask for ``<interface type='network'><source network='N'/></interface>`` and libvirt
+hands each one a free VF (pattern 7 with a pool instead of a fixed VF address). The network is
+compared on what the user gives (forward mode, PF, managed, active, autostart); libvirt's
+generated UUID and the VF list it fills in at start are not compared.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils import _canon, _virt
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils._engine import Operation, Resource, field_changes
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils._errors import Conflict, InvalidInput
+
+ERR_NO_NETWORK = 43
+FIELDS = ("pf", "managed")
+
+
+def network_xml(name: str, pf: str, managed: bool, uuid: str | None = None) -> str:
+    """The network definition."""
+    return ("<network>\n  <name>%s</name>\n%s  <forward mode='hostdev' managed='%s'>\n    <pf dev='%s'/>\n"
+            "  </forward>\n</network>\n" % (name, "  <uuid>%s</uuid>\n" % uuid if uuid else "",
+                                             "yes" if managed else "no", pf))
+
+
+def parse_network(root: Any) -> dict[str, Any]:
+    """A ``<network>`` -> ``{"forward_mode", "pf", "managed", "uuid"}``."""
+    forward = root.find("forward")
+    pf = forward.find("pf") if forward is not None else None
+    return {"forward_mode": forward.get("mode") if forward is not None else None,
+            "pf": pf.get("dev") if pf is not None else None,
+            "managed": forward is not None and forward.get("managed") == "yes",
+            "uuid": root.findtext("uuid")}
+
+
+def plan_network(current: dict[str, Any] | None, desired: dict[str, Any]) -> list[Operation]:
+    """define / redefine / start / stop / autostart / undefine operations."""
+    name = desired["name"]
+    if desired["state"] == "absent":
+        return [Operation("undefine", name, stop=bool(current["active"]))] if current else []
+    if current is not None and current["forward_mode"] != "hostdev":
+        raise Conflict("name: network %r exists with forward mode %s, not a hostdev pool; pick another name"
+                       % (name, current["forward_mode"]))
+    ops = []
+    changes = field_changes(current, desired, FIELDS) if current else {}
+    if current is None or changes:
+        if current is not None and current["active"]:
+            # a running network keeps its old definition until restarted; restarting it would pull
+            # VFs from running guests, so the new definition waits for the next network start
+            changes["restart_needed"] = {"before": False, "after": True}
+        ops.append(Operation("define", name, changes=changes,
+                             xml=network_xml(name, desired["pf"], desired["managed"],
+                                             current["uuid"] if current else None)))
+    if desired["active"] is not None and (current or {}).get("active", False) != desired["active"]:
+        ops.append(Operation("start" if desired["active"] else "stop", name))
+    if desired["autostart"] is not None and (current or {}).get("autostart", False) != desired["autostart"]:
+        ops.append(Operation("autostart", name, changes={"autostart": {"before": (current or {}).get("autostart"),
+                                                                       "after": desired["autostart"]}}))
+    return ops
+
+
+class SriovNetworkResource(Resource):
+    """A hostdev-forward libvirt network over one PF."""
+
+    def __init__(self, params: dict[str, Any]) -> None:
+        super().__init__(params)
+        self.virt = _virt.Connection(params.get("uri") or "qemu:///system")
+
+    def open(self) -> None:
+        self.virt.open()
+
+    def close(self) -> None:
+        self.virt.close()
+
+    def diff_header(self) -> str:
+        return "network %s" % self.params["name"]
+
+    def normalize(self) -> dict[str, Any]:
+        p = self.params
+        if not p["name"] or "/" in p["name"]:
+            raise InvalidInput("name", p["name"], "is not a network name")
+        state = p.get("state") or "present"
+        if state == "present" and not p.get("pf"):
+            raise InvalidInput("pf", p.get("pf"), "is required with state=present (the PF netdev)")
+        return {"name": p["name"], "state": state, "pf": _canon.ifname(p["pf"], "pf") if p.get("pf") else None,
+                "managed": p.get("managed", True), "active": p.get("active"), "autostart": p.get("autostart")}
+
+    def _lookup(self) -> Any:
+        try:
+            return self.virt.conn.networkLookupByName(self.params["name"])
+        except _virt.libvirt.libvirtError as exc:
+            if exc.get_error_code() == ERR_NO_NETWORK:
+                return None
+            raise _virt.translate(exc, "network %r" % self.params["name"]) from exc
+
+    def read_current(self) -> dict[str, Any] | None:
+        net = self._lookup()
+        if net is None:
+            return None
+        what = "network %r" % self.params["name"]
+        root = _virt.parse_xml(self.virt.call(what, net.XMLDesc, 1))  # VIR_NETWORK_XML_INACTIVE
+        current = parse_network(root)
+        current.update(name=self.params["name"], active=bool(self.virt.call(what, net.isActive)),
+                       autostart=bool(self.virt.call(what, net.autostart)))
+        return current
+
+    def plan(self, current: dict[str, Any] | None, desired: dict[str, Any]) -> list[Operation]:
+        return plan_network(current, desired)
+
+    def predict(self, current: dict[str, Any] | None, desired: dict[str, Any],
+                operations: list[Operation]) -> dict[str, Any] | None:
+        if desired["state"] == "absent":
+            return None
+        after = dict(current or {"name": desired["name"], "forward_mode": "hostdev", "uuid": None,
+                                 "active": False, "autostart": False})
+        after.update({k: desired[k] for k in ("pf", "managed", "active", "autostart") if desired[k] is not None})
+        return after
+
+    def apply_operation(self, op: Operation) -> None:
+        what = "network %r: %s" % (op.target, op.action)
+        conn = self.virt.conn
+        if op.action == "define":
+            self.virt.call(what, conn.networkDefineXML, op.params["xml"])
+            return
+        net = self._lookup()
+        if op.action == "undefine":
+            if op.params.get("stop"):
+                self.virt.call(what, net.destroy)
+            self.virt.call(what, net.undefine)
+        elif op.action == "start":
+            self.virt.call(what, net.create)
+        elif op.action == "stop":
+            self.virt.call(what, net.destroy)
+        elif op.action == "autostart":
+            self.virt.call(what, net.setAutostart, 1 if op.changes["autostart"]["after"] else 0)
