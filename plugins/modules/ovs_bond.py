@@ -19,7 +19,7 @@ description:
     C(ofport)); a member ovs-vswitchd could not open fails the task.
   - Returns the live bond status per member, read from OVSDB (what C(ovs-appctl bond/show) prints).
 author:
-  - kvmnet.hypervisor contributors
+  - kvmnet.hypervisor developers (@kvmnet)
 extends_documentation_fragment:
   - kvmnet.hypervisor.attributes
   - kvmnet.hypervisor.ovsdb

@@ -21,7 +21,7 @@ description:
   - Map options (I(other_config), I(external_ids), port I(options)...) set the keys given; a key
     with a null value is removed; other keys are left alone.
 author:
-  - kvmnet.hypervisor contributors
+  - kvmnet.hypervisor developers (@kvmnet)
 extends_documentation_fragment:
   - kvmnet.hypervisor.attributes
   - kvmnet.hypervisor.ovsdb
@@ -127,7 +127,7 @@ options:
         type: dict
   exclusive_ports:
     description:
-      - When true, I(ports) is the exact list: every other port of the bridge (except the
+      - When true, I(ports) is the exact list; every other port of the bridge (except the
         bridge's own internal port) is removed.
     type: bool
     default: false

@@ -18,7 +18,7 @@ description:
   - C(state=absent) removes both ports (and the veth pair).
   - The ports' other attributes (VLAN tags...) are left alone; manage them with M(kvmnet.hypervisor.ovs_bridge).
 author:
-  - kvmnet.hypervisor contributors
+  - kvmnet.hypervisor developers (@kvmnet)
 extends_documentation_fragment:
   - kvmnet.hypervisor.attributes
   - kvmnet.hypervisor.ovsdb
