@@ -291,7 +291,7 @@ class Netlink:
                 for m in msgs if m.get_attr("IFA_ADDRESS")]
 
     def _addr_call(self, command: str, index: int, address: str, what: str) -> None:
-        ip, _, prefix = address.partition("/")
+        ip, prefix = address.split("/", 1)
         try:
             self._ipr.addr(command, index=index, address=ip, prefixlen=int(prefix))
         except NetlinkError as exc:

@@ -137,7 +137,7 @@ def normalize_params(p: dict[str, Any]) -> dict[str, Any]:
                 raise InvalidInput("arp_ip_target", target, "is not an IPv4 address") from None
         if len(set(canon)) > MAX_ARP_TARGETS:
             raise InvalidInput("arp_ip_target", targets, "has more than %d addresses" % MAX_ARP_TARGETS)
-        targets = sorted(set(canon), key=lambda a: ipaddress.IPv4Address(a))
+        targets = sorted(set(canon), key=ipaddress.IPv4Address)
     d["arp_ip_target"] = targets
     members = p.get("members")
     if members is not None:
@@ -313,8 +313,8 @@ def _plan_bridge(current: dict[str, Any], desired: dict[str, Any]) -> list[Opera
     if cur is None:
         ops.append(Operation("create_bridge", bridge, stp=False, admin_state="up"))
     elif cur.get("admin_state") != "up":
-        ops.append(Operation("modify_bridge", bridge, changes={"admin_state": {"before": cur.get("admin_state"),
-                                                                              "after": "up"}}))
+        state = {"before": cur.get("admin_state"), "after": "up"}
+        ops.append(Operation("modify_bridge", bridge, changes={"admin_state": state}))
     master = (current.get("bond") or {}).get("master")
     if master != bridge:
         ops.append(Operation("set_master", name, changes={"master": {"before": master, "after": bridge}}))
@@ -420,7 +420,7 @@ def _decode_bond(raw: dict[str, Any], name_of: Any) -> dict[str, Any]:
         "ad_select": pick(AD_SELECTS, raw.get("ad_select")),
         "primary": name_of(raw["primary"]) if raw.get("primary") else None,
         "arp_interval": raw.get("arp_interval"),
-        "arp_ip_target": sorted(raw.get("arp_ip_target") or [], key=lambda a: ipaddress.IPv4Address(a)),
+        "arp_ip_target": sorted(raw.get("arp_ip_target") or [], key=ipaddress.IPv4Address),
     }
 
 
@@ -591,7 +591,10 @@ class NicBondResource(Resource):
         if apply_file_operation(op, self.root):
             return
         if a == "create_bond":
-            attrs = _encode_bond({k: v for k, v in p.items() if k != "primary"}, self._index)
+            # kernel defaults are not sent: options of other modes (lacp_rate in active-backup...)
+            # are refused by the kernel even when they carry the default value
+            attrs = _encode_bond({k: v for k, v in p.items() if k in ("mode", "miimon") or (
+                k != "primary" and v != _persist_net.OPTION_DEFAULTS.get(k))}, self._index)
             try:
                 self.nl.add_link(target, "bond", **{"bond_" + k: v for k, v in attrs.items()})
             except Unsupported as exc:
@@ -658,5 +661,5 @@ class NicBondResource(Resource):
         proc = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, check=False,
                               universal_newlines=True)
         if proc.returncode:
-            raise BackendUnavailable("persist: %s failed (rc %d): %s" % (" ".join(command), proc.returncode,
-                                                                          proc.stderr.strip()))
+            raise BackendUnavailable("persist: %s failed (rc %d): %s"
+                                     % (" ".join(command), proc.returncode, proc.stderr.strip()))

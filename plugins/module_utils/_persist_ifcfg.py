@@ -80,6 +80,6 @@ def parse(text: str) -> dict[str, str]:
         line = line.strip()
         if not line or line.startswith("#") or "=" not in line:
             continue
-        key, _, value = line.partition("=")
+        key, value = line.split("=", 1)
         out[key] = value.strip('"')
     return out

@@ -38,7 +38,6 @@ def sources_interfaces_d(text: str | None) -> bool:
     return bool(text) and bool(_SOURCES_DIR.search(text or ""))
 
 
-
 def _iface(name: str, address: str | None, gateway: str | None, options: list[tuple[str, Any]]) -> str:
     if address:
         family = "inet" if ipaddress.ip_interface(address).version == 4 else "inet6"

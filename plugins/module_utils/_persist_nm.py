@@ -69,7 +69,7 @@ def render(config: dict[str, Any]) -> dict[str, str]:
     """Keyfiles: the bond (a bridge port when bridged), one ethernet port per member, the bridge."""
     name = config["name"]
     bridge = config.get("bridge")
-    bond_section = [(key, value) for key, value in bond_option_pairs(config, list_separator=",")]
+    bond_section = list(bond_option_pairs(config, list_separator=","))
     sections = [_connection(name, "bond", bridge, "bridge" if bridge else None)]
     if config.get("mtu"):
         sections.append(("ethernet", [("mtu", config["mtu"])]))
@@ -96,6 +96,6 @@ def parse(text: str) -> dict[str, dict[str, str]]:
         if line.startswith("[") and line.endswith("]"):
             section = out.setdefault(line[1:-1], {})
         elif section is not None and "=" in line:
-            key, _, value = line.partition("=")
+            key, value = line.split("=", 1)
             section[key] = value
     return out

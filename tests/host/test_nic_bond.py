@@ -120,7 +120,7 @@ def test_bridge_part_and_address_move_on_the_real_kernel(lab):
     assert br["linkinfo"]["info_kind"] == "bridge" and "UP" in br["flags"]
     assert br["linkinfo"]["info_data"]["stp_state"] == 0
     assert lab.master_of("enp2") == "br1"
-    _, addrs = snapshot(lab)
+    addrs = snapshot(lab)[1]
     assert ("br1", "10.77.0.5", 24) in addrs and ("enp1", "10.77.0.5", 24) not in addrs
     routes = json.loads(lab.ip("-j", "route", "show", "default"))
     assert [(r["gateway"], r["dev"]) for r in routes] == [("10.77.0.1", "br1")]

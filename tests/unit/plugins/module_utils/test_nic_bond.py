@@ -106,8 +106,8 @@ def test_create_book_bond_under_bridge_moving_host_address():
 
 def test_move_keeps_default_route_without_gateway_option():
     want = desired(members=["eth1"], bridge="br1", address="10.0.0.5/24")
-    cur = current(bond=bond_state(members=["eth1"], master="br1"), bridge={"name": "br1", "kind": "bridge",
-                                                                            "admin_state": "up"},
+    cur = current(bond=bond_state(members=["eth1"], master="br1"),
+                  bridge={"name": "br1", "kind": "bridge", "admin_state": "up"},
                   address={"holders": [{"device": "eth9", "address": "10.0.0.5/16"}]},
                   route={"gateway": "10.0.0.1", "device": "eth9"})
     ops = nb.plan_nic_bond(cur, want)
@@ -152,8 +152,8 @@ def test_mode_change_with_member_swap():
 def test_runtime_option_change_needs_no_downtime():
     want = desired(miimon=200, updelay=400)
     ops = nb.plan_nic_bond(current(bond=bond_state()), want)
-    assert ops == [Operation("modify_bond", "bond0", changes={"miimon": {"before": 100, "after": 200},
-                                                               "updelay": {"before": 0, "after": 400}})]
+    changes = {"miimon": {"before": 100, "after": 200}, "updelay": {"before": 0, "after": 400}}
+    assert ops == [Operation("modify_bond", "bond0", changes=changes)]
 
 
 def test_member_added_and_removed():
