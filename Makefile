@@ -35,6 +35,8 @@ export ANSIBLE_COLLECTIONS_PATH := $(SRC_ROOT)
 export ANSIBLE_NOCOLOR ?= 1
 export PY_COLORS ?= 0
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
+# keep hypothesis' example database out of the source tree (and so out of sanity and the artifact)
+export HYPOTHESIS_STORAGE_DIRECTORY ?= $(BUILD)/hypothesis
 
 # Extra arguments, e.g. `make units PYTEST_ARGS='-k bond'`, `make sanity SANITY_ARGS='--test pep8'`.
 PYTEST_ARGS ?=
@@ -77,7 +79,7 @@ sanity: $(STAMP) ## ansible-test sanity --venv --python 3.11 on a real copy in b
 	rm -rf $(ACT_ROOT)
 	mkdir -p $(ACT)
 	tar -C $(REPO) --exclude=./.git --exclude=./.venv --exclude=./build --exclude=./tests/output \
-	  --exclude=./.ansible --exclude=__pycache__ --exclude=.pytest_cache --exclude='*.tar.gz' \
+	  --exclude=./.ansible --exclude=./.hypothesis --exclude=__pycache__ --exclude=.pytest_cache --exclude='*.tar.gz' \
 	  -cf - . | tar -C $(ACT) -xf -
 	@# ansible-test walks up to the nearest .git to list files; without its own the copy would be
 	@# judged by the outer repo's index (where build/ is ignored) and every test would be skipped.
