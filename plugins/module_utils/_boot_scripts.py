@@ -85,9 +85,12 @@ for vf, attrs in sorted(conf.get("vfs", {}).items(), key=lambda kv: int(kv[0])):
     for rate in ("min_tx_rate", "max_tx_rate"):
         if attrs.get(rate) is not None:
             args += [rate, str(attrs[rate])]
-    if args:
-        if subprocess.call(["ip", "link", "set", "dev", pf, "vf", str(vf)] + args):
+    # rate limits fail until the PF link is up at full speed: retry until the deadline
+    while args and subprocess.call(["ip", "link", "set", "dev", pf, "vf", str(vf)] + args):
+        if time.time() > deadline + 30:
             failed += 1
+            break
+        time.sleep(1)
 sys.exit(1 if failed else 0)
 '''
 

@@ -348,7 +348,18 @@ class SriovResource(Resource):
                     attrs[b] = current.get(b) or 0
                 elif b in attrs and a not in attrs:
                     attrs[a] = current.get(a) or 0
-            self.nl.set_vf(self.nl.index(pf), op.params["vf"], "%s: setting VF %d" % (pf, op.params["vf"]), **attrs)
+            what = "%s: setting VF %d" % (pf, op.params["vf"])
+            deadline = time.time() + float(self.params.get("wait_timeout") or 30)
+            while True:
+                try:
+                    self.nl.set_vf(self.nl.index(pf), op.params["vf"], what, **attrs)
+                    return
+                except Unsupported:
+                    # drivers refuse rate limits (EINVAL) until the PF link is up at full speed,
+                    # which takes a few seconds after bringing it up: retry within wait_timeout
+                    if not attrs.get("max_tx_rate") or time.time() > deadline:
+                        raise
+                    time.sleep(0.5)
 
     def _wait_for_vfs(self, count: int) -> None:
         """Wait (bounded by wait_timeout) until the kernel lists ``count`` VFs and netlink sees them."""
