@@ -226,3 +226,24 @@ def test_through_ansible_check_mode_and_diff(libvirtd, libvirt_domains, host_lin
     bad = run_playbook([{"name": "bad", "kvmnet.hypervisor.libvirt_iface": dict(
         task["kvmnet.hypervisor.libvirt_iface"], queues=8)}])
     assert bad.failed and "cannot change queues" in bad.stdout + bad.stderr
+
+
+def test_roles_ovs_vlan_guest_and_virtio_multiqueue(libvirtd, libvirt_domains, ovs_bridge, run_playbook):
+    dom = libvirt_domains.define([])
+    name = dom.name()
+    guest = {"name": "OVS guest side", "ansible.builtin.include_role": {"name": "kvmnet.hypervisor.ovs_vlan",
+                                                                         "tasks_from": "guest"},
+             "vars": {"ovs_vlan_bridge": ovs_bridge, "ovs_vlan_guest_libvirt_uri": libvirtd.uri,
+                      "ovs_vlan_guest_interfaces": [{"domain": name, "mac": MAC, "tag": 5}]}}
+    mq = {"name": "multiqueue", "ansible.builtin.include_role": {"name": "kvmnet.hypervisor.virtio_multiqueue"},
+          "vars": {"virtio_multiqueue_libvirt_uri": libvirtd.uri, "virtio_multiqueue_install_packages": False,
+                   "virtio_multiqueue_queues": 2, "virtio_multiqueue_interfaces": [{"domain": name, "mac": MAC}]}}
+    first = run_playbook([guest, mq])
+    assert not first.failed, first
+    live, elem = iface_of(dom)
+    assert libvirtd.ovs.vsctl("get", "port", live["target_dev"], "tag").strip() == "5"
+    assert iface_of(dom, inactive=True)[0]["queues"] == 2 and live["queues"] == 1  # waits for the next start
+    assert "applies at the next start" in first.stdout
+    again = run_playbook([guest, mq])
+    assert not again.failed, again
+    assert not again.changed, [t.name for t in again.tasks if t.changed]
