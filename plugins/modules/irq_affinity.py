@@ -21,7 +21,7 @@ description:
     irqbalance is told (through a C(--policyscript)) to leave the pinned IRQs alone.
   - Only what is asked is changed; other IRQs and queues are left alone.
 author:
-  - kvmnet.hypervisor contributors
+  - kvmnet.hypervisor contributors (@kvmnet)
 extends_documentation_fragment:
   - kvmnet.hypervisor.attributes
 options:
@@ -73,14 +73,14 @@ options:
     type: int
   persist:
     description:
-      - Re-apply at boot and whenever the interface appears: writes C(/etc/kvmnet/irq/<interface>.json),
+      - Re-apply at boot and whenever the interface appears. Writes C(/etc/kvmnet/irq/<interface>.json),
         C(/usr/local/sbin/kvmnet-irq-apply), C(kvmnet-irq@.service) and the udev rule
         C(/etc/udev/rules.d/70-kvmnet-irq-<interface>.rules). C(false) leaves existing files alone.
     type: bool
     default: false
   irqbalance_ban:
     description:
-      - Keep irqbalance away from the interface's IRQs: writes the policy script
+      - Keep irqbalance away from the interface's IRQs. Writes the policy script
         C(/usr/local/sbin/kvmnet-irqbalance-policy) (prints C(ban=true) for the MSI IRQs of every
         interface in C(/etc/kvmnet/irq/)) and owns C(/etc/default/irqbalance) with
         C(IRQBALANCE_ARGS="--policyscript=... [mode arguments]").

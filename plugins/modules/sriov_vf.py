@@ -22,7 +22,7 @@ description:
   - VF attributes that are not given are left as they are; VFs that are not listed are left alone.
   - With I(persist=true) the state survives reboots and driver reloads, see I(persist).
 author:
-  - kvmnet.hypervisor contributors
+  - kvmnet.hypervisor contributors (@kvmnet)
 extends_documentation_fragment:
   - kvmnet.hypervisor.attributes
 options:
@@ -111,7 +111,7 @@ options:
     type: bool
     default: false
 notes:
-  - Only the host namespace: PFs are physical devices.
+  - Only the host namespace, since PFs are physical devices.
   - The boot-time script uses C(ip) (iproute2) and python3 of the host; the module itself talks netlink.
 requirements:
   - pyroute2 >= 0.7.2 (Debian/Ubuntu package C(python3-pyroute2))

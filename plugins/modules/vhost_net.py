@@ -12,14 +12,14 @@ description:
   - Makes the in-kernel virtio-net back end available (C(/dev/vhost-net)), so that guests'
     virtio NICs with C(<driver name='vhost'/>) skip QEMU's user space on the data path.
   - Loads (or with I(state=absent) unloads) C(vhost_net) with C(modprobe), run with an argument
-    list. This is the one module of the collection that runs a process: the kernel has no API
+    list. This is the one module of the collection that runs a process, because the kernel has no API
     to load a module with its dependencies and C(/etc/modprobe.d) options.
   - With I(persist) (default) the module is listed in C(/etc/modules-load.d/kvmnet-vhost_net.conf)
     and its options written to C(/etc/modprobe.d/kvmnet-vhost_net.conf).
   - Fails with an C(unsupported) error, before anything is changed, when the running kernel has
     no vhost_net (neither in C(modules.dep) nor built in).
 author:
-  - kvmnet.hypervisor contributors
+  - kvmnet.hypervisor contributors (@kvmnet)
 extends_documentation_fragment:
   - kvmnet.hypervisor.attributes
 options:
