@@ -156,8 +156,8 @@ def plan_sriov(current: dict[str, Any], desired: dict[str, Any], busy: dict[str,
         if not desired["bring_pf_up"]:
             raise InvalidInput("bring_pf_up", False, "but PF %s is down and VF rate limits need the PF up: "
                                "set bring_pf_up=true or bring %s up first" % (pf, pf))
-        ops.append(Operation("set_pf_up", pf, changes={"admin_state": {"before": current["pf_admin_state"],
-                                                                          "after": "up"}}))
+        admin = {"before": current["pf_admin_state"], "after": "up"}
+        ops.append(Operation("set_pf_up", pf, changes={"admin_state": admin}))
     if desired["drivers_autoprobe"] is not None and desired["drivers_autoprobe"] != current["drivers_autoprobe"]:
         ops.append(Operation("set_drivers_autoprobe", pf, changes={
             "drivers_autoprobe": {"before": current["drivers_autoprobe"], "after": desired["drivers_autoprobe"]}}))

@@ -63,7 +63,9 @@ EXAMPLES = r"""
 
 RETURN = r"""
 before:
-  description: C(module) (C(loaded), C(builtin) or C(absent)), whether the kernel has it (C(available)), C(refcnt), C(experimental_zcopytx), whether C(/dev/vhost-net) exists (C(device)), the persisted files.
+  description:
+    - C(module) (C(loaded), C(builtin) or C(absent)), whether the kernel has it (C(available)), C(refcnt),
+      C(experimental_zcopytx), whether C(/dev/vhost-net) exists (C(device)), the persisted files.
   returned: always
   type: dict
   sample:

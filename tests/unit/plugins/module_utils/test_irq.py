@@ -24,7 +24,7 @@ from test_sysfs import INTERRUPTS_IR, INTERRUPTS_OLD, make_tree  # sibling test 
 
 #: the VM tier's enp0s10 (virtio6, 4 queue pairs) as the guest kernel prints it
 INTERRUPTS_MQ = """\
-           CPU0       CPU1       
+           CPU0       CPU1
  45:          0          0   PCI-MSIX-0000:00:0a.0   0-edge      virtio6-config
  53:         10          0   PCI-MSIX-0000:00:0a.0   1-edge      virtio6-input.0
  54:          0          3   PCI-MSIX-0000:00:0a.0   2-edge      virtio6-output.0

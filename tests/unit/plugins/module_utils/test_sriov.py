@@ -54,8 +54,8 @@ def test_shrink_passes_through_zero_and_reapplies_vf_attributes():
     ops = plan_sriov(current(7), desired(3, [{"vf": 0, "mac": "52:54:00:AA:00:00", "vlan": 100}]), {})
     assert ops == [
         Operation("set_numvfs", "enp1s0", changes={"numvfs": {"before": 7, "after": 3}}, through_zero=True),
-        Operation("set_vf", "enp1s0 vf 0", changes={"mac": {"before": None, "after": "52:54:00:aa:00:00"},
-                                                     "vlan": {"before": None, "after": 100}}, vf=0),
+        Operation("set_vf", "enp1s0 vf 0", changes={
+            "mac": {"before": None, "after": "52:54:00:aa:00:00"}, "vlan": {"before": None, "after": 100}}, vf=0),
     ]
 
 

@@ -13,7 +13,7 @@ from ansible_collections.kvmnet.hypervisor.plugins.module_utils._sysfs import Sy
 
 #: this machine's kernel 6.18 (virtio-net eth0 = virtio2)
 INTERRUPTS_6 = """\
-           CPU0       CPU1       
+           CPU0       CPU1
  24:          1          0  IO-APIC   5-edge      ACPI:Ged
  26:          0         15  IO-APIC   4-edge      ttyS0
  37:          0          0 PCI-MSIX-0000:00:03.0   0-edge      virtio2-config
