@@ -28,7 +28,7 @@ description:
   - A live detach is asynchronous (the guest must release the PCI device); the module re-reads
     until the interface is gone or I(detach_timeout) expires.
 author:
-  - kvmnet.hypervisor contributors
+  - kvmnet.hypervisor contributors (@kvmnet)
 extends_documentation_fragment:
   - kvmnet.hypervisor.attributes
   - kvmnet.hypervisor.libvirt

@@ -14,7 +14,7 @@ description:
     and the same as the text tree C(virsh nodedev-list --tree) prints.
   - Read-only; never reports a change.
 author:
-  - kvmnet.hypervisor contributors
+  - kvmnet.hypervisor contributors (@kvmnet)
 extends_documentation_fragment:
   - kvmnet.hypervisor.attributes
   - kvmnet.hypervisor.libvirt

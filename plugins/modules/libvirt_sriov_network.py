@@ -16,7 +16,7 @@ description:
   - A changed definition of a running network applies at its next start (C(restart_needed) in
     the operation); the module never restarts it, which would take VFs from running guests.
 author:
-  - kvmnet.hypervisor contributors
+  - kvmnet.hypervisor contributors (@kvmnet)
 extends_documentation_fragment:
   - kvmnet.hypervisor.attributes
   - kvmnet.hypervisor.libvirt

@@ -18,7 +18,7 @@ description:
     use M(kvmnet.hypervisor.nic_bond) (role C(host_bond_bridge)) or the distribution's network
     configuration for the bridge that carries the host's address.
 author:
-  - kvmnet.hypervisor contributors
+  - kvmnet.hypervisor contributors (@kvmnet)
 extends_documentation_fragment:
   - kvmnet.hypervisor.attributes
   - kvmnet.hypervisor.netns

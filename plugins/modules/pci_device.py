@@ -19,7 +19,7 @@ description:
   - Not needed when the guest's C(<hostdev>) or C(<interface type='hostdev'>) is C(managed)
     (libvirt binds the device itself when the domain starts).
 author:
-  - kvmnet.hypervisor contributors
+  - kvmnet.hypervisor contributors (@kvmnet)
 extends_documentation_fragment:
   - kvmnet.hypervisor.attributes
 options:

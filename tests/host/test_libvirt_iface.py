@@ -247,3 +247,15 @@ def test_roles_ovs_vlan_guest_and_virtio_multiqueue(libvirtd, libvirt_domains, o
     again = run_playbook([guest, mq])
     assert not again.failed, again
     assert not again.changed, [t.name for t in again.tasks if t.changed]
+
+
+def test_live_detach_is_asynchronous_bounded_wait(libvirtd, libvirt_domains, host_links):
+    """A paused guest with no OS never acknowledges the PCI unplug: the wait is bounded and says why."""
+    from ansible_collections.kvmnet.hypervisor.plugins.module_utils._errors import VerificationFailed
+
+    dom = libvirt_domains.define([])
+    name = dom.name()
+    run_iface(libvirtd, name, type="bridge", source=host_links["br0"])
+    with pytest.raises(VerificationFailed, match="did not within 2 s .*guest OS to acknowledge"):
+        run_iface(libvirtd, name, state="absent", detach_timeout=2)
+    assert iface_of(dom, inactive=True)[0] is None  # the persistent definition lost it at once
