@@ -1,24 +1,29 @@
 #!/bin/bash
 # Stop lab VMs left behind by interrupted runs and remove their overlays and taps.
 # usage: tests/vm/cleanup-stale.sh [--all]
-#   default: every VM under $KVMNET_VM_RUN except the kept lab VM (lab-up.sh marks it "keep")
-#   --all:   the lab VM too
-# Runs under the machine's VM lock (see molecule.sh), so VMs of a run in progress are
-# never touched: if another run holds the lock this waits for it.
+#   default: VM directories whose qemu is gone, and VMs whose owning run (molecule-all.sh,
+#            molecule.sh test) is gone. VMs without an owner (an interactive
+#            `molecule.sh X converge`, the lab VM of lab-up.sh) are reported, not stopped.
+#   --all:   every VM under $KVMNET_VM_RUN, the lab VM too
+# Runs under the machine's VM lock (lib.sh vm_lock), so a run in progress is never
+# touched: if another run holds the lock this waits for it.
 # VMs are stopped by the pid in their pid file (vm-down.sh), never by process name.
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 ALL=0; [ "${1:-}" = --all ] && ALL=1
 mkdir -p "$VM_RUN"
-if [ -z "${KVMNET_VM_LOCKED:-}" ]; then
-  exec 9>"$VM_RUN/.lock"
-  flock 9
-fi
+vm_lock
 shopt -s nullglob
 for d in "$VM_RUN"/*/; do
   d=${d%/}; n=$(basename "$d")
-  if [ -e "$d/keep" ] && [ $ALL = 0 ]; then
-    vm_pid_alive "$d" && { vm_log "kept lab VM $n is running (tests/vm/lab-down.sh stops it)"; continue; }
+  if [ $ALL = 0 ] && vm_pid_alive "$d"; then
+    owner=$(cat "$d/owner" 2>/dev/null || true)
+    if [ -z "$owner" ]; then
+      vm_log "VM $n runs without an owning run (interactive or lab VM): left alone (tests/vm/vm-down.sh $n)"
+      continue
+    fi
+    [ "$owner" != "${KVMNET_VM_OWNER:-}" ] && vm_owner_alive "$owner" && {
+      vm_log "VM $n belongs to a live run (pid ${owner%%:*}): left alone"; continue; }
   fi
   vm_log "stale VM $n: cleaning up"
   "$VM_DIR/vm-down.sh" "$n"

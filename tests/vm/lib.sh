@@ -57,3 +57,24 @@ vm_collection_path() {
   fi
   printf '%s\n' "$REPO_ROOT/build/src"
 }
+
+# A run that owns VMs exports KVMNET_VM_OWNER=$(vm_owner_token $$); vm-up.sh stores it.
+# cleanup-stale.sh removes VMs whose owner process is gone (an interrupted run).
+vm_owner_token() { printf '%s:%s\n' "$1" "$(awk '{print $22}' "/proc/$1/stat" 2>/dev/null)"; }
+vm_owner_alive() {
+  local tok=$1 pid=${1%%:*}
+  [ -n "$pid" ] && [ -r "/proc/$pid/stat" ] && [ "$(vm_owner_token "$pid")" = "$tok" ]
+}
+
+# Take the machine-wide VM lock (fd 9) unless the caller already holds it: one run of
+# VMs at a time on this machine (2 cores). Waits for the holder to finish.
+vm_lock() {
+  [ -n "${KVMNET_VM_LOCKED:-}" ] && return 0
+  mkdir -p "$VM_RUN"
+  exec 9>"$VM_RUN/.lock"
+  if ! flock -n 9; then
+    vm_log "another VM run holds $VM_RUN/.lock; waiting for it"
+    flock 9
+  fi
+  export KVMNET_VM_LOCKED=1
+}

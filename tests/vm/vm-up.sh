@@ -8,6 +8,10 @@
 #   --mq 1      4-queue virtio-net with RSS on a multi-queue tap (needs root)   (default 1)
 #   --mem 3072  guest RAM in MiB;  --smp 2  vCPUs (TCG: one host thread per vCPU)
 #   --no-wait   return right after qemu started (default: wait until a real ssh command works)
+#   --group G   VMs of one group (one Molecule scenario) may run together; a VM of another
+#               group makes this wait until it is gone (2 cores: one VM run at a time).
+#               Default: the VM's own name. KVMNET_VM_ALLOW_PARALLEL=1 skips the wait,
+#               KVMNET_VM_QUEUE_TIMEOUT (s, default 2700) bounds it.
 #
 # Guest NIC layout (fixed MACs and PCI slots -> stable predictable names):
 #   enp0s4   52:54:00:00:00:01  virtio mgmt: qemu user-net, host 127.0.0.1:SSH_PORT -> guest :22
@@ -25,7 +29,7 @@ set -euo pipefail
 usage() { sed -n '4,10p' "$0" >&2; exit 2; }
 [ $# -ge 2 ] || usage
 NAME=$1; PORT=$2; shift 2
-IOMMU=1 IGB=1 MQ=1 MEM=3072 SMP=2 WAIT=1 WAIT_TIMEOUT=${KVMNET_VM_BOOT_TIMEOUT:-300}
+IOMMU=1 IGB=1 MQ=1 MEM=3072 SMP=2 WAIT=1 WAIT_TIMEOUT=${KVMNET_VM_BOOT_TIMEOUT:-300} GROUP=
 while [ $# -gt 0 ]; do
   case $1 in
     --iommu) IOMMU=$2; shift 2 ;;
@@ -34,16 +38,40 @@ while [ $# -gt 0 ]; do
     --mem) MEM=$2; shift 2 ;;
     --smp) SMP=$2; shift 2 ;;
     --no-wait) WAIT=0; shift ;;
+    --group) GROUP=$2; shift 2 ;;
     *) usage ;;
   esac
 done
 [[ $NAME =~ ^[A-Za-z0-9][A-Za-z0-9_.-]*$ ]] || vm_die "bad VM name '$NAME'"
 [[ $PORT =~ ^[0-9]+$ ]] || vm_die "bad ssh port '$PORT'"
+GROUP=${GROUP:-$NAME}
 for f in base.qcow2 vmlinuz initrd.img id_ed25519; do
   [ -s "$VM_CACHE/$f" ] || vm_die "no $VM_CACHE/$f: run tests/vm/build-image.sh first"
 done
 
 D=$VM_RUN/$NAME
+mkdir -p "$VM_RUN"
+# --- one VM run at a time on this machine: wait while a VM of another group runs.
+# The check and the start are serialized by the boot lock (fd 8), released once qemu runs.
+exec 8>"$VM_RUN/.boot.lock"
+flock 8
+others() {
+  local d
+  for d in "$VM_RUN"/*/; do
+    d=${d%/}
+    [ "$(cat "$d/group" 2>/dev/null)" = "$GROUP" ] && continue
+    vm_pid_alive "$d" && basename "$d"
+  done
+  return 0
+}
+if [ "${KVMNET_VM_ALLOW_PARALLEL:-0}" != 1 ]; then
+  QEND=$(( $(date +%s) + ${KVMNET_VM_QUEUE_TIMEOUT:-2700} )); n=0
+  while busy=$(others) && [ -n "$busy" ]; do
+    [ $((n % 60)) = 0 ] && vm_log "$NAME waits: VM(s) $(echo $busy) still running (one VM run at a time; KVMNET_VM_ALLOW_PARALLEL=1 overrides)"
+    [ "$(date +%s)" -lt "$QEND" ] || vm_die "$NAME: gave up waiting for $(echo $busy) (stop it: tests/vm/vm-down.sh NAME)"
+    flock -u 8; sleep 5; n=$((n + 5)); flock 8
+  done
+fi
 if vm_pid_alive "$D"; then vm_die "VM $NAME already runs (pid $(cat "$D/qemu.pid")); tests/vm/vm-down.sh $NAME"; fi
 [ -d "$D" ] && "$VM_DIR/vm-down.sh" "$NAME"          # leftovers of a dead VM
 if ss -Hltn "sport = :$PORT" 2>/dev/null | grep -q .; then
@@ -51,6 +79,9 @@ if ss -Hltn "sport = :$PORT" 2>/dev/null | grep -q .; then
 fi
 mkdir -p "$D"
 echo "$PORT" > "$D/port"
+# owner: the run that will destroy this VM (empty for interactive VMs and the lab VM)
+echo "${KVMNET_VM_OWNER:-}" > "$D/owner"
+echo "$GROUP" > "$D/group"
 qemu-img create -q -f qcow2 -F qcow2 -b "$VM_CACHE/base.qcow2" "$D/disk.qcow2"
 
 APPEND="root=/dev/vda rw console=ttyS0 quiet systemd.show_status=0 mitigations=off"
@@ -89,9 +120,10 @@ ARGS+=(-display none -serial "file:$D/console.log" -monitor none
 printf '%q ' qemu-system-x86_64 "${ARGS[@]}" > "$D/cmdline"; echo >> "$D/cmdline"
 
 T0=$(date +%s.%N)
-# close the lab's lock fd (9) so the daemonized qemu never holds it
-qemu-system-x86_64 "${ARGS[@]}" 9>&- </dev/null >"$D/qemu.out" 2>&1 || {
+# close the lock fds (8, 9) so the daemonized qemu never holds them
+qemu-system-x86_64 "${ARGS[@]}" 8>&- 9>&- </dev/null >"$D/qemu.out" 2>&1 || {
   cat "$D/qemu.out" >&2; vm_die "qemu failed to start $NAME"; }
+flock -u 8; exec 8>&-
 vm_log "$NAME: qemu pid $(cat "$D/qemu.pid"), ssh 127.0.0.1:$PORT (iommu=$IOMMU igb=$IGB mq=$MQ mem=$MEM smp=$SMP)"
 [ "$WAIT" = 1 ] || exit 0
 
