@@ -195,7 +195,10 @@ ExecStart=/usr/bin/python3 /usr/local/sbin/kvmnet-irq-apply %I
 """
 
 IRQ_UDEV = """# Managed by kvmnet.hypervisor (irq_affinity); changes are overwritten.
-# When {ifname} appears (boot, driver reload), pin its queue IRQs again.
+# When {ifname} appears (boot, driver reload), pin its queue IRQs again. Numbered after
+# 80-net-setup-link.rules so that NAME holds the name udev gives the interface; KERNEL covers
+# interfaces that keep their kernel name.
+ACTION=="add", SUBSYSTEM=="net", NAME=="{ifname}", TAG+="systemd", ENV{{SYSTEMD_WANTS}}+="kvmnet-irq@{ifname}.service"
 ACTION=="add", SUBSYSTEM=="net", KERNEL=="{ifname}", TAG+="systemd", ENV{{SYSTEMD_WANTS}}+="kvmnet-irq@{ifname}.service"
 """
 

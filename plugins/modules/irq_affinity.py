@@ -75,7 +75,7 @@ options:
     description:
       - Re-apply at boot and whenever the interface appears. Writes C(/etc/kvmnet/irq/<interface>.json),
         C(/usr/local/sbin/kvmnet-irq-apply), C(kvmnet-irq@.service) and the udev rule
-        C(/etc/udev/rules.d/70-kvmnet-irq-<interface>.rules). C(false) leaves existing files alone.
+        C(/etc/udev/rules.d/90-kvmnet-irq-<interface>.rules). C(false) leaves existing files alone.
     type: bool
     default: false
   irqbalance_ban:
