@@ -1,0 +1,67 @@
+#!/bin/bash
+# `make lab`: boot one lab hypervisor VM (Debian 12 under qemu, the NIC layout of
+# tests/vm/vm-up.sh), run playbooks/hypervisor.yml against it with the lab inventory
+# (tests/vm/lab/: inventory.yml, group_vars/hypervisors.yml), print what got configured,
+# and leave the VM running. Run it again to re-apply (idempotent); `make lab-down` stops it.
+#
+# env: KVMNET_LAB_NAME (kvmnet-lab), KVMNET_LAB_PORT (2350), KVMNET_LAB_MEM (3072),
+#      KVMNET_LAB_PLAYBOOK (playbooks/hypervisor.yml); extra args go to ansible-playbook
+#      (e.g. tests/vm/lab-up.sh --check --diff, or -e kvmnet_serial=1)
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+NAME=${KVMNET_LAB_NAME:-kvmnet-lab}
+PORT=${KVMNET_LAB_PORT:-2350}
+PLAYBOOK=${KVMNET_LAB_PLAYBOOK:-$REPO_ROOT/playbooks/hypervisor.yml}
+D=$VM_RUN/$NAME
+export KVMNET_LAB_PORT=$PORT KVMNET_VM_CACHE=$VM_CACHE
+unset KVMNET_VM_OWNER          # the lab VM outlives this script: no owning run
+
+vm_lock                        # do not boot next to a Molecule run in progress
+"$VM_DIR/build-image.sh"
+if vm_pid_alive "$D"; then
+  PORT=$(cat "$D/port"); export KVMNET_LAB_PORT=$PORT
+  vm_log "lab VM $NAME already runs (ssh port $PORT): re-applying"
+else
+  "$VM_DIR/vm-up.sh" "$NAME" "$PORT" --group lab --mem "${KVMNET_LAB_MEM:-3072}" \
+    --iommu 1 --igb 1 --mq 1
+  touch "$D/keep"
+fi
+state=$(vm_ssh "$PORT" 'timeout 300 systemctl is-system-running --wait' || true)
+vm_log "guest boot finished: $state"
+
+rc=0
+if [ -f "$PLAYBOOK" ]; then
+  VENV=$(vm_venv)
+  export PATH="$VENV/bin:$PATH"
+  ANSIBLE_COLLECTIONS_PATH=$(vm_collection_path); export ANSIBLE_COLLECTIONS_PATH
+  export ANSIBLE_CONFIG=$VM_DIR/lab/ansible.cfg
+  vm_log "ansible-playbook $PLAYBOOK"
+  T=$(date +%s)
+  ansible-playbook -i "$VM_DIR/lab/inventory.yml" "$PLAYBOOK" "$@" || rc=$?
+  vm_log "playbook finished in $(( $(date +%s) - T )) s (rc=$rc)"
+else
+  vm_log "no $PLAYBOOK yet: showing the VM's network state only"
+fi
+
+echo
+echo "=================== what is configured on $NAME (read from the guest) ==================="
+vm_ssh "$PORT" 'set +e
+sec() { printf "\n--- %s\n" "$*"; }
+sec "ip -br link / ip -br addr"; ip -br link; ip -br -4 addr
+sec "ip -d link (bonds, bridges, macvtap, VFs)"
+for t in bond bridge macvtap openvswitch; do ip -d link show type $t 2>/dev/null; done
+ip -d link show enp1s0 | sed -n "1p;/vf [0-9]/p"
+sec "bridge link"; bridge link show
+for b in /proc/net/bonding/*; do [ -e "$b" ] && { sec "$b"; grep -E "Mode|Status|Aggregator ID|Partner Mac|Slave Interface" "$b"; }; done
+sec "ovs-vsctl show"; ovs-vsctl --timeout=5 show 2>&1
+for b in $(ovs-appctl bond/list 2>/dev/null | awk "NR>1{print \$1}"); do sec "ovs-appctl bond/show $b"; ovs-appctl bond/show "$b" | head -20; done
+sec "virsh net-list --all / list --all"; virsh -c qemu:///system net-list --all; virsh -c qemu:///system list --all
+sec "virsh nodedev-list --tree (network)"; virsh -c qemu:///system nodedev-list --tree 2>/dev/null | grep -E "pci_0000_01|net_|computer" | head -30
+sec "modules"; lsmod | grep -E "^(vhost_net|bonding|openvswitch|macvtap|igb|igbvf|vfio_pci|netdevsim) " | cut -c1-40
+sec "enp0s10 queue IRQs -> CPUs"; for i in $(grep -E "virtio[0-9]+-(input|output)" /proc/interrupts | cut -d: -f1); do printf "irq %s %s -> %s\n" $i "$(grep -E "^ *$i:" /proc/interrupts | awk "{print \$NF}")" "$(cat /proc/irq/$i/smp_affinity_list)"; done | head -12
+sec "systemctl is-active"; for u in systemd-networkd NetworkManager openvswitch-switch libvirtd irqbalance; do printf "%-22s %s\n" $u "$(systemctl is-active $u)"; done
+'
+echo
+echo "lab VM $NAME is running:  ssh -i $VM_KEY -p $PORT -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null root@127.0.0.1"
+echo "serial console log: $D/console.log     stop it: make lab-down (tests/vm/lab-down.sh)"
+exit $rc

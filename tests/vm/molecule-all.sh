@@ -1,0 +1,106 @@
+#!/bin/bash
+# Tier 3: run every Molecule VM scenario, one at a time (2 cores: never two VMs at once).
+#
+# usage: tests/vm/molecule-all.sh [SCENARIO...]     (default: every extensions/molecule/*/molecule.yml)
+#
+#   1. takes the machine's VM lock (a second run waits), cleans stale VMs of dead runs
+#   2. refuses to start next to a VM that is still up (lab VM, interactive converge)
+#   3. builds the guest image if its inputs changed (cached in $KVMNET_VM_CACHE)
+#   4. `molecule test` per scenario (create, converge, idempotence, verify, reboot, verify,
+#      destroy); destroy always runs, and leftovers are removed by pid after each scenario
+#   5. prints per-scenario and per-step timings; exit 1 if any scenario failed or is
+#      incomplete (no scenario is ever skipped silently)
+#
+# env: KVMNET_VM_SCENARIO_TIMEOUT  seconds per scenario (default 1200)
+#      KVMNET_VM_LOGS             log dir (default build/vm-logs); one log per scenario
+#      KVMNET_VM_VERBOSE=1        also stream molecule's output to the console
+set -uo pipefail
+. "$(dirname "$0")/lib.sh"
+
+LOGS=${KVMNET_VM_LOGS:-$REPO_ROOT/build/vm-logs}
+STO=${KVMNET_VM_SCENARIO_TIMEOUT:-1200}
+MOLDIR=$REPO_ROOT/extensions/molecule
+mkdir -p "$LOGS"
+
+if [ $# -gt 0 ]; then
+  SCENARIOS=("$@")
+else
+  mapfile -t SCENARIOS < <(cd "$MOLDIR" && ls -d -- */ 2>/dev/null | tr -d / | sort |
+    while read -r s; do [ -f "$s/molecule.yml" ] && echo "$s"; done)
+  # smoke first: if the platform itself is broken, that is the first thing to see
+  if printf '%s\n' "${SCENARIOS[@]}" | grep -qx smoke; then
+    mapfile -t SCENARIOS < <(echo smoke; printf '%s\n' "${SCENARIOS[@]}" | grep -vx smoke)
+  fi
+fi
+[ ${#SCENARIOS[@]} -gt 0 ] || vm_die "no scenarios under extensions/molecule/"
+VENV=$(vm_venv)
+[ -x "$VENV/bin/molecule" ] || vm_die "no molecule in $VENV"
+
+T_ALL=$(date +%s)
+vm_lock
+KVMNET_VM_OWNER=$(vm_owner_token $$); export KVMNET_VM_OWNER
+vm_log "scenarios (${#SCENARIOS[@]}): ${SCENARIOS[*]}"
+
+"$VM_DIR/cleanup-stale.sh"
+busy=""
+for d in "$VM_RUN"/*/; do [ -d "$d" ] && vm_pid_alive "${d%/}" && busy+=" $(basename "$d")"; done
+if [ -n "$busy" ] && [ "${KVMNET_VM_ALLOW_PARALLEL:-0}" != 1 ]; then
+  vm_die "VM(s)$busy still running (lab or interactive molecule): stop them first
+       (make lab-down / tests/vm/vm-down.sh NAME), or set KVMNET_VM_ALLOW_PARALLEL=1"
+fi
+
+T=$(date +%s)
+"$VM_DIR/build-image.sh" || vm_die "guest image build failed"
+T_IMAGE=$(( $(date +%s) - T ))
+
+declare -A RESULT SECS STEPS
+FAILED=0
+for s in "${SCENARIOS[@]}"; do
+  log=$LOGS/$s.log
+  missing=""
+  for f in molecule.yml converge.yml verify.yml; do
+    [ -f "$MOLDIR/$s/$f" ] || missing+=" $f"
+  done
+  if [ -n "$missing" ]; then
+    RESULT[$s]="FAIL (incomplete:$missing)"; SECS[$s]=0; FAILED=$((FAILED + 1))
+    vm_log "$s: FAIL, missing$missing"; continue
+  fi
+  vm_log "$s: molecule test (log: $log)"
+  T=$(date +%s)
+  # every output line gets the seconds since the scenario started (for the step timings)
+  if [ "${KVMNET_VM_VERBOSE:-0}" = 1 ]; then out=/dev/stderr; else out=/dev/null; fi
+  timeout --kill-after=60 "$STO" "$VM_DIR/molecule.sh" "$s" test </dev/null 2>&1 |
+    while IFS= read -r line; do printf '%5d %s\n' $(( $(date +%s) - T )) "$line"; done | tee "$log" >"$out"
+  rc=${PIPESTATUS[0]}
+  SECS[$s]=$(( $(date +%s) - T ))
+  # safety net: whatever this run left behind (timeout, crash) is stopped by its pid file
+  "$VM_DIR/cleanup-stale.sh" 2>&1 | sed 's/^/    /' >&2
+  # step timings from molecule's "[scenario > step] Executing/Executed" lines
+  STEPS[$s]=$(awk '
+    /\] Executing$/ { if (match($0, /> [a-z_]+\]/)) { st = substr($0, RSTART + 2, RLENGTH - 3); t0 = $1 } }
+    /\] Executed: / { if (st != "") { printf "%s %ds, ", st, $1 - t0; st = "" } }' "$log")
+  STEPS[$s]=${STEPS[$s]%, }
+  if [ "$rc" = 0 ]; then
+    RESULT[$s]=ok
+  else
+    [ "$rc" = 124 ] && RESULT[$s]="FAIL (timeout ${STO}s)" || RESULT[$s]="FAIL (rc=$rc)"
+    FAILED=$((FAILED + 1))
+    vm_log "$s: ${RESULT[$s]}; last lines of $log:"
+    tail -40 "$log" | cut -c7- >&2
+  fi
+  vm_log "$s: ${RESULT[$s]} in ${SECS[$s]} s"
+done
+
+TOTAL=$(( $(date +%s) - T_ALL ))
+{
+  echo
+  echo "=== tier 3: Molecule VM scenarios (one VM at a time, qemu $VM_ACCEL) ==="
+  printf '%-22s %-28s %6s  %s\n' scenario result seconds steps
+  printf '%-22s %-28s %6s\n' "(image)" "$( [ "$T_IMAGE" -gt 5 ] && echo built || echo cached)" "$T_IMAGE"
+  for s in "${SCENARIOS[@]}"; do
+    printf '%-22s %-28s %6s  %s\n' "$s" "${RESULT[$s]}" "${SECS[$s]}" "${STEPS[$s]:-}"
+  done
+  printf '%-22s %-28s %6s\n' total "$(( ${#SCENARIOS[@]} - FAILED ))/${#SCENARIOS[@]} passed" "$TOTAL"
+  echo "logs: $LOGS"
+} | tee "$LOGS/summary.txt"
+[ "$FAILED" = 0 ]
