@@ -79,7 +79,7 @@ def resolve_vf(pf: str, vf: int, sysfs_root: str = "/sys") -> str:
 
 def random_mac() -> str:
     """A locally random MAC in the 52:54:00 prefix libvirt/qemu use."""
-    return "52:54:00:%02x:%02x:%02x" % tuple(random.randint(0, 255) for _ in range(3))
+    return "52:54:00:%02x:%02x:%02x" % tuple(random.randint(0, 255) for dummy in range(3))
 
 
 # -- XML building ---------------------------------------------------------------------------

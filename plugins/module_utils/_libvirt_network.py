@@ -23,9 +23,9 @@ FIELDS = ("pf", "managed")
 
 def network_xml(name: str, pf: str, managed: bool, uuid: str | None = None) -> str:
     """The network definition."""
+    uuid_line = "  <uuid>%s</uuid>\n" % uuid if uuid else ""
     return ("<network>\n  <name>%s</name>\n%s  <forward mode='hostdev' managed='%s'>\n    <pf dev='%s'/>\n"
-            "  </forward>\n</network>\n" % (name, "  <uuid>%s</uuid>\n" % uuid if uuid else "",
-                                             "yes" if managed else "no", pf))
+            "  </forward>\n</network>\n" % (name, uuid_line, "yes" if managed else "no", pf))
 
 
 def parse_network(root: Any) -> dict[str, Any]:
