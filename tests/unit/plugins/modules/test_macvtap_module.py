@@ -44,7 +44,8 @@ def test_check_mode_plans_exact_operation_and_applies_nothing(run_module, host):
 
 
 def test_no_diff_key_without_diff_mode(run_module, host):
-    result, _ = run_module(macvtap, {"name": "mvt0", "link": "eth1"}, check_mode=True)
+    result, failed = run_module(macvtap, {"name": "mvt0", "link": "eth1"}, check_mode=True)
+    assert not failed
     assert "diff" not in result
     assert result["changed"] is False
     assert result["tap_device"] == "/dev/tap7"
