@@ -438,7 +438,7 @@ class LibvirtIfaceResource(Resource):
         # live first: it is the view libvirt is most likely to refuse, and nothing is half-done then
         for op in sorted(operations, key=lambda o: 0 if "live" in o.params["flags"] else 1):
             try:
-                self.virt.call("domain %r: %s interface (%s)" % (name, op.action, "+".join(op.params["flags"])),
+                self.virt.call("domain %r: %s %s (%s)" % (name, op.action, op.target.split("/", 1)[-1], "+".join(op.params["flags"])),
                                calls[op.action], op.params["xml"], flags_value(op.params["flags"]))
             except KvmnetError as exc:
                 if applied:

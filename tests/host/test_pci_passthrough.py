@@ -59,3 +59,29 @@ def test_sriov_network_pool_define_idempotent_undefine(libvirtd):
     assert libvirtd.conn().networkLookupByName(name).UUIDString() == uuid  # same network, redefined
     execute(SriovNetworkResource(dict(p, state="absent")))
     assert name not in libvirtd.conn().listNetworks() + libvirtd.conn().listDefinedNetworks()
+
+
+def test_libvirt_hostdev_on_stopped_domain(libvirtd, libvirt_domains):
+    """Config only: the domain is never started, so no host device is ever detached from its driver."""
+    from ansible_collections.kvmnet.hypervisor.plugins.module_utils import _virt
+    from ansible_collections.kvmnet.hypervisor.plugins.module_utils._libvirt_hostdev import LibvirtHostdevResource
+
+    dom = libvirt_domains.define([], start=False)
+    address = sorted(os.listdir("/sys/bus/pci/devices"))[0]
+    p = dict(uri=libvirtd.uri, domain=dom.name(), source=address, state="present", managed=None, config=True,
+             live=True, allow_config_only=False, detach_timeout=10)
+    res = execute(LibvirtHostdevResource(p))
+    assert [(o["action"], o["flags"]) for o in res["operations"]] == [("attach", ["config"])]
+    root = _virt.parse_xml(dom.XMLDesc(_virt.XML_INACTIVE))
+    assert [_virt.parse_hostdev(h)["source"] for h in root.findall("./devices/hostdev")] == [address]
+    assert execute(LibvirtHostdevResource(p))["changed"] is False  # libvirt's guest address etc. ignored
+    res = execute(LibvirtHostdevResource(dict(p, managed=False)))
+    assert [(o["action"], o["changes"]) for o in res["operations"]] == [
+        ("detach", {"managed": {"before": True, "after": False}}), ("attach", {"managed": {"before": True, "after": False}})]
+    root = _virt.parse_xml(dom.XMLDesc(_virt.XML_INACTIVE))
+    assert [h.get("managed") for h in root.findall("./devices/hostdev")] == ["no"]
+    with pytest.raises(NotFound, match="0000:7f:1f.7 does not exist"):
+        execute(LibvirtHostdevResource(dict(p, source="7f:1f.7")))
+    execute(LibvirtHostdevResource(dict(p, state="absent")))
+    assert _virt.parse_xml(dom.XMLDesc(_virt.XML_INACTIVE)).findall("./devices/hostdev") == []
+    assert dom.isActive() == 0
