@@ -51,6 +51,7 @@ DB_NAME = "Open_vSwitch"
 #: how often a transaction is retried after TRY_AGAIN before giving up
 MAX_ATTEMPTS = 5
 
+
 def first(value: Any) -> Any:
     """An optional OVSDB column (a list of 0 or 1 items) as the item or None."""
     if isinstance(value, (list, tuple)):

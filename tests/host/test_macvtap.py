@@ -153,8 +153,8 @@ def test_through_ansible_check_diff_idempotence_and_errors(lower_ns, run_playboo
     bad = dict(task, **{"kvmnet.hypervisor.macvtap": dict(task["kvmnet.hypervisor.macvtap"], mode="hairpin")})
     res = run_playbook([bad])
     assert res["macvtap"].failed and "hairpin" in res["macvtap"].msg
-    missing = dict(task, **{"kvmnet.hypervisor.macvtap": dict(task["kvmnet.hypervisor.macvtap"],
-                                                               name="mvt1", netns="kvt-nope")})
+    missing_args = dict(task["kvmnet.hypervisor.macvtap"], name="mvt1", netns="kvt-nope")
+    missing = dict(task, **{"kvmnet.hypervisor.macvtap": missing_args})
     res = run_playbook([missing])
     assert res["macvtap"].failed and res["macvtap"]["error"] == "not_found"
     assert "kvt-nope" in res["macvtap"].msg

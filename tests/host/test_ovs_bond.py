@@ -108,7 +108,7 @@ def test_lacp_negotiates_and_every_attribute_reconciles(pair):
 
 
 def test_bad_input_changes_nothing(pair):
-    a, _ = pair
+    a = pair[0]
     before = a.vsctl("show")
     with pytest.raises(NotFound) as err:
         bond(a, bridge="nosuchbr", members=["a1", "a2"])
@@ -122,7 +122,7 @@ def test_bad_input_changes_nothing(pair):
 
 
 def test_through_ansible_playbook(pair, run_playbook):
-    a, _ = pair
+    a = pair[0]
     task = {"name": "bond", "kvmnet.hypervisor.ovs_bond": {
         "name": "bond0", "bridge": "br0", "members": ["a1", "a2"], "bond_mode": "balance-slb", "database": a.db}}
     res = run_playbook([task], diff=True)

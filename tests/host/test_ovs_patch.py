@@ -37,7 +37,7 @@ def two_bridges(ovs, netns_factory):
 
 
 def test_patch_then_veth_then_absent(two_bridges):
-    ovs, vm_a, _ = two_bridges
+    ovs, vm_a = two_bridges[:2]
     assert not vm_a.ping("192.0.2.2", count=1, timeout=1)
 
     check = link(ovs, check=True)

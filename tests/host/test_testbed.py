@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
-from testbed import Libvirtd, Netns, OvsInstance, bridge_iface, ovs_iface, unique_ifname
+from testbed import Libvirtd, Netns, bridge_iface, ovs_iface, unique_ifname
 from testbed.netns import list_netns
 from testbed.util import TestbedError, pid_alive, read_pidfile
 

@@ -151,7 +151,8 @@ def run_playbook(tasks, check=False, diff=False, extra_vars=None, env=None, time
         (work / "ansible.cfg").write_text("[defaults]\n")
         run_env.update(env or {})
         t0 = time.monotonic()
-        proc = subprocess.run(argv, cwd=work, env=run_env, capture_output=True, text=True, timeout=timeout)
+        proc = subprocess.run(argv, cwd=work, env=run_env, capture_output=True, text=True, timeout=timeout,
+                              check=False)
         seconds = time.monotonic() - t0
         data = json.loads(results_file.read_text()) if results_file.exists() else {"tasks": [], "stats": {}}
         return PlaybookResult(

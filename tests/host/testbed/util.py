@@ -23,7 +23,8 @@ def run(argv, check=True, timeout=60, env=None, input=None):
     """Run argv (a list), capture text output; raise TestbedError with stderr on failure."""
     try:
         proc = subprocess.run(
-            [str(a) for a in argv], capture_output=True, text=True, timeout=timeout, env=env, input=input
+            [str(a) for a in argv], capture_output=True, text=True, timeout=timeout, env=env, input=input,
+            check=False,
         )
     except subprocess.TimeoutExpired as exc:
         raise TestbedError("timeout after %ss: %s" % (timeout, " ".join(map(str, argv)))) from exc
