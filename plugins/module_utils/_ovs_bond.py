@@ -19,16 +19,11 @@ import copy
 from typing import Any
 
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils import _canon
-from ansible_collections.kvmnet.hypervisor.plugins.module_utils._engine import Operation, Resource
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils._engine import Operation
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._errors import Conflict, InvalidInput, NotFound
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._ovs_common import (
-    BRIDGE_COLUMNS,
-    INTERFACE_COLUMNS,
-    PORT_COLUMNS,
-    interface_failures,
-    raise_on_failures,
-    set_optional,
-    vlan_list,
+    BRIDGE_COLUMNS, INTERFACE_COLUMNS, OvsResource, PORT_COLUMNS, interface_failures, raise_on_failures,
+    set_optional, vlan_list,
 )
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._ovsdb import Ovsdb, first
 
@@ -245,18 +240,10 @@ def bond_status(db: Ovsdb, name: str) -> dict[str, Any] | None:
     }
 
 
-class OvsBondResource(Resource):
+class OvsBondResource(OvsResource):
     """A bond port on an existing OVS bridge, every attribute reconciled, in one transaction."""
 
-    def __init__(self, params: dict[str, Any]) -> None:
-        super().__init__(params)
-        self.db = Ovsdb(params.get("database"), params.get("timeout") or 10, COLUMNS)
-
-    def open(self) -> None:
-        self.db.open()
-
-    def close(self) -> None:
-        self.db.close()
+    columns = COLUMNS
 
     def diff_header(self) -> str:
         return "ovs bond %s" % self.params["name"]

@@ -19,21 +19,11 @@ import copy
 from typing import Any
 
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils import _canon
-from ansible_collections.kvmnet.hypervisor.plugins.module_utils._engine import Operation, Resource
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils._engine import Operation
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._errors import Conflict, InvalidInput
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._ovs_common import (
-    BRIDGE_COLUMNS,
-    INTERFACE_COLUMNS,
-    PORT_COLUMNS,
-    canonical_map,
-    interface_failures,
-    map_change,
-    ovsdb_type,
-    raise_on_failures,
-    read_port,
-    set_map,
-    set_optional,
-    vlan_list,
+    BRIDGE_COLUMNS, INTERFACE_COLUMNS, OvsResource, PORT_COLUMNS, canonical_map, interface_failures,
+    map_change, ovsdb_type, raise_on_failures, read_port, set_map, set_optional, vlan_list,
 )
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._ovsdb import Ovsdb, first
 
@@ -355,18 +345,10 @@ def touched_interfaces(operations: list[Operation]) -> list[str]:
     return names
 
 
-class OvsBridgeResource(Resource):
+class OvsBridgeResource(OvsResource):
     """An OVS bridge with (some of) its ports, in one OVSDB transaction."""
 
-    def __init__(self, params: dict[str, Any]) -> None:
-        super().__init__(params)
-        self.db = Ovsdb(params.get("database"), params.get("timeout") or 10, COLUMNS)
-
-    def open(self) -> None:
-        self.db.open()
-
-    def close(self) -> None:
-        self.db.close()
+    columns = COLUMNS
 
     def diff_header(self) -> str:
         return "ovs bridge %s" % self.params["name"]

@@ -18,8 +18,9 @@ from __future__ import annotations
 from typing import Any
 
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils import _canon
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils._engine import Resource
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._errors import ApplyFailed, InvalidInput
-from ansible_collections.kvmnet.hypervisor.plugins.module_utils._ovsdb import first
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils._ovsdb import Ovsdb, first
 
 #: the columns every OVS resource reads or writes (registered once per run, nothing else)
 PORT_COLUMNS = ["name", "interfaces", "tag", "trunks", "vlan_mode", "external_ids"]
@@ -153,3 +154,20 @@ def check_port_name(value: Any, option: str) -> str:
     if value is None or str(value) == "":
         raise InvalidInput(option, value, "is empty")
     return str(value)
+
+
+class OvsResource(Resource):
+    """Base of the OVS resources: one Ovsdb connection (``database``/``timeout`` options) over
+    the tables and columns the subclass lists in ``columns``, opened and closed by the engine."""
+
+    columns: dict[str, Any] = {}
+
+    def __init__(self, params: dict[str, Any]) -> None:
+        super().__init__(params)
+        self.db = Ovsdb(params.get("database"), params.get("timeout") or 10, self.columns)
+
+    def open(self) -> None:
+        self.db.open()
+
+    def close(self) -> None:
+        self.db.close()

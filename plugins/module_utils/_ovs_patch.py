@@ -18,7 +18,7 @@ from __future__ import annotations
 from typing import Any
 
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils import _canon
-from ansible_collections.kvmnet.hypervisor.plugins.module_utils._engine import Operation, Resource
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils._engine import Operation
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._errors import (
     Conflict,
     InvalidInput,
@@ -32,11 +32,8 @@ from ansible_collections.kvmnet.hypervisor.plugins.module_utils._ovs_bridge impo
     write_operations,
 )
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._ovs_common import (
-    interface_failures,
-    raise_on_failures,
-    read_port,
+    OvsResource, interface_failures, raise_on_failures, read_port,
 )
-from ansible_collections.kvmnet.hypervisor.plugins.module_utils._ovsdb import Ovsdb
 
 LINK_TYPES = ("patch", "veth")
 
@@ -115,20 +112,18 @@ def plan_patch(current: dict[str, Any], desired: dict[str, Any]) -> list[Operati
     return ops
 
 
-class OvsPatchResource(Resource):
+class OvsPatchResource(OvsResource):
     """A patch-port pair or a veth pair joining two OVS bridges."""
+
+    columns = COLUMNS
 
     def __init__(self, params: dict[str, Any]) -> None:
         super().__init__(params)
-        self.db = Ovsdb(params.get("database"), params.get("timeout") or 10, COLUMNS)
         self.nl = Netlink(params.get("netns"))
         self._desired: dict[str, Any] = {}
 
-    def open(self) -> None:
-        self.db.open()
-
     def close(self) -> None:
-        self.db.close()
+        super().close()
         self.nl.close()
 
     def diff_header(self) -> str:
