@@ -45,8 +45,8 @@ def plan_hostdev(current: dict[str, Any], desired: dict[str, Any], elements: dic
     missing = [v for v in views if current.get(v) is None]
     if missing:
         managed = True if desired["managed"] is None else desired["managed"]
-        ops.append(Operation("attach", target, flags=missing, xml=_virt.to_string(build_hostdev(desired["source"],
-                                                                                                 managed))))
+        xml = _virt.to_string(build_hostdev(desired["source"], managed))
+        ops.append(Operation("attach", target, flags=missing, xml=xml))
     for view in views:
         cur = current.get(view)
         if cur is None:
