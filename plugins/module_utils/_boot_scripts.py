@@ -120,7 +120,7 @@ IRQ_SCRIPT = r'''#!/usr/bin/python3
 import array, fcntl, json, os, re, socket, struct, sys, time
 
 ifname = sys.argv[1]
-with open("/etc/kvmnet/irq/%s.json" % ifname) as handle:
+with open("%s/%s.json" % (os.environ.get("KVMNET_IRQ_CONF_DIR", "/etc/kvmnet/irq"), ifname)) as handle:
     conf = json.load(handle)
 
 

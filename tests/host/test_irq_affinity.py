@@ -12,9 +12,12 @@ Multi-queue spreading, channels, XPS and persistence across a reboot are proven 
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 
 import pytest
 
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils import _boot_scripts as boot
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._engine import execute
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._errors import InvalidInput, NotFound, Unsupported
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._irq import IrqAffinityResource, find_queue_irqs
@@ -139,3 +142,19 @@ def test_unknown_interface():
 def test_interface_without_queue_irqs():
     with pytest.raises(Unsupported, match="found no queue IRQs of lo"):
         execute(IrqAffinityResource(params(interface="lo")), check_mode=True)
+
+
+@needs_nic
+def test_boot_script_resolves_queues_by_name_on_real_irqs(saved_affinity, tmp_path):
+    """The boot-time script (what kvmnet-irq@.service runs) pins the host NIC's real IRQs from
+    a JSON written by the module, resolving them by queue name, not by remembered numbers."""
+    execute(IrqAffinityResource(params(cpus=str(ONLINE[-1]), persist=True, _files_root=str(tmp_path))))  # writes the JSON and the script under tmp_path, pins to ONLINE[-1]
+    for irq in QUEUE_IRQS:  # move them away again, as a reboot would leave them
+        with open("/proc/irq/%d/smp_affinity_list" % irq, "w") as handle:
+            handle.write(str(ONLINE[0]))
+    script = tmp_path / boot.IRQ_SCRIPT_PATH.lstrip("/")
+    conf_dir = tmp_path / boot.IRQ_CONFIG_DIR.lstrip("/")
+    proc = subprocess.run([sys.executable, str(script), IFNAME], env=dict(os.environ, KVMNET_IRQ_CONF_DIR=str(conf_dir)),
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert all(affinity(irq) == str(ONLINE[-1]) for irq in QUEUE_IRQS), {irq: affinity(irq) for irq in QUEUE_IRQS}

@@ -207,12 +207,12 @@ def test_apply_flow_through_zero_with_attributes_and_files(tmp_path):
     assert [v["mac"] for v in result["vfs"]] == ["52:54:00:aa:00:00", "00:00:00:00:00:00", "00:00:00:00:00:00"]
     assert os.path.exists(os.path.join(root, "etc/modprobe.d/kvmnet-sriov-igb.conf"))
     # second run: nothing to do
-    res2, writes2, _ = fake_resource(tmp_path / "again", {"numvfs": 3}, numvfs=3)
+    res2, writes2, _root2 = fake_resource(tmp_path / "again", {"numvfs": 3}, numvfs=3)
     assert execute(res2)["changed"] is False and writes2 == []
 
 
 def test_apply_shrink_writes_zero_first(tmp_path):
-    res, writes, _ = fake_resource(tmp_path, {"numvfs": 2}, numvfs=0)
+    res, writes, _root = fake_resource(tmp_path, {"numvfs": 2}, numvfs=0)
     execute(res)
     res.params["numvfs"] = 1
     result = execute(res)
