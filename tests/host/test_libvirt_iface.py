@@ -76,8 +76,8 @@ def test_bridge_attach_live_changes_and_idempotence(libvirtd, libvirt_domains, h
     res = run_iface(libvirtd, name, type="bridge", source=host_links["br0"], model="virtio")
     assert res["changed"]
     assert [(o["action"], o["flags"]) for o in res["operations"]] == [("attach", ["config", "live"])]
-    live, _ = iface_of(dom)
-    conf, _ = iface_of(dom, inactive=True)
+    live = iface_of(dom)[0]
+    conf = iface_of(dom, inactive=True)[0]
     assert live["source"] == conf["source"] == host_links["br0"]
     tap = live["target_dev"]
     assert libvirtd.netns.link(tap)["master"] == host_links["br0"]  # the kernel says the tap is on the bridge
@@ -89,8 +89,8 @@ def test_bridge_attach_live_changes_and_idempotence(libvirtd, libvirt_domains, h
     res = run_iface(libvirtd, name, source=host_links["br1"], link_state="down")
     assert res["changed"]
     assert sorted(o["flags"][0] for o in res["operations"]) == ["config", "live"]
-    live, _ = iface_of(dom)
-    conf, _ = iface_of(dom, inactive=True)
+    live = iface_of(dom)[0]
+    conf = iface_of(dom, inactive=True)[0]
     assert live["link_state"] == conf["link_state"] == "down"
     assert live["source"] == conf["source"] == host_links["br1"]
     assert libvirtd.netns.link(tap)["master"] == host_links["br1"]
@@ -149,7 +149,9 @@ def test_ovs_virtualport_vlan_keeps_interfaceid(libvirtd, libvirt_domains, ovs_b
     assert libvirtd.ovs.vsctl("get", "port", port, "tag").strip() == "3"
     assert iface_of(dom, inactive=True)[0]["vlan"]["tags"] == [3]
     assert iface_of(dom)[1].find("virtualport/parameters").get("interfaceid") == ifaceid
-    assert run_iface(libvirtd, name, **dict(want, vlan={"tags": [3]}))["changed"] is False
+    retagged = dict(want)
+    retagged["vlan"] = {"tags": [3]}
+    assert run_iface(libvirtd, name, **retagged)["changed"] is False
 
 
 def test_direct_macvtap_on_veth(libvirtd, libvirt_domains, host_links):
@@ -157,7 +159,7 @@ def test_direct_macvtap_on_veth(libvirtd, libvirt_domains, host_links):
     name = dom.name()
     res = run_iface(libvirtd, name, type="direct", source=host_links["ve0"], source_mode="bridge")
     assert res["changed"]
-    live, _ = iface_of(dom)
+    live = iface_of(dom)[0]
     mvt = libvirtd.netns.link(live["target_dev"])
     assert mvt["linkinfo"]["info_kind"] == "macvtap"
     assert mvt["link"] == host_links["ve0"]
@@ -211,9 +213,9 @@ def test_bad_input_leaves_domain_unchanged(libvirtd, libvirt_domains, host_links
 
 def test_through_ansible_check_mode_and_diff(libvirtd, libvirt_domains, host_links, run_playbook):
     dom = libvirt_domains.define([])
-    task = {"kvmnet.hypervisor.libvirt_iface": {"uri": libvirtd.uri, "domain": dom.name(), "mac": MAC,
-                                                 "type": "bridge", "source": host_links["br0"],
-                                                 "model": "virtio", "driver_name": "vhost"}}
+    task = {"kvmnet.hypervisor.libvirt_iface": {
+        "uri": libvirtd.uri, "domain": dom.name(), "mac": MAC, "type": "bridge", "source": host_links["br0"],
+        "model": "virtio", "driver_name": "vhost"}}
     checked = run_playbook([dict(task, name="attach (check mode)")], check=True, diff=True)
     assert not checked.failed, checked
     assert checked["attach (check mode)"].changed
@@ -231,8 +233,8 @@ def test_through_ansible_check_mode_and_diff(libvirtd, libvirt_domains, host_lin
 def test_roles_ovs_vlan_guest_and_virtio_multiqueue(libvirtd, libvirt_domains, ovs_bridge, run_playbook):
     dom = libvirt_domains.define([])
     name = dom.name()
-    guest = {"name": "OVS guest side", "ansible.builtin.include_role": {"name": "kvmnet.hypervisor.ovs_vlan",
-                                                                         "tasks_from": "guest"},
+    guest = {"name": "OVS guest side",
+             "ansible.builtin.include_role": {"name": "kvmnet.hypervisor.ovs_vlan", "tasks_from": "guest"},
              "vars": {"ovs_vlan_bridge": ovs_bridge, "ovs_vlan_guest_libvirt_uri": libvirtd.uri,
                       "ovs_vlan_guest_interfaces": [{"domain": name, "mac": MAC, "tag": 5}]}}
     mq = {"name": "multiqueue", "ansible.builtin.include_role": {"name": "kvmnet.hypervisor.virtio_multiqueue"},

@@ -150,8 +150,8 @@ def base_params(**kw):
     (dict(mac="01:00:5e:00:00:01"), "mac"), (dict(mac=None), "mac"), (dict(alias="net0", mac=None), "alias"),
     (dict(queues=0), "queues"), (dict(queues=300), "queues"), (dict(rx_queue_size=300), "rx_queue_size"),
     (dict(queues=2, model="e1000"), "queues"), (dict(mtu=10), "mtu"), (dict(target_dev="vnet0"), "target_dev"),
-    (dict(type="bridge", source_mode="vepa"), "source_mode"), (dict(type="direct", virtualport="openvswitch"),
-                                                                 "virtualport"),
+    (dict(type="bridge", source_mode="vepa"), "source_mode"),
+    (dict(type="direct", virtualport="openvswitch"), "virtualport"),
     (dict(type="hostdev", source="99:99.9"), "source"), (dict(config=False, live=False), "config"),
     (dict(vf=1), "vf"), (dict(vlan={"tags": [0]}), "vlan.tags"),
 ])

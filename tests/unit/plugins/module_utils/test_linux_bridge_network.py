@@ -29,8 +29,8 @@ def test_bridge_unlisted_ports_kept_unless_exclusive():
     assert plan_bridge(cur, bridge()) == []
     assert plan_bridge(cur, bridge(exclusive_ports=True)) == [
         Operation("remove_port", "vnet0", changes={"master": {"before": "br0", "after": None}})]
-    assert plan_bridge(cur, bridge(mtu=9000)) == [Operation("modify", "br0", changes={"mtu": {"before": 1500,
-                                                                                               "after": 9000}})]
+    mtu = {"mtu": {"before": 1500, "after": 9000}}
+    assert plan_bridge(cur, bridge(mtu=9000)) == [Operation("modify", "br0", changes=mtu)]
 
 
 def test_bridge_name_taken_by_other_kind():

@@ -138,7 +138,7 @@ class FakeLibvirtError(Exception):
                                        (_virt.ERR_OPERATION_FAILED, KvmnetError)])
 def test_translate(code, kind):
     err = _virt.translate(FakeLibvirtError(code), "domain 'vm1': update interface")
-    assert type(err) is kind and err.msg.startswith("domain 'vm1': update interface: boom")
+    assert err.__class__ is kind and err.msg.startswith("domain 'vm1': update interface: boom")
 
 
 def test_device_tree():
