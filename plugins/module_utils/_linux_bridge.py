@@ -14,9 +14,9 @@ from __future__ import annotations
 from typing import Any
 
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils import _canon
-from ansible_collections.kvmnet.hypervisor.plugins.module_utils._engine import Operation, Resource, field_changes
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils._engine import Operation, field_changes
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._errors import Conflict, InvalidInput, NotFound
-from ansible_collections.kvmnet.hypervisor.plugins.module_utils._netlink import Netlink
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils._netlink import NetlinkResource
 
 
 def plan_bridge(current: dict[str, Any] | None, desired: dict[str, Any]) -> list[Operation]:
@@ -46,18 +46,8 @@ def plan_bridge(current: dict[str, Any] | None, desired: dict[str, Any]) -> list
     return ops
 
 
-class LinuxBridgeResource(Resource):
+class LinuxBridgeResource(NetlinkResource):
     """A Linux bridge by name, optionally inside a named network namespace."""
-
-    def __init__(self, params: dict[str, Any]) -> None:
-        super().__init__(params)
-        self.nl = Netlink(params.get("netns"))
-
-    def open(self) -> None:
-        self.nl.open()
-
-    def close(self) -> None:
-        self.nl.close()
 
     def diff_header(self) -> str:
         return "bridge %s%s" % (self.params["name"], self.nl.where)

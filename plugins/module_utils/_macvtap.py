@@ -15,9 +15,9 @@ import os
 from typing import Any
 
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils import _canon
-from ansible_collections.kvmnet.hypervisor.plugins.module_utils._engine import Operation, Resource, field_changes
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils._engine import Operation, field_changes
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._errors import Conflict, InvalidInput, NotFound
-from ansible_collections.kvmnet.hypervisor.plugins.module_utils._netlink import MACVLAN_MODES, Netlink
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils._netlink import MACVLAN_MODES, NetlinkResource
 
 MODES = ("bridge", "vepa", "private", "passthru")
 #: accepted spellings of a mode -> the kernel's name (libvirt says "passthrough")
@@ -70,20 +70,13 @@ def plan_macvtap(current: dict[str, Any] | None, desired: dict[str, Any]) -> lis
     return [Operation("modify", name, changes=changes)] if changes else []
 
 
-class MacvtapResource(Resource):
+class MacvtapResource(NetlinkResource):
     """A macvtap link, by name, optionally inside a named network namespace."""
 
     def __init__(self, params: dict[str, Any]) -> None:
         super().__init__(params)
-        self.nl = Netlink(params.get("netns"))
         #: the lower device as read by read_current() (None if missing), used by plan()
         self.lower: dict[str, Any] | None = None
-
-    def open(self) -> None:
-        self.nl.open()
-
-    def close(self) -> None:
-        self.nl.close()
 
     def diff_header(self) -> str:
         return "macvtap %s%s" % (self.params["name"], self.nl.where)

@@ -18,6 +18,7 @@ import traceback
 from typing import Any
 
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._deps import require
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils._engine import Resource
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._errors import (
     BackendUnavailable,
     Conflict,
@@ -325,3 +326,18 @@ class Netlink:
             self._ipr.route("replace", dst=dst, family=family, gateway=gateway, oif=index)
         except NetlinkError as exc:
             raise netlink_error(exc, "%s%s" % (what, self.where)) from exc
+
+
+class NetlinkResource(Resource):
+    """Base of the resources that work over netlink: ``self.nl`` in the namespace named by the
+    ``netns`` option (the host's own when unset), opened and closed by the engine."""
+
+    def __init__(self, params: dict[str, Any]) -> None:
+        super().__init__(params)
+        self.nl = Netlink(params.get("netns"))
+
+    def open(self) -> None:
+        self.nl.open()
+
+    def close(self) -> None:
+        self.nl.close()

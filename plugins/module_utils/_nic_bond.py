@@ -40,7 +40,7 @@ from ansible_collections.kvmnet.hypervisor.plugins.module_utils import (
     _persist_networkd,
     _persist_nm,
 )
-from ansible_collections.kvmnet.hypervisor.plugins.module_utils._engine import Operation, Resource
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils._engine import Operation
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._errors import (
     BackendUnavailable,
     Conflict,
@@ -53,7 +53,7 @@ from ansible_collections.kvmnet.hypervisor.plugins.module_utils._files import (
     plan_files,
     read_files,
 )
-from ansible_collections.kvmnet.hypervisor.plugins.module_utils._netlink import Netlink
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils._netlink import NetlinkResource
 
 #: kernel names of the bond modes, by number (include/uapi/linux/if_bonding.h)
 MODES = ("balance-rr", "active-backup", "balance-xor", "broadcast", "802.3ad", "balance-tlb", "balance-alb")
@@ -445,7 +445,7 @@ def _encode_bond(fields: dict[str, Any], index_of: Any) -> dict[str, Any]:
     return out
 
 
-class NicBondResource(Resource):
+class NicBondResource(NetlinkResource):
     """A bond (and the bridge above it) in the host namespace or a named netns.
 
     Hidden testing hooks, not module options: ``persist_root`` (where files are read and
@@ -454,15 +454,8 @@ class NicBondResource(Resource):
 
     def __init__(self, params: dict[str, Any]) -> None:
         super().__init__(params)
-        self.nl = Netlink(params.get("netns"))
         self.root = params.get("persist_root") or "/"
         self.desired: dict[str, Any] = {}
-
-    def open(self) -> None:
-        self.nl.open()
-
-    def close(self) -> None:
-        self.nl.close()
 
     def diff_header(self) -> str:
         return "bond %s%s" % (self.params["name"], self.nl.where)
