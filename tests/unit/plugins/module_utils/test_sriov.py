@@ -10,6 +10,7 @@ import os
 import pytest
 
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils import _boot_scripts as boot
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils import _sriov
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._engine import Operation, execute
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._errors import Conflict, InvalidInput
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._sriov import (
@@ -211,12 +212,15 @@ def test_apply_flow_through_zero_with_attributes_and_files(tmp_path):
     assert execute(res2)["changed"] is False and writes2 == []
 
 
-def test_apply_shrink_writes_zero_first(tmp_path):
+def test_apply_shrink_writes_zero_first(tmp_path, monkeypatch):
+    seen = []
+    monkeypatch.setattr(_sriov, "running_domain_hostdevs", lambda uri: seen.append(uri) or {})
     res, writes, _root = fake_resource(tmp_path, {"numvfs": 2}, numvfs=0)
     execute(res)
     res.params["numvfs"] = 1
     result = execute(res)
     assert writes == [2, 0, 1]
+    assert seen == ["qemu:///system"]  # VFs destroyed: running domains were checked first
     assert result["after"]["numvfs"] == 1
 
 
