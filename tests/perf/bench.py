@@ -58,7 +58,10 @@ UPDATE_DOCS = os.environ.get("PERF_UPDATE_DOCS", "1") == "1"
 # Large N is slow through Ansible (~1-2 s per loop item on a busy 2-core machine): these trim it.
 REPS_BIG = int(os.environ.get("PERF_REPS_BIG", str(REPS)))        # repetitions for N >= 100
 EXECS_MAX_N = int(os.environ.get("PERF_EXECS_MAX_N", "100000"))   # traced (exec-count) pass up to this N
-CROSS_MAX_N = int(os.environ.get("PERF_CROSS_MAX_N", "50"))       # ours-loop on the peer's controller up to this N
+CROSS_MAX_N = int(os.environ.get("PERF_CROSS_MAX_N", "50"))       # the "@" variants below up to this N
+# The distribution's interpreter (Debian: python3-openvswitch with its C JSON parser, what a real
+# hypervisor runs); the PyPI `ovs` wheel in .venv has only the pure-Python parser.
+DISTRO_PYTHON = os.environ.get("PERF_DISTRO_PYTHON", "/usr/bin/python3")
 
 BR, BR2 = "br0", "br1"
 BOND, BOND_MEMBERS = "bond0", ["eth1", "eth2"]
@@ -402,6 +405,10 @@ class Bench:
         self.ours = Controller("ours", OUR_VENV, OUR_COLLECTIONS)
         # our modules driven by the peer's ansible-core: separates controller cost from module cost
         self.cross = Controller("ours-on-peer-ctl", PEER_VENV, OUR_COLLECTIONS, interpreter=OUR_VENV / "bin" / "python")
+        self.distro = None
+        if DISTRO_PYTHON and subprocess.run([DISTRO_PYTHON, "-c", "import ovs._json, ovs.db.idl"],
+                                            capture_output=True, check=False).returncode == 0:
+            self.distro = Controller("ours-distro-py", OUR_VENV, OUR_COLLECTIONS, interpreter=DISTRO_PYTHON)
         (WORK / "peer" / "collections").mkdir(parents=True, exist_ok=True)
         self.trace_dir = WORK / "traces"
         self.trace_dir.mkdir(parents=True, exist_ok=True)
@@ -447,6 +454,12 @@ class Bench:
         if module_exists("ovs_bridge"):
             variants += [("ours-one", self.ours, ours_one_tasks), ("ours-loop", self.ours, ours_loop_tasks),
                          ("ours-loop@peer-ctl", self.cross, ours_loop_tasks)]
+            if self.distro is not None:
+                variants += [("ours-one@distro-py", self.distro, ours_one_tasks),
+                             ("ours-loop@distro-py", self.distro, ours_loop_tasks)]
+            else:
+                self.note_missing("OVS: variants with the distribution's python (%s has no python ovs with the "
+                                  "C JSON parser: apt-get install python3-openvswitch)" % DISTRO_PYTHON)
         else:
             self.note_missing("OVS: our one-task and per-port-loop variants (ovs_bridge not in plugins/modules)")
         for mod, what in (("ovs_bond", "LACP bond"), ("ovs_patch", "patch pair")):
@@ -674,11 +687,14 @@ def verdicts(bench):
         out.append(("ours one task <= 0.1 x peer loop, N=50", "NOT MEASURED",
                     "needs ours-one and peer-loop at N=50 (PERF_N includes 50?)"))
     # 2. per-port loop <= 0.8 x peer loop (every N)
-    for key in sorted((k for k in bench.rows if k[:2] == ("ovs", "ours-loop@peer-ctl")), key=lambda k: k[2]):
+    info = {"ours-loop@peer-ctl": "ours per-port loop on the peer's controller (same ansible-core 2.17)",
+            "ours-loop@distro-py": "ours per-port loop, distro python3-openvswitch (C JSON parser)",
+            "ours-one@distro-py": "ours one task, distro python3-openvswitch (C JSON parser)"}
+    for key in sorted((k for k in bench.rows if k[0] == "ovs" and k[1] in info), key=lambda k: (k[1], k[2])):
         pk = ("ovs", "peer-loop", key[2])
-        out.append(("(information) ours per-port loop on the peer's controller vs peer loop, N=%d" % key[2], "-",
-                    "ratio converge %.3f, rerun %.3f: same ansible-core, so this is the modules' own difference"
-                    % (med(key, "converge") / med(pk, "converge"), med(key, "rerun") / med(pk, "rerun"))))
+        out.append(("(information) %s vs peer loop, N=%d" % (info[key[1]], key[2]), "-",
+                    "ratio converge %.3f, rerun %.3f" % (med(key, "converge") / med(pk, "converge"),
+                                                         med(key, "rerun") / med(pk, "rerun"))))
     loops = [k for k in bench.rows if k[:2] == ("ovs", "ours-loop")]
     if loops:
         for key in sorted(loops, key=lambda k: k[2]):
