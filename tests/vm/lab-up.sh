@@ -56,9 +56,11 @@ for b in /proc/net/bonding/*; do [ -e "$b" ] && { sec "$b"; grep -E "Mode|Status
 sec "ovs-vsctl show"; ovs-vsctl --timeout=5 show 2>&1
 for b in $(ovs-appctl bond/list 2>/dev/null | awk "NR>1{print \$1}"); do sec "ovs-appctl bond/show $b"; ovs-appctl bond/show "$b" | head -20; done
 sec "virsh net-list --all / list --all"; virsh -c qemu:///system net-list --all; virsh -c qemu:///system list --all
-sec "virsh nodedev-list --tree (network)"; virsh -c qemu:///system nodedev-list --tree 2>/dev/null | grep -E "pci_0000_01|net_|computer" | head -30
+sec "virsh nodedev-list --tree (the igb PF and its VFs)"; virsh -c qemu:///system nodedev-list --tree 2>/dev/null | grep -A14 -E "pci_0000_00_09_0$" | head -16
 sec "modules"; lsmod | grep -E "^(vhost_net|bonding|openvswitch|macvtap|igb|igbvf|vfio_pci|netdevsim) " | cut -c1-40
-sec "enp0s10 queue IRQs -> CPUs"; for i in $(grep -E "virtio[0-9]+-(input|output)" /proc/interrupts | cut -d: -f1); do printf "irq %s %s -> %s\n" $i "$(grep -E "^ *$i:" /proc/interrupts | awk "{print \$NF}")" "$(cat /proc/irq/$i/smp_affinity_list)"; done | head -12
+V=$(basename "$(readlink -f /sys/class/net/enp0s10/device)")
+sec "enp0s10 ($V) queue IRQs -> CPUs, XPS"; for i in $(grep -E "$V-(input|output)" /proc/interrupts | cut -d: -f1); do printf "irq %s %s -> %s\n" $i "$(grep -E "^ *$i:" /proc/interrupts | awk "{print \$NF}")" "$(cat /proc/irq/$i/smp_affinity_list)"; done
+for q in /sys/class/net/enp0s10/queues/tx-*; do printf "%s xps_cpus=%s\n" "${q##*/}" "$(cat $q/xps_cpus)"; done
 sec "systemctl is-active"; for u in systemd-networkd NetworkManager openvswitch-switch libvirtd irqbalance; do printf "%-22s %s\n" $u "$(systemctl is-active $u)"; done
 '
 echo
