@@ -422,7 +422,10 @@ class Bench:
     def cycle(self, key, reset, converge, rerun, check=None, trace=False):
         """reset, converge, (check), rerun; records Results (or exec counts when trace)."""
         reset()
-        tr = (lambda ph: self.trace_dir / ("%s-%s.trace" % ("-".join(map(str, key)), ph))) if trace else (lambda ph: None)
+
+        def tr(phase):
+            return self.trace_dir / ("%s-%s.trace" % ("-".join(map(str, key)), phase)) if trace else None
+
         c = converge(tr("converge"))
         if check and c.ok:
             for p in check():
@@ -500,7 +503,7 @@ class Bench:
             return
         db = ovs.ovs.db
         flags = {"bond": module_exists("ovs_bond"), "patch": module_exists("ovs_patch")}
-        for _ in range(REPS_BIG if n >= 100 else REPS):
+        for _rep in range(REPS_BIG if n >= 100 else REPS):
             self.cycle(("engine", "ours-engine", n), ovs.reset, lambda t: run_engine(n, db, t),
                        lambda t: run_engine(n, db, t), check=lambda: ovs.check(n, **flags))
         if COUNT_EXECS and n <= EXECS_MAX_N:
@@ -728,7 +731,7 @@ def verdicts(bench):
                 for k in sorted(bench.rows) if k[1].startswith("peer") and k[0] != "baseline"
                 and any(r.changed for r in bench.rows[k].get("rerun", []))]
     out.append(("(peer, for information) rerun unchanged", "yes" if not peer_bad else "no", "; ".join(peer_bad)))
-    correctness = [p for p in bench.problems]
+    correctness = list(bench.problems)
     out.append(("every run succeeded and built the topology", "PASS" if not correctness else "**MISSED**",
                 "%d problem(s), listed below" % len(correctness) if correctness else "checked after every converge"))
     return out
