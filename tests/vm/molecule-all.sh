@@ -4,7 +4,8 @@
 # usage: tests/vm/molecule-all.sh [SCENARIO...]     (default: every extensions/molecule/*/molecule.yml)
 #
 #   1. takes the machine's VM lock (a second run waits), cleans stale VMs of dead runs
-#   2. refuses to start next to a VM that is still up (lab VM, interactive converge)
+#   2. refuses to start next to a VM that stays up (lab VM, interactive converge); VMs of
+#      another live run are waited for (tests/vm/vm-up.sh)
 #   3. builds the guest image if its inputs changed (cached in $KVMNET_VM_CACHE)
 #   4. `molecule test` per scenario (create, converge, idempotence, verify, reboot, verify,
 #      destroy); destroy always runs, and leftovers are removed by pid after each scenario
@@ -42,8 +43,12 @@ KVMNET_VM_OWNER=$(vm_owner_token $$); export KVMNET_VM_OWNER
 vm_log "scenarios (${#SCENARIOS[@]}): ${SCENARIOS[*]}"
 
 "$VM_DIR/cleanup-stale.sh"
+# VMs still up now: those of another live run end by themselves (vm-up.sh waits for them);
+# the lab VM and interactive ones (no owner) would make us wait for nothing: fail fast
 busy=""
-for d in "$VM_RUN"/*/; do [ -d "$d" ] && vm_pid_alive "${d%/}" && busy+=" $(basename "$d")"; done
+for d in "$VM_RUN"/*/; do
+  [ -d "$d" ] && vm_pid_alive "${d%/}" && [ -z "$(cat "${d%/}/owner" 2>/dev/null)" ] && busy+=" $(basename "$d")"
+done
 if [ -n "$busy" ] && [ "${KVMNET_VM_ALLOW_PARALLEL:-0}" != 1 ]; then
   vm_die "VM(s)$busy still running (lab or interactive molecule): stop them first
        (make lab-down / tests/vm/vm-down.sh NAME), or set KVMNET_VM_ALLOW_PARALLEL=1"
