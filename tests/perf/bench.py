@@ -416,8 +416,8 @@ class Bench:
     def add(self, key, phase, res):
         self.rows.setdefault(key, {}).setdefault(phase, []).append(res)
         if not res.ok:
-            self.problems.append("%s %s: failed (rc=%s): %s" % ("/".join(map(str, key)), phase, res.rc,
-                                                                 "; ".join(res.errors)[:600]))
+            where = "/".join(map(str, key))
+            self.problems.append("%s %s: failed (rc=%s): %s" % (where, phase, res.rc, "; ".join(res.errors)[:600]))
 
     def cycle(self, key, reset, converge, rerun, check=None, trace=False):
         """reset, converge, (check), rerun; records Results (or exec counts when trace)."""
@@ -628,9 +628,8 @@ def report(bench, started, elapsed, load):
         pr = median(bench.rows.get(pkey, {}).get("rerun", []))
         is_peer = variant.startswith("peer")
         ex = bench.execs.get(key, {})
-        changed = "%s / %s (%s)" % ("/".join(sorted({str(r.changed) for r in conv})),
-                                     "/".join(sorted({str(r.changed) for r in rer})),
-                                     "/".join(sorted({str(r.items) for r in conv})))
+        changed = "%s / %s (%s)" % tuple("/".join(sorted({str(getattr(r, attr)) for r in rs}))
+                                         for rs, attr in ((conv, "changed"), (rer, "changed"), (conv, "items")))
         add("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
             part, n, variant, fmt_s(mc), fmt_s(mr), changed, fmt_execs(ex.get("converge")),
             fmt_execs(ex.get("rerun")), "" if is_peer else fmt_ratio(mc, pc), "" if is_peer else fmt_ratio(mr, pr)))
