@@ -96,6 +96,14 @@ def field_changes(current: dict[str, Any] | None, desired: dict[str, Any],
     return changes
 
 
+def existing(current: dict[str, Any] | None) -> dict[str, Any]:
+    """For resources whose read_current() always returns a state (a domain's, a device's):
+    the state, typed as present; an internal error if the invariant is ever broken."""
+    if current is None:
+        raise KvmnetError("internal error: no current state was read")
+    return current
+
+
 class Resource:
     """Base class of every managed object; subclasses implement the five verbs.
 

@@ -15,7 +15,7 @@ import os
 from typing import Any
 
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils import _virt
-from ansible_collections.kvmnet.hypervisor.plugins.module_utils._engine import Operation, field_changes
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils._engine import Operation, existing, field_changes
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._errors import InvalidInput, NotFound, Unsupported
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._libvirt_iface import LibvirtIfaceResource, flags_value
 
@@ -94,7 +94,7 @@ class LibvirtHostdevResource(LibvirtIfaceResource):
 
     def read_current(self) -> dict[str, Any] | None:
         current = super().read_current()
-        assert current is not None
+        current = existing(current)
         for view in ("config", "live"):
             if view in self.elements:
                 dev = _virt.parse_hostdev(self.elements[view])
@@ -103,7 +103,7 @@ class LibvirtHostdevResource(LibvirtIfaceResource):
         return current
 
     def plan(self, current: dict[str, Any] | None, desired: dict[str, Any]) -> list[Operation]:
-        assert current is not None
+        current = existing(current)
         if desired["state"] == "present":
             path = os.path.join(self.sysfs_root, "bus", "pci", "devices", desired["source"])
             if not os.path.exists(path):

@@ -26,7 +26,7 @@ import uuid
 from typing import Any
 
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils import _canon, _virt
-from ansible_collections.kvmnet.hypervisor.plugins.module_utils._engine import Operation, Resource, field_changes
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils._engine import Operation, Resource, existing, field_changes
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._errors import (
     InvalidInput,
     KvmnetError,
@@ -422,7 +422,7 @@ class LibvirtIfaceResource(Resource):
         return current
 
     def plan(self, current: dict[str, Any] | None, desired: dict[str, Any]) -> list[Operation]:
-        assert current is not None
+        current = existing(current)
         if desired["state"] == "present" and desired["type"] == "hostdev" and desired["source"] is not None:
             path = os.path.join(self.sysfs_root, "bus", "pci", "devices", desired["source"])
             if not os.path.exists(path):

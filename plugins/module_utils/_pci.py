@@ -21,7 +21,7 @@ import os
 from typing import Any
 
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils import _virt
-from ansible_collections.kvmnet.hypervisor.plugins.module_utils._engine import Operation, Resource
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils._engine import Operation, Resource, existing
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._errors import (
     ApplyFailed, Conflict, InvalidInput, NotFound, Unsupported)
 
@@ -118,7 +118,7 @@ class PciDeviceResource(Resource):
         return current
 
     def plan(self, current: dict[str, Any] | None, desired: dict[str, Any]) -> list[Operation]:
-        assert current is not None
+        current = existing(current)
         return plan_pci_device(current, desired, self.sysfs_root)
 
     def predict(self, current: dict[str, Any] | None, desired: dict[str, Any],

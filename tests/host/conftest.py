@@ -13,7 +13,8 @@ _HERE = os.path.dirname(os.path.abspath(__file__))
 if _HERE not in sys.path:
     sys.path.insert(0, _HERE)
 
-from testbed.fixtures import (  # noqa: E402,F401 - pytest fixtures, found by name
+# pytest finds the fixtures by their names in this module: the imports are used
+from testbed.fixtures import (  # noqa: E402,F401  # pylint: disable=unused-import
     kvt_reap_stale, kvt_root, libvirt_domains, libvirt_test, libvirtd, netns, netns_factory, ovs, ovs_dummy,
     ovs_factory, ovs_session, run_playbook,
 )

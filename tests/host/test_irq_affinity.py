@@ -148,7 +148,8 @@ def test_interface_without_queue_irqs():
 def test_boot_script_resolves_queues_by_name_on_real_irqs(saved_affinity, tmp_path):
     """The boot-time script (what kvmnet-irq@.service runs) pins the host NIC's real IRQs from
     a JSON written by the module, resolving them by queue name, not by remembered numbers."""
-    execute(IrqAffinityResource(params(cpus=str(ONLINE[-1]), persist=True, _files_root=str(tmp_path))))  # writes the JSON and the script under tmp_path, pins to ONLINE[-1]
+    # writes the JSON and the script under tmp_path, pins to ONLINE[-1]
+    execute(IrqAffinityResource(params(cpus=str(ONLINE[-1]), persist=True, _files_root=str(tmp_path))))
     for irq in QUEUE_IRQS:  # move them away again, as a reboot would leave them
         with open("/proc/irq/%d/smp_affinity_list" % irq, "w") as handle:
             handle.write(str(ONLINE[0]))

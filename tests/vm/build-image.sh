@@ -1,4 +1,4 @@
-#!/bin/bash
+#!/usr/bin/env bash
 # Build (or reuse) the Debian 12 lab guest image for tier-3 tests.
 #
 # usage: tests/vm/build-image.sh [--check|--force]

@@ -1,4 +1,4 @@
-#!/bin/bash
+#!/usr/bin/env bash
 # Build netdevsim.ko (not in Debian's kernel config) out of tree for the guest's kernel.
 # usage: build-netdevsim.sh ROOTFS KVER
 # The kernel packages are fetched with the GUEST's apt (its sources were copied from the

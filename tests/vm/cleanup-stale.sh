@@ -1,4 +1,4 @@
-#!/bin/bash
+#!/usr/bin/env bash
 # Stop lab VMs left behind by interrupted runs and remove their overlays and taps.
 # usage: tests/vm/cleanup-stale.sh [--all]
 #   default: VM directories whose qemu is gone, and VMs whose owning run (molecule-all.sh,

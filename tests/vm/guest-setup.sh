@@ -1,4 +1,4 @@
-#!/bin/bash
+#!/usr/bin/env bash
 # Customize the lab guest's root filesystem (called by build-image.sh as an mmdebstrap
 # customize hook).   usage: guest-setup.sh ROOTFS AUTHORIZED_KEY_FILE
 #

@@ -1,4 +1,4 @@
-#!/bin/bash
+#!/usr/bin/env bash
 # `make lab-down`: stop the lab VM of lab-up.sh (by the pid in its pid file) and delete its
 # overlay and tap. Idempotent.
 set -euo pipefail

@@ -1,4 +1,4 @@
-#!/bin/bash
+#!/usr/bin/env bash
 # `make lab`: boot one lab hypervisor VM (Debian 12 under qemu, the NIC layout of
 # tests/vm/vm-up.sh), run playbooks/hypervisor.yml against it with the lab inventory
 # (tests/vm/lab/: inventory.yml, group_vars/hypervisors.yml), print what got configured,

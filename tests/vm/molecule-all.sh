@@ -1,4 +1,4 @@
-#!/bin/bash
+#!/usr/bin/env bash
 # Tier 3: run every Molecule VM scenario, one at a time (2 cores: never two VMs at once).
 #
 # usage: tests/vm/molecule-all.sh [SCENARIO...]     (default: every extensions/molecule/*/molecule.yml)

@@ -1,4 +1,4 @@
-#!/bin/bash
+#!/usr/bin/env bash
 # Run Molecule for one VM scenario with the lab's settings.
 # usage: tests/vm/molecule.sh SCENARIO [SUBCOMMAND [ARGS...]]      (SUBCOMMAND default: test)
 #   e.g. tests/vm/molecule.sh smoke                 full cycle, VM destroyed at the end

@@ -1,4 +1,4 @@
-#!/bin/bash
+#!/usr/bin/env bash
 # Stop a VM started by vm-up.sh and delete its overlay, tap and state.
 # usage: tests/vm/vm-down.sh NAME...
 # The VM is stopped by the pid in its pid file (checked against qemu's command line),

@@ -1,4 +1,4 @@
-#!/bin/bash
+#!/usr/bin/env bash
 # Boot one throw-away lab hypervisor VM from the cached image (copy-on-write overlay).
 #
 # usage: tests/vm/vm-up.sh NAME SSH_PORT [--iommu 0|1] [--igb 0|1] [--mq 0|1]
