@@ -13,8 +13,15 @@ def role(name, **role_vars):
     return {"name": name, "ansible.builtin.include_role": {"name": "kvmnet.hypervisor.%s" % name}, "vars": role_vars}
 
 
+# No systemd here (not PID 1): the roles' boot units (links up, veth re-created at boot) are
+# proven on the VM tier (extensions/molecule/ovs); here they are switched off.
+BOOT_UNITS_OFF = {"ovs_bond": "ovs_bond_links_up", "ovs_vlan": "ovs_vlan_uplink_up",
+                  "ovs_interconnect": "ovs_interconnect_persist_veth"}
+
+
 def common(prefix, ovs):
-    return {prefix + "_install_packages": False, prefix + "_manage_service": False, prefix + "_database": ovs.db}
+    return {prefix + "_install_packages": False, prefix + "_manage_service": False, prefix + "_database": ovs.db,
+            BOOT_UNITS_OFF[prefix]: False}
 
 
 def changed(res):
