@@ -187,7 +187,8 @@ IRQ_UNIT = """# Managed by kvmnet.hypervisor (irq_affinity); changes are overwri
 [Unit]
 Description=kvmnet: queue IRQ affinity, RPS/XPS and channels of %I
 Documentation=https://github.com/kvmnet/hypervisor/blob/main/docs/patterns/irq_tuning.md
-After=irqbalance.service
+Wants=sys-subsystem-net-devices-%i.device
+After=sys-subsystem-net-devices-%i.device irqbalance.service
 
 [Service]
 Type=oneshot
@@ -220,3 +221,19 @@ for conf in /etc/kvmnet/irq/*.json; do
 done
 exit 0
 '''
+
+
+
+BOOT_WANTS_DIR = "/etc/systemd/system/multi-user.target.d"
+
+
+def boot_wants(unit: str, owner: str) -> tuple[str, str]:
+    """A drop-in making multi-user.target want ``unit`` at every boot: ``(path, content)``.
+
+    A plain file (no ``systemctl enable`` symlink needed), so it is planned, diffed and written
+    like every other persisted file. The udev rules start the same units when a device comes
+    back later (driver reload); this drop-in is what runs them at boot.
+    """
+    name = unit.replace("@", "-").replace(":", "_").rsplit(".service", 1)[0]
+    content = MANAGED % owner + "# Start %s at every boot.\n[Unit]\nWants=%s\n" % (unit, unit)
+    return "%s/%s.conf" % (BOOT_WANTS_DIR, name), content

@@ -195,7 +195,8 @@ class IrqAffinityResource(Resource):
         if self.params.get("persist") or self.params.get("irqbalance_ban"):
             paths.append("%s/%s.json" % (boot.IRQ_CONFIG_DIR, self.ifname))
         if self.params.get("persist"):
-            paths += [boot.IRQ_SCRIPT_PATH, boot.IRQ_UNIT_PATH, "/etc/udev/rules.d/90-kvmnet-irq-%s.rules" % self.ifname]
+            paths += [boot.IRQ_SCRIPT_PATH, boot.IRQ_UNIT_PATH, "/etc/udev/rules.d/90-kvmnet-irq-%s.rules" % self.ifname,
+                      boot.boot_wants("kvmnet-irq@%s.service" % self.ifname, "irq_affinity")[0]]
         if self.params.get("irqbalance_ban"):
             paths += [boot.IRQBALANCE_POLICY_PATH, IRQBALANCE_DEFAULTS]
         return sorted(paths)
@@ -270,6 +271,8 @@ class IrqAffinityResource(Resource):
             if desired["persist"]:
                 wanted[boot.IRQ_UNIT_PATH] = boot.IRQ_UNIT
                 wanted["/etc/udev/rules.d/90-kvmnet-irq-%s.rules" % self.ifname] = boot.IRQ_UDEV.format(ifname=self.ifname)
+                path, content = boot.boot_wants("kvmnet-irq@%s.service" % self.ifname, "irq_affinity")
+                wanted[path] = content
                 scripts[boot.IRQ_SCRIPT_PATH] = boot.IRQ_SCRIPT
             if desired["irqbalance_ban"]:
                 wanted[IRQBALANCE_DEFAULTS] = render_irqbalance(desired["irqbalance_mode"])

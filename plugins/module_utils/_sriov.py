@@ -117,6 +117,8 @@ def render_persist(pci: str, driver: str | None, desired: dict[str, Any], curren
         boot.SRIOV_UNIT_PATH: boot.SRIOV_UNIT,
         "/etc/udev/rules.d/70-kvmnet-sriov-%s.rules" % pci: boot.SRIOV_UDEV.format(pci=pci),
     }
+    wants_path, wants = boot.boot_wants("kvmnet-sriov@%s.service" % pci, "sriov_vf")
+    files[wants_path] = wants
     if driver in MAX_VFS_DRIVERS:
         files["/etc/modprobe.d/kvmnet-sriov-%s.conf" % driver] = (
             boot.MANAGED % "sriov_vf" + "# The book's way: VFs created when the driver loads (all %s ports).\n"
@@ -303,7 +305,8 @@ class SriovResource(Resource):
 
     def _persist_paths(self, current: dict[str, Any]) -> list[str]:
         paths = ["%s/%s.json" % (boot.SRIOV_CONFIG_DIR, self.pci), boot.SRIOV_UNIT_PATH, boot.SRIOV_SCRIPT_PATH,
-                 "/etc/udev/rules.d/70-kvmnet-sriov-%s.rules" % self.pci]
+                 "/etc/udev/rules.d/70-kvmnet-sriov-%s.rules" % self.pci,
+                 boot.boot_wants("kvmnet-sriov@%s.service" % self.pci, "sriov_vf")[0]]
         if current["driver"] in MAX_VFS_DRIVERS:
             paths.append("/etc/modprobe.d/kvmnet-sriov-%s.conf" % current["driver"])
         return paths

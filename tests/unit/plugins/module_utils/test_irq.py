@@ -161,6 +161,7 @@ def test_persist_and_irqbalance_files(mq_tree):
     ops = result["operations"]
     assert [o["target"] for o in ops if o["action"] == "write_file"] == [
         "/etc/default/irqbalance", "/etc/kvmnet/irq/enp0s10.json", "/etc/systemd/system/kvmnet-irq@.service",
+        "/etc/systemd/system/multi-user.target.d/kvmnet-irq-enp0s10.conf",
         "/etc/udev/rules.d/90-kvmnet-irq-enp0s10.rules", boot.IRQ_SCRIPT_PATH, boot.IRQBALANCE_POLICY_PATH]
     # files come before the IRQ writes: irqbalance's ban is in place first
     assert ops[0]["action"] == "write_file" and ops[-1]["action"] != "write_file"
@@ -171,7 +172,8 @@ def test_persist_and_irqbalance_files(mq_tree):
     assert os.stat(os.path.join(mq_tree, boot.IRQ_SCRIPT_PATH.lstrip("/"))).st_mode & 0o777 == 0o755
     golden = os.path.join(os.path.dirname(__file__), "golden", "kernel")
     for path, name in (("etc/default/irqbalance", "irqbalance-power-save"),
-                       ("etc/udev/rules.d/90-kvmnet-irq-enp0s10.rules", "90-kvmnet-irq-enp0s10.rules")):
+                       ("etc/udev/rules.d/90-kvmnet-irq-enp0s10.rules", "90-kvmnet-irq-enp0s10.rules"),
+                       ("etc/systemd/system/multi-user.target.d/kvmnet-irq-enp0s10.conf", "kvmnet-irq-enp0s10.conf")):
         with open(os.path.join(golden, name)) as handle:
             assert open(os.path.join(mq_tree, path)).read() == handle.read()
     again = execute(resource(mq_tree, cpus="0-1", xps=True, persist=True, irqbalance_ban=True,
