@@ -74,7 +74,8 @@ options:
   persist:
     description:
       - Re-apply at boot and whenever the interface appears. Writes C(/etc/kvmnet/irq/<interface>.json),
-        C(/usr/local/sbin/kvmnet-irq-apply), C(kvmnet-irq@.service) and the udev rule
+        C(/usr/local/sbin/kvmnet-irq-apply), C(kvmnet-irq@.service), the boot drop-in
+        C(/etc/systemd/system/multi-user.target.d/kvmnet-irq-<interface>.conf) and the udev rule
         C(/etc/udev/rules.d/90-kvmnet-irq-<interface>.rules). C(false) leaves existing files alone.
     type: bool
     default: false

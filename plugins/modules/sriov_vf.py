@@ -103,8 +103,9 @@ options:
       - Make the state survive reboots and PF driver reloads (VF settings are lost on both).
       - Writes C(/etc/kvmnet/sriov/<PCI>.json) (numvfs, drivers_autoprobe and the VF attributes
         given in this and earlier runs), the re-apply script C(/usr/local/sbin/kvmnet-sriov-apply),
-        the oneshot unit C(kvmnet-sriov@.service) and a udev rule
-        C(/etc/udev/rules.d/70-kvmnet-sriov-<PCI>.rules) that starts it when the PF's netdev appears.
+        the oneshot unit C(kvmnet-sriov@.service), started at every boot by the drop-in
+        C(/etc/systemd/system/multi-user.target.d/kvmnet-sriov-<PCI>.conf) and again by a udev rule
+        C(/etc/udev/rules.d/70-kvmnet-sriov-<PCI>.rules) when the PF's netdev comes back (driver reload).
       - For igb PFs also the book's C(options igb max_vfs=N) in C(/etc/modprobe.d/kvmnet-sriov-igb.conf)
         (the module option applies to every igb port of the host).
       - Files are planned like every other change (check mode, diff). C(false) leaves existing files alone.
