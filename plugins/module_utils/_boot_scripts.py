@@ -49,11 +49,13 @@ def ready():
     return os.path.exists(base + "/sriov_numvfs") and os.path.isdir(base + "/net") and os.listdir(base + "/net")
 
 
-deadline = time.time() + 60
+# at boot the unit may start before udev has probed the PF's driver: wait for it generously
+deadline = time.time() + 300
 while not ready():
     if time.time() > deadline:
         sys.exit("%s: PF not ready (no sriov_numvfs or netdev)" % pci)
     time.sleep(0.5)
+deadline = time.time() + 90
 pf = sorted(os.listdir(base + "/net"))[0]
 if conf.get("drivers_autoprobe") is not None:
     write(base + "/sriov_drivers_autoprobe", "1" if conf["drivers_autoprobe"] else "0")
@@ -99,7 +101,7 @@ SRIOV_UNIT = """# Managed by kvmnet.hypervisor (sriov_vf); changes are overwritt
 Description=kvmnet: SR-IOV VFs of PF %I (numvfs and VF attributes)
 Documentation=https://github.com/kvmnet/hypervisor/blob/main/docs/patterns/sriov.md
 DefaultDependencies=no
-After=systemd-udevd.service
+After=systemd-udevd.service systemd-udev-trigger.service
 Before=libvirtd.service network-online.target
 
 [Service]
