@@ -71,6 +71,8 @@ def plan_hostdev(current: dict[str, Any], desired: dict[str, Any], elements: dic
 class LibvirtHostdevResource(LibvirtIfaceResource):
     """A PCI hostdev of a libvirt domain (reuses libvirt_iface's connection, apply and verify)."""
 
+    parse_device = staticmethod(_virt.parse_hostdev)
+
     def diff_header(self) -> str:
         return "hostdev %s of domain %s" % (self.params["source"], self.params["domain"])
 
@@ -110,19 +112,6 @@ class LibvirtHostdevResource(LibvirtIfaceResource):
                 raise NotFound("source: PCI device %s does not exist on this host (%s missing)"
                                % (desired["source"], path))
         return plan_hostdev(current, desired, self.elements)
-
-    def predict(self, current: dict[str, Any] | None, desired: dict[str, Any],
-                operations: list[Operation]) -> dict[str, Any] | None:
-        after = dict(current or {})
-        for op in operations:
-            for view in op.params["flags"]:
-                if op.action == "detach":
-                    after[view] = None
-                else:
-                    dev = _virt.parse_hostdev(_virt.parse_xml(op.params["xml"]))
-                    dev["xml"] = op.params["xml"]
-                    after[view] = dev
-        return after
 
     def extra_results(self, after: dict[str, Any] | None) -> dict[str, Any]:
         out = super().extra_results(after)

@@ -297,6 +297,9 @@ def flags_value(flags: list[str]) -> int:
 class LibvirtIfaceResource(Resource):
     """One interface of a libvirt domain, in its persistent and/or live definition."""
 
+    #: canonical dict of one device element (the hostdev resource parses <hostdev> instead)
+    parse_device = staticmethod(_virt.parse_interface)
+
     verify_delay = 0.5
     sysfs_root = "/sys"
 
@@ -467,9 +470,9 @@ class LibvirtIfaceResource(Resource):
                 if op.action == "detach":
                     after[view] = None
                 else:
-                    iface = _virt.parse_interface(_virt.parse_xml(op.params["xml"]))
-                    iface["xml"] = op.params["xml"]
-                    after[view] = iface
+                    device = self.parse_device(_virt.parse_xml(op.params["xml"]))
+                    device["xml"] = op.params["xml"]
+                    after[view] = device
         return after
 
     def extra_results(self, after: dict[str, Any] | None) -> dict[str, Any]:
