@@ -225,7 +225,6 @@ exit 0
 '''
 
 
-
 BOOT_WANTS_DIR = "/etc/systemd/system/multi-user.target.d"
 
 
