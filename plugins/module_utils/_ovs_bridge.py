@@ -19,7 +19,7 @@ import copy
 from typing import Any
 
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils import _canon
-from ansible_collections.kvmnet.hypervisor.plugins.module_utils._engine import Operation
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils._engine import Operation, field_changes
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._errors import Conflict, InvalidInput
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._ovs_common import (
     BRIDGE_COLUMNS, INTERFACE_COLUMNS, OvsResource, PORT_COLUMNS, canonical_map, interface_failures,
@@ -134,17 +134,19 @@ def _new_port(port: dict[str, Any], bridge: str) -> Operation:
     return Operation("add_port", port["name"], bridge=bridge, type=port.get("type") or "system", **attrs)
 
 
-def plan_port(current: dict[str, Any], port: dict[str, Any]) -> Operation | None:
-    """modify_port for an existing port, or None when it already matches."""
-    changes: dict[str, dict[str, Any]] = {}
-    for field in PORT_SCALARS:
-        want = port.get(field)
-        if want is not None and current.get(field) != want:
-            changes[field] = {"before": current.get(field), "after": want}
-    for field in PORT_MAPS:
-        change = map_change(current.get(field), port.get(field))
+def row_changes(current: dict[str, Any], desired: dict[str, Any], scalars: Any, maps: Any) -> dict[str, dict[str, Any]]:
+    """Changed scalar columns (engine's field_changes: None = left alone) and map columns (map_change)."""
+    changes = field_changes(current, desired, scalars)
+    for field in maps:
+        change = map_change(current.get(field), desired.get(field))
         if change:
             changes[field] = change
+    return changes
+
+
+def plan_port(current: dict[str, Any], port: dict[str, Any]) -> Operation | None:
+    """modify_port for an existing port, or None when it already matches."""
+    changes = row_changes(current, port, PORT_SCALARS, PORT_MAPS)
     if not changes:
         return None
     return Operation("modify_port", port["name"], changes=changes, bridge=current.get("bridge"))
@@ -165,15 +167,7 @@ def plan_bridge(current: dict[str, Any] | None, desired: dict[str, Any]) -> list
         ops.append(Operation("create_bridge", name, **attrs))
         ops.extend(_new_port(p, name) for p in wanted_ports if p["state"] == "present")
         return ops
-    changes: dict[str, dict[str, Any]] = {}
-    for field in BRIDGE_SCALARS:
-        want = desired.get(field)
-        if want is not None and current.get(field) != want:
-            changes[field] = {"before": current.get(field), "after": want}
-    for field in BRIDGE_MAPS:
-        change = map_change(current.get(field), desired.get(field))
-        if change:
-            changes[field] = change
+    changes = row_changes(current, desired, BRIDGE_SCALARS, BRIDGE_MAPS)
     if changes:
         ops.append(Operation("modify_bridge", name, changes=changes))
     have = {p["name"]: p for p in current.get("ports") or []}
