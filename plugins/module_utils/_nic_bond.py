@@ -14,6 +14,10 @@ Semantics (listed once, the module documentation repeats them):
   ``lacp_rate`` / ``ad_select`` only while it is down: such a change is planned as one
   ``modify_bond`` step that sets the bond down, releases the members (mode only), changes the
   attributes, re-enslaves the members and brings the bond up again (traffic stops meanwhile).
+* ``mtu`` is the MTU of the bond and, when ``bridge`` is given, of the bridge (set explicitly, so
+  it stays when other ports join). The kernel gives a NIC the bond's MTU when it is enslaved and
+  sets every member when the bond's MTU changes; a member whose MTU differs while the bond's is
+  already right gets its own ``modify_member`` step. Without ``mtu`` no MTU is touched or written.
 * ``address`` goes on the bridge (or on the bond without bridge). When the host already holds
   that address on another interface (a NIC about to become a member, say), the plan has one
   ``move_address`` step: add it to the new carrier, remove it from the old one, and move the
@@ -40,7 +44,7 @@ from ansible_collections.kvmnet.hypervisor.plugins.module_utils import (
     _persist_networkd,
     _persist_nm,
 )
-from ansible_collections.kvmnet.hypervisor.plugins.module_utils._engine import Operation
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils._engine import Operation, field_changes
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._errors import (
     BackendUnavailable,
     Conflict,
@@ -71,6 +75,10 @@ CREATE_DEFAULTS: dict[str, Any] = dict(_persist_net.OPTION_DEFAULTS, mode="activ
 PRIMARY_MODES = ("active-backup", "balance-tlb", "balance-alb")
 NO_ARP_MODES = ("802.3ad", "balance-tlb", "balance-alb")
 MAX_ARP_TARGETS = 16
+#: what the kernel accepts for an Ethernet-like device (ETH_MIN_MTU, the IFLA_MTU u16 ceiling)
+MTU_MIN, MTU_MAX = 68, 65535
+#: a bond's MTU when created without one (ether_setup)
+KERNEL_DEFAULT_MTU = 1500
 PERSIST_CHOICES = ("auto", "none") + _persist_net.STACKS
 RENDERERS = {"networkd": _persist_networkd, "nm": _persist_nm, "ifcfg": _persist_ifcfg,
              "ifupdown": _persist_ifupdown}
@@ -103,6 +111,17 @@ def canonical_address(value: Any) -> str | None:
         return str(ipaddress.ip_interface(text))
     except ValueError:
         raise InvalidInput("address", value, "is not an IP address with prefix length") from None
+
+
+def canonical_mtu(value: Any) -> int | None:
+    """The MTU in bytes, 68 to 65535; None leaves the MTU alone."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidInput("mtu", value, "is not an integer (the MTU in bytes, %d-%d)" % (MTU_MIN, MTU_MAX))
+    if not MTU_MIN <= value <= MTU_MAX:
+        raise InvalidInput("mtu", value, "is out of range (%d-%d)" % (MTU_MIN, MTU_MAX))
+    return value
 
 
 def _uint(params: dict[str, Any], key: str) -> int | None:
@@ -165,6 +184,7 @@ def normalize_params(p: dict[str, Any]) -> dict[str, Any]:
             raise InvalidInput("gateway", gateway, "is not in the subnet %s of address %s" % (net, d["address"]))
         gateway = str(gw)
     d["gateway"] = gateway
+    d["mtu"] = canonical_mtu(p.get("mtu"))
     if d["miimon"] and d["arp_interval"]:
         raise InvalidInput("arp_interval", d["arp_interval"],
                            "cannot be used with miimon %d: the kernel runs one link monitor (set one to 0)" % d["miimon"])
@@ -212,7 +232,7 @@ def check_mode_rules(eff: dict[str, Any], desired: dict[str, Any]) -> None:
 def persist_config(desired: dict[str, Any], eff: dict[str, Any], members: list[str]) -> dict[str, Any]:
     """The configuration the renderers take (see ``_persist_net``)."""
     return {"name": desired["name"], "mode": eff["mode"], "members": members, "bridge": desired.get("bridge"),
-            "address": desired.get("address"), "gateway": desired.get("gateway"), "mtu": None,
+            "address": desired.get("address"), "gateway": desired.get("gateway"), "mtu": desired.get("mtu"),
             "options": {k: eff[k] for k in BOND_FIELDS if k != "mode"}}
 
 
@@ -278,13 +298,13 @@ def _plan_bond(current: dict[str, Any], desired: dict[str, Any], eff: dict[str, 
                removes: list[Operation]) -> list[Operation]:
     name = desired["name"]
     bond = current.get("bond")
+    mtu = desired.get("mtu")
     if bond is None:
-        return [Operation("create_bond", name, **{k: eff[k] for k in BOND_FIELDS})]
-    changes = {}
-    for field in BOND_FIELDS:
-        want = desired.get(field)
-        if want is not None and bond.get(field) != want:
-            changes[field] = {"before": bond.get(field), "after": want}
+        create = {k: eff[k] for k in BOND_FIELDS}
+        if mtu is not None:
+            create["mtu"] = mtu
+        return [Operation("create_bond", name, **create)]
+    changes = field_changes(bond, desired, BOND_FIELDS + ("mtu",))
     if bond.get("admin_state") != "up":
         changes["admin_state"] = {"before": bond.get("admin_state"), "after": "up"}
     if not changes:
@@ -302,19 +322,45 @@ def _plan_bond(current: dict[str, Any], desired: dict[str, Any], eff: dict[str, 
     return [Operation("modify_bond", name, changes=changes, **params)]
 
 
+def _plan_member_mtu(current: dict[str, Any], desired: dict[str, Any]) -> list[Operation]:
+    """``modify_member`` for members that stay in the bond with an MTU other than ``mtu``.
+
+    Only needed while the bond's own MTU is already right: changing the bond's MTU makes the
+    kernel set it on every member (bond_change_mtu), and enslaving a NIC gives it the bond's MTU
+    (bond_enslave), so new members and a changed bond need no step of their own.
+    """
+    mtu, bond = desired.get("mtu"), current.get("bond")
+    if mtu is None or bond is None or bond.get("mtu") != mtu:
+        return []
+    have = bond.get("members") or []
+    staying = have if desired.get("members") is None else [m for m in have if m in desired["members"]]
+    links = current.get("links") or {}
+    ops = []
+    for member in sorted(staying):
+        before = (links.get(member) or {}).get("mtu")
+        if before is not None and before != mtu:
+            ops.append(Operation("modify_member", member, changes={"mtu": {"before": before, "after": mtu}}))
+    return ops
+
+
 def _plan_bridge(current: dict[str, Any], desired: dict[str, Any]) -> list[Operation]:
     name, bridge = desired["name"], desired.get("bridge")
     if not bridge:
         return []
     ops = []
     cur = current.get("bridge")
+    mtu = desired.get("mtu")
     if cur is not None and cur.get("kind") != "bridge":
         raise Conflict("bridge: %r exists as a %s link, not a Linux bridge" % (bridge, cur.get("kind") or "plain"))
     if cur is None:
-        ops.append(Operation("create_bridge", bridge, stp=False, admin_state="up"))
-    elif cur.get("admin_state") != "up":
-        state = {"before": cur.get("admin_state"), "after": "up"}
-        ops.append(Operation("modify_bridge", bridge, changes={"admin_state": state}))
+        create: dict[str, Any] = {"stp": False, "admin_state": "up"}
+        if mtu is not None:
+            create["mtu"] = mtu
+        ops.append(Operation("create_bridge", bridge, **create))
+    else:
+        changes = field_changes(cur, {"admin_state": "up", "mtu": mtu}, ("admin_state", "mtu"))
+        if changes:
+            ops.append(Operation("modify_bridge", bridge, changes=changes))
     master = (current.get("bond") or {}).get("master")
     if master != bridge:
         ops.append(Operation("set_master", name, changes={"master": {"before": master, "after": bridge}}))
@@ -373,7 +419,7 @@ def plan_nic_bond(current: dict[str, Any], desired: dict[str, Any]) -> list[Oper
             if desired["primary"] not in (members or []):
                 raise InvalidInput("primary", desired["primary"], "is not a member of bond %s" % name)
         removes, adds = _plan_members(current, desired)
-        ops = removes + _plan_bond(current, desired, eff, removes) + adds
+        ops = removes + _plan_bond(current, desired, eff, removes) + _plan_member_mtu(current, desired) + adds
         ops += _plan_bridge(current, desired) + _plan_address(current, desired)
         if stack != "none":
             members = desired.get("members")
@@ -497,21 +543,23 @@ class NicBondResource(NetlinkResource):
                 bond["members"] = sorted(l["name"] for l in self.nl.links() if l.get("master_index") == ifindex)
                 bond["master"] = self._name_of(link.get("master_index"))
                 bond["admin_state"] = link["admin_state"]
+                bond["mtu"] = link["mtu"]
                 current["bond"] = bond
         elif d["state"] == "present" and not bonding_available(
                 self.params.get("modules_root") or "/lib/modules", self.params.get("sys_module") or "/sys/module"):
             raise Unsupported("name: cannot create bond %s: the running kernel (%s) has no bonding support; "
                               "the 'bonding' kernel module is neither loaded nor installed (modprobe bonding)"
                               % (name, os.uname().release))
-        for member in d.get("members") or []:
+        # the NICs asked for and the bond's members now (their MTU is compared with mtu)
+        for member in sorted(set(d.get("members") or []) | set((current["bond"] or {}).get("members") or [])):
             mlink = self.nl.link(member)
             current["links"][member] = None if mlink is None else {
-                "kind": mlink["kind"], "master": self._name_of(mlink.get("master_index"))}
+                "kind": mlink["kind"], "master": self._name_of(mlink.get("master_index")), "mtu": mlink["mtu"]}
         if d.get("bridge"):
             blink = self.nl.link(d["bridge"])
             if blink is not None:
                 current["bridge"] = {"name": blink["name"], "kind": blink["kind"] or "plain",
-                                     "admin_state": blink["admin_state"]}
+                                     "admin_state": blink["admin_state"], "mtu": blink["mtu"]}
         if d.get("address") and d["state"] == "present":
             ip = d["address"].split("/")[0]
             holders = [{"device": self._name_of(a["index"]), "address": a["address"]}
@@ -545,9 +593,23 @@ class NicBondResource(NetlinkResource):
             bond["members"] = desired["members"] if desired.get("members") is not None else old.get("members", [])
             bond["master"] = desired.get("bridge") or old.get("master")
             bond["admin_state"] = "up"
+            mtu = desired.get("mtu")
+            bond["mtu"] = mtu if mtu is not None else old.get("mtu") or KERNEL_DEFAULT_MTU
             after.update(bond=bond, kind="bond")
+            # the kernel gives every member the bond's MTU: when enslaved, and when the bond's changes
+            links = after.setdefault("links", {})
+            for member in bond["members"]:
+                if links.get(member) is not None and (mtu is not None or member not in (old.get("members") or [])):
+                    links[member] = dict(links[member], mtu=bond["mtu"], master=desired["name"])
+            # what read_current will list: the NICs asked for and the members (not the released ones)
+            after["links"] = {m: links[m] for m in sorted(set(desired.get("members") or []) | set(bond["members"]))
+                              if m in links}
             if desired.get("bridge"):
-                after["bridge"] = {"name": desired["bridge"], "kind": "bridge", "admin_state": "up"}
+                old_bridge = after.get("bridge") or {}
+                # without mtu a new bridge takes its port's MTU (the kernel's auto-adjust)
+                bridge_mtu = mtu if mtu is not None else old_bridge.get("mtu") or bond["mtu"]
+                after["bridge"] = {"name": desired["bridge"], "kind": "bridge", "admin_state": "up",
+                                   "mtu": bridge_mtu}
             if desired.get("address"):
                 carrier = desired.get("bridge") or desired["name"]
                 after["address"] = {"holders": [{"device": carrier, "address": desired["address"]}]}
@@ -579,6 +641,10 @@ class NicBondResource(NetlinkResource):
         self.nl.set_link(index, "enslaving %s to %s" % (member, master), master=self._index(master))
         self.nl.set_link(index, "setting %s up" % member, state="up")
 
+    def _set_mtu(self, name: str, mtu: int, index: int | None = None, what: str = "") -> None:
+        self.nl.set_link(self._index(name) if index is None else index,
+                         "setting the MTU of %s%s to %d" % (name, what, mtu), mtu=mtu)
+
     def apply_operation(self, op: Operation) -> None:
         a, target, p = op.action, op.target, op.params
         if apply_file_operation(op, self.root):
@@ -595,6 +661,8 @@ class NicBondResource(NetlinkResource):
             index = self._index(target)
             if p.get("primary"):
                 self.nl.set_bond(index, "setting primary of %s" % target, primary=self._index(p["primary"]))
+            if p.get("mtu"):
+                self._set_mtu(target, p["mtu"], index)
             self.nl.set_link(index, "setting %s up" % target, state="up")
         elif a == "modify_bond":
             index = self._index(target)
@@ -605,6 +673,10 @@ class NicBondResource(NetlinkResource):
                 self.nl.set_link(self._index(member), "releasing %s" % member, master=0)
             if attrs:
                 self.nl.set_bond(index, "changing bond %s" % target, **attrs)
+            if "mtu" in op.changes:
+                # the kernel sets the members too (and undoes it all if one refuses); the members
+                # re-enslaved below get the bond's MTU when enslaved
+                self._set_mtu(target, op.changes["mtu"]["after"], index, " and its members")
             for member in p.get("reenslave") or []:
                 self._enslave(member, target)
             self.nl.set_link(index, "setting %s up" % target, state="up")
@@ -612,11 +684,21 @@ class NicBondResource(NetlinkResource):
             self._enslave(target, op.changes["master"]["after"])
         elif a == "remove_member":
             self.nl.set_link(self._index(target), "releasing %s" % target, master=0)
+        elif a == "modify_member":
+            self._set_mtu(target, op.changes["mtu"]["after"])
         elif a == "create_bridge":
             self.nl.add_link(target, "bridge")  # STP is off by default
-            self.nl.set_link(self._index(target), "setting %s up" % target, state="up")
+            index = self._index(target)
+            if p.get("mtu"):
+                # set after creation (not as IFLA_MTU of the new link) so the kernel counts it as
+                # chosen by the user and keeps it when ports join (no MTU auto-adjust)
+                self._set_mtu(target, p["mtu"], index)
+            self.nl.set_link(index, "setting %s up" % target, state="up")
         elif a == "modify_bridge":
-            self.nl.set_link(self._index(target), "setting %s up" % target, state="up")
+            index = self._index(target)
+            if "mtu" in op.changes:
+                self._set_mtu(target, op.changes["mtu"]["after"], index)
+            self.nl.set_link(index, "setting %s up" % target, state="up")
         elif a == "set_master":
             after = op.changes["master"]["after"]
             self.nl.set_link(self._index(target), "attaching %s to %s" % (target, after), master=self._index(after))

@@ -4,6 +4,7 @@
 and the bridge above it: the files the book writes by hand in /etc/sysconfig/network-scripts.
 
 Pure: :func:`render` maps a bond configuration (see ``_persist_net``) to ``{path: content}``.
+The MTU is ``MTU=`` in the file of the bond, of every member and of the bridge.
 """
 
 from __future__ import annotations
@@ -58,18 +59,18 @@ def render(config: dict[str, Any]) -> dict[str, str]:
         bond += [("BOOTPROTO", "none"), ("BRIDGE", bridge)]
     else:
         bond += _address_pairs(config.get("address"), config.get("gateway"))
-    if config.get("mtu"):
-        bond.append(("MTU", config["mtu"]))
+    mtu = ("MTU", config.get("mtu") or None)
+    bond.append(mtu)
     files = {path_for(name): _lines(bond)}
     for member in config.get("members") or []:
         files[path_for(member)] = _lines([
             ("DEVICE", member), ("NAME", member), ("TYPE", "Ethernet"), ("BOOTPROTO", "none"),
-            ("ONBOOT", "yes"), ("MASTER", name), ("SLAVE", "yes")])
+            ("ONBOOT", "yes"), ("MASTER", name), ("SLAVE", "yes"), mtu])
     if bridge:
         files[path_for(bridge)] = _lines(
             [("DEVICE", bridge), ("NAME", bridge), ("TYPE", "Bridge")]
             + _address_pairs(config.get("address"), config.get("gateway"))
-            + [("ONBOOT", "yes"), ("STP", "no"), ("DELAY", "0")])
+            + [("ONBOOT", "yes"), ("STP", "no"), ("DELAY", "0"), mtu])
     return files
 
 

@@ -6,6 +6,10 @@ Pure: :func:`render` maps a bond configuration (see ``_persist_net``) and the cu
 /etc/network/interfaces to ``{path: content}``: ``/etc/network/interfaces.d/<bond>`` with the
 bond (``bond-slaves``, ``bond-mode``...) and the bridge (``bridge_ports``), and
 /etc/network/interfaces itself only when it does not yet read interfaces.d.
+
+The MTU is ``mtu`` in the stanza of the bond and of the bridge. The members have no stanza of
+their own (``bond-slaves``): the kernel gives them the bond's MTU when they are enslaved and
+again when ifup sets the bond's MTU.
 """
 
 from __future__ import annotations
@@ -55,11 +59,12 @@ def render(config: dict[str, Any], interfaces_text: str | None = None) -> dict[s
     members = list(config.get("members") or [])
     bond_opts: list[tuple[str, Any]] = [("bond-slaves", " ".join(members) if members else "none")]
     bond_opts += [("bond-" + key.replace("_", "-"), value) for key, value in bond_option_pairs(config)]
-    bond_opts.append(("mtu", config.get("mtu")))
+    mtu = ("mtu", config.get("mtu") or None)
+    bond_opts.append(mtu)
     if bridge:
         stanzas = [_iface(name, None, None, bond_opts),
                    _iface(bridge, config.get("address"), config.get("gateway"),
-                          [("bridge_ports", name), ("bridge_stp", "off"), ("bridge_fd", "0")])]
+                          [("bridge_ports", name), ("bridge_stp", "off"), ("bridge_fd", "0"), mtu])]
     else:
         stanzas = [_iface(name, config.get("address"), config.get("gateway"), bond_opts)]
     files = {path_for(name): HEADER + "\n".join(stanzas)}

@@ -15,7 +15,7 @@ The bond configuration (``config``) every renderer takes::
     options   {miimon, updelay, downdelay, lacp_rate, xmit_hash_policy, ad_select,
                primary, arp_interval, arp_ip_target}; None = kernel default
     address   "ip/prefix" on the bridge (or on the bond without bridge), or None
-    gateway   default gateway, or None      mtu       bond MTU, or None
+    gateway   default gateway, or None      mtu       MTU of bond, members and bridge, or None
 
 Options equal to the kernel default are not written (the files stay short and read like the
 book's), except ``mode`` and, while ARP monitoring is off, ``miimon``.

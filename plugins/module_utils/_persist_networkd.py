@@ -6,6 +6,11 @@ Pure: :func:`render` maps a bond configuration (see ``_persist_net``) to ``{path
 under /etc/systemd/network: ``30-kvmnet-<bond>.netdev`` / ``.network``, one
 ``30-kvmnet-<member>.network`` per member (``Bond=``, ``PrimarySlave=``) and
 ``30-kvmnet-<bridge>.netdev`` / ``.network`` carrying the address and gateway.
+
+The MTU goes in the [Link] section (``MTUBytes=``) of the .network file of the bond, of every
+member and of the bridge: networkd applies a .network file to a link whenever it configures it,
+also to a bond that already exists, whereas ``MTUBytes=`` of a .netdev only applies when
+networkd creates the device itself.
 """
 
 from __future__ import annotations
@@ -51,6 +56,14 @@ def _address_section(config: dict[str, Any]) -> list[tuple[str, Any]]:
     return [("Address", config.get("address")), ("Gateway", config.get("gateway"))]
 
 
+def _network(ifname: str, config: dict[str, Any], network: list[tuple[str, Any]]) -> str:
+    """A .network file: [Match] on the name, [Link] with the MTU when there is one, [Network]."""
+    sections = [("Match", [("Name", ifname)])]
+    if config.get("mtu"):
+        sections.append(("Link", [("MTUBytes", config["mtu"])]))
+    return _ini(sections + [("Network", network)])
+
+
 def render(config: dict[str, Any]) -> dict[str, str]:
     """The .netdev/.network files that recreate the bond (and bridge) at boot."""
     name = config["name"]
@@ -61,23 +74,19 @@ def render(config: dict[str, Any]) -> dict[str, str]:
         if key == "primary":
             continue  # networkd sets it on the member: PrimarySlave=true
         bond_pairs.append((BOND_KEYS[key], "%sms" % value if key in MILLISECONDS else value))
-    files = {path_for(name, "netdev"): _ini([("NetDev", [("Name", name), ("Kind", "bond"),
-                                                         ("MTUBytes", config.get("mtu"))]),
+    files = {path_for(name, "netdev"): _ini([("NetDev", [("Name", name), ("Kind", "bond")]),
                                              ("Bond", bond_pairs)])}
     if bridge:
         network = [("Bridge", bridge), ("LinkLocalAddressing", "no")]
     else:
         network = _address_section(config) + [("LinkLocalAddressing", "no" if not config.get("address") else None)]
-    files[path_for(name, "network")] = _ini([("Match", [("Name", name)]), ("Network", network)])
+    files[path_for(name, "network")] = _network(name, config, network)
     for member in config.get("members") or []:
-        files[path_for(member, "network")] = _ini([
-            ("Match", [("Name", member)]),
-            ("Network", [("Bond", name), ("PrimarySlave", "true" if member == primary else None),
-                         ("LinkLocalAddressing", "no")])])
+        files[path_for(member, "network")] = _network(member, config, [
+            ("Bond", name), ("PrimarySlave", "true" if member == primary else None), ("LinkLocalAddressing", "no")])
     if bridge:
         files[path_for(bridge, "netdev")] = _ini([("NetDev", [("Name", bridge), ("Kind", "bridge")]),
                                                   ("Bridge", [("STP", "no")])])
-        files[path_for(bridge, "network")] = _ini([
-            ("Match", [("Name", bridge)]),
-            ("Network", _address_section(config) + [("ConfigureWithoutCarrier", "yes")])])
+        files[path_for(bridge, "network")] = _network(
+            bridge, config, _address_section(config) + [("ConfigureWithoutCarrier", "yes")])
     return files

@@ -6,6 +6,10 @@ Pure: :func:`render` maps a bond configuration (see ``_persist_net``) to ``{path
 under /etc/NetworkManager/system-connections (files must be mode 0600 or NetworkManager
 ignores them). Connection UUIDs are derived from the connection id (uuid5), so rendering the
 same configuration twice gives the same files.
+
+The MTU is ``mtu=`` of the [ethernet] section (the 802-3-ethernet setting) in the profile of the
+bond, of every member and of the bridge: NetworkManager takes the MTU of bond and bridge
+devices from that setting too.
 """
 
 from __future__ import annotations
@@ -65,22 +69,27 @@ def _ip_sections(address: str | None, gateway: str | None) -> list[tuple[str, li
     return [("ipv4", [("method", "disabled")]), ("ipv6", manual)]
 
 
+def _ethernet(config: dict[str, Any]) -> list[tuple[str, list[tuple[str, Any]]]]:
+    """The [ethernet] section with the MTU, or nothing when there is no MTU."""
+    return [("ethernet", [("mtu", config["mtu"])])] if config.get("mtu") else []
+
+
 def render(config: dict[str, Any]) -> dict[str, str]:
     """Keyfiles: the bond (a bridge port when bridged), one ethernet port per member, the bridge."""
     name = config["name"]
     bridge = config.get("bridge")
     bond_section = list(bond_option_pairs(config, list_separator=","))
-    sections = [_connection(name, "bond", bridge, "bridge" if bridge else None)]
-    if config.get("mtu"):
-        sections.append(("ethernet", [("mtu", config["mtu"])]))
+    sections = [_connection(name, "bond", bridge, "bridge" if bridge else None)] + _ethernet(config)
     sections.append(("bond", bond_section))
     if not bridge:
         sections += _ip_sections(config.get("address"), config.get("gateway"))
     files = {path_for(name): _keyfile(sections)}
     for member in config.get("members") or []:
-        files[path_for(member)] = _keyfile([_connection(member, "ethernet", name, "bond"), ("ethernet", [])])
+        files[path_for(member)] = _keyfile([_connection(member, "ethernet", name, "bond"),
+                                            ("ethernet", [("mtu", config.get("mtu") or None)])])
     if bridge:
-        files[path_for(bridge)] = _keyfile([_connection(bridge, "bridge"), ("bridge", [("stp", "false")])]
+        files[path_for(bridge)] = _keyfile([_connection(bridge, "bridge")] + _ethernet(config)
+                                           + [("bridge", [("stp", "false")])]
                                            + _ip_sections(config.get("address"), config.get("gateway")))
     return files
 

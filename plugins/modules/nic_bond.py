@@ -29,6 +29,10 @@ description:
     host, because a session to that address drops if the new carrier has no working uplink. Run such a
     change from a console or out-of-band path until a commit-confirm safety net exists.
   - Addresses other than I(address) on the bridge are left alone.
+  - I(mtu) is the MTU of the bond and, with I(bridge), of the bridge. The kernel gives a NIC the bond's
+    MTU when it is enslaved and sets every member when the bond's MTU changes, so one C(modify_bond) step
+    covers the members; a member whose MTU was changed by hand while the bond's is right gets a
+    C(modify_member) step. Without I(mtu) no MTU is changed or written to the files.
   - Persisted files are written only when their content changes and are shown in C(--diff);
     the daemon (C(networkctl reload), C(nmcli connection reload); argument lists, no shell) is asked
     to re-read them only then, and only if it is running. These commands are the only processes
@@ -112,6 +116,20 @@ options:
       - Default gateway through the address's interface (C(ip route replace default via ...)).
         Must be inside the subnet of I(address).
     type: str
+  mtu:
+    description:
+      - MTU in bytes (68 to 65535) of the bond, its members and, when I(bridge) is given, the bridge
+        (C(9000) for jumbo frames). The members must support it. The kernel refuses an MTU one of them
+        cannot take (a change of the bond's MTU is then undone on every member) and the module fails,
+        listing the steps already applied.
+      - The bridge's MTU is set explicitly, so it stays when other ports (VM taps) join. The MTU of those
+        other ports is left alone.
+      - Persisted for every stack in its own syntax, for the bond, each member and the bridge
+        (C(MTUBytes=) in the C([Link]) section of the networkd C(.network) files, C(mtu=) in the
+        C([ethernet]) section of the keyfiles, C(MTU=) in the ifcfg files, C(mtu) in the ifupdown stanzas of
+        bond and bridge, the members taking the bond's).
+      - Not given, the MTUs are left as they are and no file mentions one.
+    type: int
   persist:
     description:
       - Which network configuration stack to write files for, so the bond survives a reboot.
@@ -159,6 +177,13 @@ EXAMPLES = r"""
     members: [enp0s5, enp0s6]
     bridge: br-vm
 
+- name: Jumbo frames on the bond, its members and the bridge, now and after a reboot
+  kvmnet.hypervisor.nic_bond:
+    name: bond0
+    members: [enp4s0f0, enp4s0f1]
+    bridge: br1
+    mtu: 9000
+
 - name: Only change the monitoring interval; members, mode and bridge are left alone
   kvmnet.hypervisor.nic_bond:
     name: bond0
@@ -176,7 +201,8 @@ before:
   description:
     - The state before the run. C(bond) is null when the bond did not exist; C(files) maps each
       persisted path to its content (null when missing); C(address.holders) lists where the host
-      address was found; C(persist) is the stack used.
+      address was found; C(persist) is the stack used; C(links) holds the member NICs (given and
+      current) with their master and MTU.
   returned: always
   type: dict
   sample:
@@ -196,7 +222,11 @@ before:
       members: [enp0s5, enp0s6]
       master: br1
       admin_state: up
-    bridge: {name: br1, kind: bridge, admin_state: up}
+      mtu: 1500
+    bridge: {name: br1, kind: bridge, admin_state: up, mtu: 1500}
+    links:
+      enp0s5: {kind: null, master: bond0, mtu: 1500}
+      enp0s6: {kind: null, master: bond0, mtu: 1500}
     address: {holders: [{device: br1, address: 10.8.0.1/24}]}
     default_route: null
     persist: networkd
@@ -209,10 +239,11 @@ after:
 operations:
   description:
     - The planned operations, applied unless in check mode; empty when nothing had to change.
-    - C(action) is one of C(create_bond), C(modify_bond), C(add_member), C(remove_member), C(create_bridge),
-      C(modify_bridge), C(set_master), C(add_address), C(move_address), C(set_gateway), C(delete_bond),
-      C(delete_bridge), C(write_file), C(remove_file), C(reload). C(changes) maps a changed field to its
-      C(before) and C(after) values; C(write_file) carries the file's C(content) and C(mode).
+    - C(action) is one of C(create_bond), C(modify_bond), C(add_member), C(remove_member), C(modify_member),
+      C(create_bridge), C(modify_bridge), C(set_master), C(add_address), C(move_address), C(set_gateway),
+      C(delete_bond), C(delete_bridge), C(write_file), C(remove_file), C(reload). C(changes) maps a changed
+      field to its C(before) and C(after) values (C(mtu) among them); C(write_file) carries the file's
+      C(content) and C(mode).
   returned: always
   type: list
   elements: dict
@@ -253,6 +284,7 @@ def main() -> None:
             bridge=dict(type="str"),
             address=dict(type="str"),
             gateway=dict(type="str"),
+            mtu=dict(type="int"),
             persist=dict(type="str", choices=["auto", "networkd", "nm", "ifcfg", "ifupdown", "none"], default="auto"),
             netns=dict(type="str"),
         ),

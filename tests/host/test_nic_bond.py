@@ -8,6 +8,8 @@ extensions/molecule/host_bond). What is tested here for real, in throwaway netwo
 * bad input, missing members and members enslaved elsewhere fail before anything is changed;
 * the netlink side of the bridge part (create bridge, attach a port, move the host address and
   the default route to the bridge) on a veth standing in for the bond;
+* the MTU steps of the bridge and of a member on veths (the bond's own, and the kernel setting
+  its members, are for the VM tier);
 * persistence: files planned in check mode (nothing written), written under a temporary root by
   the Resource, unchanged on the next run, removed with state=absent.
 """
@@ -124,6 +126,30 @@ def test_bridge_part_and_address_move_on_the_real_kernel(lab):
     assert ("br1", "10.77.0.5", 24) in addrs and ("enp1", "10.77.0.5", 24) not in addrs
     routes = json.loads(lab.ip("-j", "route", "show", "default"))
     assert [(r["gateway"], r["dev"]) for r in routes] == [("10.77.0.1", "br1")]
+
+
+def test_bridge_and_member_mtu_on_the_real_kernel(lab):
+    """The MTU steps beside and above the bond, with the veth enp2 standing in for the bond and
+    enp1 for a member: a bridge's MTU set after creation stays when a port with another MTU joins
+    (the kernel's auto-adjust only follows an MTU nobody set), and a later change sticks too."""
+    def mtus():
+        return [lab.link(n)["mtu"] for n in ("br1", "enp2", "enp1")]
+
+    res = NicBondResource(params(lab, name="enp2", bridge="br1", mtu=9000))
+    res.open()
+    try:
+        res.apply([
+            Operation("create_bridge", "br1", stp=False, admin_state="up", mtu=9000),
+            Operation("set_master", "enp2", changes={"master": {"before": None, "after": "br1"}}),
+            Operation("modify_member", "enp1", changes={"mtu": {"before": 1500, "after": 9000}}),
+        ])
+        assert mtus() == [9000, 1500, 9000]
+        res.apply([Operation("modify_bridge", "br1", changes={"mtu": {"before": 9000, "after": 1400}})])
+        lab.ip("link", "set", "enp2", "mtu", "1300")  # a port changing: the bridge keeps its MTU
+        assert mtus() == [1400, 1300, 9000]
+        assert "UP" in lab.link("br1")["flags"]
+    finally:
+        res.close()
 
 
 def test_read_back_of_bridge_address_and_route(lab, fake_bonding):

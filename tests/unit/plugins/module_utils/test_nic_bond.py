@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils import _nic_bond as nb
-from ansible_collections.kvmnet.hypervisor.plugins.module_utils._engine import Operation
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils._engine import Operation, execute
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._errors import Conflict, InvalidInput, NotFound
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._persist_net import RELOAD_COMMANDS
 
@@ -60,11 +60,28 @@ def test_mode_by_name_or_number(mode, expected):
     ({"miimon": -1}, "miimon"),
     ({"persist": "netplan"}, "persist"),
     ({"persist": "networkd", "netns": "x"}, "persist"),
+    ({"mtu": 67}, "mtu"),
+    ({"mtu": 65536}, "mtu"),
+    ({"mtu": 0}, "mtu"),
+    ({"mtu": True}, "mtu"),
+    ({"mtu": "jumbo"}, "mtu"),
 ])
 def test_bad_input_names_option(kw, option):
     with pytest.raises(InvalidInput) as err:
         desired(**kw)
     assert err.value.option == option
+
+
+@pytest.mark.parametrize("value", [67, 65536, -1])
+def test_mtu_out_of_range_names_option_and_value(value):
+    with pytest.raises(InvalidInput, match=r"^mtu: %d is out of range \(68-65535\)$" % value):
+        desired(mtu=value)
+
+
+@pytest.mark.parametrize("value", [68, 1500, 9000, 65535])
+def test_mtu_in_range(value):
+    assert desired(mtu=value)["mtu"] == value
+    assert desired()["mtu"] is None
 
 
 @pytest.mark.parametrize("kw,option", [
@@ -199,6 +216,76 @@ def test_absent():
     assert nb.plan_nic_bond(current(), desired(state="absent")) == []
 
 
+# -- mtu -------------------------------------------------------------------------------------
+def mtu_current(bond_mtu=1500, member_mtus=(1500, 1500), bridge_mtu=1500, **kw):
+    """bond0 (eth1, eth2) under br1, with the given MTUs."""
+    links = {"eth%d" % (i + 1): {"kind": None, "master": "bond0", "mtu": m} for i, m in enumerate(member_mtus)}
+    return current(bond=bond_state(master="br1", mtu=bond_mtu), links=links,
+                   bridge={"name": "br1", "kind": "bridge", "admin_state": "up", "mtu": bridge_mtu}, **kw)
+
+
+def test_mtu_equal_everywhere_plans_nothing():
+    assert nb.plan_nic_bond(mtu_current(9000, (9000, 9000), 9000),
+                            desired(members=["eth1", "eth2"], bridge="br1", mtu=9000)) == []
+
+
+def test_mtu_omitted_leaves_every_mtu_alone():
+    assert nb.plan_nic_bond(mtu_current(1500, (9000, 1400), 9000), desired(members=["eth1", "eth2"], bridge="br1")) == []
+
+
+def test_mtu_change_on_bond_and_bridge():
+    """The kernel sets the members with the bond (bond_change_mtu): no step of their own."""
+    ops = nb.plan_nic_bond(mtu_current(), desired(members=["eth1", "eth2"], bridge="br1", mtu=9000))
+    assert ops == [
+        Operation("modify_bond", "bond0", changes={"mtu": {"before": 1500, "after": 9000}}),
+        Operation("modify_bridge", "br1", changes={"mtu": {"before": 1500, "after": 9000}}),
+    ]
+
+
+def test_mtu_without_bridge_option_leaves_the_bridge_alone():
+    ops = nb.plan_nic_bond(mtu_current(), desired(mtu=9000))
+    assert ops == [Operation("modify_bond", "bond0", changes={"mtu": {"before": 1500, "after": 9000}})]
+
+
+def test_member_mtu_differing_from_a_right_bond_is_planned():
+    """Members without the option too: the bond's members now."""
+    ops = nb.plan_nic_bond(mtu_current(9000, (9000, 1500), 9000), desired(bridge="br1", mtu=9000))
+    assert ops == [Operation("modify_member", "eth2", changes={"mtu": {"before": 1500, "after": 9000}})]
+
+
+def test_member_being_released_gets_no_mtu_step():
+    cur = mtu_current(9000, (1500, 9000), 9000)
+    ops = nb.plan_nic_bond(cur, desired(members=["eth2"], mtu=9000))
+    assert ops == [Operation("remove_member", "eth1", changes={"master": {"before": "bond0", "after": None}})]
+
+
+def test_mtu_on_create_bond_and_bridge():
+    want = desired(members=["eth1"], bridge="br1", mtu=9000)
+    ops = nb.plan_nic_bond(current(links={"eth1": dict(FREE, mtu=1500)}), want)
+    assert [(op.action, op.target, op.params.get("mtu")) for op in ops] == [
+        ("create_bond", "bond0", 9000), ("add_member", "eth1", None), ("create_bridge", "br1", 9000),
+        ("set_master", "bond0", None)]
+
+
+def test_mtu_with_mode_change_is_part_of_the_one_modify_bond():
+    cur = mtu_current()
+    ops = nb.plan_nic_bond(cur, desired(mode="802.3ad", members=["eth1", "eth2"], mtu=9000))
+    assert [op.action for op in ops] == ["modify_bond"]
+    assert ops[0].changes == {"mode": {"before": "active-backup", "after": "802.3ad"},
+                              "mtu": {"before": 1500, "after": 9000}}
+    assert ops[0].params["reenslave"] == ["eth1", "eth2"]
+
+
+def test_mtu_persisted_for_bond_members_and_bridge_then_converged():
+    want = desired(members=["eth1", "eth2"], bridge="br1", mtu=9000, persist="nm")
+    cur = mtu_current(9000, (9000, 9000), 9000, persist="nm")
+    ops = nb.plan_nic_bond(cur, want)
+    assert [op.action for op in ops] == ["write_file"] * 4
+    assert all("\n[ethernet]\nmtu=9000\n" in op.params["content"] for op in ops)
+    converged = dict(cur, files={op.target: op.params["content"] for op in ops})
+    assert nb.plan_nic_bond(converged, want) == []
+
+
 def test_persist_writes_files_then_reloads_once():
     want = desired(mode=1, members=["eth1", "eth2"], persist="networkd")
     cur = current(bond=bond_state(), persist="networkd", reload=True,
@@ -243,3 +330,207 @@ def test_bonding_available(tmp_path):
     assert not nb.bonding_available(str(tmp_path / "lib"), str(tmp_path / "sys"))
     (tmp_path / "sys" / "bonding").mkdir(parents=True)
     assert nb.bonding_available(str(tmp_path / "lib"), str(tmp_path / "sys"))
+
+
+# -- mtu through the resource, on a model of the kernel's MTU rules --------------------------
+class KernelModel:
+    """The few kernel rules nic_bond's MTU handling relies on, in place of the netlink socket:
+
+    * enslaving a NIC sets it to the bond's MTU; releasing it restores its own (bond_enslave,
+      bond_release); changing the bond's MTU changes every member's (bond_change_mtu);
+    * a bridge whose MTU was never set by hand follows the smallest MTU of its ports when ports
+      join or change; once set by hand it keeps it (br_mtu_auto_adjust, BROPT_MTU_SET_BY_USER);
+      setting the MTU a link already has is no change at all (dev_set_mtu).
+    """
+
+    where = ""
+
+    def __init__(self):
+        self.by_index = {}
+
+    def add(self, name, kind=None, mtu=1500, master=None):
+        index = len(self.by_index) + 1
+        self.by_index[index] = {"ifindex": index, "name": name, "kind": kind, "mtu": mtu, "admin_state": "up",
+                                "master_index": self.index(master) if master else None, "own_mtu": mtu,
+                                "mtu_by_user": False}
+        if kind == "bond":
+            self.by_index[index]["bond"] = {"mode": 1, "miimon": 100, "updelay": 0, "downdelay": 0,
+                                            "ad_lacp_rate": 0, "xmit_hash_policy": 0, "ad_select": 0,
+                                            "primary": None, "arp_interval": 0, "arp_ip_target": []}
+        return index
+
+    def mtu(self, name):
+        return self.by_index[self.index(name)]["mtu"]
+
+    # the Netlink API used by NicBondResource
+    def open(self):
+        return self
+
+    def close(self):
+        pass
+
+    def index(self, name):
+        return next((i for i, l in self.by_index.items() if l["name"] == name), None)
+
+    def link(self, name=None, index=None):
+        index = self.index(name) if index is None else index
+        link = self.by_index.get(index)
+        return None if link is None else dict(link, bond=dict(link["bond"]) if "bond" in link else None)
+
+    def links(self):
+        return [self.link(index=i) for i in self.by_index]
+
+    def _ports(self, index):
+        return [l for l in self.by_index.values() if l["master_index"] == index]
+
+    def _auto_adjust(self, bridge):
+        ports = self._ports(bridge["ifindex"])
+        if bridge["kind"] == "bridge" and not bridge["mtu_by_user"] and ports:
+            bridge["mtu"] = min(p["mtu"] for p in ports)
+
+    def add_link(self, name, kind, **attrs):
+        index = self.add(name, kind)
+        self.by_index[index]["admin_state"] = "down"
+        for key, value in attrs.items():
+            self.by_index[index]["bond"][key[len("bond_"):]] = value
+
+    def set_bond(self, index, what, **attrs):
+        self.by_index[index]["bond"].update(attrs)
+
+    def set_link(self, index, what, state=None, master=None, mtu=None):
+        link = self.by_index[index]
+        if state is not None:
+            link["admin_state"] = state
+        if master == 0 and link["master_index"]:
+            old = self.by_index[link["master_index"]]
+            link["master_index"] = None
+            if old["kind"] == "bond":
+                link["mtu"] = link["own_mtu"]
+            self._auto_adjust(old)
+        elif master:
+            new = self.by_index[master]
+            link["master_index"] = master
+            if new["kind"] == "bond":
+                assert link["admin_state"] == "down", "the kernel enslaves a NIC only while it is down"
+                link["own_mtu"], link["mtu"] = link["mtu"], new["mtu"]
+            self._auto_adjust(new)
+        if mtu is not None and mtu != link["mtu"]:
+            link["mtu"] = mtu
+            if link["kind"] == "bond":
+                for port in self._ports(index):
+                    port["mtu"] = mtu
+            if link["kind"] == "bridge":
+                link["mtu_by_user"] = True
+            if link["master_index"]:
+                self._auto_adjust(self.by_index[link["master_index"]])
+
+    def del_link(self, index, what):
+        del self.by_index[index]
+
+    def addresses(self, index=None):
+        return []
+
+    def default_routes(self, family):
+        return []
+
+
+@pytest.fixture
+def kernel(tmp_path):
+    """(model, run): run(**options) executes nic_bond on the model and returns the result."""
+    model = KernelModel()
+    (tmp_path / "bonding").mkdir()
+
+    def run(check_mode=False, **kw):
+        res = nb.NicBondResource(dict(params(**kw), sys_module=str(tmp_path)))
+        res.nl = model
+        res.verify_delay = 0
+        return execute(res, check_mode=check_mode)
+
+    return model, run
+
+
+JUMBO = {"members": ["eth1", "eth2"], "bridge": "br1", "mtu": 9000}
+
+
+def test_mtu_from_nothing_converges_and_predict_matches(kernel):
+    model, run = kernel
+    model.add("eth1")
+    model.add("eth2")
+    predicted = run(check_mode=True, **JUMBO)
+    result = run(**JUMBO)  # verify() re-plans after applying: it raises unless the plan is empty
+    assert [op["action"] for op in result["operations"]] == [
+        "create_bond", "add_member", "add_member", "create_bridge", "set_master"]
+    assert [model.mtu(n) for n in ("bond0", "eth1", "eth2", "br1")] == [9000] * 4
+    for key in ("bond", "bridge", "links"):
+        assert predicted["after"][key] == result["after"][key]
+    assert run(**JUMBO)["changed"] is False
+
+
+@pytest.mark.parametrize("old,new", [(1500, 9000), (9000, 1500)])
+def test_mtu_change_on_a_live_bond_under_a_bridge_with_other_ports(kernel, old, new):
+    model, run = kernel
+    model.add("br1", "bridge", mtu=old)
+    model.add("bond0", "bond", mtu=old, master="br1")
+    model.add("eth1", mtu=old, master="bond0")
+    model.add("eth2", mtu=old, master="bond0")
+    model.add("vnet0", "tun", mtu=1500, master="br1")  # a VM's tap: left alone
+    want = dict(JUMBO, mtu=new)
+    predicted = run(check_mode=True, **want)
+    result = run(**want)
+    assert [op["action"] for op in result["operations"]] == ["modify_bond", "modify_bridge"]
+    assert [model.mtu(n) for n in ("bond0", "eth1", "eth2", "br1", "vnet0")] == [new, new, new, new, 1500]
+    for key in ("bond", "bridge", "links"):
+        assert predicted["after"][key] == result["after"][key]
+    assert run(**want)["changed"] is False
+
+
+def test_member_mtu_set_by_hand_is_put_back(kernel):
+    model, run = kernel
+    model.add("br1", "bridge", mtu=9000)
+    model.add("bond0", "bond", mtu=9000, master="br1")
+    model.add("eth1", mtu=9000, master="bond0")
+    model.add("eth2", mtu=1500, master="bond0")  # ip link set eth2 mtu 1500, by hand
+    result = run(**JUMBO)
+    assert result["operations"] == [
+        {"action": "modify_member", "target": "eth2", "changes": {"mtu": {"before": 1500, "after": 9000}}}]
+    assert model.mtu("eth2") == 9000 and run(**JUMBO)["changed"] is False
+
+
+def test_mtu_with_mode_change_reenslaved_members_follow(kernel):
+    model, run = kernel
+    model.add("bond0", "bond")
+    model.add("eth1", master="bond0")
+    model.add("eth2", master="bond0")
+    want = {"members": ["eth1", "eth2"], "mode": "802.3ad", "mtu": 9000}
+    result = run(**want)
+    assert [op["action"] for op in result["operations"]] == ["modify_bond"]
+    assert [model.mtu(n) for n in ("bond0", "eth1", "eth2")] == [9000] * 3
+    assert run(**want)["changed"] is False
+
+
+def test_mtu_omitted_changes_no_mtu(kernel):
+    model, run = kernel
+    model.add("bond0", "bond", mtu=9000)
+    model.add("eth1", mtu=9000, master="bond0")
+    model.add("eth3", mtu=1400)
+    result = run(members=["eth1", "eth3"], miimon=200)
+    assert [(op["action"], sorted(op.get("changes", {}))) for op in result["operations"]] == [
+        ("modify_bond", ["miimon"]), ("add_member", ["master"])]
+    assert model.mtu("bond0") == 9000 and model.mtu("eth3") == 9000  # the kernel's doing, on enslaving
+
+
+def test_member_swap_with_mtu_new_member_gets_it_when_enslaved(kernel):
+    model, run = kernel
+    model.add("br1", "bridge", mtu=9000)
+    model.add("bond0", "bond", mtu=9000, master="br1")
+    model.add("eth1", mtu=9000, master="bond0")
+    model.add("eth2", mtu=9000, master="bond0")
+    model.add("eth3", mtu=1500)
+    want = dict(JUMBO, members=["eth2", "eth3"])
+    predicted = run(check_mode=True, **want)
+    result = run(**want)
+    assert [(op["action"], op["target"]) for op in result["operations"]] == [
+        ("remove_member", "eth1"), ("add_member", "eth3")]
+    assert model.mtu("eth3") == 9000
+    for key in ("bond", "bridge", "links"):
+        assert predicted["after"][key] == result["after"][key]

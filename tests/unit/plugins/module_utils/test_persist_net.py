@@ -48,8 +48,11 @@ ARP6 = {
 #: no address anywhere (the bridge carries VM traffic only)
 BARE = {"name": "bond3", "mode": "balance-rr", "members": [], "bridge": "br3", "address": None, "gateway": None,
         "options": {"miimon": 100}}
+#: the book's bond and bridge with jumbo frames: the MTU on the bond, both members and the bridge
+JUMBO = dict(BOOK, name="bond4", members=["enp5s0f0", "enp5s0f1"], bridge="br4", mtu=9000,
+             options=dict(BOOK["options"], primary="enp5s0f0"))
 
-CASES = {"book": BOOK, "lacp": LACP, "arp6": ARP6, "bare": BARE}
+CASES = {"book": BOOK, "lacp": LACP, "arp6": ARP6, "bare": BARE, "jumbo": JUMBO}
 INTERFACES_STOCK = "# interfaces(5)\nsource /etc/network/interfaces.d/*\n\nauto lo\niface lo inet loopback\n"
 INTERFACES_BARE = "auto lo\niface lo inet loopback"
 
@@ -95,6 +98,31 @@ def test_ifcfg_reproduces_the_book():
     br = _persist_ifcfg.parse(files["/etc/sysconfig/network-scripts/ifcfg-br1"])
     assert (br["TYPE"], br["IPADDR"], br["NETMASK"], br["GATEWAY"]) == (
         "Bridge", "192.168.20.200", "255.255.255.0", "192.168.20.1")
+
+
+@pytest.mark.parametrize("case", ["book", "bare"])
+def test_no_mtu_written_without_mtu(case):
+    """mtu not given: no file of any stack mentions an MTU (the stack's default applies)."""
+    for render in RENDERERS.values():
+        assert "mtu" not in _flatten(render(CASES[case])).lower()
+
+
+def test_mtu_on_bond_members_and_bridge_in_every_stack():
+    networkd = _persist_networkd.render(JUMBO)
+    for ifname in ("bond4", "enp5s0f0", "enp5s0f1", "br4"):
+        text = networkd[_persist_networkd.path_for(ifname, "network")]
+        assert "\n[Link]\nMTUBytes=9000\n" in text
+    assert not any("MTU" in networkd[_persist_networkd.path_for(n, "netdev")] for n in ("bond4", "br4"))
+    nm = _persist_nm.render(JUMBO)
+    for ifname in ("bond4", "enp5s0f0", "enp5s0f1", "br4"):
+        assert _persist_nm.parse(nm[_persist_nm.path_for(ifname)])["ethernet"] == {"mtu": "9000"}
+    ifcfg = _persist_ifcfg.render(JUMBO)
+    for ifname in ("bond4", "enp5s0f0", "enp5s0f1", "br4"):
+        assert _persist_ifcfg.parse(ifcfg[_persist_ifcfg.path_for(ifname)])["MTU"] == "9000"
+    stanzas = _persist_ifupdown.render(JUMBO, INTERFACES_STOCK)[_persist_ifupdown.path_for("bond4")].split("\n\n")
+    assert [next(line for line in s.split("\n") if line.startswith("iface ")) for s in stanzas] == [
+        "iface bond4 inet manual", "iface br4 inet static"]
+    assert all("    mtu 9000" in s.split("\n") for s in stanzas)
 
 
 def test_nm_uuid_is_stable_and_unique():
@@ -147,8 +175,13 @@ def configs(draw):
     prefix = draw(st.integers(8, 30))
     address = draw(st.sampled_from([None, "%s/%d" % (net, prefix)]))
     bridge = draw(st.sampled_from([None, "br" + name[:10]]))
+    mtu = draw(st.sampled_from([None, 68, 1500, 9000, 65535]))
     return {"name": name, "mode": mode, "members": members, "bridge": bridge, "address": address,
-            "gateway": None, "options": options}
+            "gateway": None, "mtu": mtu, "options": options}
+
+
+def _links(config):
+    return [config["name"]] + config["members"] + ([config["bridge"]] if config["bridge"] else [])
 
 
 @settings(max_examples=60, deadline=None)
@@ -168,6 +201,9 @@ def test_ifcfg_round_trip(config):
         assert "IPADDR" not in holder
     for member in config["members"]:
         assert _persist_ifcfg.parse(files[_persist_ifcfg.path_for(member)])["MASTER"] == config["name"]
+    for ifname in _links(config):
+        mtu = _persist_ifcfg.parse(files[_persist_ifcfg.path_for(ifname)]).get("MTU")
+        assert mtu == (str(config["mtu"]) if config["mtu"] else None)
 
 
 @settings(max_examples=60, deadline=None)
@@ -180,3 +216,16 @@ def test_nm_round_trip(config):
     for member in config["members"]:
         port = _persist_nm.parse(files[_persist_nm.path_for(member)])["connection"]
         assert (port["master"], port["slave-type"], port["interface-name"]) == (config["name"], "bond", member)
+    for ifname in _links(config):
+        mtu = _persist_nm.parse(files[_persist_nm.path_for(ifname)]).get("ethernet", {}).get("mtu")
+        assert mtu == (str(config["mtu"]) if config["mtu"] else None)
+
+
+@settings(max_examples=60, deadline=None)
+@given(configs())
+def test_networkd_round_trip(config):
+    files = _persist_networkd.render(config)
+    for ifname in _links(config):
+        text = files[_persist_networkd.path_for(ifname, "network")]
+        found = [line.split("=", 1)[1] for line in text.splitlines() if line.startswith("MTUBytes=")]
+        assert found == ([str(config["mtu"])] if config["mtu"] else [])

@@ -56,3 +56,38 @@ def test_bad_input_fails_before_anything(run_module, host):
 def test_gateway_needs_address(run_module, host):
     result, failed = run_module(nic_bond, {"name": "bond0", "gateway": "10.0.0.1"})
     assert failed and "address" in result["msg"]
+
+
+@pytest.mark.parametrize("mtu", [67, 65536])
+def test_mtu_out_of_range_fails_naming_option_and_value(run_module, host, mtu):
+    result, failed = run_module(nic_bond, {"name": "bond0", "mtu": mtu, "persist": "none"})
+    assert failed and result["error"] == "invalid_input"
+    assert result["msg"] == "mtu: %d is out of range (68-65535)" % mtu
+    assert host["applied"] == []
+
+
+def test_mtu_not_an_integer_is_refused_by_the_argument_spec(run_module, host):
+    result, failed = run_module(nic_bond, {"name": "bond0", "mtu": "jumbo", "persist": "none"})
+    assert failed and "mtu" in result["msg"] and host["applied"] == []
+
+
+def test_check_mode_mtu_change_in_operations_and_diff(run_module, host):
+    host["current"]["bond"]["mtu"] = 1500
+    for link in host["current"]["links"].values():
+        link["mtu"] = 1500
+    result, failed = run_module(nic_bond, {"name": "bond0", "mtu": "9000", "persist": "none"},
+                                check_mode=True, diff=True)
+    assert not failed, result
+    assert result["operations"] == [
+        {"action": "modify_bond", "target": "bond0", "changes": {"mtu": {"before": 1500, "after": 9000}}}]
+    assert (result["diff"]["before"]["bond"]["mtu"], result["diff"]["after"]["bond"]["mtu"]) == (1500, 9000)
+    assert [link["mtu"] for link in result["after"]["links"].values()] == [9000, 9000]
+    assert host["applied"] == []
+
+
+def test_mtu_equal_reports_unchanged(run_module, host):
+    host["current"]["bond"]["mtu"] = 9000
+    for link in host["current"]["links"].values():
+        link["mtu"] = 9000
+    result, failed = run_module(nic_bond, {"name": "bond0", "mtu": 9000, "persist": "none"})
+    assert (failed, result["changed"], result["operations"]) == (False, False, [])
