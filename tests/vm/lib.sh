@@ -78,3 +78,17 @@ vm_lock() {
   fi
   export KVMNET_VM_LOCKED=1
 }
+
+# vm_wait_ssh DIR NAME PORT TIMEOUT T0 : wait until a real command runs over ssh (the
+# forwarded port answers before sshd does); dies with the console's tail if qemu dies or
+# the timeout passes. T0 (date +%s.%N at qemu's start) is for the boot time message.
+vm_wait_ssh() {
+  local d=$1 name=$2 port=$3 timeout=$4 t0=$5 end
+  end=$(( $(date +%s) + timeout ))
+  until vm_ssh "$port" true 2>/dev/null; do
+    vm_pid_alive "$d" || { tail -30 "$d/console.log" >&2; vm_die "qemu of $name died while booting"; }
+    [ "$(date +%s)" -lt "$end" ] || { tail -30 "$d/console.log" >&2; vm_die "$name: no ssh after ${timeout}s"; }
+    sleep 1
+  done
+  awk -v n="$name" -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN{printf "[vm] %s: ssh up after %.1f s\n", n, b-a}' >&2
+}

@@ -8,6 +8,11 @@
 #   --mq 1      4-queue virtio-net with RSS on a multi-queue tap (needs root)   (default 1)
 #   --mem 3072  guest RAM in MiB;  --smp 2  vCPUs (TCG: one host thread per vCPU)
 #   --no-wait   return right after qemu started (default: wait until a real ssh command works)
+#
+# qemu runs with -no-reboot: a reboot inside the guest ends qemu, and tests/vm/vm-restart.sh
+# powers the same VM (same disk, same devices) on again. A warm reset of qemu 10 under TCG
+# with intel-iommu + igb hung the guest's second vCPU at the next boot on these machines
+# (rcu stalls, no ssh); a fresh qemu process boots the guest reliably.
 #   --group G   VMs of one group (one Molecule scenario) may run together; a VM of another
 #               group makes this wait until it is gone (2 cores: one VM run at a time).
 #               Default: the VM's own name. KVMNET_VM_ALLOW_PARALLEL=1 skips the wait,
@@ -115,9 +120,10 @@ if [ "$MQ" = 1 ]; then
   ARGS+=(-netdev "tap,id=mq,ifname=$TAP,queues=4,script=no,downscript=no,vhost=off"
     -device "virtio-net-pci,netdev=mq,mq=on,vectors=10,rss=on,$V,mac=52:54:00:00:04:01,addr=0xa")
 fi
-ARGS+=(-display none -serial "file:$D/console.log" -monitor none
+ARGS+=(-no-reboot -display none -serial "file:$D/console.log" -monitor none
   -qmp "unix:$D/qmp.sock,server=on,wait=off" -pidfile "$D/qemu.pid" -daemonize)
 printf '%q ' qemu-system-x86_64 "${ARGS[@]}" > "$D/cmdline"; echo >> "$D/cmdline"
+printf '%s\0' "${ARGS[@]}" > "$D/args"        # vm-restart.sh starts the same qemu again
 
 T0=$(date +%s.%N)
 # close the lock fds (8, 9) so the daemonized qemu never holds them
@@ -127,11 +133,4 @@ flock -u 8; exec 8>&-
 vm_log "$NAME: qemu pid $(cat "$D/qemu.pid"), ssh 127.0.0.1:$PORT (iommu=$IOMMU igb=$IGB mq=$MQ mem=$MEM smp=$SMP)"
 [ "$WAIT" = 1 ] || exit 0
 
-END=$(( $(date +%s) + WAIT_TIMEOUT ))
-# the forwarded port answers before sshd does: wait for a real command
-until vm_ssh "$PORT" true 2>/dev/null; do
-  vm_pid_alive "$D" || { tail -30 "$D/console.log" >&2; vm_die "qemu of $NAME died while booting"; }
-  [ "$(date +%s)" -lt "$END" ] || { tail -30 "$D/console.log" >&2; vm_die "$NAME: no ssh after ${WAIT_TIMEOUT}s"; }
-  sleep 1
-done
-awk -v n="$NAME" -v a="$T0" -v b="$(date +%s.%N)" 'BEGIN{printf "[vm] %s: ssh up after %.1f s\n", n, b-a}' >&2
+vm_wait_ssh "$D" "$NAME" "$PORT" "$WAIT_TIMEOUT" "$T0"
