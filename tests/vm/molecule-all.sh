@@ -28,10 +28,11 @@ if [ $# -gt 0 ]; then
 else
   mapfile -t SCENARIOS < <(cd "$MOLDIR" && ls -d -- */ 2>/dev/null | tr -d / | sort |
     while read -r s; do [ -f "$s/molecule.yml" ] && echo "$s"; done)
-  # smoke first: if the platform itself is broken, that is the first thing to see
-  if printf '%s\n' "${SCENARIOS[@]}" | grep -qx smoke; then
-    mapfile -t SCENARIOS < <(echo smoke; printf '%s\n' "${SCENARIOS[@]}" | grep -vx smoke)
-  fi
+  # kernel first (the smallest cycle: a broken platform shows there first), hypervisor
+  # (the longest) last
+  mapfile -t SCENARIOS < <(printf '%s\n' "${SCENARIOS[@]}" | grep -x kernel
+    printf '%s\n' "${SCENARIOS[@]}" | grep -vx 'kernel\|hypervisor'
+    printf '%s\n' "${SCENARIOS[@]}" | grep -x hypervisor)
 fi
 [ ${#SCENARIOS[@]} -gt 0 ] || vm_die "no scenarios under extensions/molecule/"
 VENV=$(vm_venv)
@@ -63,8 +64,10 @@ FAILED=0
 for s in "${SCENARIOS[@]}"; do
   log=$LOGS/$s.log
   missing=""
-  for f in molecule.yml converge.yml verify.yml; do
-    [ -f "$MOLDIR/$s/$f" ] || missing+=" $f"
+  # a scenario may run another scenario's playbooks (provisioner.playbooks in molecule.yml)
+  for f in converge verify; do
+    p=$(awk -v k="$f" '$1 == k":" { print $2; exit }' "$MOLDIR/$s/molecule.yml" 2>/dev/null)
+    [ -f "$MOLDIR/$s/${p:-$f.yml}" ] || missing+=" ${p:-$f.yml}"
   done
   if [ -n "$missing" ]; then
     RESULT[$s]="FAIL (incomplete:$missing)"; SECS[$s]=0; FAILED=$((FAILED + 1))
