@@ -124,7 +124,7 @@ host: srclink ## tier 2: pytest tests/host as root (real kernel, netns, private 
 molecule: srclink ## tier 3: Molecule scenarios on qemu VMs (tests/vm/molecule-all.sh)
 	@$(call run_owned_script,tests/vm/molecule-all.sh)
 
-lab: srclink ## start the VM lab (tests/vm/lab-up.sh)
+lab: setup srclink ## set up what is missing (idempotent), boot the lab VM, run playbooks/hypervisor.yml (tests/vm/lab-up.sh)
 	@$(call run_owned_script,tests/vm/lab-up.sh)
 
 lab-down: ## stop the VM lab (tests/vm/lab-down.sh)
