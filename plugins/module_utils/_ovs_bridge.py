@@ -10,6 +10,10 @@ OVSDB transaction. Rules:
   bridge that is not listed (except the bridge's own internal port) is removed.
 * A listed port's attributes that are not given are left alone; a new port without ``type``
   is a ``system`` port (an existing kernel device).
+* Omitted cannot mean "remove" (in Ansible a null option is an omitted one), so a port's VLAN
+  columns are emptied on request: ``clear: [tag, vlan_mode, trunks]`` (``ovs-vsctl clear port
+  tap1 tag vlan_mode trunks``). ``trunks: []`` clears trunks too. Setting and clearing the same
+  column in one entry is an error.
 * A port that already exists on another bridge is a Conflict (never moved silently).
 """
 
@@ -31,6 +35,8 @@ PORT_TYPES = ("system", "internal", "patch", "vxlan", "geneve", "gre")
 TUNNEL_TYPES = ("vxlan", "geneve", "gre")
 VLAN_MODES = ("access", "trunk", "native-tagged", "native-untagged")
 FAIL_MODES = ("standalone", "secure")
+#: port columns ``clear`` can empty (OVS then derives vlan_mode from tag/trunks; empty trunks = all VLANs)
+CLEARABLE = ("tag", "trunks", "vlan_mode")
 
 #: bridge scalar fields compared as-is, and their OVSDB columns
 BRIDGE_SCALARS = {"datapath_type": "datapath_type", "fail_mode": "fail_mode",
@@ -50,6 +56,38 @@ COLUMNS = {
 
 
 # -- normalize -------------------------------------------------------------------------------
+def _port_tag(value: Any, option: str) -> int | None:
+    """``tag``: a VLAN id 1-4094; 0 (a valid OVS value, VLAN 0) is refused with the clearing form."""
+    if value is None:
+        return None
+    try:
+        zero = not isinstance(value, bool) and int(value) == 0
+    except (TypeError, ValueError):
+        zero = False
+    if zero:
+        raise InvalidInput(option, value, "is not a VLAN id to set (1-4094); to remove the port's tag give "
+                           "clear: [tag]")
+    return _canon.vlan_tag(value, option)
+
+
+def _clear_list(raw: dict[str, Any], opt: str, port: dict[str, Any]) -> list[str]:
+    """``clear``: known columns, each not also set in the same entry; returned in CLEARABLE order."""
+    value = raw.get("clear")
+    if value is None:
+        return []
+    if isinstance(value, str) or not isinstance(value, (list, tuple)):
+        raise InvalidInput(opt + ".clear", value, "is not a list of columns (any of %s)" % ", ".join(CLEARABLE))
+    for item in value:
+        if item not in CLEARABLE:
+            raise InvalidInput(opt + ".clear", item, "is not a column that can be cleared (one of %s)"
+                               % ", ".join(CLEARABLE))
+    for field in CLEARABLE:
+        if field in value and port[field] not in (None, []):
+            raise InvalidInput(opt + "." + field, raw[field], "contradicts %s.clear, which lists %s; set the "
+                               "column or clear it, not both" % (opt, field))
+    return [field for field in CLEARABLE if field in value]
+
+
 def normalize_port(raw: dict[str, Any], index: int, bridge: str) -> dict[str, Any]:
     """One entry of ``ports`` -> canonical desired port (raises InvalidInput naming ports[i].x)."""
     opt = "ports[%d]" % index
@@ -62,7 +100,7 @@ def normalize_port(raw: dict[str, Any], index: int, bridge: str) -> dict[str, An
         "name": str(name),
         "state": raw.get("state") or "present",
         "type": raw.get("type"),
-        "tag": _canon.vlan_tag(raw["tag"], opt + ".tag") if raw.get("tag") is not None else None,
+        "tag": _port_tag(raw.get("tag"), opt + ".tag"),
         "trunks": vlan_list(raw.get("trunks"), opt + ".trunks"),
         "vlan_mode": raw.get("vlan_mode"),
         "options": canonical_map(raw.get("options")),
@@ -74,6 +112,11 @@ def normalize_port(raw: dict[str, Any], index: int, bridge: str) -> dict[str, An
     if port["vlan_mode"] is not None and port["vlan_mode"] not in VLAN_MODES:
         raise InvalidInput(opt + ".vlan_mode", port["vlan_mode"], "is not a VLAN mode (one of %s)"
                            % ", ".join(VLAN_MODES))
+    cleared = _clear_list(raw, opt, port)
+    if "trunks" in cleared:
+        port["trunks"] = []  # an empty set is what clearing trunks writes
+    # optional columns to empty when set (None in desired means "left alone", so they are listed)
+    port["clear"] = [field for field in cleared if field != "trunks"]
     extra = {}
     if raw.get("peer") is not None:
         if port["type"] not in (None, "patch"):
@@ -147,6 +190,9 @@ def row_changes(current: dict[str, Any], desired: dict[str, Any], scalars: Any, 
 def plan_port(current: dict[str, Any], port: dict[str, Any]) -> Operation | None:
     """modify_port for an existing port, or None when it already matches."""
     changes = row_changes(current, port, PORT_SCALARS, PORT_MAPS)
+    for field in port.get("clear") or ():
+        if current.get(field) is not None:
+            changes[field] = {"before": current[field], "after": None}
     if not changes:
         return None
     return Operation("modify_port", port["name"], changes=changes, bridge=current.get("bridge"))

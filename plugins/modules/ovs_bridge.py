@@ -18,6 +18,10 @@ description:
   - Bridge attributes that are not given are left as they are. Ports that are not listed are
     left alone unless I(exclusive_ports=true). Attributes of a listed port that are not given are
     left alone, so a task may list only C(name) and C(tag) of a port to retag it.
+  - Because a null option is the same as an omitted one, a port's VLAN columns are removed with
+    the port's I(clear) list (what C(ovs-vsctl clear port tap1 tag) does by hand).
+    I(clear=[tag]) turns an access port back into an untagged port,
+    I(clear=[tag, vlan_mode, trunks]) empties all three.
   - Map options (I(other_config), I(external_ids), port I(options)...) set the keys given; a key
     with a null value is removed; other keys are left alone.
 author:
@@ -93,18 +97,37 @@ options:
         choices: [system, internal, patch, vxlan, geneve, gre]
       tag:
         description:
-          - Access VLAN (C(Port.tag)), 1-4094.
+          - Access VLAN (C(Port.tag)), 1-4094. Omitted leaves the port's tag as it is.
+          - To remove the tag give I(clear=[tag]). C(0) is refused, because Open vSwitch would
+            store it as VLAN 0, not as "no tag".
         type: int
       trunks:
         description:
-          - VLANs the port trunks (C(Port.trunks)), each 1-4094. An empty list means all VLANs.
+          - VLANs the port trunks (C(Port.trunks)), each 1-4094. Omitted leaves them as they are.
+          - An empty list clears the column, which Open vSwitch reads as "all VLANs" (the same as
+            I(clear=[trunks])).
         type: list
         elements: int
       vlan_mode:
         description:
-          - C(Port.vlan_mode).
+          - C(Port.vlan_mode). Omitted leaves it as it is; I(clear=[vlan_mode]) removes it, and
+            Open vSwitch then derives the mode (C(access) when the port has a tag, else C(trunk)).
         type: str
         choices: [access, trunk, native-tagged, native-untagged]
+      clear:
+        description:
+          - VLAN columns of the port to empty, like C(ovs-vsctl clear port NAME COLUMN...).
+            Columns already empty are not changed (no change is reported).
+          - I(clear=[tag]) removes the access VLAN; a port whose I(vlan_mode) was set to C(access)
+            keeps that mode (an untagged-only port), so give I(clear=[tag, vlan_mode]) for a plain
+            port again.
+          - A column may not be both set and cleared in one entry (I(tag=5) with I(clear=[tag])
+            fails naming the option and nothing is changed); I(trunks=[]) with I(clear=[trunks])
+            is accepted (both clear).
+          - Has no effect on a port this task creates (a new port starts with these columns empty).
+        type: list
+        elements: str
+        choices: [tag, trunks, vlan_mode]
       peer:
         description:
           - For C(type=patch) the name of the patch port on the other bridge (C(options:peer)).
@@ -154,6 +177,20 @@ EXAMPLES = r"""
     ports:
       - name: tap1
         tag: 3
+
+- name: Turn the access port tap1 back into an untagged port (ovs-vsctl clear port tap1 tag vlan_mode)
+  kvmnet.hypervisor.ovs_bridge:
+    name: br0
+    ports:
+      - name: tap1
+        clear: [tag, vlan_mode]
+
+- name: Let the uplink trunk every VLAN again (an empty list clears Port.trunks)
+  kvmnet.hypervisor.ovs_bridge:
+    name: br0
+    ports:
+      - name: eth1
+        trunks: []
 
 - name: Userspace bridge with a VXLAN tunnel and a trunk, exactly these ports
   kvmnet.hypervisor.ovs_bridge:
@@ -212,6 +249,7 @@ operations:
     - The planned operations, applied in one transaction unless in check mode.
     - C(action) is one of C(create_bridge), C(modify_bridge), C(delete_bridge), C(add_port),
       C(modify_port), C(delete_port); C(changes) maps each changed field to C(before)/C(after).
+    - A cleared column shows C(after) null (C(tag), C(vlan_mode)) or C([]) (C(trunks)).
   returned: always
   type: list
   elements: dict
@@ -240,6 +278,7 @@ def main() -> None:
         tag=dict(type="int"),
         trunks=dict(type="list", elements="int"),
         vlan_mode=dict(type="str", choices=["access", "trunk", "native-tagged", "native-untagged"]),
+        clear=dict(type="list", elements="str", choices=["tag", "trunks", "vlan_mode"]),
         peer=dict(type="str"),
         remote_ip=dict(type="str"),
         options=dict(type="dict"),

@@ -93,6 +93,76 @@ def test_vlan_access_ports_carry_traffic(ovs, netns_factory):
     assert vms[1].ping("192.0.2.3", count=2, timeout=3)
 
 
+def test_clear_tag_trunks_vlan_mode(ovs, run_playbook):
+    """An access port back to untagged (clear: [tag, vlan_mode]), trunks: [] clears, reruns unchanged."""
+    ovs.netns.add_veth("up0", "up0p")
+    ports = [{"name": "up0", "trunks": [10, 20]},
+             {"name": "vm1", "type": "internal", "tag": 10, "vlan_mode": "access"},
+             {"name": "vm2", "type": "internal", "tag": 20}]
+    assert run(ovs, ports=ports)["changed"]
+    assert ovs.vsctl("get", "port", "vm1", "tag") == "10" and ovs.vsctl("get", "port", "vm1", "vlan_mode") == "access"
+
+    untag = [{"name": "vm1", "clear": ["tag", "vlan_mode"]}]
+    check = run(ovs, check=True, ports=untag)
+    expected = [{"action": "modify_port", "target": "vm1", "bridge": "br0",
+                 "changes": {"tag": {"before": 10, "after": None}, "vlan_mode": {"before": "access", "after": None}}}]
+    assert check["changed"] and check["operations"] == expected
+    assert check["after"]["ports"][1]["tag"] is None and check["after"]["ports"][1]["vlan_mode"] is None
+    assert ovs.vsctl("get", "port", "vm1", "tag") == "10", "check mode cleared the tag"
+
+    res = run(ovs, ports=untag)
+    assert res["operations"] == expected
+    assert res["diff"]["before"]["ports"][1]["tag"] == 10 and res["diff"]["after"]["ports"][1]["tag"] is None
+    assert ovs.vsctl("get", "port", "vm1", "tag") == "[]" and ovs.vsctl("get", "port", "vm1", "vlan_mode") == "[]"
+    assert ovs.vsctl("get", "port", "vm2", "tag") == "20", "a port not listed was changed"
+    again = run(ovs, ports=untag)
+    assert not again["changed"] and again["operations"] == []
+
+    # omitted leaves the trunks; an empty list (or clear: [trunks]) empties them
+    assert not run(ovs, ports=[{"name": "up0"}])["changed"]
+    assert ovs.vsctl("get", "port", "up0", "trunks") == "[10, 20]"
+    trunks = run(ovs, ports=[{"name": "up0", "trunks": []}])
+    assert trunks["operations"][0]["changes"] == {"trunks": {"before": [10, 20], "after": []}}
+    assert ovs.vsctl("get", "port", "up0", "trunks") == "[]"
+    assert not run(ovs, ports=[{"name": "up0", "clear": ["trunks"]}])["changed"]
+
+    # contradictory input fails naming the option and value, before anything is written
+    before = ovs.vsctl("show")
+    with pytest.raises(InvalidInput) as err:
+        run(ovs, ports=[{"name": "vm2", "tag": 30, "clear": ["tag"]}])
+    assert err.value.option == "ports[0].tag" and "30" in err.value.msg
+    assert ovs.vsctl("show") == before
+
+    # the same through ansible-playbook: --check --diff, then real, then unchanged
+    task = {"name": "bridge", "kvmnet.hypervisor.ovs_bridge": {
+        "name": "br0", "database": ovs.db, "ports": [{"name": "vm2", "clear": ["tag"]}]}}
+    check = run_playbook([task], check=True, diff=True)
+    assert not check.failed and check["bridge"].changed, str(check)
+    assert check["bridge"].diff["before"]["ports"][2]["tag"] == 20
+    assert check["bridge"].diff["after"]["ports"][2]["tag"] is None
+    assert ovs.vsctl("get", "port", "vm2", "tag") == "20", "check mode cleared the tag"
+    real = run_playbook([task], diff=True)
+    assert not real.failed and real["bridge"].changed and ovs.vsctl("get", "port", "vm2", "tag") == "[]"
+    assert not run_playbook([task])["bridge"].changed
+    bad = run_playbook([{"name": "bridge", "kvmnet.hypervisor.ovs_bridge": dict(
+        task["kvmnet.hypervisor.ovs_bridge"], ports=[{"name": "vm2", "clear": ["tag", "mtu"]}])}])
+    assert bad["bridge"].failed and "clear" in bad["bridge"].msg and "mtu" in bad["bridge"].msg
+
+
+def test_cleared_access_port_carries_untagged_traffic(ovs, netns_factory):
+    """VM 1 on VLAN 10 cannot reach the untagged VM 2; clearing its tag puts both on untagged."""
+    vms = {}
+    for i in (1, 2):
+        ns = netns_factory()
+        ovs.netns.add_veth("tap%d" % i, "eth0", peer_netns=ns.name)
+        ns.add_addr("eth0", "192.0.2.%d/24" % i)
+        vms[i] = ns
+    assert run(ovs, ports=[{"name": "tap1", "tag": 10}, {"name": "tap2"}])["changed"]
+    assert not vms[1].ping("192.0.2.2", count=1, timeout=1)
+    assert run(ovs, ports=[{"name": "tap1", "clear": ["tag"]}])["changed"]
+    assert vms[1].ping("192.0.2.2", count=2, timeout=3)
+
+
 def test_failed_interface_is_an_error(ovs):
     with pytest.raises(ApplyFailed) as err:
         run(ovs, ports=[{"name": "nosuchdev0"}])

@@ -41,6 +41,16 @@ def test_ovs_vlan_role_retag(ovs, run_playbook):
     task["vars"]["ovs_vlan_ports"] = [dict(ports[0], tag=3), ports[1]]
     retag = run_playbook([task], diff=True)
     assert retag.rc == 0 and ovs.vsctl("get", "port", "vm1", "tag") == "3"
+    # untag vm1: dropping its tag from the entry leaves it; clear: [tag] removes it; rerun unchanged
+    task["vars"]["ovs_vlan_ports"] = [{"name": "vm1"}, ports[1]]
+    kept = run_playbook([task])
+    assert kept.rc == 0 and changed(kept) == [] and ovs.vsctl("get", "port", "vm1", "tag") == "3"
+    task["vars"]["ovs_vlan_ports"] = [{"name": "vm1", "clear": ["tag"]}, ports[1]]
+    untag = run_playbook([task], diff=True)
+    assert untag.rc == 0 and len(changed(untag)) == 1, untag.stdout + untag.stderr
+    assert ovs.vsctl("get", "port", "vm1", "tag") == "[]" and ovs.vsctl("get", "port", "vm2", "tag") == "3"
+    again = run_playbook([task])
+    assert again.rc == 0 and changed(again) == []
 
 
 def test_ovs_bond_and_interconnect_roles(ovs, run_playbook):
