@@ -9,8 +9,11 @@ members, bond_mode, lacp, lacp_time, up/down delays, link detection, LACP fallba
 Canonical form: OVS's defaults are filled in when reading (an unset ``bond_mode`` is
 ``active-backup``, ``lacp`` ``off``, ``lacp_time`` ``slow``, delays 0, link detection
 ``carrier``, miimon interval 200 ms, no fallback) so that asking for a default is no change.
-Options not given are left alone. The live status (what ``ovs-appctl bond/show`` prints) is
-read from OVSDB: Port.bond_active_slave, Interface.lacp_current / link_state / mac_in_use.
+Options not given are left alone; the bond port's VLAN columns are emptied on request with
+``clear: [tag, trunks]`` (``ovs-vsctl clear port bond0 tag trunks``), ``trunks: []`` clears
+trunks too, and setting and clearing the same column is an error. The live status (what
+``ovs-appctl bond/show`` prints) is read from OVSDB: Port.bond_active_slave,
+Interface.lacp_current / link_state / mac_in_use.
 """
 
 from __future__ import annotations
@@ -22,8 +25,8 @@ from ansible_collections.kvmnet.hypervisor.plugins.module_utils import _canon
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._engine import Operation
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._errors import Conflict, InvalidInput, NotFound
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._ovs_common import (
-    BRIDGE_COLUMNS, INTERFACE_COLUMNS, OvsResource, PORT_COLUMNS, interface_failures, raise_on_failures,
-    set_optional, vlan_list,
+    BRIDGE_COLUMNS, INTERFACE_COLUMNS, OvsResource, PORT_COLUMNS, clear_list, interface_failures,
+    raise_on_failures, set_optional, vlan_list, vlan_tag_to_set,
 )
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._ovsdb import Ovsdb, first
 
@@ -41,6 +44,8 @@ OTHER_CONFIG = {"lacp_time": "lacp-time", "link_detection": "bond-detect-mode",
 PORT_FIELDS = {"bond_mode": "bond_mode", "lacp": "lacp", "updelay": "bond_updelay", "downdelay": "bond_downdelay",
                "tag": "tag", "trunks": "trunks"}
 FIELDS = ("members",) + tuple(PORT_FIELDS) + tuple(OTHER_CONFIG)
+#: bond port columns ``clear`` can empty (an empty trunks set = all VLANs)
+CLEARABLE = ("tag", "trunks")
 
 COLUMNS = {
     "Bridge": BRIDGE_COLUMNS,
@@ -83,8 +88,13 @@ def normalize_bond(params: dict[str, Any]) -> dict[str, Any]:
     if desired["miimon_interval"] is not None and desired["miimon_interval"] < 1:
         raise InvalidInput("miimon_interval", desired["miimon_interval"], "must be at least 1 ms")
     desired["lacp_fallback_ab"] = params.get("lacp_fallback_ab")
-    desired["tag"] = _canon.vlan_tag(params["tag"], "tag") if params.get("tag") is not None else None
+    desired["tag"] = vlan_tag_to_set(params.get("tag"), "tag")
     desired["trunks"] = vlan_list(params.get("trunks"), "trunks")
+    cleared = clear_list(params, "", desired, CLEARABLE)
+    if "trunks" in cleared:
+        desired["trunks"] = []  # an empty set is what clearing trunks writes
+    # optional columns to empty when set (None in desired means "left alone", so they are listed)
+    desired["clear"] = [field for field in cleared if field != "trunks"]
     if desired["bond_mode"] == "balance-tcp" and desired["lacp"] in (None, "off"):
         raise InvalidInput("bond_mode", "balance-tcp", "needs LACP (lacp: active or passive)")
     return desired
@@ -128,6 +138,9 @@ def plan_bond(current: dict[str, Any] | None, desired: dict[str, Any]) -> list[O
         want = desired.get(field)
         if want is not None and current.get(field) != want:
             changes[field] = {"before": current.get(field), "after": want}
+    for field in desired.get("clear") or ():
+        if current.get(field) is not None:
+            changes[field] = {"before": current[field], "after": None}
     return [Operation("modify_bond", name, changes=changes, bridge=current["bridge"])] if changes else []
 
 

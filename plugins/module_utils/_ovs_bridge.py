@@ -26,8 +26,8 @@ from ansible_collections.kvmnet.hypervisor.plugins.module_utils import _canon
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._engine import Operation, field_changes
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._errors import Conflict, InvalidInput
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._ovs_common import (
-    BRIDGE_COLUMNS, INTERFACE_COLUMNS, OvsResource, PORT_COLUMNS, canonical_map, interface_failures,
-    map_change, ovsdb_type, raise_on_failures, read_port, set_map, set_optional, vlan_list,
+    BRIDGE_COLUMNS, INTERFACE_COLUMNS, OvsResource, PORT_COLUMNS, canonical_map, clear_list, interface_failures,
+    map_change, ovsdb_type, raise_on_failures, read_port, set_map, set_optional, vlan_list, vlan_tag_to_set,
 )
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._ovsdb import Ovsdb, first
 
@@ -56,38 +56,6 @@ COLUMNS = {
 
 
 # -- normalize -------------------------------------------------------------------------------
-def _port_tag(value: Any, option: str) -> int | None:
-    """``tag``: a VLAN id 1-4094; 0 (a valid OVS value, VLAN 0) is refused with the clearing form."""
-    if value is None:
-        return None
-    try:
-        zero = not isinstance(value, bool) and int(value) == 0
-    except (TypeError, ValueError):
-        zero = False
-    if zero:
-        raise InvalidInput(option, value, "is not a VLAN id to set (1-4094); to remove the port's tag give "
-                           "clear: [tag]")
-    return _canon.vlan_tag(value, option)
-
-
-def _clear_list(raw: dict[str, Any], opt: str, port: dict[str, Any]) -> list[str]:
-    """``clear``: known columns, each not also set in the same entry; returned in CLEARABLE order."""
-    value = raw.get("clear")
-    if value is None:
-        return []
-    if isinstance(value, str) or not isinstance(value, (list, tuple)):
-        raise InvalidInput(opt + ".clear", value, "is not a list of columns (any of %s)" % ", ".join(CLEARABLE))
-    for item in value:
-        if item not in CLEARABLE:
-            raise InvalidInput(opt + ".clear", item, "is not a column that can be cleared (one of %s)"
-                               % ", ".join(CLEARABLE))
-    for field in CLEARABLE:
-        if field in value and port[field] not in (None, []):
-            raise InvalidInput(opt + "." + field, raw[field], "contradicts %s.clear, which lists %s; set the "
-                               "column or clear it, not both" % (opt, field))
-    return [field for field in CLEARABLE if field in value]
-
-
 def normalize_port(raw: dict[str, Any], index: int, bridge: str) -> dict[str, Any]:
     """One entry of ``ports`` -> canonical desired port (raises InvalidInput naming ports[i].x)."""
     opt = "ports[%d]" % index
@@ -100,7 +68,7 @@ def normalize_port(raw: dict[str, Any], index: int, bridge: str) -> dict[str, An
         "name": str(name),
         "state": raw.get("state") or "present",
         "type": raw.get("type"),
-        "tag": _port_tag(raw.get("tag"), opt + ".tag"),
+        "tag": vlan_tag_to_set(raw.get("tag"), opt + ".tag"),
         "trunks": vlan_list(raw.get("trunks"), opt + ".trunks"),
         "vlan_mode": raw.get("vlan_mode"),
         "options": canonical_map(raw.get("options")),
@@ -112,7 +80,7 @@ def normalize_port(raw: dict[str, Any], index: int, bridge: str) -> dict[str, An
     if port["vlan_mode"] is not None and port["vlan_mode"] not in VLAN_MODES:
         raise InvalidInput(opt + ".vlan_mode", port["vlan_mode"], "is not a VLAN mode (one of %s)"
                            % ", ".join(VLAN_MODES))
-    cleared = _clear_list(raw, opt, port)
+    cleared = clear_list(raw, opt, port, CLEARABLE)
     if "trunks" in cleared:
         port["trunks"] = []  # an empty set is what clearing trunks writes
     # optional columns to empty when set (None in desired means "left alone", so they are listed)

@@ -11,6 +11,8 @@ Canonical forms of OVSDB rows (rules):
 * Map columns (other_config, external_ids, options) are dicts of strings. In desired state a
   map lists only the keys the user mentioned; a key whose value is null is removed; keys not
   mentioned are left alone.
+* Omitted never means "remove" (a null option is an omitted one in Ansible): optional VLAN
+  columns are emptied with an explicit ``clear`` list (``clear_list``); ``tag: 0`` is refused.
 """
 
 from __future__ import annotations
@@ -71,6 +73,46 @@ def vlan_list(value: Any, option: str) -> list[int] | None:
     if value is None:
         return None
     return sorted({_canon.vlan_tag(v, option) for v in value})
+
+
+def vlan_tag_to_set(value: Any, option: str) -> int | None:
+    """``tag``: a VLAN id 1-4094; 0 (a valid OVS value, VLAN 0) is refused with the clearing form."""
+    if value is None:
+        return None
+    try:
+        zero = not isinstance(value, bool) and int(value) == 0
+    except (TypeError, ValueError):
+        zero = False
+    if zero:
+        raise InvalidInput(option, value, "is not a VLAN id to set (1-4094); to remove the port's tag give "
+                           "clear: [tag]")
+    return _canon.vlan_tag(value, option)
+
+
+def clear_list(raw: dict[str, Any], prefix: str, desired: dict[str, Any], clearable: tuple[str, ...]) -> list[str]:
+    """``clear``: known columns, each not also set in the same entry; returned in ``clearable`` order.
+
+    ``prefix`` names the entry in messages (``ports[0]``; ``""`` for top-level module options).
+    ``desired`` holds the entry's normalized values: a column listed in ``clear`` must be None
+    there (``[]`` for trunks, which clears as well).
+    """
+    def opt(field: str) -> str:
+        return "%s.%s" % (prefix, field) if prefix else field
+
+    value = raw.get("clear")
+    if value is None:
+        return []
+    if isinstance(value, str) or not isinstance(value, (list, tuple)):
+        raise InvalidInput(opt("clear"), value, "is not a list of columns (any of %s)" % ", ".join(clearable))
+    for item in value:
+        if item not in clearable:
+            raise InvalidInput(opt("clear"), item, "is not a column that can be cleared (one of %s)"
+                               % ", ".join(clearable))
+    for field in clearable:
+        if field in value and desired[field] not in (None, []):
+            raise InvalidInput(opt(field), raw[field], "contradicts %s, which lists %s; set the "
+                               "column or clear it, not both" % (opt("clear"), field))
+    return [field for field in clearable if field in value]
 
 
 def read_port(port: Any) -> dict[str, Any]:

@@ -14,6 +14,9 @@ description:
   - Every attribute of an existing bond is reconciled, members included; options that are not
     given are left as they are. Asking for OVS's default value (for example C(lacp=off) on a bond
     without LACP) is no change.
+  - Because a null option is the same as an omitted one, the bond port's VLAN columns are removed
+    with I(clear) (what C(ovs-vsctl clear port bond0 tag) does by hand).
+    I(clear=[tag]) turns an access bond back into an untagged one, I(clear=[tag, trunks]) empties both.
   - One OVSDB transaction through the python C(ovs) IDL; no C(ovs-vsctl) or C(ovs-appctl) process
     is run. After ovs-vswitchd applied the change, new members are read back (C(Interface.error),
     C(ofport)); a member ovs-vswitchd could not open fails the task.
@@ -83,13 +86,29 @@ options:
     type: int
   tag:
     description:
-      - Access VLAN of the bond port, 1-4094.
+      - Access VLAN of the bond port (C(Port.tag)), 1-4094. Omitted leaves the bond's tag as it is.
+      - To remove the tag give I(clear=[tag]). C(0) is refused, because Open vSwitch would store
+        it as VLAN 0, not as "no tag".
     type: int
   trunks:
     description:
-      - VLANs the bond trunks, each 1-4094.
+      - VLANs the bond trunks (C(Port.trunks)), each 1-4094. Omitted leaves them as they are.
+      - An empty list clears the column, which Open vSwitch reads as "all VLANs" (the same as
+        I(clear=[trunks])).
     type: list
     elements: int
+  clear:
+    description:
+      - VLAN columns of the bond port to empty, like C(ovs-vsctl clear port bond0 COLUMN...).
+        Columns already empty are not changed (no change is reported).
+      - A column may not be both set and cleared in one task (I(tag=5) with I(clear=[tag])
+        fails naming the option and nothing is changed); I(trunks=[]) with I(clear=[trunks])
+        is accepted (both clear).
+      - Has no effect on a bond this task creates (a new bond starts with these columns empty).
+      - Ignored with I(state=absent).
+    type: list
+    elements: str
+    choices: [tag, trunks]
 notes:
   - C(bond_status.members.*.enabled) and C(may_enable) are derived from C(Interface.link_state) and
     C(Interface.lacp_current); C(updelay) timing is not modelled.
@@ -124,6 +143,13 @@ EXAMPLES = r"""
     link_detection: miimon
     miimon_interval: 100
 
+- name: Turn the access bond bond0 back into an untagged one (ovs-vsctl clear port bond0 tag)
+  kvmnet.hypervisor.ovs_bond:
+    name: bond0
+    bridge: br0
+    members: [eth2, eth3]
+    clear: [tag]
+
 - name: Remove the bond
   kvmnet.hypervisor.ovs_bond:
     name: bond0
@@ -157,6 +183,7 @@ operations:
   description:
     - The planned operations (C(create_bond), C(modify_bond), C(delete_bond)), applied in one
       transaction unless in check mode; C(changes) maps each field to C(before)/C(after).
+    - A cleared column shows C(after) null (C(tag)) or C([]) (C(trunks)).
   returned: always
   type: list
   elements: dict
@@ -216,6 +243,7 @@ def main() -> None:
             miimon_interval=dict(type="int"),
             tag=dict(type="int"),
             trunks=dict(type="list", elements="int"),
+            clear=dict(type="list", elements="str", choices=["tag", "trunks"]),
             database=dict(type="str", default="unix:/var/run/openvswitch/db.sock"),
             timeout=dict(type="int", default=10),
         ),

@@ -121,6 +121,68 @@ def test_bad_input_changes_nothing(pair):
     assert a.vsctl("show") == before
 
 
+@pytest.fixture
+def single(ovs):
+    """One private OVS with bridge br0 and the veth ends a1, a2 (peers a1p, a2p) for members."""
+    for i in (1, 2):
+        ovs.netns.add_veth("a%d" % i, "a%dp" % i)
+    ovs.add_bridge("br0")
+    return ovs
+
+
+def test_clear_tag_and_trunks(single, run_playbook):
+    """An access bond back to untagged (clear: [tag]), trunks cleared, reruns unchanged, contradiction refused."""
+    ovs = single
+    members = ["a1", "a2"]
+    assert bond(ovs, members=members, tag=10)["changed"]
+    assert ovs.vsctl("get", "port", "bond0", "tag") == "10"
+    assert not bond(ovs, members=members)["changed"], "an omitted tag changed the bond"
+
+    expected = [{"action": "modify_bond", "target": "bond0", "bridge": "br0",
+                 "changes": {"tag": {"before": 10, "after": None}}}]
+    check = bond(ovs, check=True, members=members, clear=["tag"])
+    assert check["changed"] and check["operations"] == expected
+    assert check["after"]["tag"] is None
+    assert ovs.vsctl("get", "port", "bond0", "tag") == "10", "check mode cleared the tag"
+
+    res = bond(ovs, members=members, clear=["tag"])
+    assert res["changed"] and res["operations"] == expected
+    assert res["diff"]["before"]["tag"] == 10 and res["diff"]["after"]["tag"] is None
+    assert ovs.vsctl("get", "port", "bond0", "tag") == "[]"
+    again = bond(ovs, members=members, clear=["tag"])
+    assert not again["changed"] and again["operations"] == []
+
+    # omitted leaves the trunks; clear: [trunks] (or trunks: []) empties them
+    assert bond(ovs, members=members, trunks=[10, 20])["changed"]
+    assert not bond(ovs, members=members)["changed"]
+    trunks = bond(ovs, members=members, clear=["trunks", "tag"])
+    assert trunks["operations"][0]["changes"] == {"trunks": {"before": [10, 20], "after": []}}
+    assert ovs.vsctl("get", "port", "bond0", "trunks") == "[]"
+    assert not bond(ovs, members=members, trunks=[])["changed"]
+
+    # contradictory input fails naming both options and the value, before anything is written
+    assert bond(ovs, members=members, tag=20)["changed"]
+    before = ovs.vsctl("show")
+    with pytest.raises(InvalidInput) as err:
+        bond(ovs, members=members, tag=30, clear=["tag"])
+    assert err.value.option == "tag" and "30" in err.value.msg and "clear" in err.value.msg
+    assert ovs.vsctl("show") == before
+
+    # the same through ansible-playbook: --check --diff, then real, then unchanged
+    task = {"name": "bond", "kvmnet.hypervisor.ovs_bond": {
+        "name": "bond0", "bridge": "br0", "members": members, "clear": ["tag"], "database": ovs.db}}
+    check = run_playbook([task], check=True, diff=True)
+    assert not check.failed and check["bond"].changed, str(check)
+    assert check["bond"].diff["before"]["tag"] == 20 and check["bond"].diff["after"]["tag"] is None
+    assert ovs.vsctl("get", "port", "bond0", "tag") == "20", "check mode cleared the tag"
+    real = run_playbook([task], diff=True)
+    assert not real.failed and real["bond"].changed and ovs.vsctl("get", "port", "bond0", "tag") == "[]"
+    assert not run_playbook([task])["bond"].changed
+    bad = run_playbook([{"name": "bond", "kvmnet.hypervisor.ovs_bond": dict(
+        task["kvmnet.hypervisor.ovs_bond"], clear=["tag", "vlan_mode"])}])
+    assert bad["bond"].failed and "clear" in bad["bond"].msg and "vlan_mode" in bad["bond"].msg
+
+
 def test_through_ansible_playbook(pair, run_playbook):
     a = pair[0]
     task = {"name": "bond", "kvmnet.hypervisor.ovs_bond": {

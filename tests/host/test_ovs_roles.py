@@ -69,3 +69,20 @@ def test_ovs_bond_and_interconnect_roles(ovs, run_playbook):
     bond["vars"]["ovs_bond_mode"] = "active-backup"
     res = run_playbook([bond])
     assert res.rc == 0 and ovs.vsctl("get", "port", "bond0", "bond_mode") == "active-backup"
+
+
+def test_ovs_bond_role_clear(ovs, run_playbook):
+    """ovs_bond_clear reaches the module: a tag on the bond is removed, a rerun reports no change."""
+    for i in (1, 2):
+        ovs.netns.add_veth("eth%d" % i, "peer%d" % i)
+    bond = role("ovs_bond", ovs_bond_members=["eth1", "eth2"], ovs_bond_lacp="off", ovs_bond_trunks=[10, 20],
+                ovs_bond_datapath_type="netdev", **common("ovs_bond", ovs))
+    res = run_playbook([bond])
+    assert res.rc == 0, res.stdout + res.stderr
+    ovs.vsctl("set", "port", "bond0", "tag=30")  # the role has no tag variable: tagged by hand
+    bond["vars"].update(ovs_bond_trunks=[], ovs_bond_clear=["tag", "trunks"])
+    untag = run_playbook([bond], diff=True)
+    assert untag.rc == 0 and len(changed(untag)) == 1, untag.stdout + untag.stderr
+    assert ovs.vsctl("get", "port", "bond0", "tag") == "[]" and ovs.vsctl("get", "port", "bond0", "trunks") == "[]"
+    again = run_playbook([bond])
+    assert again.rc == 0 and changed(again) == []

@@ -89,3 +89,83 @@ def test_bad_input(kw, option):
     with pytest.raises(InvalidInput) as err:
         desired(**kw)
     assert err.value.option == option
+
+
+# -- clearing the bond's VLAN columns: omitted = left alone, clear: [...] / trunks: [] = emptied
+def test_omitted_vlan_columns_are_left_alone():
+    assert plan_bond(current(tag=10, trunks=[20, 30]), desired()) == []
+
+
+def test_clear_tag_turns_access_bond_untagged():
+    cur = current(tag=10)
+    ops = plan_bond(cur, desired(clear=["tag"]))
+    assert ops == [Operation("modify_bond", "bond0", bridge="br0", changes={"tag": {"before": 10, "after": None}})]
+    after = predict_bond(cur, ops)
+    assert after["tag"] is None and after["members"] == ["eth2", "eth3"]
+    # the state the real run leaves is planned again as nothing to do (idempotence / verify)
+    assert plan_bond(after, desired(clear=["tag"])) == []
+
+
+def test_clear_tag_and_trunks_in_one_modify():
+    cur = current(tag=10, trunks=[20, 30])
+    ops = plan_bond(cur, desired(clear=["trunks", "tag", "tag"]))
+    assert ops == [Operation("modify_bond", "bond0", bridge="br0", changes={
+        "tag": {"before": 10, "after": None},
+        "trunks": {"before": [20, 30], "after": []}})]
+    after = predict_bond(cur, ops)
+    assert (after["tag"], after["trunks"]) == (None, [])
+
+
+def test_clear_of_empty_columns_is_unchanged():
+    assert plan_bond(current(), desired(clear=["tag", "trunks"])) == []
+
+
+def test_clear_one_column_and_set_other_attributes():
+    ops = plan_bond(current(tag=10), desired(clear=["tag"], trunks=[5], bond_mode="balance-slb"))
+    assert ops[0].changes == {"bond_mode": {"before": "active-backup", "after": "balance-slb"},
+                              "trunks": {"before": [], "after": [5]},
+                              "tag": {"before": 10, "after": None}}
+
+
+def test_empty_trunks_list_clears_trunks():
+    cur = current(trunks=[20, 30])
+    ops = plan_bond(cur, desired(trunks=[]))
+    assert ops == [Operation("modify_bond", "bond0", bridge="br0",
+                             changes={"trunks": {"before": [20, 30], "after": []}})]
+    assert plan_bond(cur, desired(trunks=[], clear=["trunks"])) == ops
+    assert plan_bond(current(), desired(trunks=[])) == []
+
+
+def test_clear_on_a_new_bond_creates_it_plain():
+    ops = plan_bond(None, desired(clear=["tag", "trunks"]))
+    assert ops == [Operation("create_bond", "bond0", bridge="br0", members=["eth2", "eth3"])]
+
+
+def test_clear_is_ignored_when_absent():
+    params = {"name": "bond0", "state": "absent", "clear": ["tag"]}
+    assert plan_bond(current(tag=10), normalize_bond(params)) == [Operation("delete_bond", "bond0", bridge="br0")]
+
+
+@pytest.mark.parametrize("kw, option, value", [
+    ({"tag": 5, "clear": ["tag"]}, "tag", 5),
+    ({"trunks": [10], "clear": ["trunks"]}, "trunks", [10]),
+    ({"clear": ["tag", "vlan_mode"]}, "clear", "vlan_mode"),
+    ({"clear": "tag"}, "clear", "tag"),
+])
+def test_contradictory_or_bad_clear_names_option_and_value(kw, option, value):
+    with pytest.raises(InvalidInput) as err:
+        desired(**kw)
+    assert err.value.option == option
+    assert repr(value) in err.value.msg
+
+
+def test_contradiction_message_names_both_options():
+    with pytest.raises(InvalidInput) as err:
+        desired(tag=5, clear=["tag"])
+    assert err.value.msg.startswith("tag: 5 contradicts clear, which lists tag"), err.value.msg
+
+
+def test_tag_zero_points_at_clear():
+    with pytest.raises(InvalidInput) as err:
+        desired(tag=0)
+    assert err.value.option == "tag" and "clear: [tag]" in err.value.msg
