@@ -30,8 +30,10 @@ SRIOV_SCRIPT = r'''#!/usr/bin/python3
 import json, os, subprocess, sys, time
 
 pci = sys.argv[1]
-base = "/sys/bus/pci/devices/" + pci
-with open("/etc/kvmnet/sriov/%s.json" % pci) as handle:
+# the environment overrides exist for the collection's tests only
+base = os.environ.get("KVMNET_SYSFS", "/sys") + "/bus/pci/devices/" + pci
+udev_data = os.environ.get("KVMNET_UDEV_DATA", "/run/udev/data")
+with open("%s/%s.json" % (os.environ.get("KVMNET_SRIOV_CONF_DIR", "/etc/kvmnet/sriov"), pci)) as handle:
     conf = json.load(handle)
 
 
@@ -45,18 +47,41 @@ def write(path, value):
         handle.write(value)
 
 
+def pf_name():
+    """The PF's netdev name now (None while it has none)."""
+    try:
+        names = sorted(os.listdir(base + "/net"))
+    except OSError:
+        return None
+    return names[0] if names else None
+
+
 def ready():
-    return os.path.exists(base + "/sriov_numvfs") and os.path.isdir(base + "/net") and os.listdir(base + "/net")
+    # The kernel names a NIC ethN first and udev renames it (enp1s0) while it processes the
+    # device, then records it in its database: only then is the name final.
+    name = pf_name()
+    if not name or not os.path.exists(base + "/sriov_numvfs"):
+        return False
+    try:
+        ifindex = read(base + "/net/%s/ifindex" % name)
+    except OSError:
+        return False
+    return os.path.exists(udev_data + "/n" + ifindex)
+
+
+def ip_link(*args):
+    """ip link set dev <PF> ARGS; the name is looked up at each try (it may still change)."""
+    return subprocess.call(["ip", "link", "set", "dev", pf_name() or pci] + list(args))
 
 
 # at boot the unit may start before udev has probed the PF's driver: wait for it generously
 deadline = time.time() + 300
 while not ready():
     if time.time() > deadline:
-        sys.exit("%s: PF not ready (no sriov_numvfs or netdev)" % pci)
+        sys.exit("%s: PF not ready (no sriov_numvfs, no netdev or udev not done with it)" % pci)
     time.sleep(0.5)
 deadline = time.time() + 90
-pf = sorted(os.listdir(base + "/net"))[0]
+pf = pf_name()
 if conf.get("drivers_autoprobe") is not None:
     write(base + "/sriov_drivers_autoprobe", "1" if conf["drivers_autoprobe"] else "0")
 numvfs = conf.get("numvfs")
@@ -69,7 +94,10 @@ while numvfs and len([e for e in os.listdir(base) if e.startswith("virtfn")]) < 
         sys.exit("%s: VFs did not appear" % pf)
     time.sleep(0.5)
 if conf.get("bring_pf_up"):
-    subprocess.check_call(["ip", "link", "set", "dev", pf, "up"])
+    while ip_link("up"):
+        if time.time() > deadline:
+            sys.exit("%s: could not set the PF up" % pci)
+        time.sleep(1)
 failed = 0
 for vf, attrs in sorted(conf.get("vfs", {}).items(), key=lambda kv: int(kv[0])):
     args = []
@@ -88,7 +116,7 @@ for vf, attrs in sorted(conf.get("vfs", {}).items(), key=lambda kv: int(kv[0])):
         if attrs.get(rate) is not None:
             args += [rate, str(attrs[rate])]
     # rate limits fail until the PF link is up at full speed: retry until the deadline
-    while args and subprocess.call(["ip", "link", "set", "dev", pf, "vf", str(vf)] + args):
+    while args and ip_link("vf", str(vf), *args):
         if time.time() > deadline + 30:
             failed += 1
             break
