@@ -498,12 +498,6 @@ class NicBondResource(NetlinkResource):
     written, default ``/``), ``proc_root`` (where running daemons are looked for).
     """
 
-    #: read back for up to 15 s: after a reload, NetworkManager activates the new profiles on the
-    #: live bond and may release and re-enslave its members (seen on a Debian 12 VM: a member
-    #: without master for a few seconds). A state that is right at once returns at the first read.
-    verify_attempts = 60
-    verify_delay = 0.25
-
     def __init__(self, params: dict[str, Any]) -> None:
         super().__init__(params)
         self.root = params.get("persist_root") or "/"
