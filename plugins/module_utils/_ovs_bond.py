@@ -22,10 +22,10 @@ import copy
 from typing import Any
 
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils import _canon
-from ansible_collections.kvmnet.hypervisor.plugins.module_utils._engine import Operation
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils._engine import Operation, field_changes
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._errors import Conflict, InvalidInput, NotFound
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._ovs_common import (
-    BRIDGE_COLUMNS, INTERFACE_COLUMNS, OvsResource, PORT_COLUMNS, clear_list, interface_failures,
+    BRIDGE_COLUMNS, INTERFACE_COLUMNS, OvsResource, PORT_COLUMNS, apply_clear, clear_changes, interface_failures,
     raise_on_failures, set_optional, vlan_list, vlan_tag_to_set,
 )
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._ovsdb import Ovsdb, first
@@ -90,11 +90,7 @@ def normalize_bond(params: dict[str, Any]) -> dict[str, Any]:
     desired["lacp_fallback_ab"] = params.get("lacp_fallback_ab")
     desired["tag"] = vlan_tag_to_set(params.get("tag"), "tag")
     desired["trunks"] = vlan_list(params.get("trunks"), "trunks")
-    cleared = clear_list(params, "", desired, CLEARABLE)
-    if "trunks" in cleared:
-        desired["trunks"] = []  # an empty set is what clearing trunks writes
-    # optional columns to empty when set (None in desired means "left alone", so they are listed)
-    desired["clear"] = [field for field in cleared if field != "trunks"]
+    apply_clear(params, "", desired, CLEARABLE)
     if desired["bond_mode"] == "balance-tcp" and desired["lacp"] in (None, "off"):
         raise InvalidInput("bond_mode", "balance-tcp", "needs LACP (lacp: active or passive)")
     return desired
@@ -133,14 +129,8 @@ def plan_bond(current: dict[str, Any] | None, desired: dict[str, Any]) -> list[O
     if current["bridge"] != desired["bridge"]:
         raise Conflict("name: port %r is on bridge %r, not %r; remove it there first"
                        % (name, current["bridge"], desired["bridge"]))
-    changes = {}
-    for field in FIELDS:
-        want = desired.get(field)
-        if want is not None and current.get(field) != want:
-            changes[field] = {"before": current.get(field), "after": want}
-    for field in desired.get("clear") or ():
-        if current.get(field) is not None:
-            changes[field] = {"before": current[field], "after": None}
+    changes = field_changes(current, desired, FIELDS)
+    changes.update(clear_changes(current, desired))
     return [Operation("modify_bond", name, changes=changes, bridge=current["bridge"])] if changes else []
 
 

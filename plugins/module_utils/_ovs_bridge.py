@@ -26,7 +26,7 @@ from ansible_collections.kvmnet.hypervisor.plugins.module_utils import _canon
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._engine import Operation, field_changes
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._errors import Conflict, InvalidInput
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._ovs_common import (
-    BRIDGE_COLUMNS, INTERFACE_COLUMNS, OvsResource, PORT_COLUMNS, canonical_map, clear_list, interface_failures,
+    BRIDGE_COLUMNS, INTERFACE_COLUMNS, OvsResource, PORT_COLUMNS, apply_clear, canonical_map, clear_changes, interface_failures,
     map_change, ovsdb_type, raise_on_failures, read_port, set_map, set_optional, vlan_list, vlan_tag_to_set,
 )
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._ovsdb import Ovsdb, first
@@ -80,11 +80,7 @@ def normalize_port(raw: dict[str, Any], index: int, bridge: str) -> dict[str, An
     if port["vlan_mode"] is not None and port["vlan_mode"] not in VLAN_MODES:
         raise InvalidInput(opt + ".vlan_mode", port["vlan_mode"], "is not a VLAN mode (one of %s)"
                            % ", ".join(VLAN_MODES))
-    cleared = clear_list(raw, opt, port, CLEARABLE)
-    if "trunks" in cleared:
-        port["trunks"] = []  # an empty set is what clearing trunks writes
-    # optional columns to empty when set (None in desired means "left alone", so they are listed)
-    port["clear"] = [field for field in cleared if field != "trunks"]
+    apply_clear(raw, opt, port, CLEARABLE)
     extra = {}
     if raw.get("peer") is not None:
         if port["type"] not in (None, "patch"):
@@ -158,9 +154,7 @@ def row_changes(current: dict[str, Any], desired: dict[str, Any], scalars: Any, 
 def plan_port(current: dict[str, Any], port: dict[str, Any]) -> Operation | None:
     """modify_port for an existing port, or None when it already matches."""
     changes = row_changes(current, port, PORT_SCALARS, PORT_MAPS)
-    for field in port.get("clear") or ():
-        if current.get(field) is not None:
-            changes[field] = {"before": current[field], "after": None}
+    changes.update(clear_changes(current, port))
     if not changes:
         return None
     return Operation("modify_port", port["name"], changes=changes, bridge=current.get("bridge"))

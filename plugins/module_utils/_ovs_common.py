@@ -12,7 +12,7 @@ Canonical forms of OVSDB rows (rules):
   map lists only the keys the user mentioned; a key whose value is null is removed; keys not
   mentioned are left alone.
 * Omitted never means "remove" (a null option is an omitted one in Ansible): optional VLAN
-  columns are emptied with an explicit ``clear`` list (``clear_list``); ``tag: 0`` is refused.
+  columns are emptied with an explicit ``clear`` list (``apply_clear``); ``tag: 0`` is refused.
 """
 
 from __future__ import annotations
@@ -89,13 +89,29 @@ def vlan_tag_to_set(value: Any, option: str) -> int | None:
     return _canon.vlan_tag(value, option)
 
 
-def clear_list(raw: dict[str, Any], prefix: str, desired: dict[str, Any], clearable: tuple[str, ...]) -> list[str]:
-    """``clear``: known columns, each not also set in the same entry; returned in ``clearable`` order.
+def apply_clear(raw: dict[str, Any], prefix: str, desired: dict[str, Any], clearable: tuple[str, ...]) -> None:
+    """``clear``: known columns, each not also set in the same entry, applied to ``desired``.
 
     ``prefix`` names the entry in messages (``ports[0]``; ``""`` for top-level module options).
     ``desired`` holds the entry's normalized values: a column listed in ``clear`` must be None
-    there (``[]`` for trunks, which clears as well).
+    there (``[]`` for trunks, which clears as well). Clearing trunks is setting them to ``[]``
+    (an empty set = all VLANs); the optional columns to empty are stored in
+    ``desired["clear"]`` (None there means "left alone", so they are listed), in ``clearable`` order.
     """
+    cleared = _clear_list(raw, prefix, desired, clearable)
+    if "trunks" in cleared:
+        desired["trunks"] = []
+    desired["clear"] = [field for field in cleared if field != "trunks"]
+
+
+def clear_changes(current: dict[str, Any], desired: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Changes emptying the columns of ``desired["clear"]`` that are set in ``current``."""
+    return {field: {"before": current[field], "after": None}
+            for field in desired.get("clear") or () if current.get(field) is not None}
+
+
+def _clear_list(raw: dict[str, Any], prefix: str, desired: dict[str, Any], clearable: tuple[str, ...]) -> list[str]:
+    """The validated ``clear`` list of one entry (see apply_clear)."""
     def opt(field: str) -> str:
         return "%s.%s" % (prefix, field) if prefix else field
 
