@@ -193,6 +193,9 @@ class Netlink:
             "kind": kind,
             "mac": address.lower() if address else None,
             "mtu": msg.get_attr("IFLA_MTU"),
+            # the MTU range the driver accepts (0 or absent: no limit); kernel 4.19+
+            "min_mtu": msg.get_attr("IFLA_MIN_MTU"),
+            "max_mtu": msg.get_attr("IFLA_MAX_MTU"),
             "admin_state": "up" if msg["flags"] & IFF_UP else "down",
             "operstate": (msg.get_attr("IFLA_OPERSTATE") or "").lower() or None,
             "link_index": msg.get_attr("IFLA_LINK"),

@@ -34,6 +34,7 @@ import os
 import shutil
 import socket
 import subprocess
+import time
 from typing import Any
 
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils import (
@@ -83,6 +84,13 @@ PERSIST_CHOICES = ("auto", "none") + _persist_net.STACKS
 RENDERERS = {"networkd": _persist_networkd, "nm": _persist_nm, "ifcfg": _persist_ifcfg,
              "ifupdown": _persist_ifupdown}
 FILE_MODES = {"nm": 0o600}
+#: seconds nmcli waits for the activation, and how long the read-back waits for NetworkManager's
+#: asynchronous steps (members enslaved, MTU, addresses) after it
+NM_ACTIVATE_WAIT = 90
+NM_VERIFY_SECONDS = 30
+#: how long an activation NetworkManager started by itself may run before nic_bond goes on
+NM_SETTLE_SECONDS, NM_POLL = 30, 0.5
+NM_AUTOCONNECT_GRACE = 2.0
 RISK_MOVE = ("the address leaves %s: sessions to it (ssh) can drop if the new carrier has no working "
              "uplink; run from a console or with a fallback")
 
@@ -322,6 +330,34 @@ def _plan_bond(current: dict[str, Any], desired: dict[str, Any], eff: dict[str, 
     return [Operation("modify_bond", name, changes=changes, **params)]
 
 
+def check_member_mtu(current: dict[str, Any], desired: dict[str, Any], added: list[str]) -> None:
+    """Refuse, before anything changes, an MTU a member's driver does not accept.
+
+    The kernel gives every member the bond's MTU (and undoes the whole change if one refuses;
+    an igb NIC stops at 9216, say): ``mtu`` is checked against every member that will be in the
+    bond, and without ``mtu`` the bond's current MTU against the NICs about to be enslaved.
+    """
+    bond = current.get("bond") or {}
+    mtu = desired.get("mtu")
+    if mtu is not None:
+        members = desired.get("members") if desired.get("members") is not None else bond.get("members") or []
+    else:
+        mtu, members = bond.get("mtu"), added
+    if mtu is None:
+        return
+    links = current.get("links") or {}
+    for member in members:
+        link = links.get(member) or {}
+        low, high = link.get("min_mtu") or 0, link.get("max_mtu") or 0
+        if high and mtu > high or mtu < low:
+            accepted = "%d-%s" % (low, high or "any")
+            if desired.get("mtu") is not None:
+                raise InvalidInput("mtu", mtu, "is refused by member %s (its driver accepts %s; the bond gives "
+                                               "its members its MTU)" % (member, accepted))
+            raise InvalidInput("members", member, "accepts MTU %s only, not the MTU %d of %s (enslaving gives "
+                                                  "it the bond's MTU)" % (accepted, mtu, desired["name"]))
+
+
 def _plan_member_mtu(current: dict[str, Any], desired: dict[str, Any]) -> list[Operation]:
     """``modify_member`` for members that stay in the bond with an MTU other than ``mtu``.
 
@@ -419,6 +455,7 @@ def plan_nic_bond(current: dict[str, Any], desired: dict[str, Any]) -> list[Oper
             if desired["primary"] not in (members or []):
                 raise InvalidInput("primary", desired["primary"], "is not a member of bond %s" % name)
         removes, adds = _plan_members(current, desired)
+        check_member_mtu(current, desired, [op.target for op in adds])
         ops = removes + _plan_bond(current, desired, eff, removes) + _plan_member_mtu(current, desired) + adds
         ops += _plan_bridge(current, desired) + _plan_address(current, desired)
         if stack != "none":
@@ -430,7 +467,41 @@ def plan_nic_bond(current: dict[str, Any], desired: dict[str, Any]) -> list[Oper
             ops += plan_files(files, want, FILE_MODES.get(stack, 0o644))
     if stack != "none" and current.get("reload") and any(op.action.endswith("_file") for op in ops):
         ops.append(Operation("reload", stack, command=_persist_net.RELOAD_COMMANDS[stack]))
+    if stack == "nm" and current.get("reload"):
+        return hand_to_networkmanager(ops, desired)
     return ops
+
+
+def hand_to_networkmanager(ops: list[Operation], desired: dict[str, Any]) -> list[Operation]:
+    """NetworkManager runs and owns the profiles: it brings the links up, not netlink.
+
+    Changing the live bond over netlink while NetworkManager activates the profiles it has just
+    re-read races with it (it releases and re-enslaves members on its own, and a member was left
+    out). So the live steps stay in the plan (they are what changes) but are marked
+    ``by: NetworkManager``; the files are written, NetworkManager re-reads them, and one
+    ``activate`` step has NetworkManager apply them (see ``NicBondResource._activate``).
+    Addresses NetworkManager does not own (the moved address still on a NIC that is not a
+    member) are removed after. For ``state: absent`` the profiles go first, then the links
+    that are still there.
+    """
+    live = [op for op in ops if not op.action.endswith("_file") and op.action != "reload"]
+    persist = [op for op in ops if op.action.endswith("_file") or op.action == "reload"]
+    if not live:
+        return ops
+    if desired["state"] == "absent":
+        return persist + live
+    for op in live:
+        op.params["by"] = "NetworkManager"
+    leftovers, gateway = [], None
+    for op in live:
+        if op.action == "move_address":
+            leftovers += op.params["sources"]
+            if op.params.get("gateway") and not desired.get("gateway"):
+                gateway = op.params["gateway"]  # the default route moved with the address (not in the profile)
+    bond, bridge = desired["name"], desired.get("bridge")
+    activate = Operation("activate", _persist_nm.connection_id(bond),
+                         bond=bond, bridge=bridge, device=bridge or bond, leftovers=leftovers, gateway=gateway)
+    return live + persist + [activate]
 
 
 def bonding_available(modules_root: str = "/lib/modules", sys_module: str = "/sys/module") -> bool:
@@ -502,6 +573,7 @@ class NicBondResource(NetlinkResource):
         super().__init__(params)
         self.root = params.get("persist_root") or "/"
         self.desired: dict[str, Any] = {}
+        self._nm_reloaded = 0.0  # time.monotonic() of the last ``nmcli connection reload``
 
     def diff_header(self) -> str:
         return "bond %s%s" % (self.params["name"], self.nl.where)
@@ -554,7 +626,8 @@ class NicBondResource(NetlinkResource):
         for member in sorted(set(d.get("members") or []) | set((current["bond"] or {}).get("members") or [])):
             mlink = self.nl.link(member)
             current["links"][member] = None if mlink is None else {
-                "kind": mlink["kind"], "master": self._name_of(mlink.get("master_index")), "mtu": mlink["mtu"]}
+                "kind": mlink["kind"], "master": self._name_of(mlink.get("master_index")), "mtu": mlink["mtu"],
+                "min_mtu": mlink.get("min_mtu"), "max_mtu": mlink.get("max_mtu")}
         if d.get("bridge"):
             blink = self.nl.link(d["bridge"])
             if blink is not None:
@@ -647,6 +720,8 @@ class NicBondResource(NetlinkResource):
 
     def apply_operation(self, op: Operation) -> None:
         a, target, p = op.action, op.target, op.params
+        if p.get("by") == "NetworkManager":
+            return  # the activate step makes NetworkManager do it
         if apply_file_operation(op, self.root):
             return
         if a == "create_bond":
@@ -715,18 +790,86 @@ class NicBondResource(NetlinkResource):
                 self._route(p["gateway"], carrier, p["device"])
         elif a == "set_gateway":
             self._route(p["gateway"], self._index(target), target)
-        elif a == "delete_bond":
-            self.nl.del_link(self._index(target), "deleting bond %s" % target)
-        elif a == "delete_bridge":
-            self.nl.del_link(self._index(target), "deleting bridge %s" % target)
+        elif a in ("delete_bond", "delete_bridge"):
+            index = self.nl.index(target)
+            if index is not None:  # else already gone (NetworkManager removes the links of a removed profile)
+                self.nl.del_link(index, "deleting %s %s" % (a.split("_")[1], target))
         elif a == "reload":
             self._reload(p["command"])
+            if target == "nm":
+                self._wait_for_networkmanager()
+                self._nm_reloaded = time.monotonic()
+        elif a == "activate":
+            self._activate(p)
         else:  # pragma: no cover - plan and apply are written together
             raise NotImplementedError(a)
 
     def _route(self, gateway: str, index: int, device: str) -> None:
         family = socket.AF_INET if ipaddress.ip_address(gateway).version == 4 else socket.AF_INET6
         self.nl.replace_default_route(family, gateway, index, "default route via %s dev %s" % (gateway, device))
+
+    def _activate(self, p: dict[str, Any]) -> None:
+        """NetworkManager applies the profiles: the bridge first, then the bond and its members.
+
+        Each ``nmcli`` call waits for its activation. Before a profile is touched, an activation
+        NetworkManager started on its own (autoconnect after the reload) is left to finish:
+        superseding an activation of the bond can make NetworkManager remove the bond device.
+        An active bridge gets ``nmcli device reapply`` (address, MTU; no port is dropped), or is
+        re-activated when NetworkManager cannot reapply the change; the bond is re-activated
+        (``autoconnect-slaves`` brings the members up with it).
+        """
+        self._wait_for_networkmanager()
+        # NetworkManager starts autoconnecting new profiles shortly after a reload: let it begin
+        pause = NM_AUTOCONNECT_GRACE - (time.monotonic() - self._nm_reloaded) if self._nm_reloaded else 0
+        if pause > 0:
+            time.sleep(pause)
+        if p.get("bridge"):
+            bridge_id = _persist_nm.connection_id(p["bridge"])
+            if self._nm_settled_state(bridge_id) == "activated":
+                if self._nmcli(["device", "reapply", p["bridge"]], check=False):
+                    self._nmcli(["--wait", str(NM_ACTIVATE_WAIT), "connection", "up", "id", bridge_id])
+            else:
+                self._nmcli(["--wait", str(NM_ACTIVATE_WAIT), "connection", "up", "id", bridge_id])
+        bond_id = _persist_nm.connection_id(p["bond"])
+        self._nm_settled_state(bond_id)
+        self._nmcli(["--wait", str(NM_ACTIVATE_WAIT), "connection", "up", "id", bond_id])
+        for holder in p.get("leftovers") or []:
+            index = self.nl.index(holder["device"])
+            if index is not None and any(x["index"] == index and x["address"] == holder["address"]
+                                         for x in self.nl.addresses()):
+                self.nl.del_address(index, holder["address"],
+                                    "removing %s from %s" % (holder["address"], holder["device"]))
+        if p.get("gateway"):
+            self._route(p["gateway"], self._index(p["device"]), p["device"])
+
+    def _nm_settled_state(self, connection: str) -> str:
+        """The profile's activation state once it is not activating or deactivating (bounded)."""
+        state = ""
+        for dummy in range(int(NM_SETTLE_SECONDS / NM_POLL)):
+            proc = self._nmcli(["-g", "GENERAL.STATE", "connection", "show", "id", connection], check=False,
+                               output=True)
+            state = proc.strip() if isinstance(proc, str) else ""
+            if state not in ("activating", "deactivating"):
+                return state
+            time.sleep(NM_POLL)
+        return state
+
+    @staticmethod
+    def _nmcli(args: list[str], check: bool = True, output: bool = False) -> Any:
+        """Run nmcli with an argument list (no shell): rc, or stdout with ``output``."""
+        if shutil.which("nmcli") is None:
+            raise BackendUnavailable("persist: nmcli not found; NetworkManager runs but cannot be asked to "
+                                     "apply the profiles")
+        proc = subprocess.run(["nmcli"] + args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, check=False,
+                              universal_newlines=True)
+        if check and proc.returncode:
+            raise BackendUnavailable("persist: nmcli %s failed (rc %d): %s"
+                                     % (" ".join(args), proc.returncode, proc.stderr.strip()))
+        return proc.stdout if output else proc.returncode
+
+    def _wait_for_networkmanager(self) -> None:
+        """NetworkManager applies profiles asynchronously: give the read-back its time."""
+        self.verify_attempts = max(self.verify_attempts, int(NM_VERIFY_SECONDS / self.verify_delay))
 
     @staticmethod
     def _reload(command: list[str]) -> None:

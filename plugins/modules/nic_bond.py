@@ -37,6 +37,15 @@ description:
     the daemon (C(networkctl reload), C(nmcli connection reload); argument lists, no shell) is asked
     to re-read them only then, and only if it is running. These commands are the only processes
     the module starts; netlink has no API for them.
+  - With I(persist=nm) and NetworkManager running, NetworkManager applies the change, not netlink, because
+    changing the links under it races with its own activation of the profiles. The live steps are reported
+    with C(by=NetworkManager), the keyfiles are written and reloaded, and one C(activate) step has
+    NetworkManager apply them, each C(nmcli) call with an argument list. It lets an activation NetworkManager
+    started by itself finish, runs C(nmcli device reapply) on an active bridge (or C(nmcli connection up)
+    when that cannot be reapplied or the bridge is not active), then C(nmcli connection up) of the bond,
+    whose C(autoconnect-slaves) brings up the members. The read-back then waits up to 30 seconds.
+  - I(mtu) (or, without it, the bond's MTU for NICs being enslaved) is checked against the MTU range
+    each member's driver reports (an igb NIC accepts up to 9216) before anything changes.
 author:
   - kvmnet.hypervisor developers (@kvmnet)
 extends_documentation_fragment:
@@ -241,9 +250,11 @@ operations:
     - The planned operations, applied unless in check mode; empty when nothing had to change.
     - C(action) is one of C(create_bond), C(modify_bond), C(add_member), C(remove_member), C(modify_member),
       C(create_bridge), C(modify_bridge), C(set_master), C(add_address), C(move_address), C(set_gateway),
-      C(delete_bond), C(delete_bridge), C(write_file), C(remove_file), C(reload). C(changes) maps a changed
-      field to its C(before) and C(after) values (C(mtu) among them); C(write_file) carries the file's
+      C(delete_bond), C(delete_bridge), C(write_file), C(remove_file), C(reload), C(activate). C(changes) maps a
+      changed field to its C(before) and C(after) values (C(mtu) among them); C(write_file) carries the file's
       C(content) and C(mode).
+    - C(by=NetworkManager) marks a live step NetworkManager carries out (see the notes); C(activate) carries
+      the C(command) run.
   returned: always
   type: list
   elements: dict

@@ -99,6 +99,19 @@ def test_member_enslaved_elsewhere(lab, fake_bonding):
     assert snapshot(lab) == before
 
 
+def test_member_refusing_the_mtu_changes_nothing(lab, fake_bonding):
+    """The driver's MTU range read from the real kernel (IFLA_MIN_MTU / IFLA_MAX_MTU): a tap
+    accepts at most 65521 (65535 less its Ethernet header), so mtu 65535 is refused before
+    any step, naming the option, the value and the member."""
+    lab.ip("tuntap", "add", "dev", "tp0", "mode", "tap")
+    assert json.loads(lab.ip("-d", "-j", "link", "show", "dev", "tp0"))[0]["max_mtu"] == 65521
+    before = snapshot(lab)
+    with pytest.raises(InvalidInput, match=r"mtu: 65535 is refused by member tp0 \(its driver accepts 68-65521"):
+        execute(NicBondResource(params(lab, members=["enp1", "tp0"], mtu=65535, sys_module=fake_bonding)))
+    assert snapshot(lab) == before
+    assert [lab.link(n)["mtu"] for n in ("enp1", "tp0")] == [1500, 1500]
+
+
 def test_name_of_another_kind_is_never_touched(lab, fake_bonding):
     with pytest.raises(Conflict, match="'enp1' already exists as a veth link"):
         execute(NicBondResource(params(lab, name="enp1", sys_module=fake_bonding)))

@@ -4,6 +4,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils import _nic_bond as nb
@@ -303,6 +305,151 @@ def test_persist_nm_files_are_private():
     ops = nb.plan_nic_bond(cur, want)
     assert {op.params["mode"] for op in ops} == {"0600"}
     assert not any(op.action == "reload" for op in ops)  # NetworkManager not running
+
+
+@pytest.mark.parametrize("kw,bond_mtu,text", [
+    ({"mtu": 9500}, 1500, "mtu: 9500 is refused by member eth2 (its driver accepts 1280-9216"),
+    ({"mtu": 60}, 1500, "mtu: 60 is"),  # below ETH_MIN_MTU: refused by normalize first
+    ({"mtu": 600}, 1500, "mtu: 600 is refused by member eth2 (its driver accepts 1280-9216"),
+])
+def test_member_refusing_the_mtu_fails_before_any_step(kw, bond_mtu, text):
+    links = {"eth1": {"kind": None, "master": "bond0", "mtu": bond_mtu, "min_mtu": 68, "max_mtu": 0},
+             "eth2": {"kind": None, "master": "bond0", "mtu": bond_mtu, "min_mtu": 1280, "max_mtu": 9216}}
+    with pytest.raises(InvalidInput, match=text.replace("(", r"\(")):
+        nb.plan_nic_bond(current(bond=bond_state(mtu=bond_mtu), links=links),
+                         desired(members=["eth1", "eth2"], **kw))
+
+
+def test_member_refusing_the_bonds_current_mtu_is_not_enslaved():
+    links = {"eth1": {"kind": None, "master": "bond0", "mtu": 9000, "max_mtu": 0},
+             "eth3": {"kind": None, "master": None, "mtu": 1500, "max_mtu": 1500}}
+    with pytest.raises(InvalidInput, match=r"members: 'eth3' accepts MTU 0-1500 only, not the MTU 9000 of bond0"):
+        nb.plan_nic_bond(current(bond=bond_state(members=["eth1"], mtu=9000), links=links),
+                         desired(members=["eth1", "eth3"]))
+    # within range: planned as usual
+    links["eth3"]["max_mtu"] = 9216
+    ops = nb.plan_nic_bond(current(bond=bond_state(members=["eth1"], mtu=9000), links=links),
+                           desired(members=["eth1", "eth3"]))
+    assert [op.action for op in ops] == ["add_member"]
+
+
+# -- NetworkManager running: it activates the profiles, nic_bond does not race it ------------
+MEMBERS_IN_BOND0 = {"eth1": {"kind": None, "master": "bond0", "mtu": 1500},
+                    "eth2": {"kind": None, "master": "bond0", "mtu": 1500}}
+
+
+def test_nm_running_mode_change_is_handed_to_networkmanager():
+    want = desired(mode="802.3ad", members=["eth1", "eth2"], bridge="br1", persist="nm")
+    cur = current(bond=bond_state(master="br1"), persist="nm", reload=True, links=MEMBERS_IN_BOND0,
+                  bridge={"name": "br1", "kind": "bridge", "admin_state": "up", "mtu": 1500})
+    ops = nb.plan_nic_bond(cur, want)
+    assert [op.action for op in ops] == ["modify_bond"] + ["write_file"] * 4 + ["reload", "activate"]
+    assert ops[0].params["by"] == "NetworkManager" and ops[0].changes["mode"]["after"] == "802.3ad"
+    assert ops[-2] == Operation("reload", "nm", command=RELOAD_COMMANDS["nm"])
+    assert ops[-1].target == "kvmnet-bond0"
+    assert (ops[-1].params["bond"], ops[-1].params["bridge"], ops[-1].params["device"]) == ("bond0", "br1", "br1")
+    assert not any(op.params.get("by") for op in ops[1:])  # files, reload and activate are ours
+    # the bond brings up its members (autoconnect-slaves); the bridge does not re-activate the bond
+    files = {op.target: op.params["content"] for op in ops if op.action == "write_file"}
+    assert "autoconnect-slaves" not in files["/etc/NetworkManager/system-connections/kvmnet-br1.nmconnection"]
+    assert "autoconnect-slaves=1" in files["/etc/NetworkManager/system-connections/kvmnet-bond0.nmconnection"]
+    assert "autoconnect-slaves" not in files["/etc/NetworkManager/system-connections/kvmnet-eth1.nmconnection"]
+
+
+def test_nm_not_running_keeps_netlink_and_no_activation():
+    want = desired(mode="802.3ad", members=["eth1", "eth2"], persist="nm")
+    cur = current(bond=bond_state(), persist="nm", reload=False, links=MEMBERS_IN_BOND0)
+    ops = nb.plan_nic_bond(cur, want)
+    assert [op.action for op in ops] == ["modify_bond"] + ["write_file"] * 3
+    assert not any(op.params.get("by") for op in ops)
+
+
+def test_nm_running_live_drift_only_activates_without_reload():
+    want = desired(mode="active-backup", members=["eth1", "eth2"], persist="nm")
+    files = nb.render_files("nm", nb.persist_config(want, nb.effective_bond(None, want), ["eth1", "eth2"]), {})
+    cur = current(bond=bond_state(mode="balance-xor"), persist="nm", reload=True, links=MEMBERS_IN_BOND0,
+                  files=files)
+    ops = nb.plan_nic_bond(cur, want)
+    assert [op.action for op in ops] == ["modify_bond", "activate"]
+    assert ops[-1].params["bond"] == "bond0" and ops[-1].params["bridge"] is None
+
+
+def test_nm_running_converged_plans_nothing():
+    want = desired(mode="active-backup", members=["eth1", "eth2"], persist="nm")
+    files = nb.render_files("nm", nb.persist_config(want, nb.effective_bond(None, want), ["eth1", "eth2"]), {})
+    cur = current(bond=bond_state(), persist="nm", reload=True, links=MEMBERS_IN_BOND0, files=files)
+    assert nb.plan_nic_bond(cur, want) == []
+
+
+def test_nm_running_moved_address_leftovers_and_gateway_after_activation():
+    want = desired(members=["eth1", "eth2"], bridge="br1", address="10.0.0.5/24", persist="nm")
+    cur = current(bond=bond_state(master="br1"), persist="nm", reload=True, links=MEMBERS_IN_BOND0,
+                  bridge={"name": "br1", "kind": "bridge", "admin_state": "up", "mtu": 1500},
+                  address={"holders": [{"device": "eth0", "address": "10.0.0.5/24"}]},
+                  route={"gateway": "10.0.0.1", "device": "eth0"})
+    ops = nb.plan_nic_bond(cur, want)
+    assert ops[0].action == "move_address" and ops[0].params["by"] == "NetworkManager"
+    activate = ops[-1]
+    assert activate.params["leftovers"] == [{"device": "eth0", "address": "10.0.0.5/24"}]
+    assert activate.params["gateway"] == "10.0.0.1" and activate.params["device"] == "br1"
+
+
+def test_nm_running_absent_removes_profiles_before_the_links():
+    files = {"/etc/NetworkManager/system-connections/kvmnet-bond0.nmconnection": "x",
+             "/etc/NetworkManager/system-connections/kvmnet-eth1.nmconnection": "y"}
+    cur = current(bond=bond_state(members=["eth1"]), persist="nm", reload=True, files=files)
+    ops = nb.plan_nic_bond(cur, desired(state="absent", persist="nm"))
+    assert [op.action for op in ops] == ["remove_file", "remove_file", "reload", "delete_bond"]
+    assert not any(op.params.get("by") for op in ops)
+
+
+@pytest.mark.parametrize("bridge_state,reapply_rc,expected", [
+    # an active bridge is reapplied (no port dropped), then the bond re-activated
+    ("activated", 0, ["-g GENERAL.STATE connection show id kvmnet-br1", "device reapply br1",
+                      "-g GENERAL.STATE connection show id kvmnet-bond0",
+                      "--wait 90 connection up id kvmnet-bond0"]),
+    # NetworkManager cannot reapply that change: the bridge is re-activated
+    ("activated", 1, ["-g GENERAL.STATE connection show id kvmnet-br1", "device reapply br1",
+                      "--wait 90 connection up id kvmnet-br1",
+                      "-g GENERAL.STATE connection show id kvmnet-bond0",
+                      "--wait 90 connection up id kvmnet-bond0"]),
+    # a bridge profile not active yet is brought up
+    ("", 0, ["-g GENERAL.STATE connection show id kvmnet-br1", "--wait 90 connection up id kvmnet-br1",
+             "-g GENERAL.STATE connection show id kvmnet-bond0", "--wait 90 connection up id kvmnet-bond0"]),
+])
+def test_nm_apply_leaves_the_kernel_to_networkmanager(kernel, tmp_path, monkeypatch, bridge_state, reapply_rc,
+                                                      expected):
+    """Applied: the live steps touch nothing, nmcli is called in order (bridge, then bond), the
+    moved address left on a non-member is removed afterwards, and a link already removed by
+    NetworkManager is not an error."""
+    model = kernel[0]
+    model.add("eth1")
+    calls = tmp_path / "nmcli.calls"
+    fake = tmp_path / "bin" / "nmcli"
+    fake.parent.mkdir()
+    fake.write_text("#!/bin/sh\n"
+                    "echo \"$@\" >> %s\n"
+                    "case \"$*\" in\n"
+                    "  *'show id kvmnet-br1') echo '%s' ;;\n"
+                    "  *'show id kvmnet-bond0') echo activated ;;\n"
+                    "  'device reapply'*) exit %d ;;\n"
+                    "esac\n" % (calls, bridge_state, reapply_rc))
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", "%s:%s" % (fake.parent, os.environ["PATH"]))
+    deleted = []
+    model.addresses = lambda index=None: [{"index": model.index("eth1"), "address": "10.0.0.5/24"}]
+    model.del_address = lambda index, address, what: deleted.append((index, address))
+    res = nb.NicBondResource(dict(params(persist="nm", members=["eth1"])))
+    res.nl = model
+    res.apply([Operation("create_bond", "bond0", by="NetworkManager", mode="802.3ad", miimon=100),
+               Operation("activate", "kvmnet-bond0", bond="bond0", bridge="br1", device="br1",
+                         leftovers=[{"device": "eth1", "address": "10.0.0.5/24"},
+                                    {"device": "gone0", "address": "10.0.0.5/24"}], gateway=None),
+               Operation("delete_bridge", "br9")])
+    assert model.index("bond0") is None  # NetworkManager's job, not done over netlink
+    assert calls.read_text().splitlines() == expected
+    assert deleted == [(model.index("eth1"), "10.0.0.5/24")]
+    assert res.verify_attempts * res.verify_delay >= nb.NM_VERIFY_SECONDS
 
 
 def test_persist_absent_removes_files_but_keeps_interfaces():
