@@ -262,6 +262,8 @@ def file_paths(stack: str, desired: dict[str, Any], current_members: list[str]) 
     out = list(RENDERERS[stack].paths(config))
     if stack == "ifupdown":
         out.append(_persist_ifupdown.INTERFACES)
+    if stack == "nm":
+        out.append(_persist_nm.MODPROBE)
     return out
 
 
@@ -445,7 +447,8 @@ def plan_nic_bond(current: dict[str, Any], desired: dict[str, Any]) -> list[Oper
         ops = _plan_absent(current, desired)
         if stack != "none":
             paths = current.get("files") or {}
-            want = {p: None for p in paths if p != _persist_ifupdown.INTERFACES}
+            # shared by every bond of the host: never removed
+            want = {p: None for p in paths if p not in (_persist_ifupdown.INTERFACES, _persist_nm.MODPROBE)}
             ops += plan_files(paths, want)
     else:
         eff = effective_bond(bond, desired)
@@ -465,6 +468,8 @@ def plan_nic_bond(current: dict[str, Any], desired: dict[str, Any]) -> list[Oper
             files = current.get("files") or {}
             want = render_files(stack, persist_config(desired, eff, list(members)), files)
             ops += plan_files(files, want, FILE_MODES.get(stack, 0o644))
+            if stack == "nm":
+                ops += plan_files(files, {_persist_nm.MODPROBE: _persist_nm.MODPROBE_CONTENT})
     if stack != "none" and current.get("reload") and any(op.action.endswith("_file") for op in ops):
         ops.append(Operation("reload", stack, command=_persist_net.RELOAD_COMMANDS[stack]))
     if stack == "nm" and current.get("reload"):
@@ -815,8 +820,8 @@ class NicBondResource(NetlinkResource):
         NetworkManager started on its own (autoconnect after the reload) is left to finish:
         superseding an activation of the bond can make NetworkManager remove the bond device.
         An active bridge gets ``nmcli device reapply`` (address, MTU; no port is dropped), or is
-        re-activated when NetworkManager cannot reapply the change; the bond is re-activated
-        (``autoconnect-slaves`` brings the members up with it).
+        re-activated when NetworkManager cannot reapply the change; an active bond is taken down
+        and brought up again (``autoconnect-slaves`` brings the members up with it).
         """
         self._wait_for_networkmanager()
         # NetworkManager starts autoconnecting new profiles shortly after a reload: let it begin
@@ -831,7 +836,19 @@ class NicBondResource(NetlinkResource):
             else:
                 self._nmcli(["--wait", str(NM_ACTIVATE_WAIT), "connection", "up", "id", bridge_id])
         bond_id = _persist_nm.connection_id(p["bond"])
-        self._nm_settled_state(bond_id)
+        index = self.nl.index(p["bond"])
+        if self._nm_settled_state(bond_id) == "activated":
+            # taken down first, never re-activated in place: a superseded activation of a bond
+            # makes NetworkManager 1.42 remove the device under the new one (seen in VM runs)
+            self._nmcli(["--wait", str(NM_ACTIVATE_WAIT), "connection", "down", "id", bond_id])
+        elif index is not None:
+            # a bond NetworkManager did not create from the profile (made over netlink before,
+            # by hand, or by the bonding module on load): NetworkManager takes it over as an
+            # external device and removes it when the profile activates on it. It is deleted
+            # here and NetworkManager creates it from the profile.
+            self.nl.del_link(index, "deleting bond %s (not NetworkManager's) so that NetworkManager creates it"
+                             % p["bond"])
+            time.sleep(NM_POLL)
         self._nmcli(["--wait", str(NM_ACTIVATE_WAIT), "connection", "up", "id", bond_id])
         for holder in p.get("leftovers") or []:
             index = self.nl.index(holder["device"])

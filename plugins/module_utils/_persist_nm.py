@@ -27,6 +27,14 @@ FILE_MODE = 0o600
 UUID_NAMESPACE = uuid.UUID("6f1c1f3e-5b7a-4f55-9d0e-6b76a1c0b0d1")
 
 
+#: written with the profiles: the bonding module then creates no bond0 of its own when it is
+#: loaded. NetworkManager takes such an unmanaged bond over and then removes it when the profile
+#: for bond0 activates (Debian 12, NetworkManager 1.42: bond0 gone after a reboot in a VM run).
+MODPROBE = "/etc/modprobe.d/kvmnet-bonding.conf"
+MODPROBE_CONTENT = HEADER + "# NetworkManager creates the bonds of its profiles; the module creates none on load.\n" \
+    "options bonding max_bonds=0\n"
+
+
 def connection_id(ifname: str) -> str:
     """Connection id (and file name stem) of the profile for ``ifname``."""
     return PREFIX + ifname

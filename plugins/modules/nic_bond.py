@@ -43,7 +43,10 @@ description:
     NetworkManager apply them, each C(nmcli) call with an argument list. It lets an activation NetworkManager
     started by itself finish, runs C(nmcli device reapply) on an active bridge (or C(nmcli connection up)
     when that cannot be reapplied or the bridge is not active), then C(nmcli connection up) of the bond,
-    whose C(autoconnect-slaves) brings up the members. The read-back then waits up to 30 seconds.
+    whose C(autoconnect-slaves) brings up the members (taken down first when active; a bond NetworkManager did
+    not create from the profile is deleted first, as NetworkManager would take it over and then remove it).
+    The read-back then waits up to 30 seconds. With the keyfiles, C(/etc/modprobe.d/kvmnet-bonding.conf)
+    (C(options bonding max_bonds=0)) keeps the bonding module from creating a bond0 of its own at boot.
   - I(mtu) (or, without it, the bond's MTU for NICs being enslaved) is checked against the MTU range
     each member's driver reports (an igb NIC accepts up to 9216) before anything changes.
 author:

@@ -12,6 +12,10 @@ from ansible_collections.kvmnet.hypervisor.plugins.module_utils import _nic_bond
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._engine import Operation, execute
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._errors import Conflict, InvalidInput, NotFound
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._persist_net import RELOAD_COMMANDS
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils._persist_nm import (
+    MODPROBE as NM_MODPROBE,
+    MODPROBE_CONTENT as NM_MODPROBE_CONTENT,
+)
 
 
 def params(**kw):
@@ -282,8 +286,9 @@ def test_mtu_persisted_for_bond_members_and_bridge_then_converged():
     want = desired(members=["eth1", "eth2"], bridge="br1", mtu=9000, persist="nm")
     cur = mtu_current(9000, (9000, 9000), 9000, persist="nm")
     ops = nb.plan_nic_bond(cur, want)
-    assert [op.action for op in ops] == ["write_file"] * 4
-    assert all("\n[ethernet]\nmtu=9000\n" in op.params["content"] for op in ops)
+    assert [op.action for op in ops] == ["write_file"] * 5
+    profiles = [op for op in ops if op.target.endswith(".nmconnection")]
+    assert len(profiles) == 4 and all("\n[ethernet]\nmtu=9000\n" in op.params["content"] for op in profiles)
     converged = dict(cur, files={op.target: op.params["content"] for op in ops})
     assert nb.plan_nic_bond(converged, want) == []
 
@@ -303,7 +308,11 @@ def test_persist_nm_files_are_private():
     want = desired(members=["eth1"], persist="nm")
     cur = current(bond=bond_state(members=["eth1"]), persist="nm", links={"eth1": {"kind": None, "master": "bond0"}})
     ops = nb.plan_nic_bond(cur, want)
-    assert {op.params["mode"] for op in ops} == {"0600"}
+    assert {op.target: op.params["mode"] for op in ops} == {
+        "/etc/NetworkManager/system-connections/kvmnet-bond0.nmconnection": "0600",
+        "/etc/NetworkManager/system-connections/kvmnet-eth1.nmconnection": "0600",
+        NM_MODPROBE: "0644"}
+    assert "options bonding max_bonds=0\n" in [op for op in ops if op.target == NM_MODPROBE][0].params["content"]
     assert not any(op.action == "reload" for op in ops)  # NetworkManager not running
 
 
@@ -343,7 +352,7 @@ def test_nm_running_mode_change_is_handed_to_networkmanager():
     cur = current(bond=bond_state(master="br1"), persist="nm", reload=True, links=MEMBERS_IN_BOND0,
                   bridge={"name": "br1", "kind": "bridge", "admin_state": "up", "mtu": 1500})
     ops = nb.plan_nic_bond(cur, want)
-    assert [op.action for op in ops] == ["modify_bond"] + ["write_file"] * 4 + ["reload", "activate"]
+    assert [op.action for op in ops] == ["modify_bond"] + ["write_file"] * 5 + ["reload", "activate"]
     assert ops[0].params["by"] == "NetworkManager" and ops[0].changes["mode"]["after"] == "802.3ad"
     assert ops[-2] == Operation("reload", "nm", command=RELOAD_COMMANDS["nm"])
     assert ops[-1].target == "kvmnet-bond0"
@@ -360,13 +369,14 @@ def test_nm_not_running_keeps_netlink_and_no_activation():
     want = desired(mode="802.3ad", members=["eth1", "eth2"], persist="nm")
     cur = current(bond=bond_state(), persist="nm", reload=False, links=MEMBERS_IN_BOND0)
     ops = nb.plan_nic_bond(cur, want)
-    assert [op.action for op in ops] == ["modify_bond"] + ["write_file"] * 3
+    assert [op.action for op in ops] == ["modify_bond"] + ["write_file"] * 4
     assert not any(op.params.get("by") for op in ops)
 
 
 def test_nm_running_live_drift_only_activates_without_reload():
     want = desired(mode="active-backup", members=["eth1", "eth2"], persist="nm")
     files = nb.render_files("nm", nb.persist_config(want, nb.effective_bond(None, want), ["eth1", "eth2"]), {})
+    files[NM_MODPROBE] = NM_MODPROBE_CONTENT
     cur = current(bond=bond_state(mode="balance-xor"), persist="nm", reload=True, links=MEMBERS_IN_BOND0,
                   files=files)
     ops = nb.plan_nic_bond(cur, want)
@@ -377,6 +387,7 @@ def test_nm_running_live_drift_only_activates_without_reload():
 def test_nm_running_converged_plans_nothing():
     want = desired(mode="active-backup", members=["eth1", "eth2"], persist="nm")
     files = nb.render_files("nm", nb.persist_config(want, nb.effective_bond(None, want), ["eth1", "eth2"]), {})
+    files[NM_MODPROBE] = NM_MODPROBE_CONTENT
     cur = current(bond=bond_state(), persist="nm", reload=True, links=MEMBERS_IN_BOND0, files=files)
     assert nb.plan_nic_bond(cur, want) == []
 
@@ -398,8 +409,10 @@ def test_nm_running_absent_removes_profiles_before_the_links():
     files = {"/etc/NetworkManager/system-connections/kvmnet-bond0.nmconnection": "x",
              "/etc/NetworkManager/system-connections/kvmnet-eth1.nmconnection": "y"}
     cur = current(bond=bond_state(members=["eth1"]), persist="nm", reload=True, files=files)
-    ops = nb.plan_nic_bond(cur, desired(state="absent", persist="nm"))
+    files[NM_MODPROBE] = NM_MODPROBE_CONTENT
+    ops = nb.plan_nic_bond(dict(cur, files=files), desired(state="absent", persist="nm"))
     assert [op.action for op in ops] == ["remove_file", "remove_file", "reload", "delete_bond"]
+    assert NM_MODPROBE not in [op.target for op in ops]  # shared by every bond: kept
     assert not any(op.params.get("by") for op in ops)
 
 
@@ -407,13 +420,14 @@ def test_nm_running_absent_removes_profiles_before_the_links():
     # an active bridge is reapplied (no port dropped), then the bond re-activated
     ("activated", 0, ["-g GENERAL.STATE connection show id kvmnet-br1", "device reapply br1",
                       "-g GENERAL.STATE connection show id kvmnet-bond0",
-                      "--wait 90 connection up id kvmnet-bond0"]),
+                      "--wait 90 connection down id kvmnet-bond0", "--wait 90 connection up id kvmnet-bond0"]),
     # NetworkManager cannot reapply that change: the bridge is re-activated
     ("activated", 1, ["-g GENERAL.STATE connection show id kvmnet-br1", "device reapply br1",
                       "--wait 90 connection up id kvmnet-br1",
                       "-g GENERAL.STATE connection show id kvmnet-bond0",
-                      "--wait 90 connection up id kvmnet-bond0"]),
+                      "--wait 90 connection down id kvmnet-bond0", "--wait 90 connection up id kvmnet-bond0"]),
     # a bridge profile not active yet is brought up
+    # nothing active yet: both brought up, no down
     ("", 0, ["-g GENERAL.STATE connection show id kvmnet-br1", "--wait 90 connection up id kvmnet-br1",
              "-g GENERAL.STATE connection show id kvmnet-bond0", "--wait 90 connection up id kvmnet-bond0"]),
 ])
@@ -431,9 +445,9 @@ def test_nm_apply_leaves_the_kernel_to_networkmanager(kernel, tmp_path, monkeypa
                     "echo \"$@\" >> %s\n"
                     "case \"$*\" in\n"
                     "  *'show id kvmnet-br1') echo '%s' ;;\n"
-                    "  *'show id kvmnet-bond0') echo activated ;;\n"
+                    "  *'show id kvmnet-bond0') echo %s ;;\n"
                     "  'device reapply'*) exit %d ;;\n"
-                    "esac\n" % (calls, bridge_state, reapply_rc))
+                    "esac\n" % (calls, bridge_state, bridge_state or "''", reapply_rc))
     fake.chmod(0o755)
     monkeypatch.setenv("PATH", "%s:%s" % (fake.parent, os.environ["PATH"]))
     deleted = []
@@ -450,6 +464,26 @@ def test_nm_apply_leaves_the_kernel_to_networkmanager(kernel, tmp_path, monkeypa
     assert calls.read_text().splitlines() == expected
     assert deleted == [(model.index("eth1"), "10.0.0.5/24")]
     assert res.verify_attempts * res.verify_delay >= nb.NM_VERIFY_SECONDS
+
+
+def test_nm_apply_deletes_a_bond_networkmanager_did_not_create(kernel, tmp_path, monkeypatch):
+    """A bond made over netlink (or by the bonding module on load) is deleted before the
+    profile is brought up: NetworkManager would take it over and then remove it."""
+    model = kernel[0]
+    model.add("bond0", "bond")
+    calls = tmp_path / "nmcli.calls"
+    fake = tmp_path / "bin" / "nmcli"
+    fake.parent.mkdir()
+    fake.write_text("#!/bin/sh\necho \"$@\" >> %s\n" % calls)  # kvmnet-bond0 not active: prints nothing
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", "%s:%s" % (fake.parent, os.environ["PATH"]))
+    res = nb.NicBondResource(dict(params(persist="nm")))
+    res.nl = model
+    res.apply([Operation("activate", "kvmnet-bond0", bond="bond0", bridge=None, device="bond0", leftovers=[],
+                         gateway=None)])
+    assert model.index("bond0") is None
+    assert calls.read_text().splitlines() == ["-g GENERAL.STATE connection show id kvmnet-bond0",
+                                              "--wait 90 connection up id kvmnet-bond0"]
 
 
 def test_persist_absent_removes_files_but_keeps_interfaces():
