@@ -830,10 +830,8 @@ class NicBondResource(NetlinkResource):
             time.sleep(pause)
         if p.get("bridge"):
             bridge_id = _persist_nm.connection_id(p["bridge"])
-            if self._nm_settled_state(bridge_id) == "activated":
-                if self._nmcli(["device", "reapply", p["bridge"]], check=False):
-                    self._nmcli(["--wait", str(NM_ACTIVATE_WAIT), "connection", "up", "id", bridge_id])
-            else:
+            if (self._nm_settled_state(bridge_id) != "activated"
+                    or self._nmcli(["device", "reapply", p["bridge"]], check=False).returncode):
                 self._nmcli(["--wait", str(NM_ACTIVATE_WAIT), "connection", "up", "id", bridge_id])
         bond_id = _persist_nm.connection_id(p["bond"])
         index = self.nl.index(p["bond"])
@@ -850,10 +848,10 @@ class NicBondResource(NetlinkResource):
                              % p["bond"])
             time.sleep(NM_POLL)
         self._nmcli(["--wait", str(NM_ACTIVATE_WAIT), "connection", "up", "id", bond_id])
+        held = {(x["index"], x["address"]) for x in self.nl.addresses()} if p.get("leftovers") else set()
         for holder in p.get("leftovers") or []:
             index = self.nl.index(holder["device"])
-            if index is not None and any(x["index"] == index and x["address"] == holder["address"]
-                                         for x in self.nl.addresses()):
+            if (index, holder["address"]) in held:
                 self.nl.del_address(index, holder["address"],
                                     "removing %s from %s" % (holder["address"], holder["device"]))
         if p.get("gateway"):
@@ -863,38 +861,36 @@ class NicBondResource(NetlinkResource):
         """The profile's activation state once it is not activating or deactivating (bounded)."""
         state = ""
         for dummy in range(int(NM_SETTLE_SECONDS / NM_POLL)):
-            proc = self._nmcli(["-g", "GENERAL.STATE", "connection", "show", "id", connection], check=False,
-                               output=True)
-            state = proc.strip() if isinstance(proc, str) else ""
+            state = self._nmcli(["-g", "GENERAL.STATE", "connection", "show", "id", connection],
+                                check=False).stdout.strip()
             if state not in ("activating", "deactivating"):
                 return state
             time.sleep(NM_POLL)
         return state
 
-    @staticmethod
-    def _nmcli(args: list[str], check: bool = True, output: bool = False) -> Any:
-        """Run nmcli with an argument list (no shell): rc, or stdout with ``output``."""
-        if shutil.which("nmcli") is None:
-            raise BackendUnavailable("persist: nmcli not found; NetworkManager runs but cannot be asked to "
-                                     "apply the profiles")
-        proc = subprocess.run(["nmcli"] + args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, check=False,
-                              universal_newlines=True)
-        if check and proc.returncode:
-            raise BackendUnavailable("persist: nmcli %s failed (rc %d): %s"
-                                     % (" ".join(args), proc.returncode, proc.stderr.strip()))
-        return proc.stdout if output else proc.returncode
+    @classmethod
+    def _nmcli(cls, args: list[str], check: bool = True) -> subprocess.CompletedProcess:
+        """nmcli with an argument list (see ``_run``)."""
+        return cls._run(["nmcli"] + args, check)
 
     def _wait_for_networkmanager(self) -> None:
         """NetworkManager applies profiles asynchronously: give the read-back its time."""
         self.verify_attempts = max(self.verify_attempts, int(NM_VERIFY_SECONDS / self.verify_delay))
 
-    @staticmethod
-    def _reload(command: list[str]) -> None:
+    @classmethod
+    def _reload(cls, command: list[str]) -> None:
         """No API is used here on purpose: networkctl / nmcli (argument list, no shell)."""
+        cls._run(command)
+
+    @staticmethod
+    def _run(command: list[str], check: bool = True) -> subprocess.CompletedProcess:
+        """Run a daemon's client (argument list, no shell); with ``check`` a failure raises."""
         if shutil.which(command[0]) is None:
-            raise BackendUnavailable("persist: %s not found; cannot make the daemon re-read its files" % command[0])
+            raise BackendUnavailable("persist: %s not found; cannot ask the network daemon to apply its files"
+                                     % command[0])
         proc = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, check=False,
                               universal_newlines=True)
-        if proc.returncode:
+        if check and proc.returncode:
             raise BackendUnavailable("persist: %s failed (rc %d): %s"
                                      % (" ".join(command), proc.returncode, proc.stderr.strip()))
+        return proc
