@@ -150,13 +150,29 @@ IRQ_SCRIPT = r'''#!/usr/bin/python3
 import array, fcntl, json, os, re, socket, struct, sys, time
 
 ifname = sys.argv[1]
+# the environment overrides exist for the collection's tests only
+SYS = os.environ.get("KVMNET_SYSFS", "/sys")
+PROC = os.environ.get("KVMNET_PROC", "/proc")
 with open("%s/%s.json" % (os.environ.get("KVMNET_IRQ_CONF_DIR", "/etc/kvmnet/irq"), ifname)) as handle:
     conf = json.load(handle)
 
 
+def cpu_list(text):
+    """'0-2,5' -> [0, 1, 2, 5] (the module writes CPU lists as in smp_affinity_list)."""
+    cpus = []
+    for part in str(text).split(","):
+        part = part.strip()
+        if "-" in part:
+            first, last = part.split("-", 1)
+            cpus.extend(range(int(first), int(last) + 1))
+        elif part:
+            cpus.append(int(part))
+    return cpus
+
+
 def mask(cpus):
     number = 0
-    for cpu in cpus:
+    for cpu in cpu_list(cpus):
         number |= 1 << cpu
     words = max(1, (number.bit_length() + 31) // 32)
     return ",".join("%08x" % (number >> (32 * g) & 0xFFFFFFFF) for g in reversed(range(words)))
@@ -180,7 +196,7 @@ if conf.get("combined_channels"):
         fcntl.ioctl(sock.fileno(), 0x8946, ifr)
     sock.close()
 
-dev = os.path.realpath("/sys/class/net/%s/device" % ifname)
+dev = os.path.realpath(SYS + "/class/net/%s/device" % ifname)
 pci = dev if os.path.isdir(dev + "/msi_irqs") else os.path.dirname(dev)
 devname = os.path.basename(dev)
 pattern = re.compile(conf["queue_pattern"].replace("{ifname}", re.escape(ifname)).replace("{dev}", re.escape(devname)))
@@ -190,7 +206,7 @@ while True:
     msi = set(int(x) for x in os.listdir(pci + "/msi_irqs")) if os.path.isdir(pci + "/msi_irqs") else set()
     found = {}
     for irq in msi:
-        for name in os.listdir("/proc/irq/%d" % irq) if os.path.isdir("/proc/irq/%d" % irq) else []:
+        for name in os.listdir(PROC + "/irq/%d" % irq) if os.path.isdir(PROC + "/irq/%d" % irq) else []:
             match = pattern.search(name)
             if match:
                 found[irq] = int(match.group("queue"))
@@ -201,15 +217,19 @@ for irq, queue in sorted(found.items()):
     cpus = conf["queue_cpus"].get(str(queue))
     if cpus:
         try:
-            write("/proc/irq/%d/smp_affinity_list" % irq, cpus)
+            write(PROC + "/irq/%d/smp_affinity_list" % irq, cpus)
         except OSError as exc:
             print("irq %d: %s" % (irq, exc), file=sys.stderr)
             failed += 1
 for kind, attr in (("rx", "rps_cpus"), ("tx", "xps_cpus")):
     for queue, cpus in sorted(conf.get(attr, {}).items()):
-        path = "/sys/class/net/%s/queues/%s-%s/%s" % (ifname, kind, queue, attr)
+        path = SYS + "/class/net/%s/queues/%s-%s/%s" % (ifname, kind, queue, attr)
         if os.path.exists(path):
-            write(path, mask(cpus))
+            try:
+                write(path, mask(cpus))
+            except OSError as exc:
+                print("%s: %s" % (path, exc), file=sys.stderr)
+                failed += 1
 sys.exit(1 if failed else 0)
 '''
 

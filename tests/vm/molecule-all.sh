@@ -121,5 +121,17 @@ TOTAL=$(( $(date +%s) - T_ALL ))
   done
   printf '%-22s %-28s %6s\n' total "$(( ${#SCENARIOS[@]} - FAILED ))/${#SCENARIOS[@]} passed" "$TOTAL"
   echo "logs: $LOGS"
+  # why each failed scenario failed, in a few lines (CI shows the tail of the output)
+  for s in "${SCENARIOS[@]}"; do
+    [ "${RESULT[$s]}" = ok ] || [ ! -f "$LOGS/$s.log" ] && continue
+    echo "--- $s failed at:"
+    # the task, ansible's one-line error, and the head of the fatal result (stderr, msg)
+    awk '/ TASK \[/ { task = $0 }
+         / \[ERROR\]: / && !done { print task; print; done = 1 }
+         / fatal: / && !fatal { fatal = 12 }
+         fatal > 0 { print; fatal--; if (fatal == 0) fatal = -1 }
+         / CRITICAL / && !crit { crit = $0 }
+         END { if (!done && crit != "") print crit }' "$LOGS/$s.log" | cut -c7- | cut -c1-600
+  done
 } | tee "$LOGS/summary.txt"
 [ "$FAILED" = 0 ]

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 
 import pytest
 
@@ -179,6 +181,38 @@ def test_persist_and_irqbalance_files(mq_tree):
     again = execute(resource(mq_tree, cpus="0-1", xps=True, persist=True, irqbalance_ban=True,
                              irqbalance_mode="power-save"))
     assert again["changed"] is False and again["irqbalance_restart_needed"] is False
+
+
+def test_boot_script_reapplies_what_the_module_persisted(mq_tree):
+    """kvmnet-irq-apply run as a process on the fake tree, with the JSON the module wrote.
+
+    Regression (VM tier, hypervisor scenario): the module writes CPU lists as strings ("0-1")
+    and the script turned them into masks as if they were integers: TypeError at every boot
+    once xps or rps_cpus was set."""
+    execute(resource(mq_tree, cpus="0-1", xps=True, rps_cpus="0-1", persist=True))
+    names = {entry["irq"]: entry["actions"][0] for entry in parse_interrupts(INTERRUPTS_MQ)}
+    for irq in range(45, 61):   # a reboot: affinity and RPS/XPS back to the kernel's defaults
+        write(os.path.join(mq_tree, "proc/irq/%d/smp_affinity_list" % irq), "0-3\n")
+        if irq in names:
+            os.makedirs(os.path.join(mq_tree, "proc/irq/%d" % irq, names[irq]), exist_ok=True)
+    for q in range(4):
+        write(os.path.join(mq_tree, "sys/class/net/enp0s10/queues/rx-%d/rps_cpus" % q), "0\n")
+        write(os.path.join(mq_tree, "sys/class/net/enp0s10/queues/tx-%d/xps_cpus" % q), "0\n")
+    script = os.path.join(mq_tree, boot.IRQ_SCRIPT_PATH.lstrip("/"))
+    env = dict(os.environ, KVMNET_SYSFS=os.path.join(mq_tree, "sys"), KVMNET_PROC=os.path.join(mq_tree, "proc"),
+               KVMNET_IRQ_CONF_DIR=os.path.join(mq_tree, boot.IRQ_CONFIG_DIR.lstrip("/")))
+    proc = subprocess.run([sys.executable, script, "enp0s10"], env=env, stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, universal_newlines=True, check=False)
+    assert proc.returncode == 0, proc.stderr
+
+    def read(path):
+        with open(os.path.join(mq_tree, path)) as handle:
+            return handle.read().strip()
+    assert [read("proc/irq/%d/smp_affinity_list" % irq) for irq in range(53, 61)] == ["0", "0", "1", "1"] * 2
+    assert read("proc/irq/45/smp_affinity_list") == "0-3"       # the config IRQ is not a queue
+    assert [read("sys/class/net/enp0s10/queues/rx-%d/rps_cpus" % q) for q in range(4)] == ["00000003"] * 4
+    assert [read("sys/class/net/enp0s10/queues/tx-%d/xps_cpus" % q) for q in range(4)] == [
+        "00000001", "00000002", "00000001", "00000002"]
 
 
 def test_irqbalance_modes():
