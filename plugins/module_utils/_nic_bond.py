@@ -55,6 +55,7 @@ from ansible_collections.kvmnet.hypervisor.plugins.module_utils._errors import (
 )
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._files import (
     apply_file_operation,
+    host_path,
     plan_files,
     read_files,
 )
@@ -91,6 +92,12 @@ NM_VERIFY_SECONDS = 30
 #: how long an activation NetworkManager started by itself may run before nic_bond goes on
 NM_SETTLE_SECONDS, NM_POLL = 30, 0.5
 NM_AUTOCONNECT_GRACE = 2.0
+#: files every bond of the host shares: written, never removed with a bond
+SHARED_FILES = (_persist_ifupdown.INTERFACES, _persist_nm.MODPROBE, _persist_nm.IFENSLAVE_HOOK)
+#: files the network daemon does not read: no reload for them
+NOT_READ_BY_DAEMON = (_persist_nm.MODPROBE, _persist_nm.IFENSLAVE_HOOK)
+#: in the files nic_bond writes (an older version of a file of ours)
+HEADER_LINE = _persist_net.HEADER.strip()
 RISK_MOVE = ("the address leaves %s: sessions to it (ssh) can drop if the new carrier has no working "
              "uplink; run from a console or with a fallback")
 
@@ -204,6 +211,7 @@ def normalize_params(p: dict[str, Any]) -> dict[str, Any]:
     if p.get("netns") and persist not in ("auto", "none"):
         raise InvalidInput("persist", persist, "cannot be used with netns: the files configure the host namespace")
     d["persist"] = "none" if p.get("netns") else persist
+    d["divert_ifenslave_hook"] = p.get("divert_ifenslave_hook") is not False
     return d
 
 
@@ -448,7 +456,7 @@ def plan_nic_bond(current: dict[str, Any], desired: dict[str, Any]) -> list[Oper
         if stack != "none":
             paths = current.get("files") or {}
             # shared by every bond of the host: never removed
-            want = {p: None for p in paths if p not in (_persist_ifupdown.INTERFACES, _persist_nm.MODPROBE)}
+            want = {p: None for p in paths if p not in SHARED_FILES}
             ops += plan_files(paths, want)
     else:
         eff = effective_bond(bond, desired)
@@ -467,14 +475,43 @@ def plan_nic_bond(current: dict[str, Any], desired: dict[str, Any]) -> list[Oper
                 members = (bond or {}).get("members") or []
             files = current.get("files") or {}
             want = render_files(stack, persist_config(desired, eff, list(members)), files)
+            if stack == "nm":
+                ops += _plan_ifenslave_guard(current, desired)
             ops += plan_files(files, want, FILE_MODES.get(stack, 0o644))
             if stack == "nm":
                 ops += plan_files(files, {_persist_nm.MODPROBE: _persist_nm.MODPROBE_CONTENT})
-    if stack != "none" and current.get("reload") and any(op.action.endswith("_file") for op in ops):
+    if stack != "none" and current.get("reload") and any(
+            op.action.endswith("_file") and op.target not in NOT_READ_BY_DAEMON for op in ops):
         ops.append(Operation("reload", stack, command=_persist_net.RELOAD_COMMANDS[stack]))
     if stack == "nm" and current.get("reload"):
         return hand_to_networkmanager(ops, desired)
     return ops
+
+
+def _plan_ifenslave_guard(current: dict[str, Any], desired: dict[str, Any]) -> list[Operation]:
+    """Divert ifenslave's post-down hook where NetworkManager's dispatcher runs it (see _persist_nm).
+
+    Read only when the dispatcher script is there (``nm_runs_ifupdown_hooks``); nothing to do
+    without ifenslave. An older guard of ours is rewritten in place (already diverted).
+    """
+    files = current.get("files") or {}
+    hook = files.get(_persist_nm.IFENSLAVE_HOOK)
+    if not current.get("nm_runs_ifupdown_hooks") or hook is None or hook == _persist_nm.IFENSLAVE_GUARD:
+        return []
+    ours = HEADER_LINE in hook
+    if not desired["divert_ifenslave_hook"]:
+        if ours:
+            return []
+        raise Conflict("divert_ifenslave_hook: false, but NetworkManager's dispatcher %s runs ifenslave's "
+                       "post-down hook %s for the interfaces NetworkManager manages, and it releases the ports of "
+                       "the bonds NetworkManager activates and deletes them (Debian bug #982841); set "
+                       "divert_ifenslave_hook to true, or remove the package ifenslave if no ifupdown bond needs it"
+                       % (_persist_nm.NM_IFUPDOWN_DISPATCHER, _persist_nm.IFENSLAVE_HOOK))
+    ops = []
+    if not ours:
+        ops.append(Operation("divert_file", _persist_nm.IFENSLAVE_HOOK,
+                             {"diverted_to": {"before": None, "after": _persist_nm.IFENSLAVE_HOOK_DIVERTED}}))
+    return ops + plan_files(files, {_persist_nm.IFENSLAVE_HOOK: _persist_nm.IFENSLAVE_GUARD}, 0o755)
 
 
 def hand_to_networkmanager(ops: list[Operation], desired: dict[str, Any]) -> list[Operation]:
@@ -651,6 +688,10 @@ class NicBondResource(NetlinkResource):
         current["persist"] = stack
         if stack != "none":
             paths = file_paths(stack, d, (current["bond"] or {}).get("members") or [])
+            if stack == "nm" and d["state"] == "present" and os.access(
+                    host_path(_persist_nm.NM_IFUPDOWN_DISPATCHER, self.root), os.X_OK):
+                current["nm_runs_ifupdown_hooks"] = True
+                paths.append(_persist_nm.IFENSLAVE_HOOK)
             current["files"] = read_files(paths, self.root)
             daemon = _persist_net.DAEMONS.get(stack)
             current["reload"] = bool(daemon) and daemon in _persist_net.running_daemons(
@@ -806,6 +847,13 @@ class NicBondResource(NetlinkResource):
                 self._nm_reloaded = time.monotonic()
         elif a == "activate":
             self._activate(p)
+        elif a == "divert_file":
+            # the package's file moves aside (and its upgrades go there); the guard is written next
+            command = ["dpkg-divert", "--local", "--rename", "--divert", op.changes["diverted_to"]["after"],
+                       "--add", target]
+            if self.root != "/":
+                command[1:1] = ["--root", self.root]
+            self._run(command)
         else:  # pragma: no cover - plan and apply are written together
             raise NotImplementedError(a)
 
@@ -817,8 +865,8 @@ class NicBondResource(NetlinkResource):
         """NetworkManager applies the profiles: the bridge first, then the bond and its members.
 
         Each ``nmcli`` call waits for its activation. Before a profile is touched, an activation
-        NetworkManager started on its own (autoconnect after the reload) is left to finish:
-        superseding an activation of the bond can make NetworkManager remove the bond device.
+        NetworkManager started on its own (autoconnect after the reload) is left to finish rather
+        than superseded half-way.
         An active bridge gets ``nmcli device reapply`` (address, MTU; no port is dropped), or is
         re-activated when NetworkManager cannot reapply the change; an active bond is taken down
         and brought up again (``autoconnect-slaves`` brings the members up with it).
@@ -836,14 +884,13 @@ class NicBondResource(NetlinkResource):
         bond_id = _persist_nm.connection_id(p["bond"])
         index = self.nl.index(p["bond"])
         if self._nm_settled_state(bond_id) == "activated":
-            # taken down first, never re-activated in place: a superseded activation of a bond
-            # makes NetworkManager 1.42 remove the device under the new one (seen in VM runs)
+            # taken down first and brought up again: one clean activation with the new profile
             self._nmcli(["--wait", str(NM_ACTIVATE_WAIT), "connection", "down", "id", bond_id])
         elif index is not None:
             # a bond NetworkManager did not create from the profile (made over netlink before,
-            # by hand, or by the bonding module on load): NetworkManager takes it over as an
-            # external device and removes it when the profile activates on it. It is deleted
-            # here and NetworkManager creates it from the profile.
+            # by hand, or by the bonding module on load) is deleted, and NetworkManager creates
+            # it from the profile with all of its settings instead of taking over a device whose
+            # options it did not set.
             self.nl.del_link(index, "deleting bond %s (not NetworkManager's) so that NetworkManager creates it"
                              % p["bond"])
             time.sleep(NM_POLL)
@@ -886,7 +933,7 @@ class NicBondResource(NetlinkResource):
     def _run(command: list[str], check: bool = True) -> subprocess.CompletedProcess:
         """Run a daemon's client (argument list, no shell); with ``check`` a failure raises."""
         if shutil.which(command[0]) is None:
-            raise BackendUnavailable("persist: %s not found; cannot ask the network daemon to apply its files"
+            raise BackendUnavailable("persist: %s not found; it is needed to apply the persisted configuration"
                                      % command[0])
         proc = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, check=False,
                               universal_newlines=True)

@@ -28,8 +28,7 @@ UUID_NAMESPACE = uuid.UUID("6f1c1f3e-5b7a-4f55-9d0e-6b76a1c0b0d1")
 
 
 #: written with the profiles: the bonding module then creates no bond0 of its own when it is
-#: loaded. NetworkManager takes such an unmanaged bond over and then removes it when the profile
-#: for bond0 activates (Debian 12, NetworkManager 1.42: bond0 gone after a reboot in a VM run).
+#: loaded, so the profile for bond0 never has to take over a bond it did not create.
 MODPROBE = "/etc/modprobe.d/kvmnet-bonding.conf"
 MODPROBE_CONTENT = HEADER + "# NetworkManager creates the bonds of its profiles; the module creates none on load.\n" \
     "options bonding max_bonds=0\n"
@@ -122,3 +121,26 @@ def parse(text: str) -> dict[str, dict[str, str]]:
             key, value = line.split("=", 1)
             section[key] = value
     return out
+
+
+#: Debian's network-manager runs the ifupdown hooks for the interfaces NetworkManager manages
+#: (this dispatcher script runs /etc/network/if-post-down.d/* on every "down" event) ...
+NM_IFUPDOWN_DISPATCHER = "/etc/NetworkManager/dispatcher.d/01-ifupdown"
+#: ... and ifenslave's post-down hook then releases the interface from its bond, or deletes the
+#: bond, with no regard for who manages it. The dispatcher runs it asynchronously, after
+#: NetworkManager has already enslaved the port again or re-created the bond: ports vanish from
+#: bonds NetworkManager reports as activated (Debian bug #982841). nic_bond diverts the hook
+#: (dpkg-divert, so package upgrades go to the diverted name) and puts IFENSLAVE_GUARD in its place.
+IFENSLAVE_HOOK = "/etc/network/if-post-down.d/ifenslave"
+#: with a dot: run-parts (which ifupdown and the dispatcher use) never runs it by itself
+IFENSLAVE_HOOK_DIVERTED = IFENSLAVE_HOOK + ".distrib"
+IFENSLAVE_GUARD = """#!/bin/sh
+# Managed by kvmnet.hypervisor (nic_bond); local changes are overwritten.
+# ifenslave's post-down hook, diverted to %(diverted)s (dpkg-divert --list).
+# NetworkManager's dispatcher (%(dispatcher)s) runs the ifupdown hooks for the
+# interfaces NetworkManager manages too, and the hook then released bond ports and deleted bonds
+# NetworkManager had just activated again (Debian bug #982841). It still runs for ifupdown.
+[ "$METHOD" = NetworkManager ] && exit 0
+[ -x %(diverted)s ] || exit 0
+exec %(diverted)s "$@"
+""" % {"diverted": IFENSLAVE_HOOK_DIVERTED, "dispatcher": NM_IFUPDOWN_DISPATCHER}

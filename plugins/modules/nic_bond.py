@@ -35,8 +35,8 @@ description:
     C(modify_member) step. Without I(mtu) no MTU is changed or written to the files.
   - Persisted files are written only when their content changes and are shown in C(--diff);
     the daemon (C(networkctl reload), C(nmcli connection reload); argument lists, no shell) is asked
-    to re-read them only then, and only if it is running. These commands are the only processes
-    the module starts; netlink has no API for them.
+    to re-read them only then, and only if it is running. These commands (and C(nmcli) and C(dpkg-divert), see
+    below and I(divert_ifenslave_hook)) are the only processes the module starts; netlink has no API for them.
   - With I(persist=nm) and NetworkManager running, NetworkManager applies the change, not netlink, because
     changing the links under it races with its own activation of the profiles. The live steps are reported
     with C(by=NetworkManager), the keyfiles are written and reloaded, and one C(activate) step has
@@ -44,7 +44,7 @@ description:
     started by itself finish, runs C(nmcli device reapply) on an active bridge (or C(nmcli connection up)
     when that cannot be reapplied or the bridge is not active), then C(nmcli connection up) of the bond,
     whose C(autoconnect-slaves) brings up the members (taken down first when active; a bond NetworkManager did
-    not create from the profile is deleted first, as NetworkManager would take it over and then remove it).
+    not create from the profile is deleted first, so that the profile creates its own).
     The read-back then waits up to 30 seconds. With the keyfiles, C(/etc/modprobe.d/kvmnet-bonding.conf)
     (C(options bonding max_bonds=0)) keeps the bonding module from creating a bond0 of its own at boot.
   - I(mtu) (or, without it, the bond's MTU for NICs being enslaved) is checked against the MTU range
@@ -159,6 +159,22 @@ options:
     type: str
     choices: [auto, networkd, nm, ifcfg, ifupdown, none]
     default: auto
+  divert_ifenslave_hook:
+    description:
+      - Only with I(persist=nm) (or C(auto) finding NetworkManager), I(state=present), on a host where
+        NetworkManager's dispatcher runs the ifupdown hooks (Debian's C(/etc/NetworkManager/dispatcher.d/01-ifupdown))
+        and the package C(ifenslave) is installed.
+      - That dispatcher runs C(/etc/network/if-post-down.d/ifenslave) whenever an interface NetworkManager manages
+        goes down, and the hook releases the interface from its bond, or deletes the bond, after NetworkManager
+        has already brought it back (Debian bug 982841); bond ports then vanish from bonds NetworkManager reports
+        as activated.
+      - C(true) diverts the hook (C(dpkg-divert --local --rename) to C(ifenslave.distrib), so package upgrades
+        go there) and writes in its place a wrapper that skips the interfaces NetworkManager manages and runs
+        the original for those ifupdown brings down. Both are steps of the plan (check mode, C(--diff)); they are
+        never undone, also not with I(state=absent).
+      - C(false) fails before any change when the hook is exposed, naming it.
+    type: bool
+    default: true
 notes:
   - Needs the kernel's C(bonding) module (loaded, or installed so the kernel loads it); without it the
     module fails before changing anything, naming the module.
@@ -300,6 +316,7 @@ def main() -> None:
             gateway=dict(type="str"),
             mtu=dict(type="int"),
             persist=dict(type="str", choices=["auto", "networkd", "nm", "ifcfg", "ifupdown", "none"], default="auto"),
+            divert_ifenslave_hook=dict(type="bool", default=True),
             netns=dict(type="str"),
         ),
         required_by={"gateway": ["address"]},

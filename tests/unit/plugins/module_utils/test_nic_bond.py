@@ -5,10 +5,12 @@
 from __future__ import annotations
 
 import os
+import subprocess
 
 import pytest
 
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils import _nic_bond as nb
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils import _persist_nm as nmp
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._engine import Operation, execute
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._errors import Conflict, InvalidInput, NotFound
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._persist_net import RELOAD_COMMANDS
@@ -715,3 +717,123 @@ def test_member_swap_with_mtu_new_member_gets_it_when_enslaved(kernel):
     assert model.mtu("eth3") == 9000
     for key in ("bond", "bridge", "links"):
         assert predicted["after"][key] == result["after"][key]
+
+
+# -- ifenslave's post-down hook run by NetworkManager's dispatcher (Debian bug #982841) -------
+IFENSLAVE_ORIGINAL = ("#!/bin/sh\n# free $IFACE if it is currently enslaved to a bonding device.\n"
+                      "echo \"-$IFACE\" > \"/sys/class/net/$IFACE/master/bonding/slaves\"\n")
+
+
+def nm_converged(want, **hook):
+    """current() of a converged NetworkManager bond (profiles written, NetworkManager running)."""
+    files = nb.render_files("nm", nb.persist_config(want, nb.effective_bond(None, want), ["eth1", "eth2"]), {})
+    files[NM_MODPROBE] = NM_MODPROBE_CONTENT
+    files.update(hook)
+    return dict(current(bond=bond_state(), persist="nm", reload=True, links=MEMBERS_IN_BOND0, files=files),
+                nm_runs_ifupdown_hooks=True)
+
+
+def test_ifenslave_hook_is_diverted_before_the_profiles_are_activated():
+    want = desired(mode="active-backup", members=["eth1", "eth2"], persist="nm")
+    cur = nm_converged(want, **{nmp.IFENSLAVE_HOOK: IFENSLAVE_ORIGINAL})
+    cur["bond"] = bond_state(mode="balance-xor")
+    ops = nb.plan_nic_bond(cur, want)
+    assert [(op.action, op.target) for op in ops] == [
+        ("modify_bond", "bond0"), ("divert_file", nmp.IFENSLAVE_HOOK), ("write_file", nmp.IFENSLAVE_HOOK),
+        ("activate", "kvmnet-bond0")]
+    assert ops[1].changes == {"diverted_to": {"before": None, "after": nmp.IFENSLAVE_HOOK_DIVERTED}}
+    assert ops[2].params == {"mode": "0755", "content": nmp.IFENSLAVE_GUARD}
+    # nothing else to do once the guard is there
+    assert nb.plan_nic_bond(nm_converged(want, **{nmp.IFENSLAVE_HOOK: nmp.IFENSLAVE_GUARD}), want) == []
+
+
+def test_ifenslave_hook_guard_of_an_older_version_is_rewritten_not_diverted_again():
+    want = desired(mode="active-backup", members=["eth1", "eth2"], persist="nm")
+    older = "#!/bin/sh\n" + nb.HEADER_LINE + "\nexit 0\n"
+    ops = nb.plan_nic_bond(nm_converged(want, **{nmp.IFENSLAVE_HOOK: older}), want)
+    assert [(op.action, op.target) for op in ops] == [("write_file", nmp.IFENSLAVE_HOOK)]  # no reload for it
+
+
+@pytest.mark.parametrize("hooks,dispatcher", [({}, True), ({nmp.IFENSLAVE_HOOK: IFENSLAVE_ORIGINAL}, False)])
+def test_no_ifenslave_or_no_dispatcher_leaves_the_hooks_alone(hooks, dispatcher):
+    want = desired(mode="active-backup", members=["eth1", "eth2"], persist="nm")
+    cur = nm_converged(want, **hooks)
+    cur["nm_runs_ifupdown_hooks"] = dispatcher
+    assert nb.plan_nic_bond(cur, want) == []
+
+
+def test_divert_ifenslave_hook_false_fails_naming_the_option():
+    want = desired(mode="active-backup", members=["eth1", "eth2"], persist="nm", divert_ifenslave_hook=False)
+    with pytest.raises(Conflict, match=r"divert_ifenslave_hook: false, but .*01-ifupdown runs ifenslave's "
+                                       r"post-down hook /etc/network/if-post-down.d/ifenslave"):
+        nb.plan_nic_bond(nm_converged(want, **{nmp.IFENSLAVE_HOOK: IFENSLAVE_ORIGINAL}), want)
+    # a guard already there is left as it is
+    assert nb.plan_nic_bond(nm_converged(want, **{nmp.IFENSLAVE_HOOK: nmp.IFENSLAVE_GUARD}), want) == []
+
+
+def test_absent_keeps_the_ifenslave_guard():
+    files = {"/etc/NetworkManager/system-connections/kvmnet-bond0.nmconnection": "x",
+             nmp.IFENSLAVE_HOOK: nmp.IFENSLAVE_GUARD, NM_MODPROBE: NM_MODPROBE_CONTENT}
+    ops = nb.plan_nic_bond(current(persist="nm", files=files), desired(state="absent", persist="nm"))
+    assert ops == [Operation("remove_file", "/etc/NetworkManager/system-connections/kvmnet-bond0.nmconnection")]
+
+
+FAKE_DPKG_DIVERT = r'''#!/bin/sh
+# fake dpkg-divert: records its arguments, does the --rename of --add under --root
+echo "$@" >> "$KVMNET_TEST_LOG"
+while [ $# -gt 0 ]; do
+  case $1 in --root) root=$2; shift 2 ;; --divert) to=$2; shift 2 ;; --add) file=$2; shift 2 ;; *) shift ;; esac
+done
+mv "$root$file" "$root$to"
+'''
+
+
+def test_ifenslave_hook_diverted_and_guarded_for_real(kernel, tmp_path, monkeypatch):
+    """Applied on a files root: dpkg-divert (a fake on PATH) moves the package's hook aside, the
+    guard is written in its place (0755); the second run changes nothing."""
+    model, run = kernel
+    model.add("eth1")
+    root = tmp_path / "root"
+    dispatcher = root / nmp.NM_IFUPDOWN_DISPATCHER.lstrip("/")
+    dispatcher.parent.mkdir(parents=True)
+    dispatcher.write_text("#!/bin/sh\n")
+    dispatcher.chmod(0o755)
+    hook = root / nmp.IFENSLAVE_HOOK.lstrip("/")
+    hook.parent.mkdir(parents=True)
+    hook.write_text(IFENSLAVE_ORIGINAL)
+    hook.chmod(0o755)
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    (bindir / "dpkg-divert").write_text(FAKE_DPKG_DIVERT)
+    (bindir / "dpkg-divert").chmod(0o755)
+    monkeypatch.setenv("PATH", "%s:%s" % (bindir, os.environ["PATH"]))
+    monkeypatch.setenv("KVMNET_TEST_LOG", str(tmp_path / "divert.log"))
+    (tmp_path / "proc").mkdir()  # NetworkManager not running: netlink, no nmcli
+    opts = dict(members=["eth1"], persist="nm", persist_root=str(root), proc_root=str(tmp_path / "proc"))
+    first = run(**opts)
+    assert first["changed"] is True
+    assert (tmp_path / "divert.log").read_text().split() == [
+        "--root", str(root), "--local", "--rename", "--divert", nmp.IFENSLAVE_HOOK_DIVERTED, "--add",
+        nmp.IFENSLAVE_HOOK]
+    assert (root / nmp.IFENSLAVE_HOOK_DIVERTED.lstrip("/")).read_text() == IFENSLAVE_ORIGINAL
+    assert hook.read_text() == nmp.IFENSLAVE_GUARD and hook.stat().st_mode & 0o777 == 0o755
+    assert run(**opts)["changed"] is False
+
+
+@pytest.mark.parametrize("method,runs", [("NetworkManager", False), ("manual", True), ("static", True)])
+def test_ifenslave_guard_skips_only_networkmanagers_interfaces(tmp_path, method, runs):
+    """The guard, run as ifupdown / the dispatcher run it: the original hook runs, with the
+    same environment, for every method but NetworkManager's."""
+    original = tmp_path / "ifenslave.distrib"
+    original.write_text("#!/bin/sh\necho \"$IFACE $METHOD\" > %s\n" % (tmp_path / "ran"))
+    original.chmod(0o755)
+    guard = tmp_path / "ifenslave"
+    guard.write_text(nmp.IFENSLAVE_GUARD.replace(nmp.IFENSLAVE_HOOK_DIVERTED, str(original)))
+    guard.chmod(0o755)
+    proc = subprocess.run([str(guard)], env=dict(os.environ, IFACE="enp0s6", METHOD=method), check=False)
+    assert proc.returncode == 0
+    assert (tmp_path / "ran").exists() is runs
+    if runs:
+        assert (tmp_path / "ran").read_text() == "enp0s6 %s\n" % method
+    original.unlink()  # ifenslave removed: the guard does nothing and succeeds
+    assert subprocess.run([str(guard)], env=dict(os.environ, IFACE="x", METHOD="manual"), check=False).returncode == 0
