@@ -931,7 +931,7 @@ class NicBondResource(NetlinkResource):
 
     @staticmethod
     def _run(command: list[str], check: bool = True) -> subprocess.CompletedProcess:
-        """Run a daemon's client (argument list, no shell); with ``check`` a failure raises."""
+        """Run nmcli / networkctl / dpkg-divert (argument list, no shell); with ``check`` a failure raises."""
         if shutil.which(command[0]) is None:
             raise BackendUnavailable("persist: %s not found; it is needed to apply the persisted configuration"
                                      % command[0])

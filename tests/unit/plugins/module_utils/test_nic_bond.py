@@ -470,7 +470,7 @@ def test_nm_apply_leaves_the_kernel_to_networkmanager(kernel, tmp_path, monkeypa
 
 def test_nm_apply_deletes_a_bond_networkmanager_did_not_create(kernel, tmp_path, monkeypatch):
     """A bond made over netlink (or by the bonding module on load) is deleted before the
-    profile is brought up: NetworkManager would take it over and then remove it."""
+    profile is brought up, so that the profile creates it with all of its settings."""
     model = kernel[0]
     model.add("bond0", "bond")
     calls = tmp_path / "nmcli.calls"
