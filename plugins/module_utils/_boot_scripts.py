@@ -74,6 +74,14 @@ def ip_link(*args):
     return subprocess.call(["ip", "link", "set", "dev", pf_name() or pci] + list(args))
 
 
+def pf_is_up():
+    """IFF_UP of the PF itself, read through its PCI device (not through a name)."""
+    try:
+        return bool(int(read(base + "/net/%s/flags" % pf_name()), 16) & 1)
+    except (OSError, TypeError, ValueError):
+        return False
+
+
 # at boot the unit may start before udev has probed the PF's driver: wait for it generously
 deadline = time.time() + 300
 while not ready():
@@ -94,7 +102,13 @@ while numvfs and len([e for e in os.listdir(base) if e.startswith("virtfn")]) < 
         sys.exit("%s: VFs did not appear" % pf)
     time.sleep(0.5)
 if conf.get("bring_pf_up"):
-    while ip_link("up"):
+    # checked through sysfs, not by ip's exit code: the name can change between the lookup and
+    # the call, and the PF's old kernel name (eth3) may by then belong to one of its VFs, which
+    # `ip link set dev eth3 up` then brings up instead (seen at boot in a VM: the PF stayed down)
+    while not pf_is_up():
+        ip_link("up")
+        if pf_is_up():
+            break
         if time.time() > deadline:
             sys.exit("%s: could not set the PF up" % pci)
         time.sleep(1)
@@ -118,6 +132,8 @@ for vf, attrs in sorted(conf.get("vfs", {}).items(), key=lambda kv: int(kv[0])):
     # rate limits fail until the PF link is up at full speed: retry until the deadline
     while args and ip_link("vf", str(vf), *args):
         if time.time() > deadline + 30:
+            print("%s: VF %s: %s refused until the deadline (PF %s, admin %s)" % (
+                pci, vf, " ".join(args), pf_name(), "up" if pf_is_up() else "down"), file=sys.stderr)
             failed += 1
             break
         time.sleep(1)
