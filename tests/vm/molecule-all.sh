@@ -125,13 +125,17 @@ TOTAL=$(( $(date +%s) - T_ALL ))
   for s in "${SCENARIOS[@]}"; do
     [ "${RESULT[$s]}" = ok ] || [ ! -f "$LOGS/$s.log" ] && continue
     echo "--- $s failed at:"
-    # the task, ansible's one-line error, and the head of the fatal result (stderr, msg)
-    awk '/ TASK \[/ { task = $0 }
-         / \[ERROR\]: / && !done { print task; print; done = 1 }
-         / fatal: / && !fatal { fatal = 12 }
-         fatal > 0 { print; fatal--; if (fatal == 0) fatal = -1 }
+    # the task, ansible's one-line error and the head of the first fatal result that was not
+    # ignored (stderr, msg); else molecule's CRITICAL line
+    awk '/ TASK \[/ { if (cap && !ign && !done) { print ptask; print perr; printf "%s", buf; done = 1 }
+                      cap = 0; task = $0; err = "" }
+         / \[ERROR\]: / { err = $0 }
+         / fatal: / && !done && !cap { cap = 1; ign = 0; n = 0; buf = ""; ptask = task; perr = err }
+         cap && n < 12 { buf = buf $0 "\n"; n++ }
+         /\.\.\.ignoring/ { if (cap) ign = 1 }
          / CRITICAL / && !crit { crit = $0 }
-         END { if (!done && crit != "") print crit }' "$LOGS/$s.log" | cut -c7- | cut -c1-600
+         END { if (cap && !ign && !done) { print ptask; print perr; printf "%s", buf; done = 1 }
+               if (!done && crit != "") print crit }' "$LOGS/$s.log" | cut -c7- | cut -c1-600
   done
 } | tee "$LOGS/summary.txt"
 [ "$FAILED" = 0 ]
