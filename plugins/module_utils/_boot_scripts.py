@@ -106,11 +106,9 @@ if conf.get("bring_pf_up"):
     # the call, and the PF's old kernel name (eth3) may by then belong to one of its VFs, which
     # `ip link set dev eth3 up` then brings up instead (seen at boot in a VM: the PF stayed down)
     while not pf_is_up():
-        ip_link("up")
-        if pf_is_up():
-            break
         if time.time() > deadline:
             sys.exit("%s: could not set the PF up" % pci)
+        ip_link("up")
         time.sleep(1)
 failed = 0
 for vf, attrs in sorted(conf.get("vfs", {}).items(), key=lambda kv: int(kv[0])):

@@ -475,11 +475,11 @@ def plan_nic_bond(current: dict[str, Any], desired: dict[str, Any]) -> list[Oper
                 members = (bond or {}).get("members") or []
             files = current.get("files") or {}
             want = render_files(stack, persist_config(desired, eff, list(members)), files)
-            if stack == "nm":
-                ops += _plan_ifenslave_guard(current, desired)
-            ops += plan_files(files, want, FILE_MODES.get(stack, 0o644))
-            if stack == "nm":
-                ops += plan_files(files, {_persist_nm.MODPROBE: _persist_nm.MODPROBE_CONTENT})
+            written = plan_files(files, want, FILE_MODES.get(stack, 0o644))
+            if stack == "nm":  # the hook guarded before the profiles, the modprobe option with them
+                written = (_plan_ifenslave_guard(current, desired) + written
+                           + plan_files(files, {_persist_nm.MODPROBE: _persist_nm.MODPROBE_CONTENT}))
+            ops += written
     if stack != "none" and current.get("reload") and any(
             op.action.endswith("_file") and op.target not in NOT_READ_BY_DAEMON for op in ops):
         ops.append(Operation("reload", stack, command=_persist_net.RELOAD_COMMANDS[stack]))
@@ -841,7 +841,7 @@ class NicBondResource(NetlinkResource):
             if index is not None:  # else already gone (NetworkManager removes the links of a removed profile)
                 self.nl.del_link(index, "deleting %s %s" % (a.split("_")[1], target))
         elif a == "reload":
-            self._reload(p["command"])
+            self._run(p["command"])
             if target == "nm":
                 self._wait_for_networkmanager()
                 self._nm_reloaded = time.monotonic()
@@ -924,14 +924,11 @@ class NicBondResource(NetlinkResource):
         """NetworkManager applies profiles asynchronously: give the read-back its time."""
         self.verify_attempts = max(self.verify_attempts, int(NM_VERIFY_SECONDS / self.verify_delay))
 
-    @classmethod
-    def _reload(cls, command: list[str]) -> None:
-        """No API is used here on purpose: networkctl / nmcli (argument list, no shell)."""
-        cls._run(command)
-
     @staticmethod
     def _run(command: list[str], check: bool = True) -> subprocess.CompletedProcess:
-        """Run nmcli / networkctl / dpkg-divert (argument list, no shell); with ``check`` a failure raises."""
+        """Run nmcli / networkctl / dpkg-divert (no API exists for them; argument list, no shell).
+
+        With ``check`` a failure raises."""
         if shutil.which(command[0]) is None:
             raise BackendUnavailable("persist: %s not found; it is needed to apply the persisted configuration"
                                      % command[0])

@@ -64,8 +64,7 @@ def _connection(ifname: str, kind: str, master: str | None = None, port_type: st
     cid = connection_id(ifname)
     # autoconnect-slaves on the bond: activating it activates the members' profiles too (nic_bond
     # brings the bond up with one ``nmcli connection up``). Not on the bridge: at boot it would
-    # re-activate the bond while the bond autoconnects on its own, and a superseded activation of
-    # the bond removed the bond device (Debian 12's NetworkManager 1.42, seen in a VM run)
+    # re-activate the bond while the bond autoconnects on its own (one activation superseding another)
     return ("connection", [("id", cid), ("uuid", str(uuid.uuid5(UUID_NAMESPACE, cid))), ("type", kind),
                            ("interface-name", ifname), ("master", master), ("slave-type", port_type),
                            ("autoconnect", "true"), ("autoconnect-slaves", 1 if has_ports else None)])

@@ -349,6 +349,15 @@ MEMBERS_IN_BOND0 = {"eth1": {"kind": None, "master": "bond0", "mtu": 1500},
                     "eth2": {"kind": None, "master": "bond0", "mtu": 1500}}
 
 
+def nm_converged(want, **hook):
+    """current() of a converged NetworkManager bond (profiles written, NetworkManager running)."""
+    files = nb.render_files("nm", nb.persist_config(want, nb.effective_bond(None, want), ["eth1", "eth2"]), {})
+    files[NM_MODPROBE] = NM_MODPROBE_CONTENT
+    files.update(hook)
+    return dict(current(bond=bond_state(), persist="nm", reload=True, links=MEMBERS_IN_BOND0, files=files),
+                nm_runs_ifupdown_hooks=True)
+
+
 def test_nm_running_mode_change_is_handed_to_networkmanager():
     want = desired(mode="802.3ad", members=["eth1", "eth2"], bridge="br1", persist="nm")
     cur = current(bond=bond_state(master="br1"), persist="nm", reload=True, links=MEMBERS_IN_BOND0,
@@ -377,10 +386,7 @@ def test_nm_not_running_keeps_netlink_and_no_activation():
 
 def test_nm_running_live_drift_only_activates_without_reload():
     want = desired(mode="active-backup", members=["eth1", "eth2"], persist="nm")
-    files = nb.render_files("nm", nb.persist_config(want, nb.effective_bond(None, want), ["eth1", "eth2"]), {})
-    files[NM_MODPROBE] = NM_MODPROBE_CONTENT
-    cur = current(bond=bond_state(mode="balance-xor"), persist="nm", reload=True, links=MEMBERS_IN_BOND0,
-                  files=files)
+    cur = dict(nm_converged(want), bond=bond_state(mode="balance-xor"))
     ops = nb.plan_nic_bond(cur, want)
     assert [op.action for op in ops] == ["modify_bond", "activate"]
     assert ops[-1].params["bond"] == "bond0" and ops[-1].params["bridge"] is None
@@ -388,10 +394,7 @@ def test_nm_running_live_drift_only_activates_without_reload():
 
 def test_nm_running_converged_plans_nothing():
     want = desired(mode="active-backup", members=["eth1", "eth2"], persist="nm")
-    files = nb.render_files("nm", nb.persist_config(want, nb.effective_bond(None, want), ["eth1", "eth2"]), {})
-    files[NM_MODPROBE] = NM_MODPROBE_CONTENT
-    cur = current(bond=bond_state(), persist="nm", reload=True, links=MEMBERS_IN_BOND0, files=files)
-    assert nb.plan_nic_bond(cur, want) == []
+    assert nb.plan_nic_bond(nm_converged(want), want) == []
 
 
 def test_nm_running_moved_address_leftovers_and_gateway_after_activation():
@@ -722,15 +725,6 @@ def test_member_swap_with_mtu_new_member_gets_it_when_enslaved(kernel):
 # -- ifenslave's post-down hook run by NetworkManager's dispatcher (Debian bug #982841) -------
 IFENSLAVE_ORIGINAL = ("#!/bin/sh\n# free $IFACE if it is currently enslaved to a bonding device.\n"
                       "echo \"-$IFACE\" > \"/sys/class/net/$IFACE/master/bonding/slaves\"\n")
-
-
-def nm_converged(want, **hook):
-    """current() of a converged NetworkManager bond (profiles written, NetworkManager running)."""
-    files = nb.render_files("nm", nb.persist_config(want, nb.effective_bond(None, want), ["eth1", "eth2"]), {})
-    files[NM_MODPROBE] = NM_MODPROBE_CONTENT
-    files.update(hook)
-    return dict(current(bond=bond_state(), persist="nm", reload=True, links=MEMBERS_IN_BOND0, files=files),
-                nm_runs_ifupdown_hooks=True)
 
 
 def test_ifenslave_hook_is_diverted_before_the_profiles_are_activated():
