@@ -26,6 +26,7 @@ through :func:`execute`, without Ansible.
 
 from __future__ import annotations
 
+import os
 import time
 import traceback
 from typing import Any
@@ -107,7 +108,8 @@ def existing(current: dict[str, Any] | None) -> dict[str, Any]:
 class Resource:
     """Base class of every managed object; subclasses implement the five verbs.
 
-    The constructor only stores parameters: it must not touch the host. Backends are opened in
+    The constructor only stores parameters (and the root the host's files are under): it must
+    not touch the host. Backends are opened in
     :meth:`open` and closed in :meth:`close` (the engine calls both around the run).
     """
 
@@ -115,8 +117,16 @@ class Resource:
     verify_attempts = 10
     verify_delay = 0.2
 
-    def __init__(self, params: dict[str, Any]) -> None:
+    def __init__(self, params: dict[str, Any], root: str = "/") -> None:
         self.params = params
+        #: where the host's file systems are: ``/`` on a host. Tests build a tree under a
+        #: temporary directory (``sys/``, ``proc/``, ``etc/``, ``lib/modules/``) and pass it
+        #: here; it is the one way to point a resource elsewhere, and it changes no branch.
+        self.root = root or "/"
+
+    def host_path(self, path: str) -> str:
+        """The host path ``path`` (``/sys/...``, ``/etc/...``) under :attr:`root`."""
+        return os.path.join(self.root, path.lstrip("/"))
 
     # -- lifecycle -------------------------------------------------------------------------
     def open(self) -> None:

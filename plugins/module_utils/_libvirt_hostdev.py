@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from ansible_collections.kvmnet.hypervisor.plugins.module_utils import _virt
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils import _libvirt
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._engine import Operation, existing, field_changes
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._errors import InvalidInput, NotFound, Unsupported
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._libvirt_iface import LibvirtIfaceResource, flags_value
@@ -22,10 +22,10 @@ from ansible_collections.kvmnet.hypervisor.plugins.module_utils._libvirt_iface i
 
 def build_hostdev(address: str, managed: bool) -> Any:
     """A new ``<hostdev mode='subsystem' type='pci'>`` element."""
-    etree = _virt.etree
+    etree = _libvirt.etree
     node = etree.Element("hostdev", mode="subsystem", type="pci", managed="yes" if managed else "no")
     source = etree.SubElement(node, "source")
-    attrs = _virt.pci_address_attrs(address)
+    attrs = _libvirt.pci_address_attrs(address)
     attrs.pop("type")
     etree.SubElement(source, "address", attrs)
     return node
@@ -40,12 +40,12 @@ def plan_hostdev(current: dict[str, Any], desired: dict[str, Any], elements: dic
                           % desired["domain"])
     if desired["state"] == "absent":
         gone = [v for v in views if current.get(v) is not None]
-        return [Operation("detach", target, flags=gone, xml=_virt.to_string(elements[gone[0]]))] if gone else []
+        return [Operation("detach", target, flags=gone, xml=_libvirt.to_string(elements[gone[0]]))] if gone else []
     ops = []
     missing = [v for v in views if current.get(v) is None]
     if missing:
         managed = True if desired["managed"] is None else desired["managed"]
-        xml = _virt.to_string(build_hostdev(desired["source"], managed))
+        xml = _libvirt.to_string(build_hostdev(desired["source"], managed))
         ops.append(Operation("attach", target, flags=missing, xml=xml))
     for view in views:
         cur = current.get(view)
@@ -60,18 +60,18 @@ def plan_hostdev(current: dict[str, Any], desired: dict[str, Any], elements: dic
             continue
         if changes:
             # libvirt cannot update a hostdev, not even in the persistent definition: detach + attach
-            node = _virt.parse_xml(_virt.etree.tostring(elements[view]))
+            node = _libvirt.parse_xml(_libvirt.etree.tostring(elements[view]))
             node.set("managed", "yes" if desired["managed"] else "no")
             ops.append(Operation("detach", target, changes=changes, flags=[view],
-                                 xml=_virt.to_string(elements[view])))
-            ops.append(Operation("attach", target, changes=changes, flags=[view], xml=_virt.to_string(node)))
+                                 xml=_libvirt.to_string(elements[view])))
+            ops.append(Operation("attach", target, changes=changes, flags=[view], xml=_libvirt.to_string(node)))
     return ops
 
 
 class LibvirtHostdevResource(LibvirtIfaceResource):
     """A PCI hostdev of a libvirt domain (reuses libvirt_iface's connection, apply and verify)."""
 
-    parse_device = staticmethod(_virt.parse_hostdev)
+    parse_device = staticmethod(_libvirt.parse_hostdev)
 
     def diff_header(self) -> str:
         return "hostdev %s of domain %s" % (self.params["source"], self.params["domain"])
@@ -82,15 +82,15 @@ class LibvirtHostdevResource(LibvirtIfaceResource):
             raise InvalidInput("config", False, "and live=false leave nothing to manage; enable one of them")
         self.verify_attempts = max(1, int(float(p.get("detach_timeout") or 10) / self.verify_delay))
         return {"domain": p["domain"], "state": p.get("state") or "present",
-                "source": _virt.pci_address(p["source"], "source"), "managed": p.get("managed"),
+                "source": _libvirt.pci_address(p["source"], "source"), "managed": p.get("managed"),
                 "config": p.get("config", True), "live": p.get("live", True),
                 "allow_config_only": bool(p.get("allow_config_only"))}
 
     def _find(self, root: Any) -> Any:
-        want = _virt.pci_address(self.params["source"], "source")
+        want = _libvirt.pci_address(self.params["source"], "source")
         for elem in root.findall("./devices/hostdev"):
             if elem.get("type") == "pci" and elem.find("source/address") is not None and \
-                    _virt.parse_hostdev(elem)["source"] == want:
+                    _libvirt.parse_hostdev(elem)["source"] == want:
                 return elem
         return None
 
@@ -99,8 +99,8 @@ class LibvirtHostdevResource(LibvirtIfaceResource):
         current = existing(current)
         for view in ("config", "live"):
             if view in self.elements:
-                dev = _virt.parse_hostdev(self.elements[view])
-                dev["xml"] = _virt.to_string(self.elements[view])
+                dev = _libvirt.parse_hostdev(self.elements[view])
+                dev["xml"] = _libvirt.to_string(self.elements[view])
                 current[view] = dev
         return current
 

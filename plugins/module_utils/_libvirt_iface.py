@@ -25,7 +25,7 @@ import re
 import uuid
 from typing import Any
 
-from ansible_collections.kvmnet.hypervisor.plugins.module_utils import _canon, _virt
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils import _canon, _libvirt
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._engine import Operation, Resource, existing, field_changes
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._errors import (
     InvalidInput,
@@ -74,7 +74,7 @@ def resolve_vf(pf: str, vf: int, sysfs_root: str = "/sys") -> str:
             pass
         raise NotFound("vf: %s has no VF %d (sriov_numvfs is %s); create the VFs first (sriov_vf module)"
                        % (pf, vf, numvfs if numvfs is not None else "not available: not an SR-IOV PF"))
-    return _virt.pci_address(os.path.basename(os.path.realpath(link)), "vf")
+    return _libvirt.pci_address(os.path.basename(os.path.realpath(link)), "vf")
 
 
 def random_mac() -> str:
@@ -85,7 +85,7 @@ def random_mac() -> str:
 # -- XML building ---------------------------------------------------------------------------
 def _set_source(elem: Any, itype: str, values: dict[str, Any]) -> None:
     """(Re)write ``<source>`` of ``elem`` for ``itype`` with ``values`` (source, source_mode, portgroup)."""
-    etree = _virt.etree
+    etree = _libvirt.etree
     source = elem.find("source")
     if source is None:
         source = etree.SubElement(elem, "source")
@@ -93,7 +93,7 @@ def _set_source(elem: Any, itype: str, values: dict[str, Any]) -> None:
         for child in list(source):
             source.remove(child)
         source.attrib.clear()
-        etree.SubElement(source, "address", _virt.pci_address_attrs(values["source"]))
+        etree.SubElement(source, "address", _libvirt.pci_address_attrs(values["source"]))
         return
     key = {"bridge": "bridge", "direct": "dev", "network": "network"}[itype]
     if values.get("source") is not None and source.get(key) != values["source"]:
@@ -113,12 +113,12 @@ def _set_source(elem: Any, itype: str, values: dict[str, Any]) -> None:
 def _replace(elem: Any, tag: str) -> Any:
     for old in elem.findall(tag):
         elem.remove(old)
-    return _virt.etree.SubElement(elem, tag)
+    return _libvirt.etree.SubElement(elem, tag)
 
 
 def _child(elem: Any, tag: str) -> Any:
     found = elem.find(tag)
-    return found if found is not None else _virt.etree.SubElement(elem, tag)
+    return found if found is not None else _libvirt.etree.SubElement(elem, tag)
 
 
 def apply_fields(elem: Any, values: dict[str, Any]) -> Any:
@@ -127,8 +127,8 @@ def apply_fields(elem: Any, values: dict[str, Any]) -> Any:
     Only the given fields are touched: whatever else the element holds (generated alias, guest
     address, target dev, OVS interfaceid) stays as it is.
     """
-    etree = _virt.etree
-    node = _virt.parse_xml(etree.tostring(elem))
+    etree = _libvirt.etree
+    node = _libvirt.parse_xml(etree.tostring(elem))
     itype = values.get("type") or node.get("type")
     if values.get("type") is not None and values["type"] != node.get("type"):
         node.set("type", itype)
@@ -150,7 +150,7 @@ def apply_fields(elem: Any, values: dict[str, Any]) -> Any:
             vport.set("type", values["virtualport"])
             if values["virtualport"] == "openvswitch" and values.get("interfaceid"):
                 # given, not left to libvirt: with CONFIG|LIVE libvirt would generate one per view
-                _virt.etree.SubElement(vport, "parameters", interfaceid=values["interfaceid"])
+                _libvirt.etree.SubElement(vport, "parameters", interfaceid=values["interfaceid"])
     if values.get("managed") is not None:
         node.set("managed", "yes" if values["managed"] else "no")
     if values.get("model") is not None:
@@ -196,7 +196,7 @@ def apply_fields(elem: Any, values: dict[str, Any]) -> Any:
 
 def build_interface(desired: dict[str, Any], mac: str) -> Any:
     """A new ``<interface>`` element from the desired state (defaults for a new one applied)."""
-    etree = _virt.etree
+    etree = _libvirt.etree
     node = etree.Element("interface", type=desired["type"])
     etree.SubElement(node, "mac", address=mac)
     values = {k: desired.get(k) for k in FIELDS if desired.get(k) is not None}
@@ -226,7 +226,7 @@ def plan_interface(current: dict[str, Any], desired: dict[str, Any], elements: d
     """Operations (attach/update/detach with their flags and XML) for one interface.
 
     ``current`` is ``{"running": bool, "persistent": bool, "config": iface|None, "live": iface|None}``
-    (canonical dicts from ``_virt.parse_interface``); ``elements`` holds the matching raw
+    (canonical dicts from ``_libvirt.parse_interface``); ``elements`` holds the matching raw
     elements per view. Pure: raises InvalidInput / Unsupported on what cannot be done.
     """
     target = target_name(desired)
@@ -239,7 +239,7 @@ def plan_interface(current: dict[str, Any], desired: dict[str, Any], elements: d
         if not gone:
             return []
         # libvirt matches the device by MAC (and guest address/alias when given): the view's own element
-        xml = _virt.to_string(elements[gone[0]])
+        xml = _libvirt.to_string(elements[gone[0]])
         return [Operation("detach", target, flags=gone, xml=xml)]
 
     missing = [v for v in views if current.get(v) is None]
@@ -251,7 +251,7 @@ def plan_interface(current: dict[str, Any], desired: dict[str, Any], elements: d
                               desired["domain"], " and ".join(missing)))
         existing = [current[v]["mac"] for v in views if current.get(v) is not None]
         mac = desired.get("mac") or (existing[0] if existing else desired.get("generated_mac") or random_mac())
-        xml = _virt.to_string(build_interface(desired, mac))
+        xml = _libvirt.to_string(build_interface(desired, mac))
         ops.append(Operation("attach", target, flags=missing, xml=xml))
     for view in views:
         cur = current.get(view)
@@ -279,7 +279,7 @@ def plan_interface(current: dict[str, Any], desired: dict[str, Any], elements: d
             values = {f: c["after"] for f, c in changes.items()}
             values["interfaceid"] = desired.get("interfaceid")
             node = apply_fields(elements[view], values)
-            ops.append(Operation("update", target, changes=changes, flags=[view], xml=_virt.to_string(node)))
+            ops.append(Operation("update", target, changes=changes, flags=[view], xml=_libvirt.to_string(node)))
     return ops
 
 
@@ -287,9 +287,9 @@ def flags_value(flags: list[str]) -> int:
     """``["config", "live"]`` -> VIR_DOMAIN_AFFECT_CONFIG | VIR_DOMAIN_AFFECT_LIVE."""
     value = 0
     if "config" in flags:
-        value |= _virt.AFFECT_CONFIG
+        value |= _libvirt.AFFECT_CONFIG
     if "live" in flags:
-        value |= _virt.AFFECT_LIVE
+        value |= _libvirt.AFFECT_LIVE
     return value
 
 
@@ -298,14 +298,14 @@ class LibvirtIfaceResource(Resource):
     """One interface of a libvirt domain, in its persistent and/or live definition."""
 
     #: canonical dict of one device element (the hostdev resource parses <hostdev> instead)
-    parse_device = staticmethod(_virt.parse_interface)
+    parse_device = staticmethod(_libvirt.parse_interface)
 
     verify_delay = 0.5
     sysfs_root = "/sys"
 
     def __init__(self, params: dict[str, Any]) -> None:
         super().__init__(params)
-        self.virt = _virt.Connection(params.get("uri") or "qemu:///system")
+        self.virt = _libvirt.Connection(params.get("uri") or "qemu:///system")
         self.dom: Any = None
         self.elements: dict[str, Any] = {}
         self.current: dict[str, Any] | None = None
@@ -333,8 +333,8 @@ class LibvirtIfaceResource(Resource):
             raise InvalidInput("alias", d["alias"], "is not a user alias: libvirt needs 'ua-' followed by "
                                "letters, digits, '_' or '-'")
         itype = d["type"]
-        if itype is not None and itype not in _virt.IFACE_TYPES:
-            raise InvalidInput("type", itype, "is not one of %s" % ", ".join(_virt.IFACE_TYPES))
+        if itype is not None and itype not in _libvirt.IFACE_TYPES:
+            raise InvalidInput("type", itype, "is not one of %s" % ", ".join(_libvirt.IFACE_TYPES))
         self._check_type_options(d, p)
         if itype == "hostdev":
             if p.get("pf") is not None:
@@ -342,7 +342,7 @@ class LibvirtIfaceResource(Resource):
                     raise InvalidInput("pf", p["pf"], "and source are mutually exclusive (give one)")
                 d["source"] = resolve_vf(p["pf"], int(p.get("vf") or 0), self.sysfs_root)
             elif d["source"] is not None:
-                d["source"] = _virt.pci_address(d["source"], "source")
+                d["source"] = _libvirt.pci_address(d["source"], "source")
         elif d["source"] is not None and itype in ("bridge", "direct"):
             _canon.ifname(d["source"], "source")
         if d["queues"] is not None and not 1 <= d["queues"] <= MAX_QUEUES:
@@ -360,8 +360,8 @@ class LibvirtIfaceResource(Resource):
             if re.match(r"^(vnet|macvtap|macvlan)\d", d["target_dev"]):
                 raise InvalidInput("target_dev", d["target_dev"], "uses a prefix libvirt reserves for generated "
                                    "names (vnet, macvtap, macvlan)")
-        d["vlan"] = _virt.canonical_vlan(p.get("vlan"))
-        d["bandwidth"] = _virt.canonical_bandwidth(p.get("bandwidth"))
+        d["vlan"] = _libvirt.canonical_vlan(p.get("vlan"))
+        d["bandwidth"] = _libvirt.canonical_bandwidth(p.get("bandwidth"))
         if d["state"] == "present" and not d["mac"]:
             d["generated_mac"] = random_mac()
         if d["virtualport"] == "openvswitch":
@@ -409,16 +409,16 @@ class LibvirtIfaceResource(Resource):
         self.elements = {}
         sources = []
         if persistent:
-            sources.append(("config", _virt.XML_INACTIVE))
+            sources.append(("config", _libvirt.XML_INACTIVE))
         if running:
             sources.append(("live", 0))
         for view, flags in sources:
-            root = _virt.parse_xml(self.virt.call("domain %r: reading XML" % name, self.dom.XMLDesc, flags))
+            root = _libvirt.parse_xml(self.virt.call("domain %r: reading XML" % name, self.dom.XMLDesc, flags))
             elem = self._find(root)
             if elem is not None:
                 self.elements[view] = elem
-                iface = _virt.parse_interface(elem)
-                iface["xml"] = _virt.to_string(elem)
+                iface = _libvirt.parse_interface(elem)
+                iface["xml"] = _libvirt.to_string(elem)
                 current[view] = iface
         if self.current is None:  # the state before the run, for the diff (verify reads again)
             self.current = current
@@ -470,7 +470,7 @@ class LibvirtIfaceResource(Resource):
                 if op.action == "detach":
                     after[view] = None
                 else:
-                    device = self.parse_device(_virt.parse_xml(op.params["xml"]))
+                    device = self.parse_device(_libvirt.parse_xml(op.params["xml"]))
                     device["xml"] = op.params["xml"]
                     after[view] = device
         return after

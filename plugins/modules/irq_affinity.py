@@ -167,7 +167,7 @@ irqbalance_restart_needed:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._engine import run
-from ansible_collections.kvmnet.hypervisor.plugins.module_utils._irq import IrqAffinityResource
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils._irq_affinity import IrqAffinityResource
 
 
 def main() -> None:

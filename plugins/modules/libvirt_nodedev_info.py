@@ -73,7 +73,7 @@ operations:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._engine import run
-from ansible_collections.kvmnet.hypervisor.plugins.module_utils._virt import NodedevInfoResource
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils._libvirt_nodedev_info import LibvirtNodedevInfoResource
 
 
 def main() -> None:
@@ -85,7 +85,7 @@ def main() -> None:
         ),
         supports_check_mode=True,
     )
-    run(module, NodedevInfoResource)
+    run(module, LibvirtNodedevInfoResource)
 
 
 if __name__ == "__main__":

@@ -81,7 +81,7 @@ operations:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._engine import run
-from ansible_collections.kvmnet.hypervisor.plugins.module_utils._libvirt_network import SriovNetworkResource
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils._libvirt_sriov_network import LibvirtSriovNetworkResource
 
 
 def main() -> None:
@@ -99,7 +99,7 @@ def main() -> None:
         required_if=[("state", "present", ["pf"])],
         supports_check_mode=True,
     )
-    run(module, SriovNetworkResource)
+    run(module, LibvirtSriovNetworkResource)
 
 
 if __name__ == "__main__":

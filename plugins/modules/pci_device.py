@@ -87,7 +87,7 @@ operations:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._engine import run
-from ansible_collections.kvmnet.hypervisor.plugins.module_utils._pci import PciDeviceResource
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils._pci_device import PciDeviceResource
 
 
 def main() -> None:

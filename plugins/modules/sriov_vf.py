@@ -213,7 +213,7 @@ pci:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._engine import run
-from ansible_collections.kvmnet.hypervisor.plugins.module_utils._sriov import SriovResource
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils._sriov_vf import SriovVfResource
 
 
 def main() -> None:
@@ -242,7 +242,7 @@ def main() -> None:
         ),
         supports_check_mode=True,
     )
-    run(module, SriovResource)
+    run(module, SriovVfResource)
 
 
 if __name__ == "__main__":

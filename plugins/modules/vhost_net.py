@@ -102,7 +102,7 @@ device:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._engine import run
-from ansible_collections.kvmnet.hypervisor.plugins.module_utils._vhost import VhostNetResource
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils._vhost_net import VhostNetResource
 
 
 def main() -> None:

@@ -20,7 +20,7 @@ import pytest
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils import _boot_scripts as boot
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._engine import execute
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._errors import InvalidInput, NotFound, Unsupported
-from ansible_collections.kvmnet.hypervisor.plugins.module_utils._irq import IrqAffinityResource, find_queue_irqs
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils._irq_affinity import IrqAffinityResource, find_queue_irqs
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._sysfs import Sysfs
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="writes /proc/irq: needs root")

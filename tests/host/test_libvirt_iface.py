@@ -13,7 +13,7 @@ from __future__ import annotations
 import pytest
 from testbed.util import unique_ifname
 
-from ansible_collections.kvmnet.hypervisor.plugins.module_utils import _virt
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils import _libvirt
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._engine import execute
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._errors import (
     BackendUnavailable,
@@ -63,10 +63,10 @@ def run_iface(libvirtd, domain, check_mode=False, **kw):
 
 def iface_of(dom, mac=MAC, inactive=False):
     """The canonical interface with ``mac`` from libvirt's XML (persistent with inactive=True)."""
-    root = _virt.parse_xml(dom.XMLDesc(_virt.XML_INACTIVE if inactive else 0))
+    root = _libvirt.parse_xml(dom.XMLDesc(_libvirt.XML_INACTIVE if inactive else 0))
     for elem in root.findall("./devices/interface"):
         if elem.find("mac").get("address").lower() == mac:
-            return _virt.parse_interface(elem), elem
+            return _libvirt.parse_interface(elem), elem
     return None, None
 
 
@@ -97,10 +97,10 @@ def test_bridge_attach_live_changes_and_idempotence(libvirtd, libvirt_domains, h
     assert run_iface(libvirtd, name, source=host_links["br1"], link_state="down")["changed"] is False
 
     # check mode predicts and changes nothing
-    xml_before = dom.XMLDesc(0), dom.XMLDesc(_virt.XML_INACTIVE)
+    xml_before = dom.XMLDesc(0), dom.XMLDesc(_libvirt.XML_INACTIVE)
     pred = run_iface(libvirtd, name, check_mode=True, link_state="up")
     assert pred["changed"] and pred["after"]["live"]["link_state"] == "up"
-    assert (dom.XMLDesc(0), dom.XMLDesc(_virt.XML_INACTIVE)) == xml_before
+    assert (dom.XMLDesc(0), dom.XMLDesc(_libvirt.XML_INACTIVE)) == xml_before
     assert "<link state=\"down\"/>" in pred["diff"]["before"] and "<link state=\"up\"/>" in pred["diff"]["after"]
 
 
@@ -108,10 +108,10 @@ def test_refuse_live_queue_change_unless_config_only(libvirtd, libvirt_domains, 
     dom = libvirt_domains.define([])
     name = dom.name()
     run_iface(libvirtd, name, type="bridge", source=host_links["br0"], model="virtio", driver_name="qemu")
-    before = dom.XMLDesc(0), dom.XMLDesc(_virt.XML_INACTIVE)
+    before = dom.XMLDesc(0), dom.XMLDesc(_libvirt.XML_INACTIVE)
     with pytest.raises(Unsupported, match=r"cannot change queues .*allow_config_only"):
         run_iface(libvirtd, name, queues=4)
-    assert (dom.XMLDesc(0), dom.XMLDesc(_virt.XML_INACTIVE)) == before
+    assert (dom.XMLDesc(0), dom.XMLDesc(_libvirt.XML_INACTIVE)) == before
 
     res = run_iface(libvirtd, name, queues=4, allow_config_only=True)
     assert res["changed"] and [o["flags"] for o in res["operations"]] == [["config"]]
@@ -192,7 +192,7 @@ def test_bad_input_leaves_domain_unchanged(libvirtd, libvirt_domains, host_links
     dom = libvirt_domains.define([])
     name = dom.name()
     run_iface(libvirtd, name, type="bridge", source=host_links["br0"])
-    before = dom.XMLDesc(0), dom.XMLDesc(_virt.XML_INACTIVE)
+    before = dom.XMLDesc(0), dom.XMLDesc(_libvirt.XML_INACTIVE)
     with pytest.raises(NotFound, match="domain: 'kvt-no-such-domain' does not exist"):
         run_iface(libvirtd, "kvt-no-such-domain", type="bridge", source=host_links["br0"])
     # absent for an unknown MAC: fine, unchanged
@@ -206,7 +206,7 @@ def test_bad_input_leaves_domain_unchanged(libvirtd, libvirt_domains, host_links
         run_iface(libvirtd, name, mac="52:54:00:6b:00:07", type="hostdev", source="0000:7f:1f.7")
     with pytest.raises(Unsupported, match="cannot change model"):
         run_iface(libvirtd, name, model="e1000")
-    assert (dom.XMLDesc(0), dom.XMLDesc(_virt.XML_INACTIVE)) == before
+    assert (dom.XMLDesc(0), dom.XMLDesc(_libvirt.XML_INACTIVE)) == before
     with pytest.raises(BackendUnavailable, match="/nonexistent/sock"):
         run_iface(libvirtd, name, uri="qemu:///system?socket=/nonexistent/sock", link_state="down")
 

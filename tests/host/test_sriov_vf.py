@@ -16,7 +16,7 @@ import pytest
 
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._engine import execute
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._errors import NotFound, Unsupported
-from ansible_collections.kvmnet.hypervisor.plugins.module_utils._sriov import SriovResource
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils._sriov_vf import SriovVfResource
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._sysfs import Sysfs
 
 SYSFS = Sysfs()
@@ -42,21 +42,21 @@ def params(**kw):
 
 def test_unknown_pf_by_name_and_address():
     with pytest.raises(NotFound, match="pf: network interface 'kvt-nope0' does not exist"):
-        execute(SriovResource(params(numvfs=2)))
+        execute(SriovVfResource(params(numvfs=2)))
     with pytest.raises(NotFound, match="pf: PCI device 0000:7f:1f.7 does not exist"):
-        execute(SriovResource(params(pf="7f:1f.7", numvfs=2)))
+        execute(SriovVfResource(params(pf="7f:1f.7", numvfs=2)))
 
 
 def test_virtual_interface_is_not_a_pf(netns):
     with pytest.raises(Unsupported, match="pf: lo is not a PCI device"):
-        execute(SriovResource(params(pf="lo", numvfs=1)))
+        execute(SriovVfResource(params(pf="lo", numvfs=1)))
 
 
 @pytest.mark.skipif(NIC is None, reason="no PCI network interface on this machine")
 def test_pci_nic_without_sriov(run_playbook):
     for pf in (NIC, NIC_PCI):
         with pytest.raises(Unsupported, match=r"is not SR-IOV capable \(no sriov_totalvfs\)"):
-            execute(SriovResource(params(pf=pf, numvfs=1)))
+            execute(SriovVfResource(params(pf=pf, numvfs=1)))
     res = run_playbook([{"name": "sriov", "kvmnet.hypervisor.sriov_vf": {"pf": NIC, "numvfs": 1, "persist": True}}])
     assert res["sriov"].failed and res["sriov"]["error"] == "unsupported" and NIC in res["sriov"].msg
     assert not os.path.exists("/etc/kvmnet/sriov/%s.json" % NIC_PCI)

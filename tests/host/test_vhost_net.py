@@ -18,7 +18,7 @@ import pytest
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._engine import execute
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._errors import Unsupported
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._sysfs import Sysfs
-from ansible_collections.kvmnet.hypervisor.plugins.module_utils._vhost import LOAD_CONF, VhostNetResource, kernel_has_module
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils._vhost_net import LOAD_CONF, VhostNetResource, kernel_has_module
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="loads kernel modules: needs root")
 RELEASE = os.uname().release

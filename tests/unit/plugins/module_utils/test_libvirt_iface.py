@@ -8,7 +8,7 @@ import os
 
 import pytest
 
-from ansible_collections.kvmnet.hypervisor.plugins.module_utils import _virt
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils import _libvirt
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils import _libvirt_iface as L
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._engine import execute
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._errors import InvalidInput, NotFound, Unsupported
@@ -36,8 +36,8 @@ def state(config=OVS_CONFIG, live=OVS_LIVE, running=True):
     current = {"running": running, "persistent": True, "config": None, "live": None}
     for view, xml in (("config", config), ("live", live if running else None)):
         if xml:
-            elements[view] = _virt.parse_xml(xml)
-            current[view] = _virt.parse_interface(elements[view])
+            elements[view] = _libvirt.parse_xml(xml)
+            current[view] = _libvirt.parse_interface(elements[view])
     return current, elements
 
 
@@ -48,12 +48,12 @@ def plan(d, **kw):
 
 def test_same_ovs_interface_is_unchanged_despite_generated_values():
     d = desired(type="bridge", source="ovs0", virtualport="openvswitch", model="virtio",
-                vlan=_virt.canonical_vlan({"tags": [2]}), link_state="up", queues=1)
+                vlan=_libvirt.canonical_vlan({"tags": [2]}), link_state="up", queues=1)
     assert plan(d) == []
 
 
 def test_retag_is_one_update_per_view_keeping_interfaceid():
-    ops = plan(desired(vlan=_virt.canonical_vlan({"tags": [3]})))
+    ops = plan(desired(vlan=_libvirt.canonical_vlan({"tags": [3]})))
     assert [(o.action, o.params["flags"]) for o in ops] == [("update", ["config"]), ("update", ["live"])]
     for op in ops:
         assert op.changes == {"vlan": {"before": {"tags": [2], "trunk": False, "native_tag": None, "native_mode": None},
@@ -67,7 +67,7 @@ def test_attach_both_views_is_one_call():
     d = desired(mac="52:54:00:aa:00:09", type="bridge", source="br0", model="virtio", driver_name="vhost", queues=4)
     ops = plan(d, config=None, live=None)
     assert len(ops) == 1 and ops[0].action == "attach" and ops[0].params["flags"] == ["config", "live"]
-    got = _virt.parse_interface(_virt.parse_xml(ops[0].params["xml"]))
+    got = _libvirt.parse_interface(_libvirt.parse_xml(ops[0].params["xml"]))
     assert (got["mac"], got["source"], got["driver_name"], got["queues"]) == ("52:54:00:aa:00:09", "br0", "vhost", 4)
     assert L.flags_value(ops[0].params["flags"]) == 3
 
@@ -130,8 +130,8 @@ def test_transient_domain_refuses_config():
 
 
 def test_apply_fields_type_change_rebuilds_source():
-    node = L.apply_fields(_virt.parse_xml(OVS_CONFIG), {"type": "direct", "source": "eth1", "source_mode": "vepa"})
-    got = _virt.parse_interface(node)
+    node = L.apply_fields(_libvirt.parse_xml(OVS_CONFIG), {"type": "direct", "source": "eth1", "source_mode": "vepa"})
+    got = _libvirt.parse_interface(node)
     assert (got["type"], got["source"], got["source_mode"], got["virtualport"]) == ("direct", "eth1", "vepa", "none")
     assert node.find("address") is not None  # the guest address is kept
 
@@ -193,7 +193,7 @@ class FakeResource(L.LibvirtIfaceResource):
         current["domain"] = "vm1"
         for view in ("config", "live"):
             if current[view]:
-                current[view]["xml"] = _virt.to_string(self.elements[view])
+                current[view]["xml"] = _libvirt.to_string(self.elements[view])
         if self.current is None:
             self.current = current
         return current

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ansible_collections.kvmnet.hypervisor.plugins.module_utils import _canon, _virt
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils import _canon, _libvirt
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._engine import Operation, Resource, field_changes
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._errors import Conflict, InvalidInput
 
@@ -64,12 +64,12 @@ def plan_network(current: dict[str, Any] | None, desired: dict[str, Any]) -> lis
     return ops
 
 
-class SriovNetworkResource(Resource):
+class LibvirtSriovNetworkResource(Resource):
     """A hostdev-forward libvirt network over one PF."""
 
     def __init__(self, params: dict[str, Any]) -> None:
         super().__init__(params)
-        self.virt = _virt.Connection(params.get("uri") or "qemu:///system")
+        self.virt = _libvirt.Connection(params.get("uri") or "qemu:///system")
 
     def open(self) -> None:
         self.virt.open()
@@ -93,17 +93,17 @@ class SriovNetworkResource(Resource):
     def _lookup(self) -> Any:
         try:
             return self.virt.conn.networkLookupByName(self.params["name"])
-        except _virt.libvirt.libvirtError as exc:
+        except _libvirt.libvirt.libvirtError as exc:
             if exc.get_error_code() == ERR_NO_NETWORK:
                 return None
-            raise _virt.translate(exc, "network %r" % self.params["name"]) from exc
+            raise _libvirt.translate(exc, "network %r" % self.params["name"]) from exc
 
     def read_current(self) -> dict[str, Any] | None:
         net = self._lookup()
         if net is None:
             return None
         what = "network %r" % self.params["name"]
-        root = _virt.parse_xml(self.virt.call(what, net.XMLDesc, 1))  # VIR_NETWORK_XML_INACTIVE
+        root = _libvirt.parse_xml(self.virt.call(what, net.XMLDesc, 1))  # VIR_NETWORK_XML_INACTIVE
         current = parse_network(root)
         current.update(name=self.params["name"], active=bool(self.virt.call(what, net.isActive)),
                        autostart=bool(self.virt.call(what, net.autostart)))

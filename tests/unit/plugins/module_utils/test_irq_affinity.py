@@ -14,7 +14,7 @@ import pytest
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils import _boot_scripts as boot
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._engine import execute
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._errors import InvalidInput, NotFound, Unsupported
-from ansible_collections.kvmnet.hypervisor.plugins.module_utils._irq import (
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils._irq_affinity import (
     IrqAffinityResource,
     find_queue_irqs,
     render_irqbalance,

@@ -10,7 +10,7 @@ import pytest
 
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._engine import Operation, execute
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._errors import Conflict, Unsupported
-from ansible_collections.kvmnet.hypervisor.plugins.module_utils._vhost import (
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils._vhost_net import (
     LOAD_CONF,
     OPTIONS_CONF,
     VhostNetResource,

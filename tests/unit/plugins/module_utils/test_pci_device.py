@@ -10,7 +10,7 @@ import pytest
 
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._engine import Operation, execute
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._errors import Conflict, NotFound, Unsupported
-from ansible_collections.kvmnet.hypervisor.plugins.module_utils._pci import PciDeviceResource
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils._pci_device import PciDeviceResource
 
 ADDR = "0000:04:00.0"
 

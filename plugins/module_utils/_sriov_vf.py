@@ -205,7 +205,7 @@ def running_domain_hostdevs(uri: str) -> dict[str, str]:
         conn.close()
 
 
-class SriovResource(Resource):
+class SriovVfResource(Resource):
     """The SR-IOV state of one PF: numvfs, drivers_autoprobe, VF attributes, persistence files."""
 
     verify_attempts = 25

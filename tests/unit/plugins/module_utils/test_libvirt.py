@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from ansible_collections.kvmnet.hypervisor.plugins.module_utils import _virt
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils import _libvirt
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._errors import (
     BackendUnavailable, InvalidInput, KvmnetError, NotFound, Unsupported)
 
@@ -27,24 +27,24 @@ LIVE = """<interface type='bridge'>
 
 
 def test_generated_values_do_not_change_canonical_xml():
-    assert _virt.canonical_xml(_virt.parse_xml(ASKED)) == _virt.canonical_xml(_virt.parse_xml(LIVE))
+    assert _libvirt.canonical_xml(_libvirt.parse_xml(ASKED)) == _libvirt.canonical_xml(_libvirt.parse_xml(LIVE))
 
 
 def test_real_change_is_found():
     changed = LIVE.replace("<tag id='2'/>", "<tag id='3'/>")
-    assert _virt.canonical_xml(_virt.parse_xml(changed)) != _virt.canonical_xml(_virt.parse_xml(LIVE))
-    a, b = _virt.parse_interface(_virt.parse_xml(LIVE)), _virt.parse_interface(_virt.parse_xml(changed))
+    assert _libvirt.canonical_xml(_libvirt.parse_xml(changed)) != _libvirt.canonical_xml(_libvirt.parse_xml(LIVE))
+    a, b = _libvirt.parse_interface(_libvirt.parse_xml(LIVE)), _libvirt.parse_interface(_libvirt.parse_xml(changed))
     assert {k for k in a if a[k] != b[k]} == {"vlan"}
 
 
 def test_user_alias_and_target_kept_when_asked():
     xml = LIVE.replace("net0", "ua-uplink")
-    assert 'name="ua-uplink"' in _virt.canonical_xml(_virt.parse_xml(xml))
-    assert "vnet3" in _virt.canonical_xml(_virt.parse_xml(LIVE), keep_target=True)
+    assert 'name="ua-uplink"' in _libvirt.canonical_xml(_libvirt.parse_xml(xml))
+    assert "vnet3" in _libvirt.canonical_xml(_libvirt.parse_xml(LIVE), keep_target=True)
 
 
 def test_parse_interface_defaults():
-    got = _virt.parse_interface(_virt.parse_xml(LIVE))
+    got = _libvirt.parse_interface(_libvirt.parse_xml(LIVE))
     assert got == {
         "type": "bridge", "mac": "52:54:00:aa:00:02", "alias": "net0", "source": "ovs0", "source_mode": None,
         "portgroup": None, "managed": None, "virtualport": "openvswitch", "model": "virtio", "driver_name": None,
@@ -54,13 +54,13 @@ def test_parse_interface_defaults():
 
 
 def test_parse_direct_hostdev_network_and_extras():
-    direct = _virt.parse_interface(_virt.parse_xml("<interface type='direct'><source dev='eth1'/></interface>"))
+    direct = _libvirt.parse_interface(_libvirt.parse_xml("<interface type='direct'><source dev='eth1'/></interface>"))
     assert (direct["source"], direct["source_mode"]) == ("eth1", "vepa")  # libvirt's default mode
-    hostdev = _virt.parse_interface(_virt.parse_xml(
+    hostdev = _libvirt.parse_interface(_libvirt.parse_xml(
         "<interface type='hostdev' managed='yes'><source><address type='pci' domain='0x0000' bus='0x03' "
         "slot='0x10' function='0x1'/></source><driver name='vfio'/></interface>"))
     assert (hostdev["source"], hostdev["managed"]) == ("0000:03:10.1", True)
-    net = _virt.parse_interface(_virt.parse_xml(
+    net = _libvirt.parse_interface(_libvirt.parse_xml(
         "<interface type='network'><source network='default' portgroup='web' bridge='virbr0'/>"
         "<driver name='vhost' queues='4' rx_queue_size='512'/><mtu size='9000'/><link state='down'/>"
         "<vlan trunk='yes'><tag id='2'/><tag id='3' nativeMode='untagged'/></vlan>"
@@ -80,44 +80,44 @@ def test_hostdev_canonical_ignores_guest_address_and_default_driver():
     live = ("<hostdev mode='subsystem' type='pci' managed='yes'><driver name='vfio'/><source><address "
             "domain='0x0000' bus='0x04' slot='0x00' function='0x0'/></source><alias name='hostdev0'/>"
             "<address type='pci' domain='0x0000' bus='0x00' slot='0x05' function='0x0'/></hostdev>")
-    assert _virt.canonical_xml(_virt.parse_xml(asked)) == _virt.canonical_xml(_virt.parse_xml(live))
-    assert _virt.parse_hostdev(_virt.parse_xml(live)) == {"source": "0000:04:00.0", "managed": True, "alias": None}
+    assert _libvirt.canonical_xml(_libvirt.parse_xml(asked)) == _libvirt.canonical_xml(_libvirt.parse_xml(live))
+    assert _libvirt.parse_hostdev(_libvirt.parse_xml(live)) == {"source": "0000:04:00.0", "managed": True, "alias": None}
 
 
 @pytest.mark.parametrize("text,want", [("03:10.1", "0000:03:10.1"), ("0000:03:10.1", "0000:03:10.1"),
                                        ("0000:AF:00.7", "0000:af:00.7")])
 def test_pci_address(text, want):
-    assert _virt.pci_address(text) == want
-    assert _virt.pci_address(_virt.pci_address_attrs(want)) == want
+    assert _libvirt.pci_address(text) == want
+    assert _libvirt.pci_address(_libvirt.pci_address_attrs(want)) == want
 
 
 @pytest.mark.parametrize("text", ["0000:03:20.1", "03:10", "zz:10.1", "0000:03:10.8"])
 def test_pci_address_bad(text):
     with pytest.raises(InvalidInput, match="source"):
-        _virt.pci_address(text)
+        _libvirt.pci_address(text)
 
 
 def test_canonical_vlan():
-    assert _virt.canonical_vlan(None) is None
-    assert _virt.canonical_vlan({"tags": []}) == {}
-    assert _virt.canonical_vlan({"tags": [3, 2, 3]}) == {"tags": [2, 3], "trunk": True, "native_tag": None,
+    assert _libvirt.canonical_vlan(None) is None
+    assert _libvirt.canonical_vlan({"tags": []}) == {}
+    assert _libvirt.canonical_vlan({"tags": [3, 2, 3]}) == {"tags": [2, 3], "trunk": True, "native_tag": None,
                                                          "native_mode": None}
-    assert _virt.canonical_vlan({"tags": [2, 3], "native_tag": 3})["native_mode"] == "untagged"
+    assert _libvirt.canonical_vlan({"tags": [2, 3], "native_tag": 3})["native_mode"] == "untagged"
     with pytest.raises(InvalidInput, match="native_tag"):
-        _virt.canonical_vlan({"tags": [2], "native_tag": 5})
+        _libvirt.canonical_vlan({"tags": [2], "native_tag": 5})
     with pytest.raises(InvalidInput, match="vlan.tags"):
-        _virt.canonical_vlan({"tags": [4095]})
+        _libvirt.canonical_vlan({"tags": [4095]})
     with pytest.raises(InvalidInput, match="trunk"):
-        _virt.canonical_vlan({"tags": [2, 3], "trunk": False})
+        _libvirt.canonical_vlan({"tags": [2, 3], "trunk": False})
 
 
 def test_canonical_bandwidth():
-    assert _virt.canonical_bandwidth({}) == {}
-    assert _virt.canonical_bandwidth({"inbound": {"average": 10, "peak": None}}) == {"inbound": {"average": 10}}
+    assert _libvirt.canonical_bandwidth({}) == {}
+    assert _libvirt.canonical_bandwidth({"inbound": {"average": 10, "peak": None}}) == {"inbound": {"average": 10}}
     with pytest.raises(InvalidInput, match="bandwidth.outbound"):
-        _virt.canonical_bandwidth({"outbound": {"peak": 3}})
+        _libvirt.canonical_bandwidth({"outbound": {"peak": 3}})
     with pytest.raises(InvalidInput, match="bandwidth.inbound.average"):
-        _virt.canonical_bandwidth({"inbound": {"average": -1}})
+        _libvirt.canonical_bandwidth({"inbound": {"average": -1}})
 
 
 class FakeLibvirtError(Exception):
@@ -133,15 +133,9 @@ class FakeLibvirtError(Exception):
         return self.msg
 
 
-@pytest.mark.parametrize("code,kind", [(_virt.ERR_NO_DOMAIN, NotFound), (_virt.ERR_OPERATION_UNSUPPORTED, Unsupported),
-                                       (_virt.ERR_CONFIG_UNSUPPORTED, Unsupported), (_virt.ERR_RPC, BackendUnavailable),
-                                       (_virt.ERR_OPERATION_FAILED, KvmnetError)])
+@pytest.mark.parametrize("code,kind", [(_libvirt.ERR_NO_DOMAIN, NotFound), (_libvirt.ERR_OPERATION_UNSUPPORTED, Unsupported),
+                                       (_libvirt.ERR_CONFIG_UNSUPPORTED, Unsupported), (_libvirt.ERR_RPC, BackendUnavailable),
+                                       (_libvirt.ERR_OPERATION_FAILED, KvmnetError)])
 def test_translate(code, kind):
-    err = _virt.translate(FakeLibvirtError(code), "domain 'vm1': update interface")
+    err = _libvirt.translate(FakeLibvirtError(code), "domain 'vm1': update interface")
     assert err.__class__ is kind and err.msg.startswith("domain 'vm1': update interface: boom")
-
-
-def test_device_tree():
-    devs = [{"name": "computer", "parent": None}, {"name": "pci_0000_00_00_0", "parent": "computer"},
-            {"name": "pci_0000_01_00_0", "parent": "computer"}, {"name": "net_eth0", "parent": "pci_0000_01_00_0"}]
-    assert _virt.device_tree(devs) == "computer\n├─pci_0000_00_00_0\n└─pci_0000_01_00_0\n  └─net_eth0"

@@ -10,12 +10,12 @@ import os
 import pytest
 
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils import _boot_scripts as boot
-from ansible_collections.kvmnet.hypervisor.plugins.module_utils import _sriov
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils import _sriov_vf
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._engine import Operation, execute
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._errors import Conflict, InvalidInput
-from ansible_collections.kvmnet.hypervisor.plugins.module_utils._sriov import (
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils._sriov_vf import (
     VF_FIELDS,
-    SriovResource,
+    SriovVfResource,
     normalize_vf,
     plan_sriov,
     render_persist,
@@ -136,7 +136,7 @@ def test_persist_merges_previous_and_drops_vanished_vfs():
 
 
 class FakeNetlink:
-    """Just what SriovResource uses; VFs appear when sriov_numvfs is written."""
+    """Just what SriovVfResource uses; VFs appear when sriov_numvfs is written."""
 
     def __init__(self, sysfs_dev):
         self.dev = sysfs_dev
@@ -176,7 +176,7 @@ class FakeNetlink:
 def fake_resource(tmp_path, params, numvfs=0):
     root = str(tmp_path / "root")
     dev = make_tree(root, numvfs=numvfs)
-    res = SriovResource(dict({"pf": "enp1s0", "vfs": [], "wait_timeout": 2, "_files_root": root,
+    res = SriovVfResource(dict({"pf": "enp1s0", "vfs": [], "wait_timeout": 2, "_files_root": root,
                               "_sysfs_root": root}, **params))
     res.nl = FakeNetlink(dev)
     orig = res.sys.set_numvfs
@@ -214,7 +214,7 @@ def test_apply_flow_through_zero_with_attributes_and_files(tmp_path):
 
 def test_apply_shrink_writes_zero_first(tmp_path, monkeypatch):
     seen = []
-    monkeypatch.setattr(_sriov, "running_domain_hostdevs", lambda uri: seen.append(uri) or {})
+    monkeypatch.setattr(_sriov_vf, "running_domain_hostdevs", lambda uri: seen.append(uri) or {})
     res, writes, _root = fake_resource(tmp_path, {"numvfs": 2}, numvfs=0)
     execute(res)
     res.params["numvfs"] = 1

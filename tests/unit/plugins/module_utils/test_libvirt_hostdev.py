@@ -1,0 +1,30 @@
+# Copyright (c) kvmnet.hypervisor contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Planning of libvirt_hostdev (pure functions, exact operations)."""
+
+from __future__ import annotations
+
+import pytest
+
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils import _libvirt
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils._errors import Unsupported
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils._libvirt_hostdev import plan_hostdev
+
+
+def test_hostdev_plans():
+    live = _libvirt.parse_xml("<hostdev mode='subsystem' type='pci' managed='yes'><driver name='vfio'/><source>"
+                           "<address domain='0x0000' bus='0x04' slot='0x00' function='0x0'/></source>"
+                           "<alias name='hostdev0'/><address type='pci' domain='0x0000' bus='0x00' slot='0x07' "
+                           "function='0x0'/></hostdev>")
+    d = dict(domain="vm1", state="present", source="0000:04:00.0", managed=None, config=True, live=True,
+             allow_config_only=False)
+    current = {"running": True, "persistent": True, "config": None, "live": None}
+    (op,) = plan_hostdev(current, d, {})
+    assert (op.action, op.params["flags"]) == ("attach", ["config", "live"])
+    assert "bus=\"0x04\"" in op.params["xml"] and "managed=\"yes\"" in op.params["xml"]
+    current = {"running": True, "persistent": True, "config": _libvirt.parse_hostdev(live), "live": _libvirt.parse_hostdev(live)}
+    assert plan_hostdev(current, d, {"config": live, "live": live}) == []
+    with pytest.raises(Unsupported, match="cannot change managed"):
+        plan_hostdev(current, dict(d, managed=False), {"config": live, "live": live})
+    ops = plan_hostdev(current, dict(d, managed=False, allow_config_only=True), {"config": live, "live": live})
+    assert [(o.action, o.params["flags"]) for o in ops] == [("detach", ["config"]), ("attach", ["config"])]

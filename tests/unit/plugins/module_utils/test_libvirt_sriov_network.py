@@ -1,0 +1,39 @@
+# Copyright (c) kvmnet.hypervisor contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Planning of libvirt_sriov_network (pure functions, exact operations)."""
+
+from __future__ import annotations
+
+import pytest
+
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils import _libvirt
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils import _libvirt_sriov_network as N
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils._errors import Conflict
+
+
+def net(**kw):
+    return dict(dict(name="pool", state="present", pf="enp1s0", managed=True, active=None, autostart=None), **kw)
+
+
+def test_network_define_xml_and_unchanged():
+    ops = N.plan_network(None, net(active=True, autostart=True))
+    assert [o.action for o in ops] == ["define", "start", "autostart"]
+    parsed = N.parse_network(_libvirt.parse_xml(ops[0].params["xml"]))
+    assert parsed == {"forward_mode": "hostdev", "pf": "enp1s0", "managed": True, "uuid": None}
+    cur = dict(parsed, uuid="u-1", active=True, autostart=True)
+    assert N.plan_network(cur, net(active=True, autostart=True)) == []
+
+
+def test_network_pf_change_keeps_uuid_and_waits_for_restart():
+    cur = {"forward_mode": "hostdev", "pf": "enp1s0", "managed": True, "uuid": "u-1", "active": True,
+           "autostart": True}
+    (op,) = N.plan_network(cur, net(pf="enp2s0"))
+    assert op.changes == {"pf": {"before": "enp1s0", "after": "enp2s0"},
+                          "restart_needed": {"before": False, "after": True}}
+    assert "<uuid>u-1</uuid>" in op.params["xml"]
+
+
+def test_network_other_forward_mode_is_a_conflict():
+    with pytest.raises(Conflict, match="forward mode nat"):
+        N.plan_network({"forward_mode": "nat", "pf": None, "managed": False, "uuid": "u", "active": True,
+                        "autostart": True}, net())
