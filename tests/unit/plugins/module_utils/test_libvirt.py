@@ -101,7 +101,7 @@ def test_canonical_vlan():
     assert _libvirt.canonical_vlan(None) is None
     assert _libvirt.canonical_vlan({"tags": []}) == {}
     assert _libvirt.canonical_vlan({"tags": [3, 2, 3]}) == {"tags": [2, 3], "trunk": True, "native_tag": None,
-                                                         "native_mode": None}
+                                                            "native_mode": None}
     assert _libvirt.canonical_vlan({"tags": [2, 3], "native_tag": 3})["native_mode"] == "untagged"
     with pytest.raises(InvalidInput, match="native_tag"):
         _libvirt.canonical_vlan({"tags": [2], "native_tag": 5})

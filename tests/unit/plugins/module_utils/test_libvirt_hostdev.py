@@ -13,9 +13,9 @@ from ansible_collections.kvmnet.hypervisor.plugins.module_utils._libvirt_hostdev
 
 def test_hostdev_plans():
     live = _libvirt.parse_xml("<hostdev mode='subsystem' type='pci' managed='yes'><driver name='vfio'/><source>"
-                           "<address domain='0x0000' bus='0x04' slot='0x00' function='0x0'/></source>"
-                           "<alias name='hostdev0'/><address type='pci' domain='0x0000' bus='0x00' slot='0x07' "
-                           "function='0x0'/></hostdev>")
+                              "<address domain='0x0000' bus='0x04' slot='0x00' function='0x0'/></source>"
+                              "<alias name='hostdev0'/><address type='pci' domain='0x0000' bus='0x00' slot='0x07' "
+                              "function='0x0'/></hostdev>")
     d = dict(domain="vm1", state="present", source="0000:04:00.0", managed=None, config=True, live=True,
              allow_config_only=False)
     current = {"running": True, "persistent": True, "config": None, "live": None}

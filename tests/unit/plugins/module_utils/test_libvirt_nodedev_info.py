@@ -7,6 +7,7 @@ from __future__ import annotations
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils import _libvirt
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils import _libvirt_nodedev_info as N
 
+
 def test_device_tree():
     devs = [{"name": "computer", "parent": None}, {"name": "pci_0000_00_00_0", "parent": "computer"},
             {"name": "pci_0000_01_00_0", "parent": "computer"}, {"name": "net_eth0", "parent": "pci_0000_01_00_0"}]

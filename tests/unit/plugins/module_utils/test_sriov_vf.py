@@ -177,7 +177,7 @@ def fake_resource(tmp_path, params, numvfs=0):
     root = str(tmp_path / "root")
     dev = make_tree(root, numvfs=numvfs)
     res = SriovVfResource(dict({"pf": "enp1s0", "vfs": [], "wait_timeout": 2, "_files_root": root,
-                              "_sysfs_root": root}, **params))
+                                "_sysfs_root": root}, **params))
     res.nl = FakeNetlink(dev)
     orig = res.sys.set_numvfs
     writes = []
