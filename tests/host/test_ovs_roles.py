@@ -28,6 +28,11 @@ def changed(res):
     return [t.name for t in res.tasks if t.changed]
 
 
+def task_names(res, tasks=None):
+    """Task names without the role's prefix (the callback reports ``role : task``)."""
+    return [t.name.split(" : ")[-1] for t in (res.tasks if tasks is None else tasks)]
+
+
 def test_ovs_vlan_role_retag(ovs, run_playbook):
     ovs.netns.add_veth("up0", "up0p")
     ports = [{"name": "vm1", "type": "internal", "tag": 2}, {"name": "vm2", "type": "internal", "tag": 3}]
@@ -86,3 +91,57 @@ def test_ovs_bond_role_clear(ovs, run_playbook):
     assert ovs.vsctl("get", "port", "bond0", "tag") == "[]" and ovs.vsctl("get", "port", "bond0", "trunks") == "[]"
     again = run_playbook([bond])
     assert again.rc == 0 and changed(again) == []
+
+
+CHECK_TASK = "Check the variables before anything changes"
+
+
+def test_roles_refuse_missing_members_or_bridge_before_any_change(ovs, run_playbook):
+    """An empty or one-NIC member list, a null or empty bridge: the role's first task fails naming
+    the variable, and OVSDB holds no bridge afterwards (nothing ran after the check)."""
+    for i in (1, 2):
+        ovs.netns.add_veth("eth%d" % i, "peer%d" % i)
+    cases = [
+        ("ovs_bond", {"ovs_bond_members": []}, "ovs_bond_members"),
+        ("ovs_bond", {"ovs_bond_members": ["eth1"]}, "ovs_bond_members"),
+        ("ovs_bond", {"ovs_bond_members": ["eth1", ""]}, "ovs_bond_members"),
+        ("ovs_bond", {"ovs_bond_members": ["eth1", "eth2"], "ovs_bond_bridge": None}, "ovs_bond_bridge"),
+        ("ovs_vlan", {"ovs_vlan_bridge": ""}, "ovs_vlan_bridge"),
+        ("ovs_interconnect", {"ovs_interconnect_peer_bridge": None}, "ovs_interconnect_peer_bridge"),
+    ]
+    for name, role_vars, variable in cases:
+        res = run_playbook([role(name, **dict(common(name, ovs), **role_vars))])
+        assert res.rc != 0, (role_vars, res.stdout)
+        failed = [t for t in res.tasks if t.failed]
+        assert task_names(res, failed) == [CHECK_TASK], (role_vars, res.stdout)
+        assert variable in str(failed[0].result), (variable, failed[0].result)
+        assert changed(res) == []
+        assert ovs.vsctl("list-br") == "", (role_vars, ovs.vsctl("list-br"))
+
+
+def test_ovs_bond_role_without_members_fails_the_argument_spec(ovs, run_playbook):
+    task = role("ovs_bond", **common("ovs_bond", ovs))
+    res = run_playbook([task])
+    assert res.rc != 0
+    failed = [t for t in res.tasks if t.failed]
+    assert len(failed) == 1 and "ovs_bond_members" in failed[0].msg, res.stdout
+    assert ovs.vsctl("list-br") == ""
+
+
+def test_shared_preamble_carries_the_tags_of_the_role(ovs, run_playbook):
+    """The preamble is imported: with --tags, its tasks run under the tags given to the role
+    (reported, here skipped by their switches), and the role's own tasks run as well."""
+    for i in (1, 2):
+        ovs.netns.add_veth("eth%d" % i, "peer%d" % i)
+    bond = role("ovs_bond", ovs_bond_members=["eth1", "eth2"], ovs_bond_lacp="off",
+                ovs_bond_datapath_type="netdev", **common("ovs_bond", ovs))
+    bond["ansible.builtin.include_role"]["apply"] = {"tags": ["uplink"]}
+    bond["tags"] = ["uplink"]
+    res = run_playbook([bond], env={"ANSIBLE_RUN_TAGS": "uplink"})
+    assert res.rc == 0, res.stdout + res.stderr
+    names = task_names(res)
+    assert "Ensure Open vSwitch is running and enabled" in names, names
+    assert "Install Open vSwitch and its Python bindings" in names, names
+    assert ovs.vsctl("get", "port", "bond0", "bond_mode") == "balance-slb"
+    other = run_playbook([bond], env={"ANSIBLE_RUN_TAGS": "elsewhere"})
+    assert other.rc == 0 and "Bonded uplink" not in task_names(other)
