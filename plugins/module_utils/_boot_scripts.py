@@ -5,7 +5,8 @@
 Why scripts at all: SR-IOV VF settings are lost whenever the PF driver (re)loads, and IRQ
 numbers change across boots, so neither can be persisted as plain values. The modules write
 their desired state as JSON under ``/etc/kvmnet/``; a udev rule on the device's ``add`` event
-starts a oneshot systemd unit which runs one of these scripts to re-apply that JSON: it
+(``systemctl --no-block start``) and a boot drop-in start a oneshot systemd unit (not
+RemainAfterExit: it must be able to run again) which runs one of these scripts to re-apply that JSON: it
 resolves VFs by their ``virtfnN`` links and queue IRQs by interface name, never by numbers
 remembered from a previous boot. The scripts run at boot with the host's python3 and
 iproute2; the modules themselves never run them.
@@ -151,9 +152,13 @@ Type=oneshot
 ExecStart=/usr/bin/python3 /usr/local/sbin/kvmnet-sriov-apply %I
 """
 
+#: why RUN and not ENV{SYSTEMD_WANTS}: systemd acts on a device's wants when the device unit
+#: becomes active, which did not start the unit again when the PF's netdev came back after a
+#: driver reload (Debian 12, systemd 252: the add event carried SYSTEMD_WANTS, the unit never
+#: ran). ``--no-block``: udev waits for RUN programs, and the script waits for udev.
 SRIOV_UDEV = """# Managed by kvmnet.hypervisor (sriov_vf); changes are overwritten.
 # When the PF's netdev appears (boot, driver reload), re-apply its VFs.
-ACTION=="add", SUBSYSTEM=="net", KERNELS=="{pci}", TAG+="systemd", ENV{{SYSTEMD_WANTS}}+="kvmnet-sriov@{pci}.service"
+ACTION=="add", SUBSYSTEM=="net", KERNELS=="{pci}", RUN+="/usr/bin/systemctl --no-block start kvmnet-sriov@{pci}.service"
 """
 
 IRQ_SCRIPT = r'''#!/usr/bin/python3
@@ -259,12 +264,13 @@ Type=oneshot
 ExecStart=/usr/bin/python3 /usr/local/sbin/kvmnet-irq-apply %I
 """
 
+#: RUN with ``systemctl --no-block start``, as :data:`SRIOV_UDEV` (and for the same reason)
 IRQ_UDEV = """# Managed by kvmnet.hypervisor (irq_affinity); changes are overwritten.
 # When {ifname} appears (boot, driver reload), pin its queue IRQs again. Numbered after
 # 80-net-setup-link.rules so that NAME holds the name udev gives the interface; KERNEL covers
 # interfaces that keep their kernel name.
-ACTION=="add", SUBSYSTEM=="net", NAME=="{ifname}", TAG+="systemd", ENV{{SYSTEMD_WANTS}}+="kvmnet-irq@{ifname}.service"
-ACTION=="add", SUBSYSTEM=="net", KERNEL=="{ifname}", TAG+="systemd", ENV{{SYSTEMD_WANTS}}+="kvmnet-irq@{ifname}.service"
+ACTION=="add", SUBSYSTEM=="net", NAME=="{ifname}", RUN+="/usr/bin/systemctl --no-block start kvmnet-irq@{ifname}.service"
+ACTION=="add", SUBSYSTEM=="net", KERNEL=="{ifname}", RUN+="/usr/bin/systemctl --no-block start kvmnet-irq@{ifname}.service"
 """
 
 IRQBALANCE_POLICY = r'''#!/bin/sh

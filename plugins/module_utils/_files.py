@@ -7,6 +7,10 @@ modules-load.d, systemd units, udev rules) produce ``{path: content}``; this mod
 current content, plans one ``write_file`` / ``remove_file`` operation per file that differs,
 and applies it with write-to-temp + fsync + rename, so a crash never leaves half a file.
 ``root`` (default ``/``) lets tests point everything at a temporary directory.
+
+udev and systemd read their rules and units when told to: a plan that writes or removes one
+ends with ``reload_udev`` / ``reload_systemd`` (:func:`plan_reloads`), so the rule or unit is in
+force from this run on, not from the next boot.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import os
 import tempfile
 from typing import Any
 
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils._command import run_command
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._engine import Operation
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._errors import BackendUnavailable
 
@@ -102,3 +107,30 @@ def apply_file_operation(op: Operation, root: str = "/") -> bool:
 def files_state(files: dict[str, Any]) -> dict[str, Any]:
     """Files in the shape shown in before/after (content, or null for a missing file)."""
     return {path: files[path] for path in sorted(files)}
+
+
+#: who reads files under a directory and the command that makes it read them again, as
+#: ``(action, directory prefix, argv, package)``; systemd first, so that a unit a new udev
+#: rule wants is known when udev acts on the rule
+RELOADS = (
+    ("reload_systemd", "/etc/systemd/", ("systemctl", "daemon-reload"), "systemd"),
+    ("reload_udev", "/etc/udev/", ("udevadm", "control", "--reload"), "udev"),
+)
+
+
+def plan_reloads(operations: list[Operation]) -> list[Operation]:
+    """``reload_systemd`` / ``reload_udev`` after the file operations among ``operations`` that
+    write or remove a systemd unit / udev rule (none when no such file changes)."""
+    changed = [op.target for op in operations if op.action in ("write_file", "remove_file")]
+    return [Operation(action, action[len("reload_"):], command=list(argv))
+            for action, prefix, argv, _package in RELOADS
+            if any(path.startswith(prefix) for path in changed)]
+
+
+def apply_reload_operation(op: Operation, what: str) -> bool:
+    """Run the command of a ``reload_*`` operation; False if ``op`` is not one."""
+    for action, _prefix, argv, package in RELOADS:
+        if op.action == action:
+            run_command(list(argv), what, package=package)
+            return True
+    return False

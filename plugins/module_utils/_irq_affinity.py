@@ -109,10 +109,9 @@ class IrqAffinityResource(Resource):
     verify_attempts = 10
     verify_delay = 0.3
 
-    def __init__(self, params: dict[str, Any]) -> None:
-        super().__init__(params)
-        self.sys = Sysfs(params.get("_sysfs_root") or "/")
-        self.files_root = params.get("_files_root") or "/"
+    def __init__(self, params: dict[str, Any], root: str = "/") -> None:
+        super().__init__(params, root)
+        self.sys = Sysfs(self.root)
         self.ifname = str(params["interface"])
         self.template: str | None = None
         #: set when irqbalance's configuration is (to be) rewritten: it reads it at start only
@@ -171,8 +170,7 @@ class IrqAffinityResource(Resource):
             cpus = self.sys.queue_cpus(ifname, "tx", n)
             xps["tx-%d" % n] = None if cpus is None else _canon.cpus_format(cpus)
         try:
-            channels = _ethtool.get_channels(ifname) if not self.params.get("_sysfs_root") else \
-                self.params.get("_channels")
+            channels = _ethtool.get_channels(ifname)
         except Unsupported:
             channels = None
         current = {
@@ -187,7 +185,7 @@ class IrqAffinityResource(Resource):
             "xps_cpus": xps,
         }
         if self._file_paths():
-            current["files"] = _files.read_files(self._file_paths(), self.files_root)
+            current["files"] = _files.read_files(self._file_paths(), self.root)
         return current
 
     def _file_paths(self) -> list[str]:
@@ -280,13 +278,14 @@ class IrqAffinityResource(Resource):
             self.irqbalance_restart = self.irqbalance_restart or any(
                 op.target in (IRQBALANCE_DEFAULTS, boot.IRQBALANCE_POLICY_PATH)
                 for op in _files.plan_files(current["files"], dict(wanted, **scripts)))
-            # files first: the ban is in place before the IRQs move
-            ops = (_files.plan_files(current["files"], wanted) + _files.plan_files(current["files"], scripts, 0o755)
-                   + ops)
+            # files first: the ban is in place before the IRQs move; udev and systemd then read
+            # the changed rule / unit, so that the NIC's next appearance re-applies (not only a boot)
+            file_ops = _files.plan_files(current["files"], wanted) + _files.plan_files(current["files"], scripts, 0o755)
+            ops = file_ops + _files.plan_reloads(file_ops) + ops
         return ops
 
     def apply_operation(self, op: Operation) -> None:
-        if _files.apply_file_operation(op, self.files_root):
+        if _files.apply_file_operation(op, self.root) or _files.apply_reload_operation(op, self.ifname):
             return
         if op.action == "set_channels":
             _ethtool.set_channels(self.ifname, op.changes["combined"]["after"])

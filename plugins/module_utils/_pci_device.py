@@ -9,7 +9,7 @@ What an operator does by hand before giving a NIC to a guest with ``managed='no'
     echo 0000:04:00.0 > /sys/bus/pci/drivers_probe
 
 sysfs is the kernel's only interface for this (no netlink/libvirt call binds a driver without a
-domain), so it is written directly; the root is overridable for tests. Preflight: binding to
+domain), so it is written directly (under the resource's ``root``, a fake tree in tests). Preflight: binding to
 vfio-pci needs the IOMMU on (``/sys/kernel/iommu_groups`` not empty) and the vfio-pci driver
 loaded; a device whose host network interface is up is in use and is not taken away unless
 ``force`` is set.
@@ -41,7 +41,8 @@ def _link_name(path: str) -> str | None:
 
 
 def read_pci_device(root: str, address: str) -> dict[str, Any] | None:
-    """The device's driver, driver_override, IOMMU group and host netdevs (with their up flag)."""
+    """The device's driver, driver_override, IOMMU group and host netdevs (with their up flag);
+    ``root`` is the sysfs directory (``/sys`` on a host)."""
     dev = os.path.join(root, "bus", "pci", "devices", address)
     if not os.path.isdir(dev):
         return None
@@ -96,9 +97,12 @@ def plan_pci_device(current: dict[str, Any], desired: dict[str, Any], root: str)
 class PciDeviceResource(Resource):
     """A host PCI device and the driver it is bound to."""
 
-    sysfs_root = "/sys"
     verify_attempts = 20
     verify_delay = 0.25
+
+    def __init__(self, params: dict[str, Any], root: str = "/") -> None:
+        super().__init__(params, root)
+        self.sysfs = self.host_path("/sys")
 
     def diff_header(self) -> str:
         return "PCI device %s" % self.params["address"]
@@ -112,25 +116,25 @@ class PciDeviceResource(Resource):
 
     def read_current(self) -> dict[str, Any] | None:
         address = _libvirt.pci_address(self.params["address"], "address")
-        current = read_pci_device(self.sysfs_root, address)
+        current = read_pci_device(self.sysfs, address)
         if current is None:
             raise NotFound("address: PCI device %s does not exist on this host" % address)
         return current
 
     def plan(self, current: dict[str, Any] | None, desired: dict[str, Any]) -> list[Operation]:
         current = existing(current)
-        return plan_pci_device(current, desired, self.sysfs_root)
+        return plan_pci_device(current, desired, self.sysfs)
 
     def predict(self, current: dict[str, Any] | None, desired: dict[str, Any],
                 operations: list[Operation]) -> dict[str, Any] | None:
         return dict(current or {}, driver=desired["driver"], driver_override=desired["driver"])
 
     def apply_operation(self, op: Operation) -> None:
-        dev = os.path.join(self.sysfs_root, "bus", "pci", "devices", op.target)
+        dev = os.path.join(self.sysfs, "bus", "pci", "devices", op.target)
         steps = [(os.path.join(dev, "driver_override"), op.changes["driver"]["after"])]
         if op.params.get("unbind"):
             steps.append((os.path.join(dev, "driver", "unbind"), op.target))
-        steps.append((os.path.join(self.sysfs_root, "bus", "pci", "drivers_probe"), op.target))
+        steps.append((os.path.join(self.sysfs, "bus", "pci", "drivers_probe"), op.target))
         for path, value in steps:
             try:
                 with open(path, "w", encoding="ascii") as handle:

@@ -212,9 +212,8 @@ class SriovVfResource(Resource):
     verify_delay = 0.4
 
     def __init__(self, params: dict[str, Any], root: str = "/") -> None:
-        super().__init__(params)
-        self.sys = Sysfs(params.get("_sysfs_root") or root)
-        self.files_root = params.get("_files_root") or root
+        super().__init__(params, root)
+        self.sys = Sysfs(self.root)
         self.nl = Netlink()
         self.pci: str | None = None
         self.pf: str | None = None
@@ -300,7 +299,7 @@ class SriovVfResource(Resource):
             "vfs": vfs,
         }
         if self.params.get("persist"):
-            current["files"] = _files.read_files(sorted(self._persist_paths(current)), self.files_root)
+            current["files"] = _files.read_files(sorted(self._persist_paths(current)), self.root)
         return current
 
     def _persist_paths(self, current: dict[str, Any]) -> list[str]:
@@ -321,13 +320,17 @@ class SriovVfResource(Resource):
             files = current.get("files") or {}
             rendered = render_persist(self.pci, current["driver"], desired, current,
                                       files.get("%s/%s.json" % (boot.SRIOV_CONFIG_DIR, self.pci)))
+            file_ops: list[Operation] = []
             for mode, wanted in sorted(rendered.items()):
-                ops += _files.plan_files(files, wanted, int(mode, 8))
+                file_ops += _files.plan_files(files, wanted, int(mode, 8))
+            # udev and systemd read the changed rule / unit now: the PF driver's next reload
+            # re-applies the VFs, not only the next boot
+            ops += file_ops + _files.plan_reloads(file_ops)
         return ops
 
     def apply_operation(self, op: Operation) -> None:
         pf, pci = self.pf, self.pci
-        if _files.apply_file_operation(op, self.files_root):
+        if _files.apply_file_operation(op, self.root) or _files.apply_reload_operation(op, "%s (%s)" % (pf, pci)):
             return
         if op.action == "set_pf_up":
             self.nl.set_link(self.nl.index(pf), "%s: bringing the PF up" % pf, state="up")

@@ -76,7 +76,8 @@ options:
       - Re-apply at boot and whenever the interface appears. Writes C(/etc/kvmnet/irq/<interface>.json),
         C(/usr/local/sbin/kvmnet-irq-apply), C(kvmnet-irq@.service), the boot drop-in
         C(/etc/systemd/system/multi-user.target.d/kvmnet-irq-<interface>.conf) and the udev rule
-        C(/etc/udev/rules.d/90-kvmnet-irq-<interface>.rules). C(false) leaves existing files alone.
+        C(/etc/udev/rules.d/90-kvmnet-irq-<interface>.rules); when a unit or rule changes, systemd and
+        udev are reloaded (C(reload_systemd), C(reload_udev) operations). C(false) leaves existing files alone.
     type: bool
     default: false
   irqbalance_ban:
@@ -148,8 +149,10 @@ after:
   type: dict
 operations:
   description:
-    - Planned operations; C(action) is one of C(write_file), C(set_channels), C(set_irq_affinity),
-      C(set_rps), C(set_xps).
+    - Planned operations; C(action) is one of C(write_file), C(reload_systemd), C(reload_udev),
+      C(set_channels), C(set_irq_affinity), C(set_rps), C(set_xps).
+    - C(reload_systemd) (C(systemctl daemon-reload)) and C(reload_udev) (C(udevadm control --reload))
+      follow a written unit / udev rule, so that they are in force from this run on.
   returned: always
   type: list
   elements: dict

@@ -106,6 +106,8 @@ options:
         the oneshot unit C(kvmnet-sriov@.service), started at every boot by the drop-in
         C(/etc/systemd/system/multi-user.target.d/kvmnet-sriov-<PCI>.conf) and again by a udev rule
         C(/etc/udev/rules.d/70-kvmnet-sriov-<PCI>.rules) when the PF's netdev comes back (driver reload).
+        When a unit or rule changes, systemd and udev are reloaded in the same run (C(reload_systemd),
+        C(reload_udev) operations), so a driver reload re-applies the VFs without a reboot first.
       - For igb PFs also the book's C(options igb max_vfs=N) in C(/etc/modprobe.d/kvmnet-sriov-igb.conf)
         (the module option applies to every igb port of the host).
       - Files are planned like every other change (check mode, diff). C(false) leaves existing files alone.
@@ -173,7 +175,10 @@ after:
 operations:
   description:
     - Planned operations, applied unless in check mode. C(action) is one of C(set_pf_up),
-      C(set_drivers_autoprobe), C(set_numvfs), C(set_vf), C(write_file), C(remove_file).
+      C(set_drivers_autoprobe), C(set_numvfs), C(set_vf), C(write_file), C(remove_file),
+      C(reload_systemd), C(reload_udev).
+    - C(reload_systemd) (C(systemctl daemon-reload)) and C(reload_udev) (C(udevadm control --reload))
+      follow a written unit / udev rule, so that they are in force from this run on.
   returned: always
   type: list
   elements: dict

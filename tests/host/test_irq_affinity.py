@@ -148,8 +148,15 @@ def test_interface_without_queue_irqs():
 def test_boot_script_resolves_queues_by_name_on_real_irqs(saved_affinity, tmp_path):
     """The boot-time script (what kvmnet-irq@.service runs) pins the host NIC's real IRQs from
     a JSON written by the module, resolving them by queue name, not by remembered numbers."""
-    # writes the JSON and the script under tmp_path, pins to ONLINE[-1]
-    execute(IrqAffinityResource(params(cpus=str(ONLINE[-1]), persist=True, _files_root=str(tmp_path))))
+    # the JSON and the script as the module would write them (check mode: the host's /etc and
+    # /usr/local are left alone), written under tmp_path
+    planned = execute(IrqAffinityResource(params(cpus=str(ONLINE[-1]), persist=True)), check_mode=True)
+    for op in planned["operations"]:
+        if op["action"] == "write_file" and op["target"] in (boot.IRQ_SCRIPT_PATH,
+                                                             "%s/%s.json" % (boot.IRQ_CONFIG_DIR, IFNAME)):
+            path = tmp_path / op["target"].lstrip("/")
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(op["content"])
     for irq in QUEUE_IRQS:  # move them away again, as a reboot would leave them
         with open("/proc/irq/%d/smp_affinity_list" % irq, "w") as handle:
             handle.write(str(ONLINE[0]))

@@ -12,6 +12,7 @@ import sys
 import pytest
 
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils import _boot_scripts as boot
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils import _ethtool, _files
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._engine import execute
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._errors import InvalidInput, NotFound, Unsupported
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._irq_affinity import (
@@ -87,12 +88,24 @@ def mq_tree(tmp_path):
     return root
 
 
+@pytest.fixture(autouse=True)
+def fake_host(monkeypatch):
+    """What the tree cannot hold: the NIC's channels (an ioctl) and the udev/systemd reloads.
+
+    Channels: 4 combined of at most 4, changed by set_channels. Commands run are recorded."""
+    channels = {"combined": 4, "max_combined": 4}
+    commands = []
+    monkeypatch.setattr(_ethtool, "get_channels", lambda ifname: dict(channels))
+    monkeypatch.setattr(_ethtool, "set_channels", lambda ifname, combined: channels.update(combined=combined))
+    monkeypatch.setattr(_files, "run_command", lambda argv, what, **kw: commands.append(argv))
+    return {"channels": channels, "commands": commands}
+
+
 def resource(root, **params):
     base = {"interface": "enp0s10", "queue_cpus": [], "pin_irqs": True, "xps": False, "persist": False,
-            "irqbalance_ban": False, "irqbalance_mode": "performance", "_sysfs_root": root, "_files_root": root,
-            "_channels": {"combined": 4, "max_combined": 4}}
+            "irqbalance_ban": False, "irqbalance_mode": "performance"}
     base.update(params)
-    return IrqAffinityResource(base)
+    return IrqAffinityResource(base, root=root)
 
 
 def test_plan_spreads_over_local_cpus_and_sets_xps(mq_tree):
@@ -127,8 +140,7 @@ def test_pin_irqs_false_only_touches_listed_queues(mq_tree):
 
 
 def test_channels_limit_queues(mq_tree):
-    result = execute(resource(mq_tree, combined_channels=2, _channels={"combined": 4, "max_combined": 4}),
-                     check_mode=True)
+    result = execute(resource(mq_tree, combined_channels=2), check_mode=True)
     ops = result["operations"]
     assert ops[0] == {"action": "set_channels", "target": "enp0s10",
                       "changes": {"combined": {"before": 4, "after": 2}}}
@@ -156,7 +168,7 @@ def test_no_queue_irqs_is_unsupported(mq_tree):
         execute(resource(mq_tree), check_mode=True)
 
 
-def test_persist_and_irqbalance_files(mq_tree):
+def test_persist_and_irqbalance_files(mq_tree, fake_host):
     res = resource(mq_tree, cpus="0-1", xps=True, persist=True, irqbalance_ban=True, irqbalance_mode="power-save")
     result = execute(res)
     assert result["irqbalance_restart_needed"] is True
@@ -165,8 +177,11 @@ def test_persist_and_irqbalance_files(mq_tree):
         "/etc/default/irqbalance", "/etc/kvmnet/irq/enp0s10.json", "/etc/systemd/system/kvmnet-irq@.service",
         "/etc/systemd/system/multi-user.target.d/kvmnet-irq-enp0s10.conf",
         "/etc/udev/rules.d/90-kvmnet-irq-enp0s10.rules", boot.IRQ_SCRIPT_PATH, boot.IRQBALANCE_POLICY_PATH]
-    # files come before the IRQ writes: irqbalance's ban is in place first
-    assert ops[0]["action"] == "write_file" and ops[-1]["action"] != "write_file"
+    # files come before the IRQ writes: irqbalance's ban is in place first; then systemd and
+    # udev read the new unit and rule (planned, so shown in check mode too)
+    assert [o["action"] for o in ops[7:9]] == ["reload_systemd", "reload_udev"]
+    assert ops[0]["action"] == "write_file" and ops[-1]["action"] == "set_xps"
+    assert fake_host["commands"] == [["systemctl", "daemon-reload"], ["udevadm", "control", "--reload"]]
     conf = json.load(open(os.path.join(mq_tree, "etc/kvmnet/irq/enp0s10.json")))
     assert conf == {"interface": "enp0s10", "queue_pattern": r"^{dev}-(?P<kind>input|output)\.(?P<queue>\d+)$",
                     "queue_cpus": {"0": "0", "1": "1", "2": "0", "3": "1"}, "rps_cpus": {},
@@ -181,6 +196,22 @@ def test_persist_and_irqbalance_files(mq_tree):
     again = execute(resource(mq_tree, cpus="0-1", xps=True, persist=True, irqbalance_ban=True,
                              irqbalance_mode="power-save"))
     assert again["changed"] is False and again["irqbalance_restart_needed"] is False
+    assert len(fake_host["commands"]) == 2  # nothing rewritten: nothing reloaded
+
+
+def test_reloads_only_for_the_files_udev_and_systemd_read(mq_tree, fake_host):
+    """A changed JSON alone (other CPUs) is read by the script, not by udev or systemd."""
+    execute(resource(mq_tree, cpus="0-1", persist=True))
+    del fake_host["commands"][:]
+    result = execute(resource(mq_tree, cpus="2-3", persist=True), check_mode=True)
+    assert [o["target"] for o in result["operations"] if o["action"] == "write_file"] == [
+        "/etc/kvmnet/irq/enp0s10.json"]
+    assert not [o for o in result["operations"] if o["action"].startswith("reload_")]
+    os.unlink(os.path.join(mq_tree, "etc/udev/rules.d/90-kvmnet-irq-enp0s10.rules"))
+    result = execute(resource(mq_tree, cpus="0-1", persist=True), check_mode=True)
+    assert [o for o in result["operations"] if o["action"].startswith("reload_")] == [
+        {"action": "reload_udev", "target": "udev", "command": ["udevadm", "control", "--reload"]}]
+    assert fake_host["commands"] == []  # check mode: planned, not run
 
 
 def test_boot_script_reapplies_what_the_module_persisted(mq_tree):
@@ -219,8 +250,3 @@ def test_irqbalance_modes():
     assert 'IRQBALANCE_ARGS="--policyscript=/usr/local/sbin/kvmnet-irqbalance-policy"\n' in render_irqbalance(
         "performance")
     assert "--powerthresh=1" in render_irqbalance("power-save")
-
-
-def test_boot_script_compiles():
-    compile(boot.IRQ_SCRIPT, "kvmnet-irq-apply", "exec")
-    compile(boot.SRIOV_SCRIPT, "kvmnet-sriov-apply", "exec")

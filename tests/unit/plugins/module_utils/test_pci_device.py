@@ -17,7 +17,8 @@ ADDR = "0000:04:00.0"
 
 @pytest.fixture
 def sysfs(tmp_path):
-    root = tmp_path
+    """A fake /sys under tmp_path (the resource gets root=tmp_path)."""
+    root = tmp_path / "sys"
     dev = root / "bus" / "pci" / "devices" / ADDR
     dev.mkdir(parents=True)
     for drv in ("igb", "vfio-pci"):
@@ -36,9 +37,10 @@ def sysfs(tmp_path):
 class Fake(PciDeviceResource):
     verify_attempts = 1
 
-    def __init__(self, params, root):
-        super().__init__(params)
-        self.sysfs_root = str(root)
+
+def fake(params, sysfs):
+    """The resource on the fake tree (``sysfs`` is its ``sys`` directory)."""
+    return Fake(params, root=str(sysfs.parent))
 
 
 def params(**kw):
@@ -46,12 +48,12 @@ def params(**kw):
 
 
 def test_bind_writes_override_unbind_probe(sysfs):
-    res = execute(Fake(params(), sysfs), check_mode=True)
+    res = execute(fake(params(), sysfs), check_mode=True)
     assert res["operations"] == [{"action": "bind", "target": ADDR, "unbind": "igb",
                                   "changes": {"driver": {"before": "igb", "after": "vfio-pci"}}}]
     dev = sysfs / "bus" / "pci" / "devices" / ADDR
     assert (dev / "driver_override").read_text() == "(null)\n"  # check mode wrote nothing
-    Fake(params(), sysfs).apply([Operation("bind", ADDR, changes={"driver": {"before": "igb", "after": "vfio-pci"}},
+    fake(params(), sysfs).apply([Operation("bind", ADDR, changes={"driver": {"before": "igb", "after": "vfio-pci"}},
                                            unbind="igb")])
     assert (dev / "driver_override").read_text() == "vfio-pci"
     assert (sysfs / "bus" / "pci" / "drivers" / "igb" / "unbind").read_text() == ADDR
@@ -62,24 +64,24 @@ def test_already_bound_is_unchanged(sysfs):
     dev = sysfs / "bus" / "pci" / "devices" / ADDR
     os.unlink(dev / "driver")
     os.symlink(str(sysfs / "bus" / "pci" / "drivers" / "vfio-pci"), dev / "driver")
-    assert execute(Fake(params(), sysfs))["changed"] is False
+    assert execute(fake(params(), sysfs))["changed"] is False
 
 
 def test_iommu_off(sysfs):
     os.rmdir(sysfs / "kernel" / "iommu_groups" / "14")
     with pytest.raises(Unsupported, match="IOMMU is off"):
-        execute(Fake(params(), sysfs), check_mode=True)
+        execute(fake(params(), sysfs), check_mode=True)
 
 
 def test_in_use_needs_force(sysfs):
     (sysfs / "bus" / "pci" / "devices" / ADDR / "net" / "enp4s0" / "flags").write_text("0x1003\n")
     with pytest.raises(Conflict, match="in use by the host: network interface enp4s0 is up"):
-        execute(Fake(params(), sysfs), check_mode=True)
-    assert execute(Fake(params(force=True), sysfs), check_mode=True)["changed"]
+        execute(fake(params(), sysfs), check_mode=True)
+    assert execute(fake(params(force=True), sysfs), check_mode=True)["changed"]
 
 
 def test_missing_device_and_driver(sysfs):
     with pytest.raises(NotFound, match="PCI device 0000:05:00.0 does not exist"):
-        execute(Fake(params(address="0000:05:00.0"), sysfs), check_mode=True)
+        execute(fake(params(address="0000:05:00.0"), sysfs), check_mode=True)
     with pytest.raises(Unsupported, match="'ixgbe' is not loaded"):
-        execute(Fake(params(driver="ixgbe"), sysfs), check_mode=True)
+        execute(fake(params(driver="ixgbe"), sysfs), check_mode=True)

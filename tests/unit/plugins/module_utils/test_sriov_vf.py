@@ -10,7 +10,7 @@ import os
 import pytest
 
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils import _boot_scripts as boot
-from ansible_collections.kvmnet.hypervisor.plugins.module_utils import _sriov_vf
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils import _files, _sriov_vf
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._engine import Operation, execute
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._errors import Conflict, InvalidInput
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._sriov_vf import (
@@ -173,14 +173,21 @@ class FakeNetlink:
         self.vf_attrs.setdefault(vf, {}).update(attrs)
 
 
-def fake_resource(tmp_path, params, numvfs=0):
-    root = str(tmp_path / "root")
-    dev = make_tree(root, numvfs=numvfs)
-    res = SriovVfResource(dict({"pf": "enp1s0", "vfs": [], "wait_timeout": 2, "_files_root": root,
-                                "_sysfs_root": root}, **params))
-    res.nl = FakeNetlink(dev)
+@pytest.fixture(autouse=True)
+def commands(monkeypatch):
+    """The udev / systemd reloads the resource runs, recorded instead of run."""
+    ran = []
+    monkeypatch.setattr(_files, "run_command", lambda argv, what, **kw: ran.append(argv))
+    return ran
+
+
+def on_fake_host(root, params, nl, writes):
+    """SriovVfResource on the tree under ``root`` and the fake kernel ``nl``; sriov_numvfs
+    writes are recorded in ``writes`` and create / remove the virtfnN links."""
+    res = SriovVfResource(dict({"pf": "enp1s0", "vfs": [], "wait_timeout": 2}, **params), root=root)
+    res.nl = nl
     orig = res.sys.set_numvfs
-    writes = []
+    dev = nl.dev
 
     def set_numvfs(addr, count, what):
         writes.append(count)
@@ -191,13 +198,21 @@ def fake_resource(tmp_path, params, numvfs=0):
         for i in range(count):
             os.symlink("../0000:01:10.%d" % i, os.path.join(dev, "virtfn%d" % i))
     res.sys.set_numvfs = set_numvfs
-    return res, writes, root
+    return res
 
 
-def test_apply_flow_through_zero_with_attributes_and_files(tmp_path):
-    res, writes, root = fake_resource(tmp_path, {"numvfs": 3, "persist": True, "bring_pf_up": True, "vfs": [
+def fake_resource(tmp_path, params, numvfs=0):
+    root = str(tmp_path / "root")
+    dev = make_tree(root, numvfs=numvfs)
+    writes = []
+    return on_fake_host(root, params, FakeNetlink(dev), writes), writes, root
+
+
+def test_apply_flow_through_zero_with_attributes_and_files(tmp_path, commands):
+    params = {"numvfs": 3, "persist": True, "bring_pf_up": True, "vfs": [
         {"vf": 0, "mac": "52:54:00:aa:00:00", "vlan": 100, "spoofchk": False},
-        {"vf": 2, "max_tx_rate": 100}]}, numvfs=0)
+        {"vf": 2, "max_tx_rate": 100}]}
+    res, writes, root = fake_resource(tmp_path, params, numvfs=0)
     res.nl.admin = "down"
     # numvfs starts at 0 here: then 0 -> 3 directly
     result = execute(res)
@@ -207,9 +222,15 @@ def test_apply_flow_through_zero_with_attributes_and_files(tmp_path):
     assert ("set_vf", 2, {"max_tx_rate": 100, "min_tx_rate": 0}) in res.nl.calls
     assert [v["mac"] for v in result["vfs"]] == ["52:54:00:aa:00:00", "00:00:00:00:00:00", "00:00:00:00:00:00"]
     assert os.path.exists(os.path.join(root, "etc/modprobe.d/kvmnet-sriov-igb.conf"))
-    # second run: nothing to do
-    res2, writes2, _root2 = fake_resource(tmp_path / "again", {"numvfs": 3}, numvfs=3)
-    assert execute(res2)["changed"] is False and writes2 == []
+    # the unit and the rule were written: systemd and udev read them before the PF next appears
+    assert [o["action"] for o in result["operations"][-2:]] == ["reload_systemd", "reload_udev"]
+    assert commands == [["systemctl", "daemon-reload"], ["udevadm", "control", "--reload"]]
+    # second run, same parameters, on the state the first run left: nothing to do
+    calls = list(res.nl.calls)
+    writes2 = []
+    again = execute(on_fake_host(root, dict(params), res.nl, writes2))
+    assert again["changed"] is False and again["operations"] == []
+    assert writes2 == [] and res.nl.calls == calls and len(commands) == 2
 
 
 def test_apply_shrink_writes_zero_first(tmp_path, monkeypatch):
@@ -224,9 +245,14 @@ def test_apply_shrink_writes_zero_first(tmp_path, monkeypatch):
     assert result["after"]["numvfs"] == 1
 
 
-def test_check_mode_changes_nothing(tmp_path):
+def test_check_mode_changes_nothing(tmp_path, commands):
     res, writes, root = fake_resource(tmp_path, {"numvfs": 4, "persist": True}, numvfs=0)
     result = execute(res, check_mode=True)
     assert result["changed"] and writes == []
     assert result["after"]["numvfs"] == 4
     assert not os.path.exists(os.path.join(root, "etc/kvmnet"))
+    # the reloads are shown in check mode (planned), not run
+    assert [o for o in result["operations"] if o["action"].startswith("reload_")] == [
+        {"action": "reload_systemd", "target": "systemd", "command": ["systemctl", "daemon-reload"]},
+        {"action": "reload_udev", "target": "udev", "command": ["udevadm", "control", "--reload"]}]
+    assert commands == []
