@@ -40,6 +40,8 @@ export HYPOTHESIS_STORAGE_DIRECTORY ?= $(BUILD)/hypothesis
 
 # Extra arguments, e.g. `make units PYTEST_ARGS='-k bond'`, `make sanity SANITY_ARGS='--test pep8'`.
 PYTEST_ARGS ?=
+# e.g. `make host HOST_TESTS=tests/host/test_macvtap.py` runs one file of the host tier
+HOST_TESTS  ?= tests/host
 SANITY_ARGS ?=
 UNIT_JOBS   ?= 2
 
@@ -117,7 +119,7 @@ units: srclink ## tier 1: pytest tests/unit (PYTHONPATH=build/src)
 host: srclink ## tier 2: pytest tests/host as root (real kernel, netns, private OVS/libvirtd)
 	@[ "$$(id -u)" = 0 ] || { echo "host: the host tier needs root"; exit 1; }
 	@cd $(REPO); rc=0; \
-	PYTHONPATH=$(SRC_ROOT) python -m pytest -p no:cacheprovider -rs tests/host $(PYTEST_ARGS) || rc=$$?; \
+	PYTHONPATH=$(SRC_ROOT) python -m pytest -p no:cacheprovider -rs $(HOST_TESTS) $(PYTEST_ARGS) || rc=$$?; \
 	if [ $$rc = 5 ]; then echo "host: no tests collected in tests/host (the host tier is not written yet)"; fi; \
 	exit $$rc
 
