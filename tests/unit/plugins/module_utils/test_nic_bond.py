@@ -223,7 +223,7 @@ def test_name_taken_by_other_kind():
 def test_bridge_name_taken_by_other_kind():
     with pytest.raises(Conflict, match="not a Linux bridge"):
         nbp.plan_nic_bond(current(bond=bond_state(), bridge={"name": "br1", "kind": "veth", "admin_state": "up"}),
-                         desired(bridge="br1"))
+                          desired(bridge="br1"))
 
 
 def test_absent():
@@ -244,7 +244,7 @@ def mtu_current(bond_mtu=1500, member_mtus=(1500, 1500), bridge_mtu=1500, **kw):
 
 def test_mtu_equal_everywhere_plans_nothing():
     assert nbp.plan_nic_bond(mtu_current(9000, (9000, 9000), 9000),
-                            desired(members=["eth1", "eth2"], bridge="br1", mtu=9000)) == []
+                             desired(members=["eth1", "eth2"], bridge="br1", mtu=9000)) == []
 
 
 def test_mtu_omitted_leaves_every_mtu_alone():
@@ -338,7 +338,7 @@ def test_member_refusing_the_mtu_fails_before_any_step(kw, bond_mtu, text):
              "eth2": {"kind": None, "master": "bond0", "mtu": bond_mtu, "min_mtu": 1280, "max_mtu": 9216}}
     with pytest.raises(InvalidInput, match=text.replace("(", r"\(")):
         nbp.plan_nic_bond(current(bond=bond_state(mtu=bond_mtu), links=links),
-                         desired(members=["eth1", "eth2"], **kw))
+                          desired(members=["eth1", "eth2"], **kw))
 
 
 def test_member_refusing_the_bonds_current_mtu_is_not_enslaved():
@@ -346,11 +346,11 @@ def test_member_refusing_the_bonds_current_mtu_is_not_enslaved():
              "eth3": {"kind": None, "master": None, "mtu": 1500, "max_mtu": 1500}}
     with pytest.raises(InvalidInput, match=r"members: 'eth3' accepts MTU 0-1500 only, not the MTU 9000 of bond0"):
         nbp.plan_nic_bond(current(bond=bond_state(members=["eth1"], mtu=9000), links=links),
-                         desired(members=["eth1", "eth3"]))
+                          desired(members=["eth1", "eth3"]))
     # within range: planned as usual
     links["eth3"]["max_mtu"] = 9216
     ops = nbp.plan_nic_bond(current(bond=bond_state(members=["eth1"], mtu=9000), links=links),
-                           desired(members=["eth1", "eth3"]))
+                            desired(members=["eth1", "eth3"]))
     assert [op.action for op in ops] == ["add_member"]
 
 
