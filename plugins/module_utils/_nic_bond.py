@@ -24,6 +24,11 @@ Semantics (listed once, the module documentation repeats them):
   default route with it. This is where a remote session can be lost.
 * persisted files describe exactly the bond, members, bridge and address given; they are
   written only when their content changes, and the daemon re-reads them only then.
+
+Here: the module's input (:func:`normalize_params`) and :class:`NicBondResource` (read, predict,
+apply). Beside it: ``_nic_bond_plan`` (the bond's model and the pure planning),
+``_nic_bond_nm`` (the hand-over to a running NetworkManager, nmcli), ``_persist_bond`` (which
+files, with the renderers ``_persist_*``) and ``_netlink`` (the bond codec).
 """
 
 from __future__ import annotations
@@ -182,7 +187,7 @@ class NicBondResource(NetlinkResource):
 
     def __init__(self, params: dict[str, Any], root: str = "/") -> None:
         super().__init__(params)
-        self.root = root or "/"
+        self.root = root or "/"  # what Resource.__init__ does with root (NetlinkResource takes none)
         self.desired: dict[str, Any] = {}
         #: names the bond in the errors of the programs run to persist it
         self.what = "%s: persist" % params.get("name")

@@ -6,11 +6,12 @@ model of the kernel's rules with a host tree under ``root``."""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 
 import pytest
 
-from ansible_collections.kvmnet.hypervisor.plugins.module_utils import _netlink
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils import _command, _netlink
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils import _nic_bond as nb
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils import _nic_bond_nm as nbnm
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils import _nic_bond_plan as nbp
@@ -18,6 +19,7 @@ from ansible_collections.kvmnet.hypervisor.plugins.module_utils import _persist_
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils import _persist_nm as nmp
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._engine import Operation, execute
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._errors import (
+    ApplyFailed,
     Conflict,
     InvalidInput,
     NotFound,
@@ -880,3 +882,50 @@ def test_ifenslave_guard_skips_only_networkmanagers_interfaces(tmp_path, method,
         assert (tmp_path / "ran").read_text() == "enp0s6 %s\n" % method
     original.unlink()  # ifenslave removed: the guard does nothing and succeeds
     assert subprocess.run([str(guard)], env=dict(os.environ, IFACE="x", METHOD="manual"), check=False).returncode == 0
+
+
+# -- applying: the table of steps, the programs run ------------------------------------------
+def test_every_planned_action_has_a_step():
+    """Each action the planning files can put in a plan is applied by a method of STEPS (or is
+    a file operation): a new action without its step fails here, not on a host."""
+    planned = set()
+    for module in (nbp, nbnm):
+        with open(module.__file__, encoding="utf-8") as handle:
+            planned |= set(re.findall(r'Operation\("(\w+)"', handle.read()))
+    assert {"create_bond", "move_address", "activate", "divert_file", "reload"} <= planned
+    assert planned - {"write_file", "remove_file"} <= set(nb.NicBondResource.STEPS)
+
+
+@pytest.fixture
+def fake_program(tmp_path, monkeypatch):
+    """fake_program(name, rc): ``name`` first on PATH, failing with ``rc`` and a message on stderr;
+    PATH holds nothing else (a program not faked is missing)."""
+    bindir = tmp_path / "fakebin"
+    bindir.mkdir()
+    monkeypatch.setenv("PATH", str(bindir))
+    monkeypatch.setattr(_command, "SYSTEM_DIRS", ())
+
+    def make(name, rc):
+        (bindir / name).write_text("#!/bin/sh\necho \"$0 says no\" >&2\nexit %d\n" % rc)
+        (bindir / name).chmod(0o755)
+
+    return make
+
+
+def test_reload_failure_names_the_bond_and_the_command(fake_program):
+    fake_program("networkctl", 3)
+    res = nb.NicBondResource(params(persist="networkd"))
+    with pytest.raises(ApplyFailed, match=r"^reload networkd failed: bond0: persist: networkctl reload failed "
+                                          r"\(rc 3\): .*networkctl says no; nothing was changed$") as err:
+        res.apply([Operation("reload", "networkd", command=RELOAD_COMMANDS["networkd"])])
+    assert err.value.details["cause"] == "command_failed"
+
+
+def test_missing_nmcli_names_its_package(fake_program):
+    res = nb.NicBondResource(params(persist="nm"))
+    res.nl = KernelModel()
+    with pytest.raises(ApplyFailed, match="bond0: persist: nmcli not found; install the distribution package "
+                                          "network-manager") as err:
+        res.apply([Operation("activate", "kvmnet-bond0", bond="bond0", bridge=None, device="bond0", leftovers=[],
+                             gateway=None)])
+    assert err.value.details["cause"] == "backend_unavailable"
