@@ -15,6 +15,7 @@ from ansible_collections.kvmnet.hypervisor.plugins.module_utils import _persist_
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._engine import Operation, field_changes
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._errors import Conflict, InvalidInput, NotFound
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._files import plan_files
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils._netlink import BOND_FIELD_ATTRS
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._nic_bond_nm import (
     hand_to_networkmanager,
     plan_ifenslave_guard,
@@ -27,9 +28,9 @@ from ansible_collections.kvmnet.hypervisor.plugins.module_utils._persist_bond im
     render_files,
 )
 
-#: the bond attributes this module manages, in the order they are compared and shown
-BOND_FIELDS = ("mode", "miimon", "updelay", "downdelay", "lacp_rate", "xmit_hash_policy", "ad_select",
-               "primary", "arp_interval", "arp_ip_target")
+#: the bond attributes this module manages, in the order they are compared and shown: those of
+#: the netlink bond codec
+BOND_FIELDS = tuple(BOND_FIELD_ATTRS)
 #: what the kernel only changes while the bond is down / has no members
 NEEDS_DOWN = ("mode", "lacp_rate", "ad_select")
 NEEDS_NO_MEMBERS = ("mode",)
