@@ -12,10 +12,11 @@ kernel's words) so modules never see a bare NetlinkError.
 from __future__ import annotations
 
 import errno
+import ipaddress
 import os
 import socket
 import traceback
-from typing import Any
+from typing import Any, Callable
 
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._deps import require
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._engine import Resource
@@ -87,9 +88,30 @@ def macvlan_mode_name(value: Any) -> str | None:
     return _MACVLAN_MODE_NAMES.get(int(value), str(value))
 
 
+#: kernel names of a bond's modes and option values, by number (include/uapi/linux/if_bonding.h,
+#: drivers/net/bonding/bond_options.c)
+BOND_MODES = ("balance-rr", "active-backup", "balance-xor", "broadcast", "802.3ad", "balance-tlb", "balance-alb")
+BOND_LACP_RATES = ("slow", "fast")
+BOND_XMIT_HASH_POLICIES = ("layer2", "layer3+4", "layer2+3", "encap2+3", "encap3+4", "vlan+srcmac")
+BOND_AD_SELECTS = ("stable", "bandwidth", "count")
+
+#: the bond codec, one table for reading and writing: field (nic_bond's name, as in the
+#: kernel's sysfs / ip-link) -> (IFLA_BOND_* attribute, names by number or None for a plain value)
+BOND_FIELD_ATTRS: dict[str, tuple[str, tuple[str, ...] | None]] = {
+    "mode": ("mode", BOND_MODES),
+    "miimon": ("miimon", None),
+    "updelay": ("updelay", None),
+    "downdelay": ("downdelay", None),
+    "lacp_rate": ("ad_lacp_rate", BOND_LACP_RATES),
+    "xmit_hash_policy": ("xmit_hash_policy", BOND_XMIT_HASH_POLICIES),
+    "ad_select": ("ad_select", BOND_AD_SELECTS),
+    "primary": ("primary", None),  # an ifindex in the kernel, a name in the field
+    "arp_interval": ("arp_interval", None),
+    "arp_ip_target": ("arp_ip_target", None),
+}
+
 #: IFLA_BOND_* attributes read and written by name (kwargs ``bond_<name>`` of pyroute2)
-BOND_ATTRS = ("mode", "miimon", "updelay", "downdelay", "ad_lacp_rate", "xmit_hash_policy", "ad_select",
-              "primary", "arp_interval", "arp_ip_target")
+BOND_ATTRS = tuple(attr for attr, dummy in BOND_FIELD_ATTRS.values())
 
 
 def _nla_value(item: Any) -> Any:
@@ -110,6 +132,39 @@ def bond_attrs(data: Any) -> dict[str, Any]:
                 value = [value]
             value = [str(_nla_value(v)) for v in value]
         out[name] = value
+    return out
+
+
+def decode_bond(raw: dict[str, Any], name_of: Callable[[int], str | None]) -> dict[str, Any]:
+    """The bond fields of :data:`BOND_FIELD_ATTRS` from raw attributes (:func:`bond_attrs`):
+    kernel names for numbers, the primary's name for its ifindex (``name_of``), sorted ARP targets.
+    A number outside the known names is kept as its text (a newer kernel's value)."""
+    out: dict[str, Any] = {}
+    for field, (attr, names) in BOND_FIELD_ATTRS.items():
+        value = raw.get(attr)
+        if field == "primary":
+            value = name_of(value) if value else None
+        elif field == "arp_ip_target":
+            value = sorted(value or [], key=ipaddress.IPv4Address)
+        elif names is not None and value is not None and not isinstance(value, str):
+            value = names[value] if 0 <= value < len(names) else str(value)
+        out[field] = value
+    return out
+
+
+def encode_bond(fields: dict[str, Any], index_of: Callable[[str], int]) -> dict[str, Any]:
+    """Raw attributes (pyroute2 ``bond_*`` names without the prefix) for the given bond fields;
+    fields that are None or not bond attributes (``mtu``, ``admin_state``) are left out."""
+    out: dict[str, Any] = {}
+    for field, value in fields.items():
+        if value is None or field not in BOND_FIELD_ATTRS:
+            continue
+        attr, names = BOND_FIELD_ATTRS[field]
+        if field == "primary":
+            value = index_of(value)
+        elif names is not None:
+            value = names.index(value)
+        out[attr] = value
     return out
 
 

@@ -43,6 +43,8 @@ RELOAD_COMMANDS = {
     "networkd": ["networkctl", "reload"],
     "nm": ["nmcli", "connection", "reload"],
 }
+#: the distribution package that provides each reload command (named when it is missing)
+RELOAD_PACKAGES = {"networkd": "systemd", "nm": "network-manager"}
 #: process name (/proc/PID/comm) of each stack's daemon
 DAEMONS = {"networkd": "systemd-network", "nm": "NetworkManager"}
 

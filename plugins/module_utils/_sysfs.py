@@ -283,3 +283,21 @@ class Sysfs:
         if initstate is None:
             return "builtin"
         return "loaded" if initstate == "live" else initstate
+
+    def kernel_release(self) -> str:
+        """The running kernel's release (``uname -r``), from /proc/sys/kernel/osrelease."""
+        release = self.read("/proc/sys/kernel/osrelease", "kernel release")
+        if not release:
+            raise BackendUnavailable("cannot read the kernel release from /proc/sys/kernel/osrelease")
+        return release
+
+    def module_installed(self, name: str, release: str) -> bool:
+        """Whether kernel ``release`` can provide module ``name``: a loadable module listed in
+        /lib/modules/<release>/modules.dep, or one built in (modules.builtin)."""
+        base = "/lib/modules/%s/" % release
+        for index in ("modules.dep", "modules.builtin"):
+            for line in (self.read(base + index, "kernel modules") or "").splitlines():
+                stem = line.split(":", 1)[0].rsplit("/", 1)[-1].split(".ko")[0]
+                if stem.replace("-", "_") == name:
+                    return True
+        return False

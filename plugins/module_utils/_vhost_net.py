@@ -6,46 +6,28 @@ By hand: ``modprobe vhost_net``, ``echo vhost_net >> /etc/modules-load.d/...``,
 ``options vhost_net experimental_zcopytx=1`` in /etc/modprobe.d; ``/dev/vhost-net`` appears.
 
 Loading a kernel module has no API short of ``finit_module(2)`` (which would bypass
-modprobe's dependency resolution and /etc/modprobe.d options), so this is the one place of the
-collection that runs a process: ``modprobe`` with an argument list, never a shell string.
-The module's state is read from ``/sys/module/vhost_net`` and whether it can be loaded at all
-from ``/lib/modules/$(uname -r)/modules.dep`` / ``modules.builtin``.
+modprobe's dependency resolution and /etc/modprobe.d options), so ``modprobe`` is run (through
+``_command``: an argument list, never a shell string). The module's state is read from
+``/sys/module/vhost_net`` and whether it can be loaded at all from
+``/lib/modules/$(uname -r)/modules.dep`` / ``modules.builtin``, the release from
+``/proc/sys/kernel/osrelease``: all under the resource's root.
 """
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
 from typing import Any
 
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils import _files
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._boot_scripts import MANAGED
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils._command import run_command
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._engine import Operation, Resource
-from ansible_collections.kvmnet.hypervisor.plugins.module_utils._errors import (
-    ApplyFailed,
-    Conflict,
-    Unsupported,
-)
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils._errors import Conflict, Unsupported
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._sysfs import Sysfs
 
 MODULE = "vhost_net"
 DEVICE = "/dev/vhost-net"
 LOAD_CONF = "/etc/modules-load.d/kvmnet-vhost_net.conf"
 OPTIONS_CONF = "/etc/modprobe.d/kvmnet-vhost_net.conf"
-
-
-def kernel_has_module(sysfs: Sysfs, name: str, release: str) -> bool:
-    """Whether the running kernel can provide ``name`` (loadable in modules.dep, or built in)."""
-    base = "/lib/modules/%s/" % release
-    for index in ("modules.dep", "modules.builtin"):
-        text = sysfs.read(base + index, "kernel modules") or ""
-        for line in text.splitlines():
-            path = line.split(":", 1)[0]
-            stem = path.rsplit("/", 1)[-1].split(".ko")[0]
-            if stem.replace("-", "_") == name:
-                return True
-    return False
 
 
 def render_files(desired: dict[str, Any]) -> dict[str, str | None]:
@@ -94,11 +76,9 @@ class VhostNetResource(Resource):
     verify_attempts = 15
     verify_delay = 0.2
 
-    def __init__(self, params: dict[str, Any]) -> None:
-        super().__init__(params)
-        self.sys = Sysfs(params.get("_sysfs_root") or "/")
-        self.files_root = params.get("_files_root") or "/"
-        self.release = params.get("_release") or os.uname().release
+    def __init__(self, params: dict[str, Any], root: str = "/") -> None:
+        super().__init__(params, root)
+        self.sys = Sysfs(self.root)
 
     def diff_header(self) -> str:
         return "kernel module vhost_net"
@@ -111,24 +91,26 @@ class VhostNetResource(Resource):
 
     def read_current(self) -> dict[str, Any]:
         state = self.sys.module_state(MODULE)
+        release = self.sys.kernel_release()
         base = "/sys/module/%s" % MODULE
         zcopy = self.sys.read(base + "/parameters/experimental_zcopytx", "vhost_net") if state != "absent" else None
         current = {
-            "kernel": self.release,
+            "kernel": release,
             "module": state,
-            "available": state != "absent" or kernel_has_module(self.sys, MODULE, self.release),
+            "available": state != "absent" or self.sys.module_installed(MODULE, release),
             "refcnt": self.sys.read_int(base + "/refcnt", "vhost_net") or 0 if state == "loaded" else 0,
             "experimental_zcopytx": None if zcopy is None else zcopy in ("1", "Y"),
             "device": self.sys.exists(DEVICE),
         }
         if self.params.get("persist", True):
-            current["files"] = _files.read_files([LOAD_CONF, OPTIONS_CONF], self.files_root)
+            current["files"] = _files.read_files([LOAD_CONF, OPTIONS_CONF], self.root)
         return current
 
     def plan(self, current: dict[str, Any], desired: dict[str, Any]) -> list[Operation]:
         if desired["state"] == "present" and not current["available"]:
             raise Unsupported("state: kernel %s has no vhost_net module (not in /lib/modules/%s/modules.dep nor "
-                              "modules.builtin); install a kernel with CONFIG_VHOST_NET" % (self.release, self.release))
+                              "modules.builtin); install a kernel with CONFIG_VHOST_NET"
+                              % (current["kernel"], current["kernel"]))
         ops = []
         if desired["persist"]:
             # experimental_zcopytx not mentioned: an existing options file is left alone
@@ -137,7 +119,7 @@ class VhostNetResource(Resource):
         return ops + plan_vhost(current, desired)
 
     def apply_operation(self, op: Operation) -> None:
-        if _files.apply_file_operation(op, self.files_root):
+        if _files.apply_file_operation(op, self.root):
             return
         if op.action in ("unload", "reload"):
             self._modprobe(["-r", MODULE])
@@ -147,17 +129,10 @@ class VhostNetResource(Resource):
                 args.append("experimental_zcopytx=%d" % op.params["experimental_zcopytx"])
             self._modprobe(args)
 
-    def _modprobe(self, args: list[str]) -> None:
+    @staticmethod
+    def _modprobe(args: list[str]) -> None:
         """Run modprobe with an argument list (no API exists to load a module with its options)."""
-        binary = shutil.which("modprobe") or next(
-            (p for p in ("/usr/sbin/modprobe", "/sbin/modprobe") if os.path.exists(p)), None)
-        if binary is None:
-            raise Unsupported("vhost_net: modprobe not found; install the distribution package kmod")
-        proc = subprocess.run([binary] + args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              universal_newlines=True, check=False)
-        if proc.returncode:
-            raise ApplyFailed("vhost_net: modprobe %s failed (rc %d): %s"
-                              % (" ".join(args), proc.returncode, proc.stderr.strip()), rc=proc.returncode)
+        run_command(["modprobe"] + args, MODULE, package="kmod")
 
     def predict(self, current: dict[str, Any], desired: dict[str, Any],
                 operations: list[Operation]) -> dict[str, Any]:

@@ -18,12 +18,16 @@ import pytest
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._engine import execute
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._errors import Unsupported
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._sysfs import Sysfs
-from ansible_collections.kvmnet.hypervisor.plugins.module_utils._vhost_net import LOAD_CONF, VhostNetResource, kernel_has_module
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils._vhost_net import LOAD_CONF, VhostNetResource
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="loads kernel modules: needs root")
-RELEASE = os.uname().release
 SYSFS = Sysfs()
-AVAILABLE = SYSFS.module_state("vhost_net") != "absent" or kernel_has_module(SYSFS, "vhost_net", RELEASE)
+RELEASE = SYSFS.kernel_release()
+AVAILABLE = SYSFS.module_state("vhost_net") != "absent" or SYSFS.module_installed("vhost_net", RELEASE)
+
+
+def test_kernel_release_from_proc_is_the_one_uname_gives():
+    assert RELEASE == os.uname().release
 
 
 @pytest.mark.skipif(AVAILABLE, reason="this kernel has vhost_net (the load test below runs instead)")

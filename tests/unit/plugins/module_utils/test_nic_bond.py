@@ -1,18 +1,30 @@
 # Copyright (c) kvmnet.hypervisor contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Planning of nic_bond: exact operations for the cases that matter (pure, no kernel)."""
+"""nic_bond: exact operations for the cases that matter (pure planning), and the resource on a
+model of the kernel's rules with a host tree under ``root``."""
 
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 
 import pytest
 
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils import _command, _netlink
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils import _nic_bond as nb
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils import _nic_bond_nm as nbnm
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils import _nic_bond_plan as nbp
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils import _persist_bond as pb
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils import _persist_nm as nmp
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._engine import Operation, execute
-from ansible_collections.kvmnet.hypervisor.plugins.module_utils._errors import Conflict, InvalidInput, NotFound
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils._errors import (
+    ApplyFailed,
+    Conflict,
+    InvalidInput,
+    NotFound,
+    Unsupported,
+)
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._persist_net import RELOAD_COMMANDS
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._persist_nm import (
     MODPROBE as NM_MODPROBE,
@@ -31,7 +43,7 @@ def desired(**kw):
 
 
 def bond_state(**kw):
-    state = dict(nb.CREATE_DEFAULTS, members=["eth1", "eth2"], master=None, admin_state="up")
+    state = dict(nbp.CREATE_DEFAULTS, members=["eth1", "eth2"], master=None, admin_state="up")
     state.update(kw)
     return state
 
@@ -102,7 +114,7 @@ def test_mtu_in_range(value):
 ])
 def test_mode_rules_checked_before_anything(kw, option):
     with pytest.raises(InvalidInput) as err:
-        nb.plan_nic_bond(current(links={"eth1": FREE}), desired(**kw))
+        nbp.plan_nic_bond(current(links={"eth1": FREE}), desired(**kw))
     assert err.value.option == option
 
 
@@ -114,7 +126,7 @@ def test_create_book_bond_under_bridge_moving_host_address():
     cur = current(links={"enp4s0f0": FREE, "enp4s0f1": FREE},
                   address={"holders": [{"device": "enp4s0f0", "address": "192.168.20.200/24"}]},
                   route={"gateway": "192.168.20.1", "device": "enp4s0f0"})
-    ops = nb.plan_nic_bond(cur, want)
+    ops = nbp.plan_nic_bond(cur, want)
     assert ops == [
         Operation("create_bond", "bond0", mode="active-backup", miimon=100, updelay=0, downdelay=0, lacp_rate="slow",
                   xmit_hash_policy="layer2", ad_select="stable", primary=None, arp_interval=0, arp_ip_target=[]),
@@ -125,7 +137,7 @@ def test_create_book_bond_under_bridge_moving_host_address():
         Operation("move_address", "192.168.20.200/24",
                   changes={"device": {"before": ["enp4s0f0"], "after": "br1"}}, device="br1",
                   sources=[{"device": "enp4s0f0", "address": "192.168.20.200/24"}], gateway="192.168.20.1",
-                  risk=nb.RISK_MOVE % "enp4s0f0", add=True),
+                  risk=nbp.RISK_MOVE % "enp4s0f0", add=True),
     ]
 
 
@@ -135,7 +147,7 @@ def test_move_keeps_default_route_without_gateway_option():
                   bridge={"name": "br1", "kind": "bridge", "admin_state": "up"},
                   address={"holders": [{"device": "eth9", "address": "10.0.0.5/16"}]},
                   route={"gateway": "10.0.0.1", "device": "eth9"})
-    ops = nb.plan_nic_bond(cur, want)
+    ops = nbp.plan_nic_bond(cur, want)
     assert [op.action for op in ops] == ["move_address"]
     assert ops[0].params["gateway"] == "10.0.0.1"
 
@@ -148,14 +160,14 @@ def test_converged_is_empty():
                   bridge={"name": "br1", "kind": "bridge", "admin_state": "up"},
                   address={"holders": [{"device": "br1", "address": "10.0.0.5/24"}]},
                   route={"gateway": "10.0.0.1", "device": "br1"})
-    assert nb.plan_nic_bond(cur, want) == []
+    assert nbp.plan_nic_bond(cur, want) == []
 
 
 def test_mode_change_on_existing_bond_releases_and_reenslaves():
     want = desired(mode="802.3ad", lacp_rate="fast", members=["eth1", "eth2"])
     cur = current(bond=bond_state(), links={"eth1": {"kind": None, "master": "bond0"},
                                             "eth2": {"kind": None, "master": "bond0"}})
-    ops = nb.plan_nic_bond(cur, want)
+    ops = nbp.plan_nic_bond(cur, want)
     assert ops == [Operation(
         "modify_bond", "bond0",
         changes={"mode": {"before": "active-backup", "after": "802.3ad"},
@@ -168,7 +180,7 @@ def test_mode_change_on_existing_bond_releases_and_reenslaves():
 def test_mode_change_with_member_swap():
     want = desired(mode=4, members=["eth2", "eth3"])
     cur = current(bond=bond_state(), links={"eth2": {"kind": None, "master": "bond0"}, "eth3": FREE})
-    ops = nb.plan_nic_bond(cur, want)
+    ops = nbp.plan_nic_bond(cur, want)
     assert [(op.action, op.target) for op in ops] == [
         ("remove_member", "eth1"), ("modify_bond", "bond0"), ("add_member", "eth3")]
     assert ops[1].params["reenslave"] == ["eth2"]
@@ -176,7 +188,7 @@ def test_mode_change_with_member_swap():
 
 def test_runtime_option_change_needs_no_downtime():
     want = desired(miimon=200, updelay=400)
-    ops = nb.plan_nic_bond(current(bond=bond_state()), want)
+    ops = nbp.plan_nic_bond(current(bond=bond_state()), want)
     changes = {"miimon": {"before": 100, "after": 200}, "updelay": {"before": 0, "after": 400}}
     assert ops == [Operation("modify_bond", "bond0", changes=changes)]
 
@@ -184,44 +196,44 @@ def test_runtime_option_change_needs_no_downtime():
 def test_member_added_and_removed():
     want = desired(members=["eth2", "eth3"])
     cur = current(bond=bond_state(), links={"eth2": {"kind": None, "master": "bond0"}, "eth3": FREE})
-    assert nb.plan_nic_bond(cur, want) == [
+    assert nbp.plan_nic_bond(cur, want) == [
         Operation("remove_member", "eth1", changes={"master": {"before": "bond0", "after": None}}),
         Operation("add_member", "eth3", changes={"master": {"before": None, "after": "bond0"}}),
     ]
 
 
 def test_members_not_given_are_left_alone():
-    assert nb.plan_nic_bond(current(bond=bond_state()), desired(mode=1)) == []
+    assert nbp.plan_nic_bond(current(bond=bond_state()), desired(mode=1)) == []
 
 
 def test_member_missing_or_enslaved_elsewhere():
     with pytest.raises(NotFound, match="members: NIC 'eth7' does not exist"):
-        nb.plan_nic_bond(current(links={"eth7": None}), desired(members=["eth7"]))
+        nbp.plan_nic_bond(current(links={"eth7": None}), desired(members=["eth7"]))
     with pytest.raises(Conflict, match="eth1 is already enslaved to br0"):
-        nb.plan_nic_bond(current(links={"eth1": {"kind": None, "master": "br0"}}), desired(members=["eth1"]))
+        nbp.plan_nic_bond(current(links={"eth1": {"kind": None, "master": "br0"}}), desired(members=["eth1"]))
     with pytest.raises(InvalidInput, match="is a bridge"):
-        nb.plan_nic_bond(current(links={"br0": {"kind": "bridge", "master": None}}), desired(members=["br0"]))
+        nbp.plan_nic_bond(current(links={"br0": {"kind": "bridge", "master": None}}), desired(members=["br0"]))
 
 
 def test_name_taken_by_other_kind():
     cur = current()
     cur["kind"] = "veth"
     with pytest.raises(Conflict, match="as a veth link"):
-        nb.plan_nic_bond(cur, desired())
+        nbp.plan_nic_bond(cur, desired())
 
 
 def test_bridge_name_taken_by_other_kind():
     with pytest.raises(Conflict, match="not a Linux bridge"):
-        nb.plan_nic_bond(current(bond=bond_state(), bridge={"name": "br1", "kind": "veth", "admin_state": "up"}),
-                         desired(bridge="br1"))
+        nbp.plan_nic_bond(current(bond=bond_state(), bridge={"name": "br1", "kind": "veth", "admin_state": "up"}),
+                          desired(bridge="br1"))
 
 
 def test_absent():
     cur = current(bond=bond_state(master="br1"), bridge={"name": "br1", "kind": "bridge", "admin_state": "up"})
-    assert nb.plan_nic_bond(cur, desired(state="absent")) == [
+    assert nbp.plan_nic_bond(cur, desired(state="absent")) == [
         Operation("delete_bond", "bond0", members=["eth1", "eth2"])]
-    assert nb.plan_nic_bond(cur, desired(state="absent", bridge="br1"))[-1] == Operation("delete_bridge", "br1")
-    assert nb.plan_nic_bond(current(), desired(state="absent")) == []
+    assert nbp.plan_nic_bond(cur, desired(state="absent", bridge="br1"))[-1] == Operation("delete_bridge", "br1")
+    assert nbp.plan_nic_bond(current(), desired(state="absent")) == []
 
 
 # -- mtu -------------------------------------------------------------------------------------
@@ -233,17 +245,17 @@ def mtu_current(bond_mtu=1500, member_mtus=(1500, 1500), bridge_mtu=1500, **kw):
 
 
 def test_mtu_equal_everywhere_plans_nothing():
-    assert nb.plan_nic_bond(mtu_current(9000, (9000, 9000), 9000),
-                            desired(members=["eth1", "eth2"], bridge="br1", mtu=9000)) == []
+    assert nbp.plan_nic_bond(mtu_current(9000, (9000, 9000), 9000),
+                             desired(members=["eth1", "eth2"], bridge="br1", mtu=9000)) == []
 
 
 def test_mtu_omitted_leaves_every_mtu_alone():
-    assert nb.plan_nic_bond(mtu_current(1500, (9000, 1400), 9000), desired(members=["eth1", "eth2"], bridge="br1")) == []
+    assert nbp.plan_nic_bond(mtu_current(1500, (9000, 1400), 9000), desired(members=["eth1", "eth2"], bridge="br1")) == []
 
 
 def test_mtu_change_on_bond_and_bridge():
     """The kernel sets the members with the bond (bond_change_mtu): no step of their own."""
-    ops = nb.plan_nic_bond(mtu_current(), desired(members=["eth1", "eth2"], bridge="br1", mtu=9000))
+    ops = nbp.plan_nic_bond(mtu_current(), desired(members=["eth1", "eth2"], bridge="br1", mtu=9000))
     assert ops == [
         Operation("modify_bond", "bond0", changes={"mtu": {"before": 1500, "after": 9000}}),
         Operation("modify_bridge", "br1", changes={"mtu": {"before": 1500, "after": 9000}}),
@@ -251,25 +263,25 @@ def test_mtu_change_on_bond_and_bridge():
 
 
 def test_mtu_without_bridge_option_leaves_the_bridge_alone():
-    ops = nb.plan_nic_bond(mtu_current(), desired(mtu=9000))
+    ops = nbp.plan_nic_bond(mtu_current(), desired(mtu=9000))
     assert ops == [Operation("modify_bond", "bond0", changes={"mtu": {"before": 1500, "after": 9000}})]
 
 
 def test_member_mtu_differing_from_a_right_bond_is_planned():
     """Members without the option too: the bond's members now."""
-    ops = nb.plan_nic_bond(mtu_current(9000, (9000, 1500), 9000), desired(bridge="br1", mtu=9000))
+    ops = nbp.plan_nic_bond(mtu_current(9000, (9000, 1500), 9000), desired(bridge="br1", mtu=9000))
     assert ops == [Operation("modify_member", "eth2", changes={"mtu": {"before": 1500, "after": 9000}})]
 
 
 def test_member_being_released_gets_no_mtu_step():
     cur = mtu_current(9000, (1500, 9000), 9000)
-    ops = nb.plan_nic_bond(cur, desired(members=["eth2"], mtu=9000))
+    ops = nbp.plan_nic_bond(cur, desired(members=["eth2"], mtu=9000))
     assert ops == [Operation("remove_member", "eth1", changes={"master": {"before": "bond0", "after": None}})]
 
 
 def test_mtu_on_create_bond_and_bridge():
     want = desired(members=["eth1"], bridge="br1", mtu=9000)
-    ops = nb.plan_nic_bond(current(links={"eth1": dict(FREE, mtu=1500)}), want)
+    ops = nbp.plan_nic_bond(current(links={"eth1": dict(FREE, mtu=1500)}), want)
     assert [(op.action, op.target, op.params.get("mtu")) for op in ops] == [
         ("create_bond", "bond0", 9000), ("add_member", "eth1", None), ("create_bridge", "br1", 9000),
         ("set_master", "bond0", None)]
@@ -277,7 +289,7 @@ def test_mtu_on_create_bond_and_bridge():
 
 def test_mtu_with_mode_change_is_part_of_the_one_modify_bond():
     cur = mtu_current()
-    ops = nb.plan_nic_bond(cur, desired(mode="802.3ad", members=["eth1", "eth2"], mtu=9000))
+    ops = nbp.plan_nic_bond(cur, desired(mode="802.3ad", members=["eth1", "eth2"], mtu=9000))
     assert [op.action for op in ops] == ["modify_bond"]
     assert ops[0].changes == {"mode": {"before": "active-backup", "after": "802.3ad"},
                               "mtu": {"before": 1500, "after": 9000}}
@@ -287,29 +299,29 @@ def test_mtu_with_mode_change_is_part_of_the_one_modify_bond():
 def test_mtu_persisted_for_bond_members_and_bridge_then_converged():
     want = desired(members=["eth1", "eth2"], bridge="br1", mtu=9000, persist="nm")
     cur = mtu_current(9000, (9000, 9000), 9000, persist="nm")
-    ops = nb.plan_nic_bond(cur, want)
+    ops = nbp.plan_nic_bond(cur, want)
     assert [op.action for op in ops] == ["write_file"] * 5
     profiles = [op for op in ops if op.target.endswith(".nmconnection")]
     assert len(profiles) == 4 and all("\n[ethernet]\nmtu=9000\n" in op.params["content"] for op in profiles)
     converged = dict(cur, files={op.target: op.params["content"] for op in ops})
-    assert nb.plan_nic_bond(converged, want) == []
+    assert nbp.plan_nic_bond(converged, want) == []
 
 
 def test_persist_writes_files_then_reloads_once():
     want = desired(mode=1, members=["eth1", "eth2"], persist="networkd")
     cur = current(bond=bond_state(), persist="networkd", reload=True,
                   links={"eth1": {"kind": None, "master": "bond0"}, "eth2": {"kind": None, "master": "bond0"}})
-    ops = nb.plan_nic_bond(cur, want)
+    ops = nbp.plan_nic_bond(cur, want)
     assert [op.action for op in ops] == ["write_file"] * 4 + ["reload"]
     assert ops[-1] == Operation("reload", "networkd", command=RELOAD_COMMANDS["networkd"])
     converged = dict(cur, files={op.target: op.params["content"] for op in ops[:-1]})
-    assert nb.plan_nic_bond(converged, want) == []
+    assert nbp.plan_nic_bond(converged, want) == []
 
 
 def test_persist_nm_files_are_private():
     want = desired(members=["eth1"], persist="nm")
     cur = current(bond=bond_state(members=["eth1"]), persist="nm", links={"eth1": {"kind": None, "master": "bond0"}})
-    ops = nb.plan_nic_bond(cur, want)
+    ops = nbp.plan_nic_bond(cur, want)
     assert {op.target: op.params["mode"] for op in ops} == {
         "/etc/NetworkManager/system-connections/kvmnet-bond0.nmconnection": "0600",
         "/etc/NetworkManager/system-connections/kvmnet-eth1.nmconnection": "0600",
@@ -327,20 +339,20 @@ def test_member_refusing_the_mtu_fails_before_any_step(kw, bond_mtu, text):
     links = {"eth1": {"kind": None, "master": "bond0", "mtu": bond_mtu, "min_mtu": 68, "max_mtu": 0},
              "eth2": {"kind": None, "master": "bond0", "mtu": bond_mtu, "min_mtu": 1280, "max_mtu": 9216}}
     with pytest.raises(InvalidInput, match=text.replace("(", r"\(")):
-        nb.plan_nic_bond(current(bond=bond_state(mtu=bond_mtu), links=links),
-                         desired(members=["eth1", "eth2"], **kw))
+        nbp.plan_nic_bond(current(bond=bond_state(mtu=bond_mtu), links=links),
+                          desired(members=["eth1", "eth2"], **kw))
 
 
 def test_member_refusing_the_bonds_current_mtu_is_not_enslaved():
     links = {"eth1": {"kind": None, "master": "bond0", "mtu": 9000, "max_mtu": 0},
              "eth3": {"kind": None, "master": None, "mtu": 1500, "max_mtu": 1500}}
     with pytest.raises(InvalidInput, match=r"members: 'eth3' accepts MTU 0-1500 only, not the MTU 9000 of bond0"):
-        nb.plan_nic_bond(current(bond=bond_state(members=["eth1"], mtu=9000), links=links),
-                         desired(members=["eth1", "eth3"]))
+        nbp.plan_nic_bond(current(bond=bond_state(members=["eth1"], mtu=9000), links=links),
+                          desired(members=["eth1", "eth3"]))
     # within range: planned as usual
     links["eth3"]["max_mtu"] = 9216
-    ops = nb.plan_nic_bond(current(bond=bond_state(members=["eth1"], mtu=9000), links=links),
-                           desired(members=["eth1", "eth3"]))
+    ops = nbp.plan_nic_bond(current(bond=bond_state(members=["eth1"], mtu=9000), links=links),
+                            desired(members=["eth1", "eth3"]))
     assert [op.action for op in ops] == ["add_member"]
 
 
@@ -351,7 +363,7 @@ MEMBERS_IN_BOND0 = {"eth1": {"kind": None, "master": "bond0", "mtu": 1500},
 
 def nm_converged(want, **hook):
     """current() of a converged NetworkManager bond (profiles written, NetworkManager running)."""
-    files = nb.render_files("nm", nb.persist_config(want, nb.effective_bond(None, want), ["eth1", "eth2"]), {})
+    files = pb.render_files("nm", pb.persist_config(want, nbp.effective_bond(None, want), ["eth1", "eth2"]), {})
     files[NM_MODPROBE] = NM_MODPROBE_CONTENT
     files.update(hook)
     return dict(current(bond=bond_state(), persist="nm", reload=True, links=MEMBERS_IN_BOND0, files=files),
@@ -362,7 +374,7 @@ def test_nm_running_mode_change_is_handed_to_networkmanager():
     want = desired(mode="802.3ad", members=["eth1", "eth2"], bridge="br1", persist="nm")
     cur = current(bond=bond_state(master="br1"), persist="nm", reload=True, links=MEMBERS_IN_BOND0,
                   bridge={"name": "br1", "kind": "bridge", "admin_state": "up", "mtu": 1500})
-    ops = nb.plan_nic_bond(cur, want)
+    ops = nbp.plan_nic_bond(cur, want)
     assert [op.action for op in ops] == ["modify_bond"] + ["write_file"] * 5 + ["reload", "activate"]
     assert ops[0].params["by"] == "NetworkManager" and ops[0].changes["mode"]["after"] == "802.3ad"
     assert ops[-2] == Operation("reload", "nm", command=RELOAD_COMMANDS["nm"])
@@ -379,7 +391,7 @@ def test_nm_running_mode_change_is_handed_to_networkmanager():
 def test_nm_not_running_keeps_netlink_and_no_activation():
     want = desired(mode="802.3ad", members=["eth1", "eth2"], persist="nm")
     cur = current(bond=bond_state(), persist="nm", reload=False, links=MEMBERS_IN_BOND0)
-    ops = nb.plan_nic_bond(cur, want)
+    ops = nbp.plan_nic_bond(cur, want)
     assert [op.action for op in ops] == ["modify_bond"] + ["write_file"] * 4
     assert not any(op.params.get("by") for op in ops)
 
@@ -387,14 +399,14 @@ def test_nm_not_running_keeps_netlink_and_no_activation():
 def test_nm_running_live_drift_only_activates_without_reload():
     want = desired(mode="active-backup", members=["eth1", "eth2"], persist="nm")
     cur = dict(nm_converged(want), bond=bond_state(mode="balance-xor"))
-    ops = nb.plan_nic_bond(cur, want)
+    ops = nbp.plan_nic_bond(cur, want)
     assert [op.action for op in ops] == ["modify_bond", "activate"]
     assert ops[-1].params["bond"] == "bond0" and ops[-1].params["bridge"] is None
 
 
 def test_nm_running_converged_plans_nothing():
     want = desired(mode="active-backup", members=["eth1", "eth2"], persist="nm")
-    assert nb.plan_nic_bond(nm_converged(want), want) == []
+    assert nbp.plan_nic_bond(nm_converged(want), want) == []
 
 
 def test_nm_running_moved_address_leftovers_and_gateway_after_activation():
@@ -403,7 +415,7 @@ def test_nm_running_moved_address_leftovers_and_gateway_after_activation():
                   bridge={"name": "br1", "kind": "bridge", "admin_state": "up", "mtu": 1500},
                   address={"holders": [{"device": "eth0", "address": "10.0.0.5/24"}]},
                   route={"gateway": "10.0.0.1", "device": "eth0"})
-    ops = nb.plan_nic_bond(cur, want)
+    ops = nbp.plan_nic_bond(cur, want)
     assert ops[0].action == "move_address" and ops[0].params["by"] == "NetworkManager"
     activate = ops[-1]
     assert activate.params["leftovers"] == [{"device": "eth0", "address": "10.0.0.5/24"}]
@@ -415,7 +427,7 @@ def test_nm_running_absent_removes_profiles_before_the_links():
              "/etc/NetworkManager/system-connections/kvmnet-eth1.nmconnection": "y"}
     cur = current(bond=bond_state(members=["eth1"]), persist="nm", reload=True, files=files)
     files[NM_MODPROBE] = NM_MODPROBE_CONTENT
-    ops = nb.plan_nic_bond(dict(cur, files=files), desired(state="absent", persist="nm"))
+    ops = nbp.plan_nic_bond(dict(cur, files=files), desired(state="absent", persist="nm"))
     assert [op.action for op in ops] == ["remove_file", "remove_file", "reload", "delete_bond"]
     assert NM_MODPROBE not in [op.target for op in ops]  # shared by every bond: kept
     assert not any(op.params.get("by") for op in ops)
@@ -468,7 +480,7 @@ def test_nm_apply_leaves_the_kernel_to_networkmanager(kernel, tmp_path, monkeypa
     assert model.index("bond0") is None  # NetworkManager's job, not done over netlink
     assert calls.read_text().splitlines() == expected
     assert deleted == [(model.index("eth1"), "10.0.0.5/24")]
-    assert res.verify_attempts * res.verify_delay >= nb.NM_VERIFY_SECONDS
+    assert res.verify_attempts * res.verify_delay >= nbnm.NM_VERIFY_SECONDS
 
 
 def test_nm_apply_deletes_a_bond_networkmanager_did_not_create(kernel, tmp_path, monkeypatch):
@@ -493,12 +505,12 @@ def test_nm_apply_deletes_a_bond_networkmanager_did_not_create(kernel, tmp_path,
 
 def test_persist_absent_removes_files_but_keeps_interfaces():
     files = {"/etc/network/interfaces.d/bond0": "x", "/etc/network/interfaces": "source ..."}
-    ops = nb.plan_nic_bond(current(persist="ifupdown", files=files), desired(state="absent", persist="ifupdown"))
+    ops = nbp.plan_nic_bond(current(persist="ifupdown", files=files), desired(state="absent", persist="ifupdown"))
     assert ops == [Operation("remove_file", "/etc/network/interfaces.d/bond0")]
 
 
 def test_file_paths_include_released_members():
-    paths = nb.file_paths("ifcfg", desired(members=["eth2"], bridge="br1"), ["eth1"])
+    paths = pb.file_paths("ifcfg", desired(members=["eth2"], bridge="br1"), ["eth1"])
     assert paths == ["/etc/sysconfig/network-scripts/ifcfg-bond0", "/etc/sysconfig/network-scripts/ifcfg-eth1",
                      "/etc/sysconfig/network-scripts/ifcfg-eth2", "/etc/sysconfig/network-scripts/ifcfg-br1"]
 
@@ -507,15 +519,55 @@ def test_encode_decode_round_trip():
     fields = {"mode": "802.3ad", "miimon": 100, "updelay": 200, "downdelay": 0, "lacp_rate": "fast",
               "xmit_hash_policy": "layer3+4", "ad_select": "count", "primary": "eth1", "arp_interval": 0,
               "arp_ip_target": ["10.0.0.2", "10.0.0.10"]}
-    raw = nb._encode_bond(fields, {"eth1": 7}.get)
-    raw = dict(raw, ad_lacp_rate=raw["ad_lacp_rate"])
-    assert nb._decode_bond(raw, {7: "eth1"}.get) == fields
+    raw = _netlink.encode_bond(dict(fields, mtu=9000, admin_state="up"), {"eth1": 7}.get)
+    assert raw == {"mode": 4, "miimon": 100, "updelay": 200, "downdelay": 0, "ad_lacp_rate": 1,
+                   "xmit_hash_policy": 1, "ad_select": 2, "primary": 7, "arp_interval": 0,
+                   "arp_ip_target": ["10.0.0.2", "10.0.0.10"]}
+    assert set(raw) == set(_netlink.BOND_ATTRS)
+    assert _netlink.decode_bond(raw, {7: "eth1"}.get) == fields
 
 
-def test_bonding_available(tmp_path):
-    assert not nb.bonding_available(str(tmp_path / "lib"), str(tmp_path / "sys"))
-    (tmp_path / "sys" / "bonding").mkdir(parents=True)
-    assert nb.bonding_available(str(tmp_path / "lib"), str(tmp_path / "sys"))
+def test_decode_keeps_a_value_of_a_newer_kernel_as_text():
+    assert _netlink.decode_bond({"mode": 9, "primary": 0}, {}.get)["mode"] == "9"
+
+
+def host_tree(root, bonding=None, release="6.1.0-28-amd64"):
+    """A host under ``root``: the kernel release, no daemon running, and bonding ``loaded``,
+    ``installed`` (in modules.dep), ``builtin`` (modules.builtin) or ``None`` (nowhere)."""
+    for path, text in (("proc/sys/kernel/osrelease", release + "\n"),
+                       ("lib/modules/%s/modules.dep" % release, "kernel/drivers/net/dummy.ko.xz:\n"),
+                       ("lib/modules/%s/modules.builtin" % release, "kernel/net/bridge/bridge.ko\n")):
+        (root / path).parent.mkdir(parents=True, exist_ok=True)
+        (root / path).write_text(text)
+    if bonding == "loaded":
+        (root / "sys/module/bonding").mkdir(parents=True)
+        (root / "sys/module/bonding/initstate").write_text("live\n")
+    elif bonding == "installed":
+        with open(root / ("lib/modules/%s/modules.dep" % release), "a") as handle:
+            handle.write("kernel/drivers/net/bonding/bonding.ko.xz: kernel/net/tls/tls.ko.xz\n")
+    elif bonding == "builtin":
+        with open(root / ("lib/modules/%s/modules.builtin" % release), "a") as handle:
+            handle.write("kernel/drivers/net/bonding/bonding.ko\n")
+    return root
+
+
+@pytest.mark.parametrize("bonding", ["loaded", "installed", "builtin"])
+def test_bond_planned_where_the_kernel_has_bonding(tmp_path, bonding):
+    model = KernelModel()
+    model.add("eth1")
+    res = nb.NicBondResource(params(members=["eth1"]), root=str(host_tree(tmp_path, bonding)))
+    res.nl = model
+    assert [op["action"] for op in execute(res, check_mode=True)["operations"]] == ["create_bond", "add_member"]
+
+
+def test_no_bonding_in_the_kernel_fails_naming_module_and_release(tmp_path):
+    model = KernelModel()
+    model.add("eth1")
+    res = nb.NicBondResource(params(members=["eth1"]), root=str(host_tree(tmp_path, release="6.9.0-test")))
+    res.nl = model
+    with pytest.raises(Unsupported, match=r"^name: cannot create bond bond0: the running kernel \(6.9.0-test\) "
+                                          r"has no bonding support; the 'bonding' kernel module"):
+        execute(res, check_mode=True)
 
 
 # -- mtu through the resource, on a model of the kernel's MTU rules --------------------------
@@ -624,10 +676,10 @@ class KernelModel:
 def kernel(tmp_path):
     """(model, run): run(**options) executes nic_bond on the model and returns the result."""
     model = KernelModel()
-    (tmp_path / "bonding").mkdir()
+    default_root = str(host_tree(tmp_path / "host", "loaded"))
 
-    def run(check_mode=False, **kw):
-        res = nb.NicBondResource(dict(params(**kw), sys_module=str(tmp_path)))
+    def run(check_mode=False, root=default_root, **kw):
+        res = nb.NicBondResource(params(**kw), root=root)
         res.nl = model
         res.verify_delay = 0
         return execute(res, check_mode=check_mode)
@@ -731,20 +783,20 @@ def test_ifenslave_hook_is_diverted_before_the_profiles_are_activated():
     want = desired(mode="active-backup", members=["eth1", "eth2"], persist="nm")
     cur = nm_converged(want, **{nmp.IFENSLAVE_HOOK: IFENSLAVE_ORIGINAL})
     cur["bond"] = bond_state(mode="balance-xor")
-    ops = nb.plan_nic_bond(cur, want)
+    ops = nbp.plan_nic_bond(cur, want)
     assert [(op.action, op.target) for op in ops] == [
         ("modify_bond", "bond0"), ("divert_file", nmp.IFENSLAVE_HOOK), ("write_file", nmp.IFENSLAVE_HOOK),
         ("activate", "kvmnet-bond0")]
     assert ops[1].changes == {"diverted_to": {"before": None, "after": nmp.IFENSLAVE_HOOK_DIVERTED}}
     assert ops[2].params == {"mode": "0755", "content": nmp.IFENSLAVE_GUARD}
     # nothing else to do once the guard is there
-    assert nb.plan_nic_bond(nm_converged(want, **{nmp.IFENSLAVE_HOOK: nmp.IFENSLAVE_GUARD}), want) == []
+    assert nbp.plan_nic_bond(nm_converged(want, **{nmp.IFENSLAVE_HOOK: nmp.IFENSLAVE_GUARD}), want) == []
 
 
 def test_ifenslave_hook_guard_of_an_older_version_is_rewritten_not_diverted_again():
     want = desired(mode="active-backup", members=["eth1", "eth2"], persist="nm")
-    older = "#!/bin/sh\n" + nb.HEADER_LINE + "\nexit 0\n"
-    ops = nb.plan_nic_bond(nm_converged(want, **{nmp.IFENSLAVE_HOOK: older}), want)
+    older = "#!/bin/sh\n" + nbnm.HEADER_LINE + "\nexit 0\n"
+    ops = nbp.plan_nic_bond(nm_converged(want, **{nmp.IFENSLAVE_HOOK: older}), want)
     assert [(op.action, op.target) for op in ops] == [("write_file", nmp.IFENSLAVE_HOOK)]  # no reload for it
 
 
@@ -753,22 +805,22 @@ def test_no_ifenslave_or_no_dispatcher_leaves_the_hooks_alone(hooks, dispatcher)
     want = desired(mode="active-backup", members=["eth1", "eth2"], persist="nm")
     cur = nm_converged(want, **hooks)
     cur["nm_runs_ifupdown_hooks"] = dispatcher
-    assert nb.plan_nic_bond(cur, want) == []
+    assert nbp.plan_nic_bond(cur, want) == []
 
 
 def test_divert_ifenslave_hook_false_fails_naming_the_option():
     want = desired(mode="active-backup", members=["eth1", "eth2"], persist="nm", divert_ifenslave_hook=False)
     with pytest.raises(Conflict, match=r"divert_ifenslave_hook: false, but .*01-ifupdown runs ifenslave's "
                                        r"post-down hook /etc/network/if-post-down.d/ifenslave"):
-        nb.plan_nic_bond(nm_converged(want, **{nmp.IFENSLAVE_HOOK: IFENSLAVE_ORIGINAL}), want)
+        nbp.plan_nic_bond(nm_converged(want, **{nmp.IFENSLAVE_HOOK: IFENSLAVE_ORIGINAL}), want)
     # a guard already there is left as it is
-    assert nb.plan_nic_bond(nm_converged(want, **{nmp.IFENSLAVE_HOOK: nmp.IFENSLAVE_GUARD}), want) == []
+    assert nbp.plan_nic_bond(nm_converged(want, **{nmp.IFENSLAVE_HOOK: nmp.IFENSLAVE_GUARD}), want) == []
 
 
 def test_absent_keeps_the_ifenslave_guard():
     files = {"/etc/NetworkManager/system-connections/kvmnet-bond0.nmconnection": "x",
              nmp.IFENSLAVE_HOOK: nmp.IFENSLAVE_GUARD, NM_MODPROBE: NM_MODPROBE_CONTENT}
-    ops = nb.plan_nic_bond(current(persist="nm", files=files), desired(state="absent", persist="nm"))
+    ops = nbp.plan_nic_bond(current(persist="nm", files=files), desired(state="absent", persist="nm"))
     assert ops == [Operation("remove_file", "/etc/NetworkManager/system-connections/kvmnet-bond0.nmconnection")]
 
 
@@ -787,7 +839,7 @@ def test_ifenslave_hook_diverted_and_guarded_for_real(kernel, tmp_path, monkeypa
     guard is written in its place (0755); the second run changes nothing."""
     model, run = kernel
     model.add("eth1")
-    root = tmp_path / "root"
+    root = host_tree(tmp_path / "root", "loaded")  # no proc/<pid>: NetworkManager not running (netlink, no nmcli)
     dispatcher = root / nmp.NM_IFUPDOWN_DISPATCHER.lstrip("/")
     dispatcher.parent.mkdir(parents=True)
     dispatcher.write_text("#!/bin/sh\n")
@@ -802,8 +854,7 @@ def test_ifenslave_hook_diverted_and_guarded_for_real(kernel, tmp_path, monkeypa
     (bindir / "dpkg-divert").chmod(0o755)
     monkeypatch.setenv("PATH", "%s:%s" % (bindir, os.environ["PATH"]))
     monkeypatch.setenv("KVMNET_TEST_LOG", str(tmp_path / "divert.log"))
-    (tmp_path / "proc").mkdir()  # NetworkManager not running: netlink, no nmcli
-    opts = dict(members=["eth1"], persist="nm", persist_root=str(root), proc_root=str(tmp_path / "proc"))
+    opts = dict(members=["eth1"], persist="nm", root=str(root))
     first = run(**opts)
     assert first["changed"] is True
     assert (tmp_path / "divert.log").read_text().split() == [
@@ -831,3 +882,50 @@ def test_ifenslave_guard_skips_only_networkmanagers_interfaces(tmp_path, method,
         assert (tmp_path / "ran").read_text() == "enp0s6 %s\n" % method
     original.unlink()  # ifenslave removed: the guard does nothing and succeeds
     assert subprocess.run([str(guard)], env=dict(os.environ, IFACE="x", METHOD="manual"), check=False).returncode == 0
+
+
+# -- applying: the table of steps, the programs run ------------------------------------------
+def test_every_planned_action_has_a_step():
+    """Each action the planning files can put in a plan is applied by a method of STEPS (or is
+    a file operation): a new action without its step fails here, not on a host."""
+    planned = set()
+    for module in (nbp, nbnm):
+        with open(module.__file__, encoding="utf-8") as handle:
+            planned |= set(re.findall(r'Operation\("(\w+)"', handle.read()))
+    assert {"create_bond", "move_address", "activate", "divert_file", "reload"} <= planned
+    assert planned - {"write_file", "remove_file"} <= set(nb.NicBondResource.STEPS)
+
+
+@pytest.fixture
+def fake_program(tmp_path, monkeypatch):
+    """fake_program(name, rc): ``name`` first on PATH, failing with ``rc`` and a message on stderr;
+    PATH holds nothing else (a program not faked is missing)."""
+    bindir = tmp_path / "fakebin"
+    bindir.mkdir()
+    monkeypatch.setenv("PATH", str(bindir))
+    monkeypatch.setattr(_command, "SYSTEM_DIRS", ())
+
+    def make(name, rc):
+        (bindir / name).write_text("#!/bin/sh\necho \"$0 says no\" >&2\nexit %d\n" % rc)
+        (bindir / name).chmod(0o755)
+
+    return make
+
+
+def test_reload_failure_names_the_bond_and_the_command(fake_program):
+    fake_program("networkctl", 3)
+    res = nb.NicBondResource(params(persist="networkd"))
+    with pytest.raises(ApplyFailed, match=r"^reload networkd failed: bond0: persist: networkctl reload failed "
+                                          r"\(rc 3\): .*networkctl says no; nothing was changed$") as err:
+        res.apply([Operation("reload", "networkd", command=RELOAD_COMMANDS["networkd"])])
+    assert err.value.details["cause"] == "command_failed"
+
+
+def test_missing_nmcli_names_its_package(fake_program):
+    res = nb.NicBondResource(params(persist="nm"))
+    res.nl = KernelModel()
+    with pytest.raises(ApplyFailed, match="bond0: persist: nmcli not found; install the distribution package "
+                                          "network-manager") as err:
+        res.apply([Operation("activate", "kvmnet-bond0", bond="bond0", bridge=None, device="bond0", leftovers=[],
+                             gateway=None)])
+    assert err.value.details["cause"] == "backend_unavailable"

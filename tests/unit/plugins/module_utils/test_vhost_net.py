@@ -1,6 +1,7 @@
 # Copyright (c) kvmnet.hypervisor contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""vhost_net: planning from a fake /sys/module and /lib/modules; no modprobe is run here."""
+"""vhost_net on a host tree (/proc/sys/kernel/osrelease, /sys/module, /lib/modules, /etc) passed as
+``root``; modprobe is a fake on PATH that records its arguments."""
 
 from __future__ import annotations
 
@@ -8,8 +9,9 @@ import os
 
 import pytest
 
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils import _command
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._engine import Operation, execute
-from ansible_collections.kvmnet.hypervisor.plugins.module_utils._errors import Conflict, Unsupported
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils._errors import ApplyFailed, Conflict, Unsupported
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._vhost_net import (
     LOAD_CONF,
     OPTIONS_CONF,
@@ -30,6 +32,7 @@ def write(root, path, text):
 
 def tree(tmp_path, loaded=False, zcopy="0", refcnt="0", has_module=True):
     root = str(tmp_path)
+    write(root, "/proc/sys/kernel/osrelease", RELEASE + "\n")
     deps = "kernel/drivers/vhost/vhost.ko.xz:\n"
     if has_module:
         deps += "kernel/drivers/vhost/vhost_net.ko.xz: kernel/drivers/vhost/vhost.ko.xz kernel/drivers/net/tap.ko.xz\n"
@@ -44,8 +47,8 @@ def tree(tmp_path, loaded=False, zcopy="0", refcnt="0", has_module=True):
 
 
 def resource(root, **params):
-    return VhostNetResource(dict({"state": "present", "persist": True, "experimental_zcopytx": None,
-                                  "_sysfs_root": root, "_files_root": root, "_release": RELEASE}, **params))
+    return VhostNetResource(dict({"state": "present", "persist": True, "experimental_zcopytx": None}, **params),
+                            root=root)
 
 
 def test_load_and_persist_planned(tmp_path):
@@ -94,3 +97,41 @@ def test_absent(tmp_path):
 def test_options_file():
     files = render_files({"state": "present", "experimental_zcopytx": True})
     assert files[OPTIONS_CONF].endswith("options vhost_net experimental_zcopytx=1\n")
+
+
+@pytest.fixture
+def modprobe(tmp_path, monkeypatch):
+    """A fake modprobe first on PATH: records its arguments, fails with ``rc`` when told."""
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    log = tmp_path / "modprobe.log"
+    fake = bindir / "modprobe"
+    fake.write_text("#!/bin/sh\necho \"$@\" >> %s\n[ -z \"$FAKE_RC\" ] || { echo 'modprobe: FATAL: nope' >&2; "
+                    "exit $FAKE_RC; }\n" % log)
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", "%s:%s" % (bindir, os.environ["PATH"]))
+    return log
+
+
+def test_zcopytx_reload_runs_modprobe_out_and_in_with_the_option(tmp_path, modprobe):
+    res = resource(tree(tmp_path / "host", loaded=True), persist=False)
+    res.apply([Operation("reload", "vhost_net", changes={"experimental_zcopytx": {"before": False, "after": True}},
+                         experimental_zcopytx=1)])
+    assert modprobe.read_text().splitlines() == ["-r vhost_net", "vhost_net experimental_zcopytx=1"]
+
+
+def test_modprobe_failure_names_the_module_and_the_command(tmp_path, modprobe, monkeypatch):
+    monkeypatch.setenv("FAKE_RC", "1")
+    res = resource(tree(tmp_path / "host"), persist=False)
+    with pytest.raises(ApplyFailed, match=r"load vhost_net .*failed: vhost_net: modprobe vhost_net failed "
+                                          r"\(rc 1\): modprobe: FATAL: nope; nothing was changed") as err:
+        res.apply([Operation("load", "vhost_net", changes={"module": {"before": "absent", "after": "loaded"}})])
+    assert err.value.details["cause"] == "command_failed"
+
+
+def test_modprobe_missing_names_the_package(tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    monkeypatch.setattr(_command, "SYSTEM_DIRS", ())
+    res = resource(tree(tmp_path / "host"), persist=False)
+    with pytest.raises(ApplyFailed, match="vhost_net: modprobe not found; install the distribution package kmod"):
+        res.apply([Operation("load", "vhost_net", changes={"module": {"before": "absent", "after": "loaded"}})])

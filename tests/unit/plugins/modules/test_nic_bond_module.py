@@ -6,25 +6,35 @@ from __future__ import annotations
 
 import pytest
 
-from ansible_collections.kvmnet.hypervisor.plugins.module_utils import _nic_bond
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils import _nic_bond, _nic_bond_plan
 from ansible_collections.kvmnet.hypervisor.plugins.modules import nic_bond
 
-BOND = dict(_nic_bond.CREATE_DEFAULTS, members=["eth1", "eth2"], master=None, admin_state="up")
+BOND = dict(_nic_bond_plan.CREATE_DEFAULTS, members=["eth1", "eth2"], master=None, admin_state="up")
 
 
 @pytest.fixture
 def host(monkeypatch):
-    """A fake host: read_current returns ``state['current']``; applying is recorded, never executed."""
-    state = {"applied": [], "current": {
+    """A fake host: read_current returns ``state['current']`` and counts the reads in
+    ``state['reads']``; an operation is recorded in ``state['applied']`` and its bond changes
+    are made on ``state['current']`` (so that the read-back after applying finds them)."""
+    state = {"applied": [], "reads": 0, "current": {
         "name": "bond0", "kind": "bond", "bond": dict(BOND), "bridge": None, "address": None,
         "default_route": None, "persist": "none", "files": {},
         "links": {"eth1": {"kind": None, "master": "bond0"}, "eth2": {"kind": None, "master": "bond0"}}}}
 
+    def read_current(self):
+        state["reads"] += 1
+        return state["current"]
+
+    def apply_operation(self, op):
+        state["applied"].append(op.to_dict())
+        if op.action == "modify_bond":
+            state["current"]["bond"].update({k: v["after"] for k, v in op.changes.items()})
+
     monkeypatch.setattr(_nic_bond.NicBondResource, "open", lambda self: None)
     monkeypatch.setattr(_nic_bond.NicBondResource, "close", lambda self: None)
-    monkeypatch.setattr(_nic_bond.NicBondResource, "read_current", lambda self: state["current"])
-    monkeypatch.setattr(_nic_bond.NicBondResource, "apply_operation",
-                        lambda self, op: state["applied"].append(op.to_dict()))
+    monkeypatch.setattr(_nic_bond.NicBondResource, "read_current", read_current)
+    monkeypatch.setattr(_nic_bond.NicBondResource, "apply_operation", apply_operation)
     return state
 
 
@@ -37,25 +47,37 @@ def test_check_mode_mode_change_planned_not_applied(run_module, host):
     assert result["operations"][0]["reenslave"] == ["eth1", "eth2"]
     assert result["after"]["bond"]["mode"] == "802.3ad"
     assert result["diff"]["before"]["bond"]["mode"] == "active-backup"
-    assert host["applied"] == []
+    assert host["applied"] == [] and host["current"]["bond"]["mode"] == "active-backup"
+
+
+def test_mode_change_applied_and_read_back(run_module, host):
+    """The same change without check mode: the planned step is applied, then read back."""
+    result, failed = run_module(nic_bond, {"name": "bond0", "mode": "4", "members": ["eth1", "eth2"],
+                                           "persist": "none"})
+    assert not failed, result
+    assert host["applied"] == result["operations"]
+    assert [op["action"] for op in host["applied"]] == ["modify_bond"]
+    assert result["after"]["bond"]["mode"] == "802.3ad" and host["reads"] == 2  # read, read back
 
 
 def test_no_change_reports_unchanged(run_module, host):
     result, failed = run_module(nic_bond, {"name": "bond0", "mode": "active-backup", "persist": "none"})
     assert (failed, result["changed"], result["operations"]) == (False, False, [])
+    assert host["applied"] == [] and host["reads"] == 1
 
 
-def test_bad_input_fails_before_anything(run_module, host):
+def test_bad_input_fails_before_the_host_is_read(run_module, host):
     result, failed = run_module(nic_bond, {"name": "bond0", "mode": "fastest", "persist": "none"})
     assert failed
     assert result["error"] == "invalid_input"
     assert "mode: 'fastest' is not a bond mode" in result["msg"]
-    assert host["applied"] == []
+    assert host["reads"] == 0
 
 
 def test_gateway_needs_address(run_module, host):
     result, failed = run_module(nic_bond, {"name": "bond0", "gateway": "10.0.0.1"})
-    assert failed and "address" in result["msg"]
+    assert failed and "address" in result["msg"] and "gateway" in result["msg"]
+    assert host["reads"] == 0
 
 
 @pytest.mark.parametrize("mtu", [67, 65536])
@@ -63,12 +85,13 @@ def test_mtu_out_of_range_fails_naming_option_and_value(run_module, host, mtu):
     result, failed = run_module(nic_bond, {"name": "bond0", "mtu": mtu, "persist": "none"})
     assert failed and result["error"] == "invalid_input"
     assert result["msg"] == "mtu: %d is out of range (68-65535)" % mtu
-    assert host["applied"] == []
+    assert host["reads"] == 0
 
 
 def test_mtu_not_an_integer_is_refused_by_the_argument_spec(run_module, host):
     result, failed = run_module(nic_bond, {"name": "bond0", "mtu": "jumbo", "persist": "none"})
-    assert failed and "mtu" in result["msg"] and host["applied"] == []
+    assert failed and "mtu" in result["msg"] and "error" not in result  # Ansible's message, not the engine's
+    assert host["reads"] == 0
 
 
 def test_check_mode_mtu_change_in_operations_and_diff(run_module, host):
@@ -82,7 +105,7 @@ def test_check_mode_mtu_change_in_operations_and_diff(run_module, host):
         {"action": "modify_bond", "target": "bond0", "changes": {"mtu": {"before": 1500, "after": 9000}}}]
     assert (result["diff"]["before"]["bond"]["mtu"], result["diff"]["after"]["bond"]["mtu"]) == (1500, 9000)
     assert [link["mtu"] for link in result["after"]["links"].values()] == [9000, 9000]
-    assert host["applied"] == []
+    assert host["applied"] == [] and host["current"]["bond"]["mtu"] == 1500
 
 
 def test_mtu_equal_reports_unchanged(run_module, host):
@@ -91,3 +114,4 @@ def test_mtu_equal_reports_unchanged(run_module, host):
         link["mtu"] = 9000
     result, failed = run_module(nic_bond, {"name": "bond0", "mtu": 9000, "persist": "none"})
     assert (failed, result["changed"], result["operations"]) == (False, False, [])
+    assert host["applied"] == []
