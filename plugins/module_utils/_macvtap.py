@@ -73,8 +73,8 @@ def plan_macvtap(current: dict[str, Any] | None, desired: dict[str, Any]) -> lis
 class MacvtapResource(NetlinkResource):
     """A macvtap link, by name, optionally inside a named network namespace."""
 
-    def __init__(self, params: dict[str, Any]) -> None:
-        super().__init__(params)
+    def __init__(self, params: dict[str, Any], root: str = "/") -> None:
+        super().__init__(params, root)
         #: the lower device as read by read_current() (None if missing), used by plan()
         self.lower: dict[str, Any] | None = None
 

@@ -390,8 +390,8 @@ class NetlinkResource(Resource):
     """Base of the resources that work over netlink: ``self.nl`` in the namespace named by the
     ``netns`` option (the host's own when unset), opened and closed by the engine."""
 
-    def __init__(self, params: dict[str, Any]) -> None:
-        super().__init__(params)
+    def __init__(self, params: dict[str, Any], root: str = "/") -> None:
+        super().__init__(params, root)
         self.nl = Netlink(params.get("netns"))
 
     def open(self) -> None:

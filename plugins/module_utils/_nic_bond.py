@@ -186,8 +186,7 @@ class NicBondResource(NetlinkResource):
     looked up too."""
 
     def __init__(self, params: dict[str, Any], root: str = "/") -> None:
-        super().__init__(params)
-        self.root = root or "/"  # what Resource.__init__ does with root (NetlinkResource takes none)
+        super().__init__(params, root)
         self.desired: dict[str, Any] = {}
         #: names the bond in the errors of the programs run to persist it
         self.what = "%s: persist" % params.get("name")
