@@ -222,7 +222,7 @@ class OvsResource(Resource):
 
     def __init__(self, params: dict[str, Any]) -> None:
         super().__init__(params)
-        self.db = Ovsdb(params.get("database"), params.get("timeout") or 10, self.columns)
+        self.db = Ovsdb(params.get("database"), params.get("timeout"), self.columns)
 
     def open(self) -> None:
         self.db.open()
