@@ -25,8 +25,9 @@ from ansible_collections.kvmnet.hypervisor.plugins.module_utils import _canon
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._engine import Operation, field_changes
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._errors import Conflict, InvalidInput, NotFound
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._ovs_common import (
-    BRIDGE_COLUMNS, INTERFACE_COLUMNS, OvsResource, PORT_COLUMNS, apply_clear, clear_changes, interface_failures,
-    raise_on_failures, set_optional, vlan_list, vlan_tag_to_set,
+    COMMON_COLUMNS, Field, OvsResource, apply_clear, clear_changes, create_values, defaults, field_columns,
+    field_names, interface_failures, raise_on_failures, read_fields, vlan_list, vlan_tag_to_set, write_changes,
+    write_new,
 )
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._ovsdb import Ovsdb, first
 
@@ -34,25 +35,28 @@ BOND_MODES = ("active-backup", "balance-slb", "balance-tcp")
 LACP_MODES = ("active", "passive", "off")
 LACP_TIMES = ("fast", "slow")
 LINK_DETECTION = ("carrier", "miimon")
-#: OVS's behaviour when a column / other_config key is unset
-DEFAULTS = {"bond_mode": "active-backup", "lacp": "off", "lacp_time": "slow", "updelay": 0, "downdelay": 0,
-            "link_detection": "carrier", "miimon_interval": 200, "lacp_fallback_ab": False}
-#: field -> Port.other_config key
-OTHER_CONFIG = {"lacp_time": "lacp-time", "link_detection": "bond-detect-mode",
-                "miimon_interval": "bond-miimon-interval", "lacp_fallback_ab": "lacp-fallback-ab"}
-#: field -> Port column
-PORT_FIELDS = {"bond_mode": "bond_mode", "lacp": "lacp", "updelay": "bond_updelay", "downdelay": "bond_downdelay",
-               "tag": "tag", "trunks": "trunks"}
-FIELDS = ("members",) + tuple(PORT_FIELDS) + tuple(OTHER_CONFIG)
 #: bond port columns ``clear`` can empty (an empty trunks set = all VLANs)
 CLEARABLE = ("tag", "trunks")
 
-COLUMNS = {
-    "Bridge": BRIDGE_COLUMNS,
-    "Port": PORT_COLUMNS + ["bond_mode", "lacp", "bond_updelay", "bond_downdelay", "other_config",
-                            "bond_active_slave"],
-    "Interface": INTERFACE_COLUMNS + ["lacp_current", "link_state", "mac_in_use"],
-}
+#: the bond's fields on its Port row (``members`` are its Interface rows, handled apart), each
+#: with its column or other_config key and what OVS does when it is unset
+BOND_FIELDS = (
+    Field("bond_mode", "Port", "bond_mode", kind="optional", default="active-backup"),
+    Field("lacp", "Port", "lacp", kind="optional", default="off"),
+    Field("updelay", "Port", "bond_updelay", value_type=int, default=0),
+    Field("downdelay", "Port", "bond_downdelay", value_type=int, default=0),
+    Field("tag", "Port", "tag", kind="optional"),
+    Field("trunks", "Port", "trunks", kind="set", default=[]),
+    Field("lacp_time", "Port", "other_config", key="lacp-time", default="slow"),
+    Field("link_detection", "Port", "other_config", key="bond-detect-mode", default="carrier"),
+    Field("miimon_interval", "Port", "other_config", key="bond-miimon-interval", value_type=int, default=200),
+    Field("lacp_fallback_ab", "Port", "other_config", key="lacp-fallback-ab", value_type=bool, default=False),
+)
+BY_NAME = {f.name: f for f in BOND_FIELDS}
+FIELDS = ("members",) + field_names(BOND_FIELDS)
+
+COLUMNS = field_columns(COMMON_COLUMNS, BOND_FIELDS, {"Port": ["bond_active_slave"],
+                                                      "Interface": ["lacp_current", "link_state", "mac_in_use"]})
 
 
 def normalize_bond(params: dict[str, Any]) -> dict[str, Any]:
@@ -98,23 +102,9 @@ def normalize_bond(params: dict[str, Any]) -> dict[str, Any]:
 
 def read_bond(port: Any, bridge: str) -> dict[str, Any]:
     """A bond Port row in canonical form, OVS defaults filled in."""
-    other = dict(port.other_config)
-    miimon = other.get("bond-miimon-interval")
-    return {
-        "name": port.name,
-        "bridge": bridge,
-        "members": sorted(i.name for i in port.interfaces),
-        "bond_mode": first(port.bond_mode) or DEFAULTS["bond_mode"],
-        "lacp": first(port.lacp) or DEFAULTS["lacp"],
-        "lacp_time": other.get("lacp-time", DEFAULTS["lacp_time"]),
-        "updelay": int(port.bond_updelay or 0),
-        "downdelay": int(port.bond_downdelay or 0),
-        "link_detection": other.get("bond-detect-mode", DEFAULTS["link_detection"]),
-        "miimon_interval": int(miimon) if miimon and miimon.isdigit() else DEFAULTS["miimon_interval"],
-        "lacp_fallback_ab": other.get("lacp-fallback-ab", "false") == "true",
-        "tag": first(port.tag),
-        "trunks": sorted(port.trunks),
-    }
+    out: dict[str, Any] = {"name": port.name, "bridge": bridge, "members": sorted(i.name for i in port.interfaces)}
+    out.update(read_fields(BOND_FIELDS, {"Port": port}))
+    return out
 
 
 def plan_bond(current: dict[str, Any] | None, desired: dict[str, Any]) -> list[Operation]:
@@ -123,9 +113,8 @@ def plan_bond(current: dict[str, Any] | None, desired: dict[str, Any]) -> list[O
     if desired["state"] == "absent":
         return [Operation("delete_bond", name, bridge=current["bridge"])] if current else []
     if current is None:
-        attrs = {k: desired[k] for k in FIELDS if desired.get(k) not in (None, [])}
-        attrs.pop("members")
-        return [Operation("create_bond", name, bridge=desired["bridge"], members=desired["members"], **attrs)]
+        return [Operation("create_bond", name, bridge=desired["bridge"], members=desired["members"],
+                          **create_values(BOND_FIELDS, desired))]
     if current["bridge"] != desired["bridge"]:
         raise Conflict("name: port %r is on bridge %r, not %r; remove it there first"
                        % (name, current["bridge"], desired["bridge"]))
@@ -141,18 +130,12 @@ def predict_bond(current: dict[str, Any] | None, operations: list[Operation]) ->
         if op.action == "delete_bond":
             return None
         if op.action == "create_bond":
-            state = dict(DEFAULTS, name=op.target, tag=None, trunks=[])
+            state = dict(name=op.target, **defaults(BOND_FIELDS))
             state.update(op.params)
         elif op.action == "modify_bond":
             for field, change in op.changes.items():
                 state[field] = change["after"]
     return state
-
-
-def _other_config_value(field: str, value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
 
 
 def write_bond(txn: Any, db: Ovsdb, operations: list[Operation]) -> None:
@@ -175,33 +158,20 @@ def write_bond(txn: Any, db: Ovsdb, operations: list[Operation]) -> None:
             port = txn.insert(tables["Port"])
             port.name = op.target
             port.interfaces = [new_iface(m) for m in op.params["members"]]
-            other = {}
-            for field, value in op.params.items():
-                if field in OTHER_CONFIG:
-                    other[OTHER_CONFIG[field]] = _other_config_value(field, value)
-                elif field in PORT_FIELDS:
-                    setattr(port, PORT_FIELDS[field], value)
-            if other:
-                port.other_config = other
+            write_new(BOND_FIELDS, {"Port": port}, op.params)
             bridges[op.params["bridge"]].addvalue("ports", port.uuid)
         elif op.action == "modify_bond":
             port = ports[op.target]
-            for field, change in op.changes.items():
-                after = change["after"]
-                if field == "members":
-                    have = {i.name: i for i in port.interfaces}
-                    for member in after:
-                        if member not in have:
-                            port.addvalue("interfaces", new_iface(member).uuid)
-                    for member, iface in have.items():
-                        if member not in after:
-                            port.delvalue("interfaces", iface.uuid)
-                elif field in OTHER_CONFIG:
-                    port.setkey("other_config", OTHER_CONFIG[field], _other_config_value(field, after))
-                elif field in ("bond_mode", "lacp", "tag"):
-                    set_optional(port, PORT_FIELDS[field], after)
-                else:
-                    setattr(port, PORT_FIELDS[field], after)
+            members = op.changes.get("members")
+            if members is not None:
+                have = {i.name: i for i in port.interfaces}
+                for member in members["after"]:
+                    if member not in have:
+                        port.addvalue("interfaces", new_iface(member).uuid)
+                for member, iface in have.items():
+                    if member not in members["after"]:
+                        port.delvalue("interfaces", iface.uuid)
+            write_changes(BOND_FIELDS, {"Port": port}, op.changes)
 
 
 def bond_status(db: Ovsdb, name: str) -> dict[str, Any] | None:
@@ -214,7 +184,7 @@ def bond_status(db: Ovsdb, name: str) -> dict[str, Any] | None:
     port = db.by_name("Port").get(name)
     if port is None:
         return None
-    lacp = first(port.lacp) or "off"
+    lacp = BY_NAME["lacp"].read(port)
     active_mac = (first(port.bond_active_slave) or "").lower()
     if active_mac == "00:00:00:00:00:00":
         active_mac = ""
@@ -234,7 +204,7 @@ def bond_status(db: Ovsdb, name: str) -> dict[str, Any] | None:
                                "lacp_current": current, "active": is_active, "ofport": first(iface.ofport),
                                "error": first(iface.error)}
     return {
-        "bond_mode": first(port.bond_mode) or DEFAULTS["bond_mode"],
+        "bond_mode": BY_NAME["bond_mode"].read(port),
         "lacp": lacp,
         "lacp_status": "off" if lacp == "off" else "negotiated" if negotiated else "configured",
         "active_member": active,

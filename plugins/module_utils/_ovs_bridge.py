@@ -26,10 +26,11 @@ from ansible_collections.kvmnet.hypervisor.plugins.module_utils import _canon
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._engine import Operation, field_changes
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._errors import Conflict, InvalidInput
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._ovs_common import (
-    BRIDGE_COLUMNS, INTERFACE_COLUMNS, OvsResource, PORT_COLUMNS, apply_clear, canonical_map, clear_changes, interface_failures,
-    map_change, ovsdb_type, raise_on_failures, read_port, set_map, set_optional, vlan_list, vlan_tag_to_set,
+    COMMON_COLUMNS, PORT_FIELDS, Field, OvsResource, apply_clear, canonical_map, clear_changes, create_values,
+    defaults, field_columns, field_names, interface_failures, main_interface, map_change, raise_on_failures,
+    read_fields, read_port, vlan_list, vlan_tag_to_set, write_changes, write_new,
 )
-from ansible_collections.kvmnet.hypervisor.plugins.module_utils._ovsdb import Ovsdb, first
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils._ovsdb import Ovsdb
 
 PORT_TYPES = ("system", "internal", "patch", "vxlan", "geneve", "gre")
 TUNNEL_TYPES = ("vxlan", "geneve", "gre")
@@ -38,21 +39,20 @@ FAIL_MODES = ("standalone", "secure")
 #: port columns ``clear`` can empty (OVS then derives vlan_mode from tag/trunks; empty trunks = all VLANs)
 CLEARABLE = ("tag", "trunks", "vlan_mode")
 
-#: bridge scalar fields compared as-is, and their OVSDB columns
-BRIDGE_SCALARS = {"datapath_type": "datapath_type", "fail_mode": "fail_mode",
-                  "mcast_snooping": "mcast_snooping_enable", "stp": "stp_enable"}
-BRIDGE_MAPS = ("other_config", "external_ids")
-PORT_SCALARS = ("type", "tag", "trunks", "vlan_mode")
-#: map fields of a port: field -> (table, column)
-PORT_MAPS = {"options": ("Interface", "options"), "external_ids": ("Port", "external_ids"),
-             "interface_external_ids": ("Interface", "external_ids")}
+#: the bridge's fields on its Bridge row and what OVS does when each is unset (its ports are
+#: read with _ovs_common.PORT_FIELDS)
+BRIDGE_FIELDS = (
+    Field("datapath_type", "Bridge", "datapath_type", default=""),
+    Field("fail_mode", "Bridge", "fail_mode", kind="optional"),
+    Field("mcast_snooping", "Bridge", "mcast_snooping_enable", value_type=bool, default=False),
+    Field("stp", "Bridge", "stp_enable", value_type=bool, default=False),
+    Field("other_config", "Bridge", "other_config", kind="map", default={}),
+    Field("external_ids", "Bridge", "external_ids", kind="map", default={}),
+)
+#: a port's type is always given to add_port (a new port without it is a system port)
+PORT_VALUE_FIELDS = tuple(f for f in PORT_FIELDS if f.name != "type")
 
-COLUMNS = {
-    "Bridge": BRIDGE_COLUMNS + ["fail_mode", "other_config", "external_ids", "mcast_snooping_enable",
-                                "stp_enable"],
-    "Port": PORT_COLUMNS,
-    "Interface": INTERFACE_COLUMNS,
-}
+COLUMNS = field_columns(COMMON_COLUMNS, BRIDGE_FIELDS)
 
 
 # -- normalize -------------------------------------------------------------------------------
@@ -134,17 +134,14 @@ def normalize_bridge(params: dict[str, Any]) -> dict[str, Any]:
 
 # -- plan ------------------------------------------------------------------------------------
 def _new_port(port: dict[str, Any], bridge: str) -> Operation:
-    attrs = {k: port[k] for k in ("tag", "trunks", "vlan_mode") if port.get(k) not in (None, [])}
-    for field in PORT_MAPS:
-        if port.get(field):
-            attrs[field] = {k: v for k, v in port[field].items() if v is not None}
-    return Operation("add_port", port["name"], bridge=bridge, type=port.get("type") or "system", **attrs)
+    return Operation("add_port", port["name"], bridge=bridge, type=port.get("type") or "system",
+                     **create_values(PORT_VALUE_FIELDS, port))
 
 
-def row_changes(current: dict[str, Any], desired: dict[str, Any], scalars: Any, maps: Any) -> dict[str, dict[str, Any]]:
+def row_changes(current: dict[str, Any], desired: dict[str, Any], fields: tuple[Field, ...]) -> dict[str, dict[str, Any]]:
     """Changed scalar columns (engine's field_changes: None = left alone) and map columns (map_change)."""
-    changes = field_changes(current, desired, scalars)
-    for field in maps:
+    changes = field_changes(current, desired, field_names(fields, maps=False))
+    for field in field_names(fields, maps=True):
         change = map_change(current.get(field), desired.get(field))
         if change:
             changes[field] = change
@@ -153,7 +150,7 @@ def row_changes(current: dict[str, Any], desired: dict[str, Any], scalars: Any, 
 
 def plan_port(current: dict[str, Any], port: dict[str, Any]) -> Operation | None:
     """modify_port for an existing port, or None when it already matches."""
-    changes = row_changes(current, port, PORT_SCALARS, PORT_MAPS)
+    changes = row_changes(current, port, PORT_FIELDS)
     changes.update(clear_changes(current, port))
     if not changes:
         return None
@@ -168,14 +165,10 @@ def plan_bridge(current: dict[str, Any] | None, desired: dict[str, Any]) -> list
     ops: list[Operation] = []
     wanted_ports = desired["ports"] or []
     if current is None:
-        attrs = {k: desired[k] for k in BRIDGE_SCALARS if desired.get(k) is not None}
-        for field in BRIDGE_MAPS:
-            if desired.get(field):
-                attrs[field] = {k: v for k, v in desired[field].items() if v is not None}
-        ops.append(Operation("create_bridge", name, **attrs))
+        ops.append(Operation("create_bridge", name, **create_values(BRIDGE_FIELDS, desired)))
         ops.extend(_new_port(p, name) for p in wanted_ports if p["state"] == "present")
         return ops
-    changes = row_changes(current, desired, BRIDGE_SCALARS, BRIDGE_MAPS)
+    changes = row_changes(current, desired, BRIDGE_FIELDS)
     if changes:
         ops.append(Operation("modify_bridge", name, changes=changes))
     have = {p["name"]: p for p in current.get("ports") or []}
@@ -204,20 +197,15 @@ def predict_bridge(current: dict[str, Any] | None, operations: list[Operation]) 
         if op.action == "delete_bridge":
             return None
         if op.action == "create_bridge":
-            state = {"name": op.target, "datapath_type": op.params.get("datapath_type", ""),
-                     "fail_mode": op.params.get("fail_mode"),
-                     "mcast_snooping": op.params.get("mcast_snooping", False),
-                     "stp": op.params.get("stp", False),
-                     "other_config": op.params.get("other_config", {}),
-                     "external_ids": op.params.get("external_ids", {}), "ports": []}
+            state = dict(name=op.target, **defaults(BRIDGE_FIELDS), ports=[])
+            state.update(op.params)
         elif op.action == "modify_bridge":
             for field, change in op.changes.items():
                 state[field] = change["after"]
         elif op.action == "add_port":
             params = dict(op.params)
             params.pop("bridge", None)
-            port = {"name": op.target, "type": params.pop("type"), "tag": None, "trunks": [], "vlan_mode": None,
-                    "external_ids": {}, "options": {}, "interface_external_ids": {}}
+            port = dict(name=op.target, **defaults(PORT_FIELDS))
             port.update(params)
             state["ports"].append(port)
         elif op.action == "modify_port":
@@ -238,38 +226,20 @@ def read_bridge(db: Ovsdb, name: str) -> dict[str, Any] | None:
     br = db.by_name("Bridge").get(name)
     if br is None:
         return None
-    return {
-        "name": br.name,
-        "datapath_type": br.datapath_type,
-        "fail_mode": first(br.fail_mode),
-        "mcast_snooping": bool(br.mcast_snooping_enable),
-        "stp": bool(br.stp_enable),
-        "other_config": dict(br.other_config),
-        "external_ids": dict(br.external_ids),
-        "ports": sorted((read_port(p) for p in br.ports if p.name != br.name), key=lambda p: p["name"]),
-    }
+    out: dict[str, Any] = {"name": br.name}
+    out.update(read_fields(BRIDGE_FIELDS, {"Bridge": br}))
+    out["ports"] = sorted((read_port(p) for p in br.ports if p.name != br.name), key=lambda p: p["name"])
+    return out
 
 
 def new_port_rows(txn: Any, db: Ovsdb, name: str, params: dict[str, Any]) -> Any:
     """Insert a Port with one Interface of the same name; returns the Port row."""
     iface = txn.insert(db.idl.tables["Interface"])
     iface.name = name
-    iface.type = ovsdb_type(params.get("type") or "system")
-    if params.get("options"):
-        iface.options = params["options"]
-    if params.get("interface_external_ids"):
-        iface.external_ids = params["interface_external_ids"]
     port = txn.insert(db.idl.tables["Port"])
     port.name = name
     port.interfaces = [iface]
-    if params.get("tag") is not None:
-        port.tag = params["tag"]
-    if params.get("trunks"):
-        port.trunks = params["trunks"]
-    if params.get("vlan_mode"):
-        port.vlan_mode = params["vlan_mode"]
-    if params.get("external_ids"):
-        port.external_ids = params["external_ids"]
+    write_new(PORT_FIELDS, {"Port": port, "Interface": iface}, dict(params, type=params.get("type") or "system"))
     return port
 
 
@@ -284,12 +254,7 @@ def write_operations(txn: Any, db: Ovsdb, operations: list[Operation]) -> None:
             own = new_port_rows(txn, db, op.target, {"type": "internal"})
             br = txn.insert(tables["Bridge"])
             br.name = op.target
-            for field, column in BRIDGE_SCALARS.items():
-                if op.params.get(field) is not None:
-                    setattr(br, column, op.params[field])
-            for field in BRIDGE_MAPS:
-                if op.params.get(field):
-                    setattr(br, field, op.params[field])
+            write_new(BRIDGE_FIELDS, {"Bridge": br}, op.params)
             db.root().addvalue("bridges", br.uuid)
             bridges[op.target] = br
             new_bridges[op.target] = [own]
@@ -297,14 +262,7 @@ def write_operations(txn: Any, db: Ovsdb, operations: list[Operation]) -> None:
             db.root().delvalue("bridges", bridges[op.target].uuid)
             bridges[op.target].delete()
         elif op.action == "modify_bridge":
-            br = bridges[op.target]
-            for field, change in op.changes.items():
-                if field in BRIDGE_MAPS:
-                    set_map(br, field, change, inserted=False)
-                elif field == "fail_mode":
-                    set_optional(br, "fail_mode", change["after"])
-                else:
-                    setattr(br, BRIDGE_SCALARS[field], change["after"])
+            write_changes(BRIDGE_FIELDS, {"Bridge": bridges[op.target]}, op.changes)
         elif op.action == "add_port":
             port = new_port_rows(txn, db, op.target, op.params)
             if op.params["bridge"] in new_bridges:
@@ -322,18 +280,7 @@ def write_operations(txn: Any, db: Ovsdb, operations: list[Operation]) -> None:
 
 def write_port_changes(port: Any, changes: dict[str, dict[str, Any]]) -> None:
     """Apply a modify_port's changes to an existing Port row and its (single) Interface."""
-    ifaces = list(port.interfaces)
-    iface = next((i for i in ifaces if i.name == port.name), ifaces[0] if ifaces else None)
-    for field, change in changes.items():
-        if field == "type":
-            iface.type = ovsdb_type(change["after"])
-        elif field in ("tag", "vlan_mode"):
-            set_optional(port, field, change["after"])
-        elif field == "trunks":
-            port.trunks = change["after"]
-        elif field in PORT_MAPS:
-            table, column = PORT_MAPS[field]
-            set_map(port if table == "Port" else iface, column, change, inserted=False)
+    write_changes(PORT_FIELDS, {"Port": port, "Interface": main_interface(port)}, changes)
 
 
 def touched_interfaces(operations: list[Operation]) -> list[str]:

@@ -17,17 +17,13 @@ Canonical forms of OVSDB rows (rules):
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils import _canon
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._engine import Resource
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._errors import ApplyFailed, InvalidInput
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._ovsdb import Ovsdb, first
-
-#: the columns every OVS resource reads or writes (registered once per run, nothing else)
-PORT_COLUMNS = ["name", "interfaces", "tag", "trunks", "vlan_mode", "external_ids"]
-INTERFACE_COLUMNS = ["name", "type", "options", "external_ids", "error", "ofport"]
-BRIDGE_COLUMNS = ["name", "ports", "datapath_type"]
 
 
 def iface_type(raw: str) -> str:
@@ -131,28 +127,6 @@ def _clear_list(raw: dict[str, Any], prefix: str, desired: dict[str, Any], clear
     return [field for field in clearable if field in value]
 
 
-def read_port(port: Any) -> dict[str, Any]:
-    """A Port row (with its Interface rows) in canonical form."""
-    ifaces = list(port.interfaces)
-    main = next((i for i in ifaces if i.name == port.name), ifaces[0] if ifaces else None)
-    out: dict[str, Any] = {
-        "name": port.name,
-        "type": "bond" if len(ifaces) > 1 else iface_type(main.type) if main is not None else None,
-        "tag": first(port.tag),
-        "trunks": sorted(port.trunks),
-        "vlan_mode": first(port.vlan_mode),
-        "external_ids": dict(port.external_ids),
-    }
-    if len(ifaces) <= 1 and main is not None:
-        out["options"] = dict(main.options)
-        out["interface_external_ids"] = dict(main.external_ids)
-        out["ofport"] = first(main.ofport)
-        out["error"] = first(main.error)
-    else:
-        out["members"] = sorted(i.name for i in ifaces)
-    return out
-
-
 def set_map(row: Any, column: str, change: dict[str, Any], inserted: bool) -> None:
     """Write a map change: whole value on a new row, setkey/delkey on an existing one.
 
@@ -174,6 +148,200 @@ def set_map(row: Any, column: str, change: dict[str, Any], inserted: bool) -> No
 def set_optional(row: Any, column: str, value: Any) -> None:
     """Write an optional scalar column (tag, vlan_mode, fail_mode): None clears it."""
     setattr(row, column, [] if value is None else value)
+
+
+# -- field tables ----------------------------------------------------------------------------
+class Field:
+    """One field of an OVS resource and its home in OVSDB: one entry drives reading, writing and
+    the default (as the vyos resource modules' rm_templates pair a parser's getval and setval).
+
+    ``table``/``column`` is where the value lives; with ``key`` it is that key of the map column
+    (OVS stores map values as strings: ``value_type`` int or bool parses and formats them).
+    ``kind`` is how the column holds it:
+
+    * ``scalar``: a required column, the value as is (``value_type`` int or bool coerces it);
+    * ``optional``: a column of 0 or 1 values (tag, vlan_mode): empty reads None, None empties it;
+    * ``set``: a set column (trunks): a sorted list;
+    * ``map``: a whole map column: a dict, changed key by key on an existing row;
+    * ``iface_type``: Interface.type, where ``""`` is a ``system`` device.
+
+    ``default`` is what OVS does when the column or key is unset: reading fills it in (so that
+    asking for the default is no change) and check mode predicts it for a row it creates.
+    """
+
+    __slots__ = ("name", "table", "column", "key", "kind", "value_type", "default")
+
+    def __init__(self, name: str, table: str, column: str, kind: str = "scalar", key: str | None = None,
+                 value_type: type | None = None, default: Any = None) -> None:
+        self.name = name
+        self.table = table
+        self.column = column
+        self.kind = kind
+        self.key = key
+        self.value_type = value_type
+        self.default = default
+
+    def fresh_default(self) -> Any:
+        """The default, as a new object (a list or dict default is never shared between rows)."""
+        return copy.deepcopy(self.default)
+
+    def read(self, row: Any) -> Any:
+        """The field's canonical value in ``row`` (a row of :attr:`table`), the default if unset."""
+        raw = getattr(row, self.column)
+        if self.key is not None:
+            value = self.parse_text(dict(raw).get(self.key))
+        elif self.kind == "optional":
+            value = first(raw)
+        elif self.kind == "set":
+            value = sorted(raw)
+        elif self.kind == "map":
+            value = dict(raw)
+        elif self.kind == "iface_type":
+            value = iface_type(raw)
+        else:
+            value = raw if raw is None or self.value_type is None else self.value_type(raw)
+        return self.fresh_default() if value is None else value
+
+    def parse_text(self, text: str | None) -> Any:
+        """A map value (a string, or None when the key is missing) -> the field's value or None."""
+        if text is None:
+            return None
+        if self.value_type is bool:
+            return text == "true"
+        if self.value_type is int:
+            # a value that is not a number reads as the default, which is what OVS then uses
+            return int(text) if text.isdigit() else None
+        return text
+
+    def format_text(self, value: Any) -> str:
+        """The value as a map stores it (``true``/``false``, numbers as text)."""
+        if isinstance(value, bool):
+            return "true" if value else "false"
+        return str(value)
+
+    def write(self, row: Any, change: dict[str, Any], inserted: bool = False) -> None:
+        """Write ``change["after"]`` to ``row`` (``change["before"]`` is needed for maps)."""
+        after = change["after"]
+        if self.key is not None:
+            row.setkey(self.column, self.key, self.format_text(after))
+        elif self.kind == "map":
+            set_map(row, self.column, change, inserted)
+        elif self.kind == "optional":
+            set_optional(row, self.column, after)
+        elif self.kind == "iface_type":
+            setattr(row, self.column, ovsdb_type(after))
+        else:
+            setattr(row, self.column, after)
+
+
+def field_names(fields: tuple[Field, ...], maps: bool | None = None) -> tuple[str, ...]:
+    """The names of ``fields``: all, only the map columns (``maps=True``) or the others (False)."""
+    return tuple(f.name for f in fields if maps is None or (f.kind == "map") == maps)
+
+
+def defaults(fields: tuple[Field, ...]) -> dict[str, Any]:
+    """Field name -> what OVS does when unset (the state of a new row)."""
+    return {f.name: f.fresh_default() for f in fields}
+
+
+def read_fields(fields: tuple[Field, ...], rows: dict[str, Any]) -> dict[str, Any]:
+    """Read every field whose table has a row in ``rows`` (table name -> row)."""
+    return {f.name: f.read(rows[f.table]) for f in fields if rows.get(f.table) is not None}
+
+
+def create_values(fields: tuple[Field, ...], desired: dict[str, Any]) -> dict[str, Any]:
+    """The values a new row is created with: the fields given (maps without their null keys)."""
+    out: dict[str, Any] = {}
+    for field in fields:
+        value = desired.get(field.name)
+        if field.kind == "map":
+            if value:
+                out[field.name] = {k: v for k, v in value.items() if v is not None}
+        elif value is not None and value != []:
+            out[field.name] = value
+    return out
+
+
+def write_new(fields: tuple[Field, ...], rows: dict[str, Any], values: dict[str, Any]) -> None:
+    """Fill newly inserted ``rows`` (table name -> row) with the fields ``values`` gives.
+
+    Keys of one map column are gathered into one value: a new row's map is set whole.
+    """
+    gathered: dict[tuple[str, str], dict[str, str]] = {}
+    for field in fields:
+        value = values.get(field.name)
+        if value is None or (field.kind in ("set", "map") and not value):
+            continue
+        if field.key is not None:
+            gathered.setdefault((field.table, field.column), {})[field.key] = field.format_text(value)
+        else:
+            field.write(rows[field.table], {"before": None, "after": value}, inserted=True)
+    for (table, column), value in gathered.items():
+        setattr(rows[table], column, value)
+
+
+def write_changes(fields: tuple[Field, ...], rows: dict[str, Any], changes: dict[str, dict[str, Any]]) -> None:
+    """Apply a modify operation's ``changes`` of these fields to existing ``rows``."""
+    for field in fields:
+        if field.name in changes:
+            field.write(rows[field.table], changes[field.name])
+
+
+def field_columns(*groups: Any) -> dict[str, list[str]]:
+    """Table -> columns to register, from field tables and ``{table: [column, ...]}`` dicts."""
+    out: dict[str, list[str]] = {}
+    for group in groups:
+        pairs = ([(f.table, f.column) for f in group] if isinstance(group, tuple)
+                 else [(table, col) for table, cols in group.items() for col in cols])
+        for table, column in pairs:
+            cols = out.setdefault(table, [])
+            if column not in cols:
+                cols.append(column)
+    return out
+
+
+#: a port of a bridge (ovs_bridge's ports, ovs_patch's ends); OVS derives vlan_mode from tag
+#: and trunks when it is unset, and an empty trunks set means all VLANs
+PORT_FIELDS = (
+    Field("type", "Interface", "type", kind="iface_type", default="system"),
+    Field("tag", "Port", "tag", kind="optional"),
+    Field("trunks", "Port", "trunks", kind="set", default=[]),
+    Field("vlan_mode", "Port", "vlan_mode", kind="optional"),
+    Field("external_ids", "Port", "external_ids", kind="map", default={}),
+    Field("options", "Interface", "options", kind="map", default={}),
+    Field("interface_external_ids", "Interface", "external_ids", kind="map", default={}),
+)
+
+#: the columns every OVS resource reads or writes (registered once per run, nothing else): rows
+#: are found by name, ports through their bridge, and vswitchd's verdict on an interface is its
+#: ofport or error
+COMMON_COLUMNS = field_columns({"Bridge": ["name", "ports"], "Port": ["name", "interfaces"],
+                                "Interface": ["name", "error", "ofport"]}, PORT_FIELDS)
+
+
+def main_interface(port: Any) -> Any:
+    """The Interface row of the port's own name (the first one if none has it), or None."""
+    ifaces = list(port.interfaces)
+    return next((i for i in ifaces if i.name == port.name), ifaces[0] if ifaces else None)
+
+
+def read_port(port: Any) -> dict[str, Any]:
+    """A Port row (with its Interface rows) in canonical form.
+
+    A port of one interface has its interface's fields, ofport and error; a port of several is
+    a ``bond`` with ``members`` and only the Port fields.
+    """
+    ifaces = list(port.interfaces)
+    single = main_interface(port) if len(ifaces) <= 1 else None
+    out: dict[str, Any] = {"name": port.name, "type": None}
+    out.update(read_fields(PORT_FIELDS, {"Port": port, "Interface": single}))
+    if single is not None:
+        out["ofport"] = first(single.ofport)
+        out["error"] = first(single.error)
+    else:
+        out["type"] = "bond" if len(ifaces) > 1 else None
+        out["members"] = sorted(i.name for i in ifaces)
+    return out
 
 
 def interface_failures(db: Any, names: list[str]) -> list[str]:
@@ -222,7 +390,7 @@ class OvsResource(Resource):
 
     def __init__(self, params: dict[str, Any]) -> None:
         super().__init__(params)
-        self.db = Ovsdb(params.get("database"), params.get("timeout") or 10, self.columns)
+        self.db = Ovsdb(params.get("database"), params.get("timeout"), self.columns)
 
     def open(self) -> None:
         self.db.open()

@@ -36,6 +36,7 @@ from ansible_collections.kvmnet.hypervisor.plugins.module_utils._ovs_common impo
 )
 
 LINK_TYPES = ("patch", "veth")
+DEFAULT_LINK_TYPE = "patch"
 
 
 def normalize_patch(params: dict[str, Any]) -> dict[str, Any]:
@@ -48,7 +49,7 @@ def normalize_patch(params: dict[str, Any]) -> dict[str, Any]:
         raise InvalidInput("peer_bridge", peer_bridge, "is required")
     if bridge == peer_bridge:
         raise InvalidInput("peer_bridge", peer_bridge, "is the same bridge as bridge; a patch joins two bridges")
-    link_type = params.get("link_type") or "patch"
+    link_type = params.get("link_type") or DEFAULT_LINK_TYPE
     if link_type not in LINK_TYPES:
         raise InvalidInput("link_type", link_type, "is not patch or veth")
     port = params.get("port") or "%s-to-%s" % (bridge, peer_bridge)

@@ -30,6 +30,10 @@ import time
 import traceback
 from typing import Any, Callable
 
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils._common_args import (
+    DEFAULT_DATABASE,
+    DEFAULT_OVSDB_TIMEOUT,
+)
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._deps import require
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._errors import (
     ApplyFailed,
@@ -46,7 +50,6 @@ try:
 except ImportError:
     OVS_IMPORT_ERROR = traceback.format_exc()
 
-DEFAULT_DATABASE = "unix:/var/run/openvswitch/db.sock"
 DB_NAME = "Open_vSwitch"
 #: how often a transaction is retried after TRY_AGAIN before giving up
 MAX_ATTEMPTS = 5
@@ -66,9 +69,9 @@ class Ovsdb:
     ``Open_vSwitch`` root columns ``bridges``, ``next_cfg`` and ``cur_cfg`` are always added.
     """
 
-    def __init__(self, remote: str | None, timeout: float, columns: dict[str, list[str]]) -> None:
+    def __init__(self, remote: str | None, timeout: float | None, columns: dict[str, list[str]]) -> None:
         self.remote = remote or DEFAULT_DATABASE
-        self.timeout = float(timeout or 10)
+        self.timeout = float(timeout or DEFAULT_OVSDB_TIMEOUT)
         self.columns = {table: list(cols) for table, cols in columns.items()}
         root = self.columns.setdefault("Open_vSwitch", [])
         for col in ("bridges", "next_cfg", "cur_cfg"):

@@ -170,7 +170,7 @@ irqbalance_restart_needed:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._engine import run
-from ansible_collections.kvmnet.hypervisor.plugins.module_utils._irq_affinity import IrqAffinityResource
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils._irq_affinity import IRQBALANCE_MODES, IrqAffinityResource
 
 
 def main() -> None:
@@ -189,7 +189,7 @@ def main() -> None:
             combined_channels=dict(type="int"),
             persist=dict(type="bool", default=False),
             irqbalance_ban=dict(type="bool", default=False),
-            irqbalance_mode=dict(type="str", choices=["performance", "power-save"], default="performance"),
+            irqbalance_mode=dict(type="str", choices=list(IRQBALANCE_MODES), default="performance"),
         ),
         supports_check_mode=True,
     )

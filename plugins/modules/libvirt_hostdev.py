@@ -102,6 +102,7 @@ pending_restart:
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils._common_args import LIBVIRT_ARGS
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._engine import run
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._libvirt_hostdev import LibvirtHostdevResource
 
@@ -110,7 +111,7 @@ def main() -> None:
     """Hand the parameters over to the engine."""
     module = AnsibleModule(
         argument_spec=dict(
-            uri=dict(type="str", default="qemu:///system"),
+            **LIBVIRT_ARGS,
             domain=dict(type="str", required=True),
             source=dict(type="str", required=True),
             state=dict(type="str", choices=["present", "absent"], default="present"),

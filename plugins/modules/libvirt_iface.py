@@ -331,7 +331,9 @@ pending_restart:
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils._common_args import LIBVIRT_ARGS
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._engine import run
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils._libvirt import DIRECT_MODES, IFACE_TYPES
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._libvirt_iface import LibvirtIfaceResource
 
 _RATE = dict(average=dict(type="int"), peak=dict(type="int"), burst=dict(type="int"))
@@ -341,14 +343,14 @@ def main() -> None:
     """Hand the parameters over to the engine."""
     module = AnsibleModule(
         argument_spec=dict(
-            uri=dict(type="str", default="qemu:///system"),
+            **LIBVIRT_ARGS,
             domain=dict(type="str", required=True),
             mac=dict(type="str"),
             alias=dict(type="str"),
             state=dict(type="str", choices=["present", "absent"], default="present"),
-            type=dict(type="str", choices=["bridge", "direct", "network", "hostdev"]),
+            type=dict(type="str", choices=list(IFACE_TYPES)),
             source=dict(type="str"),
-            source_mode=dict(type="str", choices=["bridge", "vepa", "private", "passthrough"]),
+            source_mode=dict(type="str", choices=list(DIRECT_MODES)),
             portgroup=dict(type="str"),
             virtualport=dict(type="str", choices=["openvswitch", "none"]),
             pf=dict(type="str"),

@@ -72,6 +72,7 @@ operations:
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils._common_args import LIBVIRT_ARGS
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._engine import run
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._libvirt_nodedev_info import LibvirtNodedevInfoResource
 
@@ -80,7 +81,7 @@ def main() -> None:
     """Hand the parameters over to the engine."""
     module = AnsibleModule(
         argument_spec=dict(
-            uri=dict(type="str", default="qemu:///system"),
+            **LIBVIRT_ARGS,
             capability=dict(type="str"),
         ),
         supports_check_mode=True,

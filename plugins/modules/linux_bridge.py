@@ -91,6 +91,7 @@ operations:
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils._common_args import NETNS_ARGS
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._engine import run
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._linux_bridge import LinuxBridgeResource
 
@@ -105,7 +106,7 @@ def main() -> None:
             exclusive_ports=dict(type="bool", default=False),
             mtu=dict(type="int"),
             admin_state=dict(type="str", choices=["up", "down"]),
-            netns=dict(type="str"),
+            **NETNS_ARGS,
         ),
         supports_check_mode=True,
     )

@@ -162,8 +162,9 @@ tap_device_exists:
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils._common_args import NETNS_ARGS
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._engine import run
-from ansible_collections.kvmnet.hypervisor.plugins.module_utils._macvtap import MacvtapResource
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils._macvtap import MODE_ALIASES, MODES, MacvtapResource
 
 
 def main() -> None:
@@ -173,11 +174,11 @@ def main() -> None:
             name=dict(type="str", required=True),
             state=dict(type="str", choices=["present", "absent"], default="present"),
             link=dict(type="str", aliases=["lower"]),
-            mode=dict(type="str", choices=["bridge", "vepa", "private", "passthru", "passthrough"]),
+            mode=dict(type="str", choices=list(MODES) + list(MODE_ALIASES)),
             mac=dict(type="str", aliases=["address"]),
             mtu=dict(type="int"),
             admin_state=dict(type="str", choices=["up", "down"]),
-            netns=dict(type="str"),
+            **NETNS_ARGS,
         ),
         required_if=[("state", "present", ["link"])],
         supports_check_mode=True,

@@ -289,8 +289,15 @@ operations:
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils._common_args import NETNS_ARGS
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._engine import run
-from ansible_collections.kvmnet.hypervisor.plugins.module_utils._nic_bond import NicBondResource
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils._nic_bond import (
+    AD_SELECTS,
+    LACP_RATES,
+    PERSIST_CHOICES,
+    XMIT_HASH_POLICIES,
+    NicBondResource,
+)
 
 
 def main() -> None:
@@ -303,10 +310,9 @@ def main() -> None:
             miimon=dict(type="int"),
             updelay=dict(type="int"),
             downdelay=dict(type="int"),
-            lacp_rate=dict(type="str", choices=["slow", "fast"]),
-            xmit_hash_policy=dict(type="str", choices=["layer2", "layer3+4", "layer2+3", "encap2+3", "encap3+4",
-                                                       "vlan+srcmac"]),
-            ad_select=dict(type="str", choices=["stable", "bandwidth", "count"]),
+            lacp_rate=dict(type="str", choices=list(LACP_RATES)),
+            xmit_hash_policy=dict(type="str", choices=list(XMIT_HASH_POLICIES)),
+            ad_select=dict(type="str", choices=list(AD_SELECTS)),
             primary=dict(type="str"),
             arp_interval=dict(type="int"),
             arp_ip_target=dict(type="list", elements="str"),
@@ -315,9 +321,9 @@ def main() -> None:
             address=dict(type="str"),
             gateway=dict(type="str"),
             mtu=dict(type="int"),
-            persist=dict(type="str", choices=["auto", "networkd", "nm", "ifcfg", "ifupdown", "none"], default="auto"),
+            persist=dict(type="str", choices=list(PERSIST_CHOICES), default="auto"),
             divert_ifenslave_hook=dict(type="bool", default=True),
-            netns=dict(type="str"),
+            **NETNS_ARGS,
         ),
         required_by={"gateway": ["address"]},
         supports_check_mode=True,

@@ -221,8 +221,16 @@ bond_status:
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils._common_args import OVSDB_ARGS
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._engine import run
-from ansible_collections.kvmnet.hypervisor.plugins.module_utils._ovs_bond import OvsBondResource
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils._ovs_bond import (
+    BOND_MODES,
+    CLEARABLE,
+    LACP_MODES,
+    LACP_TIMES,
+    LINK_DETECTION,
+    OvsBondResource,
+)
 
 
 def main() -> None:
@@ -233,19 +241,18 @@ def main() -> None:
             bridge=dict(type="str"),
             state=dict(type="str", choices=["present", "absent"], default="present"),
             members=dict(type="list", elements="str"),
-            bond_mode=dict(type="str", choices=["active-backup", "balance-slb", "balance-tcp"]),
-            lacp=dict(type="str", choices=["active", "passive", "off"]),
-            lacp_time=dict(type="str", choices=["fast", "slow"]),
+            bond_mode=dict(type="str", choices=list(BOND_MODES)),
+            lacp=dict(type="str", choices=list(LACP_MODES)),
+            lacp_time=dict(type="str", choices=list(LACP_TIMES)),
             lacp_fallback_ab=dict(type="bool"),
             updelay=dict(type="int"),
             downdelay=dict(type="int"),
-            link_detection=dict(type="str", choices=["carrier", "miimon"]),
+            link_detection=dict(type="str", choices=list(LINK_DETECTION)),
             miimon_interval=dict(type="int"),
             tag=dict(type="int"),
             trunks=dict(type="list", elements="int"),
-            clear=dict(type="list", elements="str", choices=["tag", "trunks"]),
-            database=dict(type="str", default="unix:/var/run/openvswitch/db.sock"),
-            timeout=dict(type="int", default=10),
+            clear=dict(type="list", elements="str", choices=list(CLEARABLE)),
+            **OVSDB_ARGS,
         ),
         required_if=[("state", "present", ["bridge", "members"])],
         supports_check_mode=True,

@@ -265,8 +265,15 @@ operations:
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils._common_args import OVSDB_ARGS
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._engine import run
-from ansible_collections.kvmnet.hypervisor.plugins.module_utils._ovs_bridge import OvsBridgeResource
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils._ovs_bridge import (
+    CLEARABLE,
+    FAIL_MODES,
+    PORT_TYPES,
+    VLAN_MODES,
+    OvsBridgeResource,
+)
 
 
 def main() -> None:
@@ -274,11 +281,11 @@ def main() -> None:
     port_spec = dict(
         name=dict(type="str", required=True),
         state=dict(type="str", choices=["present", "absent"], default="present"),
-        type=dict(type="str", choices=["system", "internal", "patch", "vxlan", "geneve", "gre"]),
+        type=dict(type="str", choices=list(PORT_TYPES)),
         tag=dict(type="int"),
         trunks=dict(type="list", elements="int"),
-        vlan_mode=dict(type="str", choices=["access", "trunk", "native-tagged", "native-untagged"]),
-        clear=dict(type="list", elements="str", choices=["tag", "trunks", "vlan_mode"]),
+        vlan_mode=dict(type="str", choices=list(VLAN_MODES)),
+        clear=dict(type="list", elements="str", choices=list(CLEARABLE)),
         peer=dict(type="str"),
         remote_ip=dict(type="str"),
         options=dict(type="dict"),
@@ -290,15 +297,14 @@ def main() -> None:
             name=dict(type="str", required=True, aliases=["bridge"]),
             state=dict(type="str", choices=["present", "absent"], default="present"),
             datapath_type=dict(type="str"),
-            fail_mode=dict(type="str", choices=["standalone", "secure"]),
+            fail_mode=dict(type="str", choices=list(FAIL_MODES)),
             mcast_snooping=dict(type="bool"),
             stp=dict(type="bool"),
             other_config=dict(type="dict"),
             external_ids=dict(type="dict"),
             ports=dict(type="list", elements="dict", options=port_spec),
             exclusive_ports=dict(type="bool", default=False),
-            database=dict(type="str", default="unix:/var/run/openvswitch/db.sock"),
-            timeout=dict(type="int", default=10),
+            **OVSDB_ARGS,
         ),
         supports_check_mode=True,
     )

@@ -128,8 +128,13 @@ operations:
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils._common_args import NETNS_ARGS, OVSDB_ARGS
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._engine import run
-from ansible_collections.kvmnet.hypervisor.plugins.module_utils._ovs_patch import OvsPatchResource
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils._ovs_patch import (
+    DEFAULT_LINK_TYPE,
+    LINK_TYPES,
+    OvsPatchResource,
+)
 
 
 def main() -> None:
@@ -140,11 +145,10 @@ def main() -> None:
             peer_bridge=dict(type="str", required=True),
             port=dict(type="str"),
             peer_port=dict(type="str"),
-            link_type=dict(type="str", choices=["patch", "veth"], default="patch"),
+            link_type=dict(type="str", choices=list(LINK_TYPES), default=DEFAULT_LINK_TYPE),
             state=dict(type="str", choices=["present", "absent"], default="present"),
-            netns=dict(type="str"),
-            database=dict(type="str", default="unix:/var/run/openvswitch/db.sock"),
-            timeout=dict(type="int", default=10),
+            **NETNS_ARGS,
+            **OVSDB_ARGS,
         ),
         supports_check_mode=True,
     )

@@ -217,7 +217,9 @@ pci:
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils._common_args import LIBVIRT_ARGS
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._engine import run
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils._netlink import VF_LINK_STATES
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._sriov_vf import SriovVfResource
 
 
@@ -235,13 +237,13 @@ def main() -> None:
                 qos=dict(type="int"),
                 spoofchk=dict(type="bool"),
                 trust=dict(type="bool"),
-                link_state=dict(type="str", choices=["auto", "enable", "disable"]),
+                link_state=dict(type="str", choices=list(VF_LINK_STATES)),
                 min_tx_rate=dict(type="int"),
                 max_tx_rate=dict(type="int"),
             )),
             bring_pf_up=dict(type="bool", default=False),
             force=dict(type="bool", default=False),
-            uri=dict(type="str", default="qemu:///system"),
+            **LIBVIRT_ARGS,
             wait_timeout=dict(type="int", default=30),
             persist=dict(type="bool", default=False),
         ),

@@ -8,8 +8,9 @@ import pytest
 
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._engine import Operation
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._errors import Conflict, InvalidInput
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils._ovs_common import defaults
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._ovs_bond import (
-    DEFAULTS,
+    BOND_FIELDS,
     normalize_bond,
     plan_bond,
     predict_bond,
@@ -23,7 +24,7 @@ def desired(**kw):
 
 
 def current(**kw):
-    base = dict(DEFAULTS, name="bond0", bridge="br0", members=["eth2", "eth3"], tag=None, trunks=[])
+    base = dict(defaults(BOND_FIELDS), name="bond0", bridge="br0", members=["eth2", "eth3"], tag=None, trunks=[])
     base.update(kw)
     return base
 
