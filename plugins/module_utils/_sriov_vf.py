@@ -41,7 +41,7 @@ from ansible_collections.kvmnet.hypervisor.plugins.module_utils._errors import (
     VerificationFailed,
 )
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._netlink import VF_LINK_STATES, Netlink
-from ansible_collections.kvmnet.hypervisor.plugins.module_utils._sysfs import Sysfs, pci_address
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils._sysfs import Sysfs
 
 try:
     import libvirt  # type: ignore[import-not-found]
@@ -254,7 +254,7 @@ class SriovVfResource(Resource):
     def _resolve(self) -> None:
         """PF name <-> PCI address, from what the user gave."""
         given = str(self.params["pf"])
-        addr = pci_address(given)
+        addr = _canon.pci_address(given, "pf") if ":" in given else None  # names cannot hold ':'
         if addr:
             if not self.sys.pci_exists(addr):
                 raise NotFound("pf: PCI device %s does not exist" % addr)
