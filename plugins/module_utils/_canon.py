@@ -12,6 +12,8 @@ Rules (desired and current state are both passed through these before planning):
   ``smp_affinity`` form (comma separated groups of 32 bits, ``00000000,0000000f``).
 * OVS column values: strings (``True`` -> ``"true"``, ``10`` -> ``"10"``), maps of strings.
 * VLAN ids: integers 0..4095 as OVS accepts; 802.1Q tags proper are 1..4094.
+* PCI addresses: the kernel's ``dddd:bb:ss.f`` in lower case; ``bb:ss.f`` (domain 0), upper
+  case and libvirt's ``<address domain= bus= slot= function=/>`` attributes are accepted.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from ansible_collections.kvmnet.hypervisor.plugins.module_utils._errors import I
 IFNAMSIZ = 16  # including the terminating NUL: names are at most 15 bytes
 
 _MAC_HEX = re.compile(r"^[0-9a-f]{12}$")
+_PCI_RE = re.compile(r"^(?:([0-9a-fA-F]{1,4}):)?([0-9a-fA-F]{1,2}):([0-9a-fA-F]{1,2})\.([0-7])$")
 
 
 def mac(value: Any, option: str = "mac") -> str:
@@ -150,3 +153,37 @@ def vlan_tag(value: Any, option: str = "tag") -> int:
     if isinstance(value, bool) or not 1 <= number <= 4094:
         raise InvalidInput(option, value, "is out of range; VLAN ids are 1-4094")
     return number
+
+
+def pci_address(value: Any, option: str = "address") -> str:
+    """Canonical PCI address ``dddd:bb:ss.f`` or InvalidInput naming ``option``.
+
+    Accepts ``0000:03:10.1``, ``03:10.1`` (domain 0), upper case hex, and a dict of libvirt's
+    ``<address>`` attributes (``{"domain": "0x0000", "bus": "0x03", ...}``).
+    """
+    if isinstance(value, dict):
+        try:
+            parts = [int(str(value.get(k, "0")), 0) for k in ("domain", "bus", "slot", "function")]
+        except ValueError:
+            raise InvalidInput(option, value, "is not a PCI address") from None
+        dom, bus, slot, func = parts
+        if not (0 <= dom <= 0xffff and 0 <= bus <= 0xff and 0 <= func <= 7):
+            raise InvalidInput(option, value, "is not a PCI address (domain, bus or function out of range)")
+    else:
+        match = _PCI_RE.match(str(value).strip())
+        if not match:
+            raise InvalidInput(option, value, "is not a PCI address (expected dddd:bb:ss.f like 0000:03:10.1)")
+        dom, bus, slot, func = (int(match.group(1) or "0", 16), int(match.group(2), 16), int(match.group(3), 16),
+                                int(match.group(4)))
+    if not 0 <= slot <= 0x1f:
+        raise InvalidInput(option, value, "has a slot above 0x1f")
+    return "%04x:%02x:%02x.%x" % (dom, bus, slot, func)
+
+
+def is_pci_address(value: Any) -> bool:
+    """Whether ``value`` parses as a PCI address (:func:`pci_address`), e.g. a sysfs device name."""
+    try:
+        pci_address(value)
+    except InvalidInput:
+        return False
+    return True

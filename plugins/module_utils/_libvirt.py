@@ -13,7 +13,8 @@ Rules (one place, applied to both the desired and the current side):
   ``<alias>`` (user aliases start with ``ua-``), the guest PCI ``<address>``, the ``<target dev>``
   (vnetN / macvtapN), the OVS ``interfaceid``, the ``<model>`` and ``<driver>`` attributes a
   user did not give. In the engine a desired value of None means "not mentioned": left alone.
-* MAC: lower case (``_canon.mac``). PCI addresses: ``dddd:bb:ss.f``, lower case hex.
+* MAC: lower case (``_canon.mac``). PCI addresses: ``dddd:bb:ss.f``, lower case hex
+  (``_canon.pci_address``).
 * ``link_state``: an absent ``<link>`` is ``up``. ``queues``: absent is 1. ``source_mode`` of
   a ``direct`` interface: absent is ``vepa`` (libvirt's default).
 * ``virtualport``: its ``type`` (``openvswitch``, ...), ``none`` when there is no element.
@@ -77,7 +78,7 @@ ERR_NO_SUPPORT = 3
 IFACE_TYPES = ("bridge", "direct", "network", "hostdev")
 DIRECT_MODES = ("bridge", "vepa", "private", "passthrough")
 BANDWIDTH_KEYS = ("average", "peak", "burst", "floor")
-_PCI_RE = re.compile(r"^(?:([0-9a-fA-F]{1,4}):)?([0-9a-fA-F]{1,2}):([0-9a-fA-F]{1,2})\.([0-7])$")
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
 _UUID_RE = re.compile(r"^[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}$")
 
 
@@ -88,21 +89,23 @@ def require_libs() -> None:
 
 
 # -- canonical values ---------------------------------------------------------------------
-def pci_address(value: Any, option: str = "source") -> str:
-    """Canonical PCI address ``dddd:bb:ss.f`` from ``03:10.1``, ``0000:03:10.1`` or a dict."""
-    if isinstance(value, dict):
-        try:
-            parts = [int(str(value.get(k, "0")), 0) for k in ("domain", "bus", "slot", "function")]
-        except ValueError:
-            raise InvalidInput(option, value, "is not a PCI address") from None
-        return "%04x:%02x:%02x.%x" % tuple(parts)
-    match = _PCI_RE.match(str(value).strip())
-    if not match:
-        raise InvalidInput(option, value, "is not a PCI address (expected dddd:bb:ss.f like 0000:03:10.1)")
-    dom, bus, slot, func = match.groups()
-    if int(slot, 16) > 0x1f:
-        raise InvalidInput(option, value, "has a slot above 0x1f")
-    return "%04x:%02x:%02x.%x" % (int(dom or "0", 16), int(bus, 16), int(slot, 16), int(func))
+def object_name(value: Any, option: str = "name") -> str:
+    """A name for a libvirt object (network, ...) or InvalidInput naming ``option``.
+
+    libvirt's network XML reference asks for names of alphanumeric characters: the name is the
+    file name of the persistent definition and what ``virsh`` takes on its command line. Allowed
+    here: letters, digits and ``-``, ``_``, ``.``, ``+``, starting with a letter or digit (so no
+    ``.``, ``..``, spaces, ``/`` or shell characters), at most 250 bytes.
+    """
+    text = "" if value is None else str(value)
+    if not text:
+        raise InvalidInput(option, value, "is empty; a libvirt object needs a name")
+    if len(text.encode("utf-8")) > 250:
+        raise InvalidInput(option, value, "is longer than 250 bytes (the name is a file name)")
+    if not _NAME_RE.fullmatch(text):
+        raise InvalidInput(option, value, "is not a libvirt object name: use letters, digits, '-', '_', '.' "
+                           "or '+', starting with a letter or digit")
+    return text
 
 
 def pci_address_attrs(address: str) -> dict[str, str]:
@@ -194,7 +197,7 @@ def parse_interface(elem: Any) -> dict[str, Any]:
             out["portgroup"] = source.get("portgroup")
         elif itype == "hostdev":
             addr = source.find("address")
-            out["source"] = pci_address(dict(addr.attrib)) if addr is not None else None
+            out["source"] = _canon.pci_address(dict(addr.attrib), "source") if addr is not None else None
         else:
             out["source"] = source.get("bridge") or source.get("dev") or source.get("network")
     out["managed"] = (elem.get("managed") == "yes") if itype == "hostdev" else None
@@ -253,7 +256,7 @@ def parse_hostdev(elem: Any) -> dict[str, Any]:
     addr = elem.find("source/address")
     alias = elem.find("alias")
     return {
-        "source": pci_address(dict(addr.attrib)) if addr is not None else None,
+        "source": _canon.pci_address(dict(addr.attrib), "source") if addr is not None else None,
         "managed": elem.get("managed") == "yes",
         "alias": alias.get("name") if alias is not None and (alias.get("name") or "").startswith("ua-") else None,
     }

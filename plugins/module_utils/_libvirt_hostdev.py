@@ -11,13 +11,17 @@ both flags, generated values (guest address, alias, default vfio driver) never c
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
-from ansible_collections.kvmnet.hypervisor.plugins.module_utils import _libvirt
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils import _canon, _libvirt
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._engine import Operation, existing, field_changes
-from ansible_collections.kvmnet.hypervisor.plugins.module_utils._errors import InvalidInput, NotFound, Unsupported
-from ansible_collections.kvmnet.hypervisor.plugins.module_utils._libvirt_iface import LibvirtIfaceResource, flags_value
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils._errors import InvalidInput, Unsupported
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils._libvirt_iface import (
+    LibvirtIfaceResource,
+    detach_attempts,
+    flags_value,
+    require_pci_device,
+)
 
 
 def build_hostdev(address: str, managed: bool) -> Any:
@@ -80,14 +84,14 @@ class LibvirtHostdevResource(LibvirtIfaceResource):
         p = self.params
         if not p.get("config", True) and not p.get("live", True):
             raise InvalidInput("config", False, "and live=false leave nothing to manage; enable one of them")
-        self.verify_attempts = max(1, int(float(p.get("detach_timeout") or 10) / self.verify_delay))
+        self.verify_attempts = detach_attempts(p.get("detach_timeout"), self.verify_delay)
         return {"domain": p["domain"], "state": p.get("state") or "present",
-                "source": _libvirt.pci_address(p["source"], "source"), "managed": p.get("managed"),
+                "source": _canon.pci_address(p["source"], "source"), "managed": p.get("managed"),
                 "config": p.get("config", True), "live": p.get("live", True),
                 "allow_config_only": bool(p.get("allow_config_only"))}
 
     def _find(self, root: Any) -> Any:
-        want = _libvirt.pci_address(self.params["source"], "source")
+        want = _canon.pci_address(self.params["source"], "source")
         for elem in root.findall("./devices/hostdev"):
             if elem.get("type") == "pci" and elem.find("source/address") is not None and \
                     _libvirt.parse_hostdev(elem)["source"] == want:
@@ -107,10 +111,7 @@ class LibvirtHostdevResource(LibvirtIfaceResource):
     def plan(self, current: dict[str, Any] | None, desired: dict[str, Any]) -> list[Operation]:
         current = existing(current)
         if desired["state"] == "present":
-            path = os.path.join(self.sysfs_root, "bus", "pci", "devices", desired["source"])
-            if not os.path.exists(path):
-                raise NotFound("source: PCI device %s does not exist on this host (%s missing)"
-                               % (desired["source"], path))
+            require_pci_device(self.host_path("/sys/bus/pci/devices/" + desired["source"]), desired["source"])
         return plan_hostdev(current, desired, self.elements)
 
     def extra_results(self, after: dict[str, Any] | None) -> dict[str, Any]:

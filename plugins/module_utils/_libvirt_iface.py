@@ -26,6 +26,7 @@ import uuid
 from typing import Any
 
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils import _canon, _libvirt
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils._common_args import DEFAULT_LIBVIRT_URI
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._engine import Operation, Resource, existing, field_changes
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._errors import (
     InvalidInput,
@@ -58,10 +59,10 @@ def live_changeable(field: str, current: dict[str, Any], desired: dict[str, Any]
     return False
 
 
-def resolve_vf(pf: str, vf: int, sysfs_root: str = "/sys") -> str:
-    """PCI address of VF ``vf`` of the PF netdev ``pf`` (``/sys/class/net/<pf>/device/virtfn<vf>``)."""
+def resolve_vf(pf: str, vf: int, sysfs: str = "/sys") -> str:
+    """PCI address of VF ``vf`` of the PF netdev ``pf`` (``<sysfs>/class/net/<pf>/device/virtfn<vf>``)."""
     _canon.ifname(pf, "pf")
-    pf_dev = os.path.join(sysfs_root, "class", "net", pf, "device")
+    pf_dev = os.path.join(sysfs, "class", "net", pf, "device")
     if not os.path.exists(pf_dev):
         raise NotFound("pf: network device %r does not exist on this host" % pf)
     link = os.path.join(pf_dev, "virtfn%d" % vf)
@@ -74,7 +75,13 @@ def resolve_vf(pf: str, vf: int, sysfs_root: str = "/sys") -> str:
             pass
         raise NotFound("vf: %s has no VF %d (sriov_numvfs is %s); create the VFs first (sriov_vf module)"
                        % (pf, vf, numvfs if numvfs is not None else "not available: not an SR-IOV PF"))
-    return _libvirt.pci_address(os.path.basename(os.path.realpath(link)), "vf")
+    return _canon.pci_address(os.path.basename(os.path.realpath(link)), "vf")
+
+
+def require_pci_device(path: str, address: str) -> None:
+    """NotFound naming ``source`` when the host has no PCI device ``address`` (its sysfs ``path``)."""
+    if not os.path.exists(path):
+        raise NotFound("source: PCI device %s does not exist on this host (%s missing)" % (address, path))
 
 
 def random_mac() -> str:
@@ -283,6 +290,15 @@ def plan_interface(current: dict[str, Any], desired: dict[str, Any], elements: d
     return ops
 
 
+def detach_attempts(timeout: Any, delay: float) -> int:
+    """How many read-backs fit in ``detach_timeout`` seconds (None: 10 s; 0: read back once)."""
+    if timeout is None:
+        timeout = 10
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout < 0:
+        raise InvalidInput("detach_timeout", timeout, "is not a number of seconds (0 or more)")
+    return max(1, int(float(timeout) / delay))
+
+
 def flags_value(flags: list[str]) -> int:
     """``["config", "live"]`` -> VIR_DOMAIN_AFFECT_CONFIG | VIR_DOMAIN_AFFECT_LIVE."""
     value = 0
@@ -301,11 +317,10 @@ class LibvirtIfaceResource(Resource):
     parse_device = staticmethod(_libvirt.parse_interface)
 
     verify_delay = 0.5
-    sysfs_root = "/sys"
 
-    def __init__(self, params: dict[str, Any]) -> None:
-        super().__init__(params)
-        self.virt = _libvirt.Connection(params.get("uri") or "qemu:///system")
+    def __init__(self, params: dict[str, Any], root: str = "/") -> None:
+        super().__init__(params, root)
+        self.virt = _libvirt.Connection(params.get("uri") or DEFAULT_LIBVIRT_URI)
         self.dom: Any = None
         self.elements: dict[str, Any] = {}
         self.current: dict[str, Any] | None = None
@@ -329,7 +344,7 @@ class LibvirtIfaceResource(Resource):
         d["mac"] = _canon.unicast_mac(p["mac"], "mac") if p.get("mac") else None
         if not d["mac"] and not d["alias"]:
             raise InvalidInput("mac", None, "or alias is needed to identify the interface")
-        if d["alias"] is not None and not _ALIAS_RE.match(d["alias"]):
+        if d["alias"] is not None and not _ALIAS_RE.fullmatch(d["alias"]):
             raise InvalidInput("alias", d["alias"], "is not a user alias: libvirt needs 'ua-' followed by "
                                "letters, digits, '_' or '-'")
         itype = d["type"]
@@ -340,9 +355,9 @@ class LibvirtIfaceResource(Resource):
             if p.get("pf") is not None:
                 if d["source"] is not None:
                     raise InvalidInput("pf", p["pf"], "and source are mutually exclusive (give one)")
-                d["source"] = resolve_vf(p["pf"], int(p.get("vf") or 0), self.sysfs_root)
+                d["source"] = resolve_vf(p["pf"], int(p.get("vf") or 0), self.host_path("/sys"))
             elif d["source"] is not None:
-                d["source"] = _libvirt.pci_address(d["source"], "source")
+                d["source"] = _canon.pci_address(d["source"], "source")
         elif d["source"] is not None and itype in ("bridge", "direct"):
             _canon.ifname(d["source"], "source")
         if d["queues"] is not None and not 1 <= d["queues"] <= MAX_QUEUES:
@@ -367,7 +382,7 @@ class LibvirtIfaceResource(Resource):
         if d["virtualport"] == "openvswitch":
             d["interfaceid"] = str(uuid.uuid4())
         if d["live"]:
-            self.verify_attempts = max(1, int(float(p.get("detach_timeout") or 10) / self.verify_delay))
+            self.verify_attempts = detach_attempts(p.get("detach_timeout"), self.verify_delay)
         return d
 
     @staticmethod
@@ -427,10 +442,7 @@ class LibvirtIfaceResource(Resource):
     def plan(self, current: dict[str, Any] | None, desired: dict[str, Any]) -> list[Operation]:
         current = existing(current)
         if desired["state"] == "present" and desired["type"] == "hostdev" and desired["source"] is not None:
-            path = os.path.join(self.sysfs_root, "bus", "pci", "devices", desired["source"])
-            if not os.path.exists(path):
-                raise NotFound("source: PCI device %s does not exist on this host (%s missing)"
-                               % (desired["source"], path))
+            require_pci_device(self.host_path("/sys/bus/pci/devices/" + desired["source"]), desired["source"])
         return plan_interface(current, desired, self.elements)
 
     def apply(self, operations: list[Operation]) -> None:

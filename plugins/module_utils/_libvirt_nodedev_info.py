@@ -6,8 +6,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils._canon import pci_address
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils._common_args import DEFAULT_LIBVIRT_URI
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._engine import Resource
-from ansible_collections.kvmnet.hypervisor.plugins.module_utils._libvirt import Connection, _int, pci_address, parse_xml
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils._libvirt import Connection, _int, parse_xml
 
 
 def parse_nodedev(root: Any) -> dict[str, Any]:
@@ -75,9 +77,9 @@ def device_tree(devices: list[dict[str, Any]]) -> str:
 class LibvirtNodedevInfoResource(Resource):
     """Read-only: the node devices and their tree (libvirt_nodedev_info)."""
 
-    def __init__(self, params: dict[str, Any]) -> None:
-        super().__init__(params)
-        self.virt = Connection(params.get("uri") or "qemu:///system")
+    def __init__(self, params: dict[str, Any], root: str = "/") -> None:
+        super().__init__(params, root)
+        self.virt = Connection(params.get("uri") or DEFAULT_LIBVIRT_URI)
         self.devices: list[dict[str, Any]] = []
 
     def open(self) -> None:

@@ -11,11 +11,13 @@ generated UUID and the VF list it fills in at start are not compared.
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils import _canon, _libvirt
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils._common_args import DEFAULT_LIBVIRT_URI
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._engine import Operation, Resource, field_changes
-from ansible_collections.kvmnet.hypervisor.plugins.module_utils._errors import Conflict, InvalidInput
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils._errors import Conflict, InvalidInput, NotFound
 
 ERR_NO_NETWORK = 43
 FIELDS = ("pf", "managed")
@@ -67,9 +69,9 @@ def plan_network(current: dict[str, Any] | None, desired: dict[str, Any]) -> lis
 class LibvirtSriovNetworkResource(Resource):
     """A hostdev-forward libvirt network over one PF."""
 
-    def __init__(self, params: dict[str, Any]) -> None:
-        super().__init__(params)
-        self.virt = _libvirt.Connection(params.get("uri") or "qemu:///system")
+    def __init__(self, params: dict[str, Any], root: str = "/") -> None:
+        super().__init__(params, root)
+        self.virt = _libvirt.Connection(params.get("uri") or DEFAULT_LIBVIRT_URI)
 
     def open(self) -> None:
         self.virt.open()
@@ -82,12 +84,11 @@ class LibvirtSriovNetworkResource(Resource):
 
     def normalize(self) -> dict[str, Any]:
         p = self.params
-        if not p["name"] or "/" in p["name"]:
-            raise InvalidInput("name", p["name"], "is not a network name")
+        name = _libvirt.object_name(p["name"], "name")
         state = p.get("state") or "present"
         if state == "present" and not p.get("pf"):
             raise InvalidInput("pf", p.get("pf"), "is required with state=present (the PF netdev)")
-        return {"name": p["name"], "state": state, "pf": _canon.ifname(p["pf"], "pf") if p.get("pf") else None,
+        return {"name": name, "state": state, "pf": _canon.ifname(p["pf"], "pf") if p.get("pf") else None,
                 "managed": p.get("managed", True), "active": p.get("active"), "autostart": p.get("autostart")}
 
     def _lookup(self) -> Any:
@@ -110,6 +111,10 @@ class LibvirtSriovNetworkResource(Resource):
         return current
 
     def plan(self, current: dict[str, Any] | None, desired: dict[str, Any]) -> list[Operation]:
+        if desired["state"] == "present" and not os.path.isdir(self.host_path("/sys/class/net/" + desired["pf"])):
+            # libvirt defines a pool on any name and only fails when the network starts
+            raise NotFound("pf: %r is not a network interface on this host; give the netdev of the SR-IOV "
+                           "physical function" % desired["pf"])
         return plan_network(current, desired)
 
     def predict(self, current: dict[str, Any] | None, desired: dict[str, Any],

@@ -20,7 +20,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from ansible_collections.kvmnet.hypervisor.plugins.module_utils import _libvirt
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils import _canon
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._engine import Operation, Resource, existing
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._errors import (
     ApplyFailed, Conflict, InvalidInput, NotFound, Unsupported)
@@ -111,11 +111,11 @@ class PciDeviceResource(Resource):
         driver = self.params.get("driver") or "vfio-pci"
         if "/" in driver or not driver.strip():
             raise InvalidInput("driver", driver, "is not a driver name")
-        return {"address": _libvirt.pci_address(self.params["address"], "address"), "driver": driver,
+        return {"address": _canon.pci_address(self.params["address"], "address"), "driver": driver,
                 "force": bool(self.params.get("force"))}
 
     def read_current(self) -> dict[str, Any] | None:
-        address = _libvirt.pci_address(self.params["address"], "address")
+        address = _canon.pci_address(self.params["address"], "address")
         current = read_pci_device(self.sysfs, address)
         if current is None:
             raise NotFound("address: PCI device %s does not exist on this host" % address)

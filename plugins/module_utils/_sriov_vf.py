@@ -31,6 +31,7 @@ from typing import Any
 
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils import _boot_scripts as boot
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils import _canon, _files
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils._common_args import DEFAULT_LIBVIRT_URI
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._engine import Operation, Resource, field_changes
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._errors import (
     BackendUnavailable,
@@ -41,7 +42,7 @@ from ansible_collections.kvmnet.hypervisor.plugins.module_utils._errors import (
     VerificationFailed,
 )
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._netlink import VF_LINK_STATES, Netlink
-from ansible_collections.kvmnet.hypervisor.plugins.module_utils._sysfs import Sysfs, pci_address
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils._sysfs import Sysfs
 
 try:
     import libvirt  # type: ignore[import-not-found]
@@ -253,7 +254,7 @@ class SriovVfResource(Resource):
     def _resolve(self) -> None:
         """PF name <-> PCI address, from what the user gave."""
         given = str(self.params["pf"])
-        addr = pci_address(given)
+        addr = _canon.pci_address(given, "pf") if ":" in given else None  # names cannot hold ':'
         if addr:
             if not self.sys.pci_exists(addr):
                 raise NotFound("pf: PCI device %s does not exist" % addr)
@@ -314,7 +315,7 @@ class SriovVfResource(Resource):
         busy: dict[str, str] = {}
         if (desired["numvfs"] is not None and desired["numvfs"] != current["numvfs"] and current["numvfs"]
                 and not desired["force"]):
-            busy = running_domain_hostdevs(self.params.get("uri") or "qemu:///system")
+            busy = running_domain_hostdevs(self.params.get("uri") or DEFAULT_LIBVIRT_URI)
         ops = plan_sriov(current, desired, busy)
         if desired["persist"]:
             files = current.get("files") or {}

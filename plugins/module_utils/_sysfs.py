@@ -27,8 +27,6 @@ from ansible_collections.kvmnet.hypervisor.plugins.module_utils._errors import (
     Unsupported,
 )
 
-PCI_ADDRESS = re.compile(r"^[0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]$")
-
 _ERRNO_ERRORS = {
     errno.ENOENT: NotFound,
     errno.ENODEV: NotFound,
@@ -47,14 +45,6 @@ def os_error(exc: OSError, what: str) -> KvmnetError:
     code = exc.errno or 0
     cls = _ERRNO_ERRORS.get(code, KvmnetError)
     return cls("%s: %s (errno %d)" % (what, exc.strerror or exc, code), errno=code)
-
-
-def pci_address(value: Any, option: str = "pf") -> str | None:
-    """A PCI address in the kernel's form ``0000:01:00.0`` (the domain may be left out), or None."""
-    text = str(value).strip().lower()
-    if re.match(r"^[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]$", text):
-        text = "0000:" + text
-    return text if PCI_ADDRESS.match(text) else None
 
 
 def parse_interrupts(text: str) -> list[dict[str, Any]]:
@@ -161,9 +151,8 @@ class Sysfs:
         if not os.path.exists(real):
             return None
         for candidate in (real, os.path.dirname(real)):
-            addr = pci_address(os.path.basename(candidate))
-            if addr:
-                return addr
+            if _canon.is_pci_address(os.path.basename(candidate)):
+                return _canon.pci_address(os.path.basename(candidate))
         return None
 
     def netdev_device_name(self, ifname: str) -> str | None:

@@ -62,7 +62,7 @@ options:
     default: false
   detach_timeout:
     description:
-      - Seconds to wait for the guest to release a live-detached device.
+      - Seconds to wait for the guest to release a live-detached device; with C(0) it reads back once and does not wait.
     type: int
     default: 10
 """

@@ -196,7 +196,7 @@ options:
     default: false
   detach_timeout:
     description:
-      - Seconds to wait for the guest to release a live-detached interface.
+      - Seconds to wait for the guest to release a live-detached interface; with C(0) it reads back once and does not wait.
     type: int
     default: 10
 notes:

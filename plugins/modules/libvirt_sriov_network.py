@@ -23,7 +23,8 @@ extends_documentation_fragment:
 options:
   name:
     description:
-      - Name of the libvirt network.
+      - Name of the libvirt network, as libvirt asks for it (it is the name of the definition's file)
+        with letters, digits, C(-), C(_), C(.) and C(+), starting with a letter or digit.
     type: str
     required: true
   state:
@@ -34,7 +35,8 @@ options:
     default: present
   pf:
     description:
-      - Netdev of the SR-IOV physical function whose VFs make the pool. Required with I(state=present).
+      - Netdev of the SR-IOV physical function whose VFs make the pool. Required with I(state=present);
+        it must be a network interface of the host (refused otherwise, before anything is defined).
     type: str
   managed:
     description:

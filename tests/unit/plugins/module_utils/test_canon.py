@@ -71,3 +71,24 @@ def test_ovs_values():
 def test_vlan_tag_range(bad):
     with pytest.raises(InvalidInput):
         _canon.vlan_tag(bad)
+
+
+@pytest.mark.parametrize("value,want", [
+    ("0000:01:00.0", "0000:01:00.0"), ("01:10.2", "0000:01:10.2"), ("0000:0A:00.1", "0000:0a:00.1"),
+    (" 03:1f.7 ", "0000:03:1f.7"), ("1:2.3", "0000:01:02.3"),
+    ({"domain": "0x0000", "bus": "0x04", "slot": "0x00", "function": "0x1"}, "0000:04:00.1"),
+    ({"type": "pci", "bus": "4", "slot": "0x10", "function": "0"}, "0000:04:10.0"),
+])
+def test_pci_address_forms(value, want):
+    assert _canon.pci_address(value) == want
+    assert _canon.is_pci_address(value)
+
+
+@pytest.mark.parametrize("value", ["0000:01:00.8", "enp1s0", "0000:03:20.1", "03:10", "zz:10.1", "", "virtio2",
+                                   "00000:01:00.0", {"bus": "x"}, {"bus": "0x100"}, {"slot": "0x20"}])
+def test_pci_address_refused_naming_option_and_value(value):
+    with pytest.raises(InvalidInput) as info:
+        _canon.pci_address(value, "source")
+    assert info.value.option == "source"
+    assert repr(value) in info.value.msg
+    assert not _canon.is_pci_address(value)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from ansible_collections.kvmnet.hypervisor.plugins.module_utils import _libvirt
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils import _canon, _libvirt
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._errors import (
     BackendUnavailable, InvalidInput, KvmnetError, NotFound, Unsupported)
 
@@ -84,17 +84,23 @@ def test_hostdev_canonical_ignores_guest_address_and_default_driver():
     assert _libvirt.parse_hostdev(_libvirt.parse_xml(live)) == {"source": "0000:04:00.0", "managed": True, "alias": None}
 
 
-@pytest.mark.parametrize("text,want", [("03:10.1", "0000:03:10.1"), ("0000:03:10.1", "0000:03:10.1"),
-                                       ("0000:AF:00.7", "0000:af:00.7")])
-def test_pci_address(text, want):
-    assert _libvirt.pci_address(text) == want
-    assert _libvirt.pci_address(_libvirt.pci_address_attrs(want)) == want
+def test_pci_address_attrs_round_trip():
+    """The attributes written into <address> parse back (through _canon) to the same address."""
+    attrs = _libvirt.pci_address_attrs("0000:af:1f.7")
+    assert attrs == {"type": "pci", "domain": "0x0000", "bus": "0xaf", "slot": "0x1f", "function": "0x7"}
+    assert _canon.pci_address(attrs) == "0000:af:1f.7"
 
 
-@pytest.mark.parametrize("text", ["0000:03:20.1", "03:10", "zz:10.1", "0000:03:10.8"])
-def test_pci_address_bad(text):
-    with pytest.raises(InvalidInput, match="source"):
-        _libvirt.pci_address(text)
+@pytest.mark.parametrize("name", ["sriov-pool", "pool_1", "a", "Pool.2+x"])
+def test_object_name_accepts(name):
+    assert _libvirt.object_name(name) == name
+
+
+@pytest.mark.parametrize("name", ["", "..", ".", "-x", "a b", "a;b", "a/b", "pool\n", "x" * 251, None])
+def test_object_name_refuses_naming_option_and_value(name):
+    with pytest.raises(InvalidInput) as err:
+        _libvirt.object_name(name, "name")
+    assert err.value.option == "name" and repr(name) in err.value.msg
 
 
 def test_canonical_vlan():

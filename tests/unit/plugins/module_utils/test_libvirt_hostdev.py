@@ -7,8 +7,8 @@ from __future__ import annotations
 import pytest
 
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils import _libvirt
-from ansible_collections.kvmnet.hypervisor.plugins.module_utils._errors import Unsupported
-from ansible_collections.kvmnet.hypervisor.plugins.module_utils._libvirt_hostdev import plan_hostdev
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils._errors import InvalidInput, NotFound, Unsupported
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils._libvirt_hostdev import LibvirtHostdevResource, plan_hostdev
 
 
 def test_hostdev_plans():
@@ -28,3 +28,29 @@ def test_hostdev_plans():
         plan_hostdev(current, dict(d, managed=False), {"config": live, "live": live})
     ops = plan_hostdev(current, dict(d, managed=False, allow_config_only=True), {"config": live, "live": live})
     assert [(o.action, o.params["flags"]) for o in ops] == [("detach", ["config"]), ("attach", ["config"])]
+
+
+def hostdev_params(**kw):
+    return dict(dict(uri="test:///default", domain="vm1", source="04:00.0", state="present", managed=None,
+                     config=True, live=True, allow_config_only=False, detach_timeout=10), **kw)
+
+
+@pytest.mark.parametrize("kw,option", [
+    (dict(source="04:00"), "source"), (dict(source="0000:04:20.0"), "source"), (dict(source="eth0"), "source"),
+    (dict(config=False, live=False), "config"), (dict(detach_timeout=-1), "detach_timeout"),
+])
+def test_normalize_refuses_naming_option_and_value(kw, option):
+    with pytest.raises(InvalidInput) as err:
+        LibvirtHostdevResource(hostdev_params(**kw)).normalize()
+    assert err.value.option == option
+    assert repr(kw[option]) in err.value.msg
+
+
+def test_source_must_exist_under_root(tmp_path):
+    (tmp_path / "sys" / "bus" / "pci" / "devices" / "0000:04:00.0").mkdir(parents=True)
+    current = {"running": True, "persistent": True, "config": None, "live": None}
+    res = LibvirtHostdevResource(hostdev_params(), root=str(tmp_path))
+    assert [(o.action, o.params["flags"]) for o in res.plan(current, res.normalize())] == [("attach", ["config", "live"])]
+    res = LibvirtHostdevResource(hostdev_params(source="04:00.1"), root=str(tmp_path))
+    with pytest.raises(NotFound, match="source: PCI device 0000:04:00.1 does not exist"):
+        res.plan(current, res.normalize())

@@ -177,6 +177,37 @@ def test_resolve_vf_from_sysfs(tmp_path):
         L.resolve_vf("eth9", 0, str(tmp_path))
 
 
+def test_root_points_pf_and_source_checks_at_a_test_tree(tmp_path):
+    """root= moves every host path (the VF lookup, the PCI device check) and nothing else."""
+    pfdir = tmp_path / "sys" / "devices" / "0000:01:00.0"
+    pfdir.mkdir(parents=True)
+    (tmp_path / "sys" / "devices" / "0000:01:10.0").mkdir()
+    os.symlink("../0000:01:10.0", pfdir / "virtfn0")
+    (tmp_path / "sys" / "class" / "net" / "enp1s0").mkdir(parents=True)
+    os.symlink(str(pfdir), tmp_path / "sys" / "class" / "net" / "enp1s0" / "device")
+    (tmp_path / "sys" / "bus" / "pci" / "devices" / "0000:01:10.0").mkdir(parents=True)
+    res = L.LibvirtIfaceResource(base_params(type="hostdev", pf="enp1s0", vf=0), root=str(tmp_path))
+    desired = res.normalize()
+    assert desired["source"] == "0000:01:10.0"
+    current = {"running": False, "persistent": True, "config": None, "live": None}
+    assert [o.action for o in res.plan(current, desired)] == ["attach"]
+    other = L.LibvirtIfaceResource(base_params(type="hostdev", source="01:11.0"), root=str(tmp_path))
+    with pytest.raises(NotFound, match="source: PCI device 0000:01:11.0 does not exist"):
+        other.plan(current, other.normalize())
+
+
+@pytest.mark.parametrize("timeout,attempts", [(None, 20), (10, 20), (0, 1), (2.5, 5)])
+def test_detach_timeout_to_attempts(timeout, attempts):
+    assert L.detach_attempts(timeout, 0.5) == attempts
+
+
+@pytest.mark.parametrize("timeout", [-1, "10", True])
+def test_detach_timeout_refused(timeout):
+    with pytest.raises(InvalidInput) as err:
+        L.detach_attempts(timeout, 0.5)
+    assert err.value.option == "detach_timeout"
+
+
 class FakeResource(L.LibvirtIfaceResource):
     """The module with the one read point replaced (no libvirt)."""
 

@@ -8,7 +8,7 @@ import pytest
 
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils import _libvirt
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils import _libvirt_sriov_network as N
-from ansible_collections.kvmnet.hypervisor.plugins.module_utils._errors import Conflict
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils._errors import Conflict, InvalidInput, NotFound
 
 
 def net(**kw):
@@ -37,3 +37,31 @@ def test_network_other_forward_mode_is_a_conflict():
     with pytest.raises(Conflict, match="forward mode nat"):
         N.plan_network({"forward_mode": "nat", "pf": None, "managed": False, "uuid": "u", "active": True,
                         "autostart": True}, net())
+
+
+def params(**kw):
+    return dict(dict(uri="test:///default", name="pool", state="present", pf="enp1s0", managed=True, active=None,
+                     autostart=None), **kw)
+
+
+@pytest.mark.parametrize("kw,option", [
+    (dict(name=".."), "name"), (dict(name="my pool"), "name"), (dict(name="a;reboot"), "name"),
+    (dict(name=""), "name"), (dict(name="a/b"), "name"), (dict(pf=None), "pf"), (dict(pf="en p1"), "pf"),
+])
+def test_normalize_refuses_naming_option_and_value(kw, option):
+    with pytest.raises(InvalidInput) as err:
+        N.LibvirtSriovNetworkResource(params(**kw)).normalize()
+    assert err.value.option == option
+    assert repr(kw[option]) in err.value.msg
+
+
+def test_plan_refuses_a_pf_that_is_not_a_network_interface(tmp_path):
+    (tmp_path / "sys" / "class" / "net" / "enp1s0").mkdir(parents=True)
+    res = N.LibvirtSriovNetworkResource(params(pf="enp9s0"), root=str(tmp_path))
+    with pytest.raises(NotFound, match="pf: 'enp9s0' is not a network interface on this host"):
+        res.plan(None, res.normalize())
+    res = N.LibvirtSriovNetworkResource(params(), root=str(tmp_path))
+    assert [o.action for o in res.plan(None, res.normalize())] == ["define"]
+    # taking a pool away needs no PF
+    res = N.LibvirtSriovNetworkResource(params(pf="enp9s0", state="absent"), root=str(tmp_path))
+    assert res.plan(None, res.normalize()) == []

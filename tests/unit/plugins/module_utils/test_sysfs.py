@@ -9,7 +9,7 @@ import os
 import pytest
 
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._errors import NotFound
-from ansible_collections.kvmnet.hypervisor.plugins.module_utils._sysfs import Sysfs, parse_interrupts, pci_address
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils._sysfs import Sysfs, parse_interrupts
 
 #: this machine's kernel 6.18 (virtio-net eth0 = virtio2)
 INTERRUPTS_6 = """\
@@ -64,13 +64,6 @@ def test_parse_interrupts_old_layout():
     assert entries[45]["actions"] == ["eth0-TxRx-0"]
     assert entries[45]["chip"] == "PCI-MSI-edge"
     assert entries[0]["actions"] == ["timer"]
-
-
-@pytest.mark.parametrize("text,expected", [
-    ("0000:01:00.0", "0000:01:00.0"), ("01:10.2", "0000:01:10.2"), ("0000:01:00.8", None), ("enp1s0", None),
-    ("0000:0A:00.1", "0000:0a:00.1")])
-def test_pci_address(text, expected):
-    assert pci_address(text) == expected
 
 
 def make_tree(root, ifname="enp1s0", pci="0000:01:00.0", totalvfs=7, numvfs=0, virtio=None):
