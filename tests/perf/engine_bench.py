@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import importlib
 import json
-import re
 import sys
 import time
 
@@ -21,36 +20,37 @@ from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._engine import execute
 
 PREFIX = "kvmnet.hypervisor."
-_RESOURCE = re.compile(r"from ansible_collections\.kvmnet\.hypervisor\.plugins\.module_utils\.(\w+) import (\w+Resource)")
 
 
 class _Captured(Exception):
-    """Raised by the stand-in AnsibleModule once it has the argument spec."""
+    """Raised by the stand-in run() once the argument spec and the Resource class are known."""
 
 
 def module_spec(name):
-    """(argument_spec, Resource class) of plugins/modules/<name>.py, taken from its main()."""
+    """(argument_spec, Resource class) of plugins/modules/<name>.py, taken from its main():
+    AnsibleModule and run() are replaced while main() runs, so what they receive is captured."""
     mod = importlib.import_module("ansible_collections.kvmnet.hypervisor.plugins.modules.%s" % name)
     captured = {}
 
     def fake_module(argument_spec, **kwargs):
         captured.update(spec=argument_spec, kwargs=kwargs)
+        return None
+
+    def fake_run(module, resource_class):
+        captured["resource"] = resource_class
         raise _Captured()
 
-    real = mod.AnsibleModule
-    mod.AnsibleModule = fake_module
+    real = mod.AnsibleModule, mod.run
+    mod.AnsibleModule, mod.run = fake_module, fake_run
     try:
         mod.main()
     except _Captured:
         pass
     finally:
-        mod.AnsibleModule = real
-    source = open(mod.__file__, encoding="utf-8").read()
-    m = _RESOURCE.search(source)
-    if not m or "spec" not in captured:
+        mod.AnsibleModule, mod.run = real
+    if "spec" not in captured or "resource" not in captured:
         raise SystemExit("engine_bench: cannot find the argument spec / Resource of %s" % name)
-    utils = importlib.import_module("ansible_collections.kvmnet.hypervisor.plugins.module_utils.%s" % m.group(1))
-    return captured["spec"], getattr(utils, m.group(2))
+    return captured["spec"], captured["resource"]
 
 
 def main():
