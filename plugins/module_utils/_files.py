@@ -113,7 +113,8 @@ def files_state(files: dict[str, Any]) -> dict[str, Any]:
 #: ``(action, directory prefix, argv, package)``; systemd first, so that a unit a new udev
 #: rule wants is known when udev acts on the rule
 RELOADS = (
-    ("reload_systemd", "/etc/systemd/", ("systemctl", "daemon-reload"), "systemd"),
+    # units and their drop-ins only: /etc/systemd/network (networkd) is not systemd's to reload
+    ("reload_systemd", "/etc/systemd/system/", ("systemctl", "daemon-reload"), "systemd"),
     ("reload_udev", "/etc/udev/", ("udevadm", "control", "--reload"), "udev"),
 )
 
