@@ -33,6 +33,7 @@ from typing import Any
 
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._errors import (
     ApplyFailed,
+    BackendUnavailable,
     KvmnetError,
     MissingDependency,
     VerificationFailed,
@@ -116,6 +117,8 @@ class Resource:
     #: how many times verify() re-reads before giving up, and the pause between reads (seconds)
     verify_attempts = 10
     verify_delay = 0.2
+    #: the desired fields that name the object (kept when a read state lacks them)
+    identity_fields: tuple[str, ...] = ("name",)
 
     def __init__(self, params: dict[str, Any], root: str = "/") -> None:
         self.params = params
@@ -152,7 +155,9 @@ class Resource:
         """Carry out the plan, one operation at a time through :meth:`apply_operation`.
 
         Resources whose backend has transactions (OVSDB, libvirt) override this to apply the
-        whole plan at once. On a failure half-way, ApplyFailed says what was already applied.
+        whole plan at once. On a failure half-way, ApplyFailed says which step failed and what
+        was already applied; :func:`execute` then rolls back. An operation that makes several
+        host changes is split into several operations, so ``applied`` is true step by step.
         """
         applied: list[Operation] = []
         for op in operations:
@@ -161,8 +166,8 @@ class Resource:
             except KvmnetError as exc:
                 raise ApplyFailed(
                     "%s failed: %s%s" % (op.describe(), exc.msg,
-                                         "; already applied: " + "; ".join(a.describe() for a in applied)
-                                         if applied else "; nothing was changed"),
+                                         "; applied before it: " + "; ".join(a.describe() for a in applied)
+                                         if applied else ""),
                     applied=[a.to_dict() for a in applied],
                     failed=op.to_dict(),
                     cause=exc.kind,
@@ -198,6 +203,21 @@ class Resource:
             remaining=[op.to_dict() for op in remaining],
         )
 
+    def restore_desired(self, before: dict[str, Any] | None, desired: dict[str, Any]) -> dict[str, Any]:
+        """The desired state (in :meth:`normalize`'s shape) that puts back ``before``, the state
+        :meth:`read_current` returned before the run (None: the object did not exist); used to
+        roll back a failed run and to replay a checkpoint. Default: absent when it did not
+        exist, else every field as read (a desired field the read state lacks: left alone, but
+        for :attr:`identity_fields`, taken from ``desired``), present. Resources whose read
+        state is not a valid desired state override this."""
+        if before is None:
+            return dict(desired, state="absent")
+        target: dict[str, Any] = {k: None for k in desired}
+        target.update({k: desired.get(k) for k in self.identity_fields})
+        target.update(before)
+        target["state"] = "present"
+        return target
+
     def extra_results(self, after: dict[str, Any] | None) -> dict[str, Any]:
         """Module-specific return values computed from the final state (default: none)."""
         return {}
@@ -208,7 +228,13 @@ class Resource:
 
 
 def execute(resource: Resource, check_mode: bool = False) -> dict[str, Any]:
-    """Drive ``resource`` through the contract and return the module result (no Ansible needed)."""
+    """Drive ``resource`` through the contract and return the module result (no Ansible needed).
+
+    A failure while applying is undone (:func:`rollback`) and raised as :class:`ApplyFailed`
+    saying what failed, what was applied, what was reverted and whether the host is back.
+    """
+    from ansible_collections.kvmnet.hypervisor.plugins.module_utils import _checkpoint, _files
+
     try:
         resource.open()
         desired = resource.normalize()
@@ -219,8 +245,21 @@ def execute(resource: Resource, check_mode: bool = False) -> dict[str, Any]:
         elif check_mode:
             after = resource.predict(current, desired, operations)
         else:
-            resource.apply(operations)
-            after = resource.verify(desired)
+            journal = _files.FileJournal()
+            checkpoint = _checkpoint.open_checkpoint(resource.root)
+            if checkpoint is not None:
+                checkpoint.record(resource, desired, current)
+            guards = [journal] + ([checkpoint.file_guard] if checkpoint is not None else [])
+            for guard in guards:
+                _files.add_guard(guard)
+            try:
+                resource.apply(operations)
+                after = resource.verify(desired)
+            except Exception as exc:  # every failure is undone, typed or not
+                raise rollback(resource, current, desired, operations, journal, exc) from exc
+            finally:
+                for guard in guards:
+                    _files.remove_guard(guard)
         extra = resource.extra_results(after)
     finally:
         resource.close()
@@ -241,6 +280,69 @@ def execute(resource: Resource, check_mode: bool = False) -> dict[str, Any]:
     return result
 
 
+def restore_to(resource: Resource, before: dict[str, Any] | None,
+               desired: dict[str, Any]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Plan from the host as it is now back to ``before`` and apply it; returns ``(reverted,
+    remaining)``: the operations applied, and what a fresh plan still finds different (empty:
+    the host is verified back). Used by :func:`rollback` and by a checkpoint's replay."""
+    target = resource.restore_desired(before, desired)
+    operations = resource.plan(resource.read_current(), target)
+    if operations:
+        resource.apply(operations)
+    try:
+        resource.verify(target)
+    except VerificationFailed as exc:
+        return [op.to_dict() for op in operations], list(exc.details.get("remaining", []))
+    return [op.to_dict() for op in operations], []
+
+
+def rollback(resource: Resource, before: dict[str, Any] | None, desired: dict[str, Any],
+             operations: list[Operation], journal: Any, exc: BaseException) -> ApplyFailed:
+    """Undo a failed apply: restore the files the run changed (byte for byte, with the reloads
+    they need), plan from the host as it is now back to ``before`` and apply that, read back.
+
+    Returns the :class:`ApplyFailed` to raise: the failed step, what was applied, what was
+    reverted, whether the host is verified back, and ``changed`` (true when the host is not
+    back: something changed and stays changed)."""
+    from ansible_collections.kvmnet.hypervisor.plugins.module_utils import _files
+
+    error = exc if isinstance(exc, KvmnetError) else BackendUnavailable(
+        "%s: unexpected %s: %s" % (resource.diff_header(), type(exc).__name__, exc))
+    details = dict(error.details) if isinstance(error, ApplyFailed) else {}
+    if isinstance(error, VerificationFailed):  # everything was applied; the read-back differs
+        details = {"applied": [op.to_dict() for op in operations], "failed": {"action": "verify",
+                   "target": resource.diff_header(), "remaining": error.details.get("remaining", [])}}
+    applied = details.get("applied", [])
+    failed = details.get("failed") or (operations[len(applied)].to_dict() if len(applied) < len(operations) else None)
+    cause = details.get("cause", error.kind)
+    reverted: list[dict[str, Any]] = []
+    remaining: list[dict[str, Any]] = []
+    problem = None
+    try:
+        restored = journal.restore()
+        reverted += [{"action": "restore_file", "target": path} for path in restored]
+        reloads = _files.plan_reloads([Operation("write_file", path) for path in restored])
+        for op in reloads:
+            _files.apply_reload_operation(op, "rolling back %s" % resource.diff_header())
+            reverted.append(op.to_dict())
+        undo, remaining = restore_to(resource, before, desired)
+        reverted += undo
+    except Exception as undo_exc:  # the rollback itself failed: say what stands
+        problem = undo_exc.msg if isinstance(undo_exc, KvmnetError) else "%s: %s" % (type(undo_exc).__name__, undo_exc)
+    back = problem is None and not remaining
+    text = error.msg if isinstance(error, ApplyFailed) else "%s failed: %s" % (
+        Operation(**failed).describe() if failed else resource.diff_header(), error.msg)
+    if back:
+        text += "; rolled back: the host is verified back to its state before the run"
+    elif problem is not None:
+        text += "; the rollback failed (%s): the host is NOT back to its state before the run" % problem
+    else:
+        text += "; rolled back, but the host still differs from its state before the run: %s" % "; ".join(
+            Operation(**op).describe() for op in remaining)
+    return ApplyFailed(text, failed=failed, applied=applied, reverted=reverted, remaining=remaining,
+                       rolled_back=back, rollback_error=problem, cause=cause, changed=not back)
+
+
 def run(module: Any, resource_class: type[Resource]) -> None:
     """Run a module: build the resource from the params, execute, exit_json or fail_json.
 
@@ -256,7 +358,13 @@ def run(module: Any, resource_class: type[Resource]) -> None:
                 % (missing_required_lib(exc.library), exc.package),
             exception=exc.import_error, error=exc.kind, **exc.details)
     except KvmnetError as exc:
-        module.fail_json(msg=exc.msg, error=exc.kind, exception=traceback.format_exc(), **exc.details)
+        details = dict(exc.details)
+        module.fail_json(msg=exc.msg, error=exc.kind, exception=traceback.format_exc(),
+                         changed=bool(details.pop("changed", False)), **details)
+    except Exception as exc:  # a bug or an untyped backend error: still a result, never a traceback
+        module.fail_json(msg="%s: internal error: %s: %s (please report it with the exception below)"
+                         % (resource_class.__name__, type(exc).__name__, exc),
+                         error="internal_error", exception=traceback.format_exc(), changed=False)
     else:
         if not module._diff:
             result.pop("diff")

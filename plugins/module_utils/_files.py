@@ -15,9 +15,11 @@ force from this run on, not from the next boot.
 
 from __future__ import annotations
 
+import base64
 import os
+import stat
 import tempfile
-from typing import Any
+from typing import Any, Callable
 
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._command import run_command
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._engine import Operation
@@ -61,16 +63,94 @@ def plan_files(current: dict[str, str | None], desired: dict[str, str | None],
     return ops
 
 
+#: callables ``guard(path, root)`` run before any file is written or removed: the engine's
+#: :class:`FileJournal` of the run and an open checkpoint's journal keep the original there
+_GUARDS: list[Callable[[str, str], None]] = []
+
+
+def add_guard(guard: Callable[[str, str], None]) -> None:
+    """Run ``guard(path, root)`` before every write or removal until :func:`remove_guard`."""
+    _GUARDS.append(guard)
+
+
+def remove_guard(guard: Callable[[str, str], None]) -> None:
+    """Stop running ``guard``; nothing if it is not registered."""
+    if guard in _GUARDS:
+        _GUARDS.remove(guard)
+
+
+def _before_change(path: str, root: str) -> None:
+    for guard in list(_GUARDS):
+        guard(path, root)
+
+
+def snapshot(path: str, root: str = "/") -> dict[str, Any] | None:
+    """The original of a file as JSON: ``{"content_b64", "mode"}`` (bytes, permission bits),
+    None when it does not exist. :func:`restore_snapshot` puts it back byte for byte."""
+    target = host_path(path, root)
+    try:
+        with open(target, "rb") as handle:
+            data = handle.read()
+            mode = stat.S_IMODE(os.fstat(handle.fileno()).st_mode)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise BackendUnavailable("cannot read %s: %s" % (path, exc.strerror)) from exc
+    return {"content_b64": base64.b64encode(data).decode("ascii"), "mode": "%04o" % mode}
+
+
+def restore_snapshot(path: str, original: dict[str, Any] | None, root: str = "/") -> bool:
+    """Put back what :func:`snapshot` took (remove the file if it did not exist); True if the
+    file was different and is now restored. Bypasses the guards: this *is* the undo."""
+    if snapshot(path, root) == original:
+        return False
+    if original is None:
+        try:
+            os.unlink(host_path(path, root))
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            raise BackendUnavailable("cannot remove %s: %s" % (path, exc.strerror)) from exc
+        return True
+    _write_bytes(path, base64.b64decode(original["content_b64"]), int(original["mode"], 8), root)
+    return True
+
+
+class FileJournal:
+    """The originals of the files changed during one run (first sight wins), to undo them."""
+
+    def __init__(self) -> None:
+        self.originals: dict[tuple[str, str], dict[str, Any] | None] = {}
+
+    def __call__(self, path: str, root: str) -> None:
+        key = (root, path)
+        if key not in self.originals:
+            self.originals[key] = snapshot(path, root)
+
+    def restore(self) -> list[str]:
+        """Put every file back as it was, newest first; the paths that were different."""
+        restored = []
+        for (root, path), original in reversed(list(self.originals.items())):
+            if restore_snapshot(path, original, root):
+                restored.append(path)
+        return restored
+
+
 def write_atomic(path: str, content: str, mode: int = 0o644, root: str = "/") -> None:
     """Write ``content`` to ``path`` through a temporary file in the same directory and a rename."""
+    _before_change(path, root)
+    _write_bytes(path, content.encode("utf-8"), mode, root)
+
+
+def _write_bytes(path: str, data: bytes, mode: int, root: str) -> None:
     target = host_path(path, root)
     directory = os.path.dirname(target)
     try:
         os.makedirs(directory, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=".kvmnet-", dir=directory)
         try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                handle.write(content)
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
                 handle.flush()
                 os.fsync(handle.fileno())
             os.chmod(tmp, mode)
@@ -85,6 +165,7 @@ def write_atomic(path: str, content: str, mode: int = 0o644, root: str = "/") ->
 
 def remove(path: str, root: str = "/") -> None:
     """Remove a file if it exists."""
+    _before_change(path, root)
     try:
         os.unlink(host_path(path, root))
     except FileNotFoundError:

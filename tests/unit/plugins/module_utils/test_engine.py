@@ -117,34 +117,148 @@ def test_check_mode_absent_predicts_none():
     assert "a" in host
 
 
-def test_failure_half_way_says_what_was_applied():
-    class TwoStep(DictResource):
-        def plan(self, current, desired):
-            return [Operation("create", "a", color="red"), Operation("delete", "b")]
+class ManyResource(Resource):
+    """Several named items in a dict 'host'; the k-th applied step (``fail_at``) raises
+    ``error`` after ``half`` of it was done (an operation that failed in the middle)."""
 
-    host = {"b": {}}
+    verify_delay = 0
+    verify_attempts = 2
+
+    def __init__(self, params, host, fail_at=None, error=None, half=False):
+        super().__init__(params)
+        self.host, self.fail_at, self.error, self.half = host, fail_at, error, half
+        self.steps = 0
+
+    def normalize(self):
+        return {"items": dict(self.params["items"]), "state": "present"}
+
+    def read_current(self):
+        return {"items": {k: dict(v) for k, v in self.host.items()}}
+
+    def plan(self, current, desired):
+        ops = []
+        for name, want in sorted(desired["items"].items()):
+            have = current["items"].get(name)
+            if want is None and have is not None:
+                ops.append(Operation("delete", name))
+            elif want is not None and have is None:
+                ops.append(Operation("create", name, color=want["color"]))
+            elif want is not None and have != want:
+                ops.append(Operation("modify", name, changes={"color": {"before": have["color"],
+                                                                        "after": want["color"]}}))
+        return ops
+
+    def restore_desired(self, before, desired):
+        names = set(desired["items"]) | set(before["items"])
+        return {"items": {n: before["items"].get(n) for n in names}, "state": "present"}
+
+    def apply_operation(self, op):
+        self.steps += 1
+        if self.steps == self.fail_at:
+            if self.half and op.action == "modify":
+                self.host[op.target]["color"] = "half"
+            raise self.error or NotFound("backend says no")
+        if op.action == "delete":
+            del self.host[op.target]
+        elif op.action == "create":
+            self.host[op.target] = {"color": op.params["color"]}
+        else:
+            self.host[op.target]["color"] = op.changes["color"]["after"]
+
+
+def test_failure_at_each_step_rolls_the_host_back():
+    before = {"a": {"color": "red"}, "b": {"color": "red"}, "c": {"color": "red"}}
+    want = {"a": None, "b": {"color": "blue"}, "c": {"color": "green"}, "d": {"color": "red"}}
+    for k in range(1, 5):
+        host = {n: dict(v) for n, v in before.items()}
+        with pytest.raises(ApplyFailed) as info:
+            execute(ManyResource({"items": want}, host, fail_at=k, half=True))
+        err = info.value
+        assert host == before, "step %d" % k
+        assert len(err.details["applied"]) == k - 1
+        assert err.details["failed"]["target"] == sorted(want)[k - 1]
+        assert err.details["rolled_back"] is True and err.details["changed"] is False
+        assert err.details["remaining"] == []
+        # what was undone: the applied steps, and the half of the failed one
+        assert len(err.details["reverted"]) == (k - 1) + (1 if sorted(want)[k - 1] in ("b", "c") else 0)
+        assert "rolled back: the host is verified back" in err.msg
+
+
+def test_failure_names_failed_and_applied_steps():
+    host = {"a": {"color": "red"}}
     with pytest.raises(ApplyFailed) as info:
-        execute(TwoStep({"name": "a"}, host, fail_on="delete"))
+        execute(ManyResource({"items": {"a": None, "b": {"color": "red"}}}, host, fail_at=2))
     err = info.value
-    assert err.details["applied"] == [{"action": "create", "target": "a", "color": "red"}]
-    assert err.details["failed"] == {"action": "delete", "target": "b"}
-    assert "already applied: create a" in err.msg
+    assert err.details["applied"] == [{"action": "delete", "target": "a"}]
+    assert err.details["failed"] == {"action": "create", "target": "b", "color": "red"}
+    assert err.details["reverted"] == [{"action": "create", "target": "a", "color": "red"}]
+    assert err.msg.startswith("create b failed: backend says no; applied before it: delete a; rolled back")
 
 
-def test_failure_on_first_step_says_nothing_changed():
+def test_untyped_backend_error_is_typed_and_rolled_back():
+    host = {"a": {"color": "red"}}
     with pytest.raises(ApplyFailed) as info:
-        execute(DictResource({"name": "a", "color": "red"}, {}, fail_on="create"))
-    assert "nothing was changed" in info.value.msg
-    assert info.value.details["applied"] == []
+        execute(ManyResource({"items": {"a": {"color": "blue"}, "b": {"color": "red"}}}, host,
+                             fail_at=2, error=KeyError("row vanished")))
+    err = info.value
+    assert host == {"a": {"color": "red"}}
+    assert err.details["cause"] == "backend_unavailable"
+    assert "unexpected KeyError" in err.msg
 
 
-def test_verification_failure_names_remaining_operations():
+def test_failed_rollback_says_changed_and_not_back():
+    class Stuck(ManyResource):
+        def apply_operation(self, op):
+            if self.steps >= 1:  # after the first step, every step fails, the undo's too
+                self.steps += 1
+                raise NotFound("backend gone")
+            super().apply_operation(op)
+
+    host = {}
+    with pytest.raises(ApplyFailed) as info:
+        execute(Stuck({"items": {"a": {"color": "red"}, "b": {"color": "red"}}}, host))
+    err = info.value
+    assert host == {"a": {"color": "red"}}
+    assert err.details["changed"] is True and err.details["rolled_back"] is False
+    assert "the host is NOT back" in err.msg and "backend gone" in err.details["rollback_error"]
+
+
+def test_verification_failure_is_rolled_back():
     host = {"a": {"color": "red"}}
     resource = DictResource({"name": "a", "color": "blue"}, host, drift=True)
     resource.verify_attempts = 3
-    with pytest.raises(VerificationFailed) as info:
+    with pytest.raises(ApplyFailed) as info:
         execute(resource)
+    assert info.value.details["cause"] == "verification_failed"
     assert "modify a (color: drifted -> blue)" in info.value.msg
+    assert info.value.details["failed"]["action"] == "verify"
+    # the drifting backend cannot be put back either: the result says so
+    assert info.value.details["changed"] is True
+
+
+def test_files_changed_by_a_failed_run_are_restored_byte_for_byte(tmp_path):
+    from ansible_collections.kvmnet.hypervisor.plugins.module_utils import _files
+
+    root = str(tmp_path)
+    (tmp_path / "etc").mkdir()
+    (tmp_path / "etc" / "kept").write_bytes(b"\xff original\n")
+    (tmp_path / "etc" / "kept").chmod(0o600)
+
+    class WithFiles(ManyResource):
+        def apply_operation(self, op):
+            if op.action == "create":
+                _files.write_atomic("/etc/kept", "new", 0o644, root)
+                _files.write_atomic("/etc/new", "new", 0o644, root)
+            super().apply_operation(op)
+
+    with pytest.raises(ApplyFailed) as info:
+        execute(WithFiles({"items": {"a": {"color": "red"}, "b": {"color": "red"}}}, {}, fail_at=2))
+    assert (tmp_path / "etc" / "kept").read_bytes() == b"\xff original\n"
+    assert (tmp_path / "etc" / "kept").stat().st_mode & 0o777 == 0o600
+    assert not (tmp_path / "etc" / "new").exists()
+    restored = [op["target"] for op in info.value.details["reverted"] if op["action"] == "restore_file"]
+    assert sorted(restored) == ["/etc/kept", "/etc/new"]
+    assert _files._GUARDS == []
 
 
 def test_backend_closed_even_on_error():
@@ -152,6 +266,7 @@ def test_backend_closed_even_on_error():
     with pytest.raises(ApplyFailed):
         execute(resource)
     assert resource.opened == resource.closed == 1
+
 
 
 def test_operation_equality_and_describe():
