@@ -14,16 +14,25 @@ depends neither on the ssh session nor on the module's process.
 
 Layout of the checkpoint directory::
 
-    state.json           id, started, timeout, deadline, probes, python
+    state.json           id, started, timeout, deadline, probes, python, armed; written last:
+                         its presence is what "a checkpoint is open" means
     entries/000001.json  one per module run that changed something: resource, params, root,
                          desired, before
     files/<sha1>.json    the original of one file: path, root, original ({content_b64, mode}
                          or null: did not exist)
     lib/                 the collection's module_utils, as the modules that armed it ran them
+    replay.py            the entry point: ``python -I replay.py [--boot-files] ROOT`` (what the
+                         systemd units run, see _checkpoint_units)
+    boot-files.json      the files the early-boot stage (--boot-files) already put back
+
+Who changes the checkpoint (start, confirm, replay) holds ``/var/lib/kvmnet/checkpoint.lock``
+(flock): a rollback fired by the timer and a confirmation never run at the same time.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import importlib
 import json
@@ -32,7 +41,7 @@ import shutil
 import sys
 import tempfile
 import time
-from typing import Any
+from typing import Any, Iterator
 
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils import _files
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._errors import BackendUnavailable, KvmnetError
@@ -41,6 +50,28 @@ from ansible_collections.kvmnet.hypervisor.plugins.module_utils._errors import B
 CHECKPOINT_DIR = "/var/lib/kvmnet/checkpoint"
 #: the report of the last rollback or confirmation, kept after the checkpoint is gone
 LAST_REPORT = "/var/lib/kvmnet/checkpoint-last.json"
+#: held (flock) by whoever starts, confirms or replays a checkpoint
+LOCK = "/var/lib/kvmnet/checkpoint.lock"
+#: the package every module_utils file of the collection lives in
+LIBRARY_PACKAGE = "ansible_collections.kvmnet.hypervisor.plugins.module_utils"
+#: the entry point the units run, next to lib/ in the checkpoint directory
+REPLAY_SCRIPT = "replay.py"
+BOOT_FILES = "boot-files.json"
+
+SCRIPT = '''#!/usr/bin/python3
+# Written by kvmnet.hypervisor (checkpoint %(id)s); removed with the checkpoint.
+# Rolls the open checkpoint back with the code that journaled it (lib/ next to this file):
+#   python -I replay.py ROOT               resources newest first, then files, then reloads
+#   python -I replay.py --boot-files ROOT  early boot: only put the files back
+# Run by kvmnet-checkpoint-rollback.service (timer, boot) and kvmnet-checkpoint-boot.service.
+import os
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils._checkpoint import main  # noqa: E402
+
+sys.exit(main(sys.argv[1:]))
+'''
 
 
 def _write_json(path: str, data: Any) -> None:
@@ -132,6 +163,31 @@ class Checkpoint:
     def age(self) -> float:
         return max(0.0, time.time() - float(self.state.get("started", time.time())))
 
+    def script(self) -> str:
+        """The replay script's path (on this host, under root)."""
+        return os.path.join(self.path, REPLAY_SCRIPT)
+
+    def command(self, boot_files: bool = False) -> list[str]:
+        """The command line that rolls this checkpoint back: the recorded python, isolated
+        (no PYTHONPATH, no user site: only lib/ next to the script), the script, the root."""
+        return [self.state["python"], "-I", self.script()] + (["--boot-files"] if boot_files else []) + [self.root]
+
+    def commit(self) -> None:
+        """Open the checkpoint: write state.json, the last step of starting one."""
+        _write_json(os.path.join(self.path, "state.json"), self.state)
+
+    def describe(self) -> str:
+        """``'ID' (started 2026-11-30 08:00:00 UTC, 125 s ago, deadline in 475 s)``"""
+        left = float(self.state.get("deadline", 0)) - time.time()
+        return "%r (started %s, %d s ago, %s)" % (
+            self.state.get("id"), utc(self.state.get("started")), self.age(),
+            "deadline in %d s" % left if left >= 0 else "deadline passed %d s ago" % -left)
+
+
+def utc(stamp: Any) -> str:
+    """A time stamp (seconds since the epoch) as ``YYYY-MM-DD HH:MM:SS UTC``."""
+    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(float(stamp or 0)))
+
 
 def open_checkpoint(root: str = "/") -> Checkpoint | None:
     """The open checkpoint under ``root``, or None."""
@@ -145,15 +201,84 @@ def open_checkpoint(root: str = "/") -> Checkpoint | None:
     return Checkpoint(root, state)
 
 
-def create(root: str, checkpoint_id: str, timeout: int, probes: list[dict[str, Any]]) -> Checkpoint:
-    """Open a new checkpoint (the caller made sure none is open)."""
+def prepare(root: str, checkpoint_id: str, timeout: int, probes: list[dict[str, Any]],
+            armed: bool = True) -> Checkpoint:
+    """A new checkpoint's directory, not open yet (no state.json: :meth:`Checkpoint.commit`
+    opens it). What an interrupted start left there is removed first. The caller holds the
+    lock and made sure none is open."""
     now = time.time()
     state = {"id": checkpoint_id, "started": now, "timeout": timeout, "deadline": now + timeout,
-             "probes": probes, "python": sys.executable}
+             "probes": probes, "python": sys.executable, "armed": armed}
     checkpoint = Checkpoint(root, state)
-    os.makedirs(checkpoint.path, exist_ok=True)
-    _write_json(os.path.join(checkpoint.path, "state.json"), state)
+    shutil.rmtree(checkpoint.path, ignore_errors=True)
+    shutil.rmtree(checkpoint.path + ".closing", ignore_errors=True)
+    os.makedirs(checkpoint.path)
     return checkpoint
+
+
+def create(root: str, checkpoint_id: str, timeout: int, probes: list[dict[str, Any]]) -> Checkpoint:
+    """Open a new checkpoint at once (the journal alone: no library, script or units)."""
+    checkpoint = prepare(root, checkpoint_id, timeout, probes)
+    checkpoint.commit()
+    return checkpoint
+
+
+def discard(checkpoint: Checkpoint) -> None:
+    """Remove a checkpoint that was prepared but never opened."""
+    shutil.rmtree(checkpoint.path, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def locked(root: str = "/", wait: float = 900.0) -> Iterator[None]:
+    """Hold the checkpoint lock under ``root`` (waiting at most ``wait`` seconds: a rollback
+    in progress holds it)."""
+    path = _files.host_path(LOCK, root or "/")
+    try:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError as exc:
+        raise BackendUnavailable("checkpoint: cannot open the lock %s: %s" % (path, exc.strerror)) from exc
+    try:
+        until = time.monotonic() + wait
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > until:
+                    raise BackendUnavailable("checkpoint: %s is still held after %d s (a rollback in progress?)"
+                                             % (path, wait)) from None
+                time.sleep(0.2)
+        yield
+    finally:
+        os.close(fd)
+
+
+def last_report(root: str = "/") -> dict[str, Any] | None:
+    """How the last checkpoint under ``root`` ended (None: never one, or unreadable)."""
+    try:
+        return _read_json(_files.host_path(LAST_REPORT, root or "/"))
+    except (OSError, ValueError):
+        return None
+
+
+def library_modules(modules: list[Any]) -> list[Any]:
+    """``modules`` and every module of the collection's module_utils loaded in this process
+    (what they import), without packages, by name: what :func:`copy_library` copies."""
+    found = {m.__name__: m for m in modules}
+    for name, module in list(sys.modules.items()):
+        if name.startswith(LIBRARY_PACKAGE + ".") and module is not None:
+            found[name] = module
+    return [found[name] for name in sorted(found) if not hasattr(found[name], "__path__")]
+
+
+def write_script(checkpoint: Checkpoint) -> str:
+    """The replay entry point next to ``lib/``; returns its path."""
+    path = checkpoint.script()
+    with open(path, "w", encoding="utf-8") as handle:
+        handle.write(SCRIPT % {"id": checkpoint.state.get("id")})
+    os.chmod(path, 0o755)
+    return path
 
 
 def copy_library(checkpoint: Checkpoint, modules: list[Any]) -> str:
@@ -178,6 +303,63 @@ def copy_library(checkpoint: Checkpoint, modules: list[Any]) -> str:
     return lib
 
 
+def restore_files(root: str = "/", log: Any = None) -> dict[str, Any]:
+    """Early boot (before the network starts): put back the open checkpoint's files only, so
+    networkd / NetworkManager / ifupdown bring up the configuration from before it. The
+    checkpoint stays open: the full :func:`replay` follows once the daemons run, and does the
+    reloads these files need (kept in boot-files.json)."""
+    say = log or (lambda text: None)
+    checkpoint = open_checkpoint(root)
+    if checkpoint is None:
+        say("no checkpoint open under %s: nothing to do" % root)
+        return {"checkpoint": None, "files": [], "errors": [], "verified": True}
+    report: dict[str, Any] = {"checkpoint": checkpoint.state.get("id"), "files": [], "errors": []}
+    say("checkpoint %s: early boot, putting back %d files" % (report["checkpoint"], len(checkpoint.files())))
+    for kept in reversed(checkpoint.files()):
+        try:
+            if _files.restore_snapshot(kept["path"], kept["original"], kept.get("root") or root):
+                report["files"].append(kept["path"])
+                say("%s: %s" % (kept["path"], "restored" if kept["original"] else "removed (did not exist)"))
+        except KvmnetError as exc:
+            report["errors"].append({"what": kept["path"], "error": exc.msg})
+            say("%s: FAILED to restore: %s" % (kept["path"], exc.msg))
+    earlier = _boot_files(checkpoint)
+    _write_json(os.path.join(checkpoint.path, BOOT_FILES),
+                {"files": earlier + [p for p in report["files"] if p not in earlier]})
+    report["verified"] = not report["errors"]
+    return report
+
+
+def _boot_files(checkpoint: Checkpoint) -> list[str]:
+    try:
+        return list(_read_json(os.path.join(checkpoint.path, BOOT_FILES)).get("files", []))
+    except (OSError, ValueError):
+        return []
+
+
+def main(argv: list[str] | None = None) -> int:
+    """The replay script: ``[--boot-files] ROOT``; logs to stdout (journald under systemd).
+    Exit status 0 when the host is verified back (or nothing was open), 1 otherwise."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    boot_files = "--boot-files" in args
+    args = [a for a in args if a != "--boot-files"]
+    if len(args) != 1:
+        sys.stderr.write("usage: replay.py [--boot-files] ROOT\n")
+        return 2
+
+    def say(text: str) -> None:
+        sys.stdout.write(text + "\n")
+        sys.stdout.flush()
+
+    try:
+        with locked(args[0]):
+            report = restore_files(args[0], say) if boot_files else replay(args[0], say)
+    except KvmnetError as exc:
+        say("checkpoint rollback FAILED: %s" % exc.msg)
+        return 1
+    return 0 if report.get("verified") else 1
+
+
 def _build(entry: dict[str, Any]) -> Any:
     module_name, class_name = entry["resource"].split(":")
     cls = getattr(importlib.import_module(module_name), class_name)
@@ -194,6 +376,7 @@ def replay(root: str = "/", log: Any = None) -> dict[str, Any]:
     say = log or (lambda text: None)
     checkpoint = open_checkpoint(root)
     if checkpoint is None:
+        say("no checkpoint open under %s: nothing to do" % root)
         return {"checkpoint": None, "entries": [], "files": [], "errors": [], "verified": True}
     report: dict[str, Any] = {"checkpoint": checkpoint.state.get("id"), "entries": [], "files": [],
                               "reloads": [], "errors": []}
@@ -228,6 +411,8 @@ def replay(root: str = "/", log: Any = None) -> dict[str, Any]:
         except KvmnetError as exc:
             report["errors"].append({"what": kept["path"], "error": exc.msg})
             say("%s: FAILED to restore: %s" % (kept["path"], exc.msg))
+    # files the early-boot stage put back count too: the daemons read them before, reload them
+    restored += [path for path in _boot_files(checkpoint) if path not in restored]
     report["files"] = restored
     for op in _files.plan_reloads([Operation("write_file", path) for path in restored]):
         try:

@@ -388,8 +388,8 @@ class OvsResource(Resource):
 
     columns: dict[str, Any] = {}
 
-    def __init__(self, params: dict[str, Any]) -> None:
-        super().__init__(params)
+    def __init__(self, params: dict[str, Any], root: str = "/") -> None:
+        super().__init__(params, root)
         self.db = Ovsdb(params.get("database"), params.get("timeout"), self.columns)
 
     def open(self) -> None:

@@ -118,8 +118,8 @@ class OvsPatchResource(OvsResource):
 
     columns = COLUMNS
 
-    def __init__(self, params: dict[str, Any]) -> None:
-        super().__init__(params)
+    def __init__(self, params: dict[str, Any], root: str = "/") -> None:
+        super().__init__(params, root)
         self.nl = Netlink(params.get("netns"))
         self._desired: dict[str, Any] = {}
 
