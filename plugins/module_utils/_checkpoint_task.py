@@ -29,7 +29,12 @@ import traceback
 import uuid
 from typing import Any
 
-from ansible_collections.kvmnet.hypervisor.plugins.module_utils import _checkpoint, _checkpoint_units, _files, _probes
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils import (
+    _checkpoint,
+    _checkpoint_probes,
+    _checkpoint_units,
+    _files,
+)
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._command import run_command
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._errors import (
     BackendUnavailable,
@@ -79,7 +84,7 @@ def normalize(params: dict[str, Any]) -> dict[str, Any]:
         "state": state,
         "id": ident,
         "timeout": timeout,
-        "probes": None if params.get("probes") is None else _probes.normalize(params["probes"]),
+        "probes": None if params.get("probes") is None else _checkpoint_probes.normalize(params["probes"]),
         "automatic_rollback": params.get("automatic_rollback", True) is not False,
         "root": os.path.normpath(root),
     }
@@ -146,7 +151,7 @@ def start(params: dict[str, Any], library: list[Any]) -> dict[str, Any]:
     """state=started."""
     root = params["root"]
     probes = params["probes"] or []
-    _probes.require_programs(probes)
+    _checkpoint_probes.require_programs(probes)
     with _checkpoint.locked(root):
         current = _checkpoint.open_checkpoint(root)
         if current is not None:
@@ -210,8 +215,8 @@ def confirm(params: dict[str, Any]) -> dict[str, Any]:
             return _not_open(params)
         _match_id(checkpoint, params)
         probes = params["probes"] if params["probes"] is not None else checkpoint.state.get("probes") or []
-        _probes.require_programs(probes)
-        results = _probes.run_probes(probes)
+        _checkpoint_probes.require_programs(probes)
+        results = _checkpoint_probes.run_probes(probes)
         counts = _counts(checkpoint)
         failed = [r for r in results if not r["passed"]]
         if not failed:

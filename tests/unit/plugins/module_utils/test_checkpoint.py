@@ -4,12 +4,16 @@
 
 from __future__ import annotations
 
+import importlib
+import inspect
 import json
 import os
+import subprocess
 
 import pytest
 
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils import _checkpoint, _files
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils._errors import BackendUnavailable
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._engine import Operation, Resource, execute
 
 #: the "host" of FileBacked: a JSON file under the root, so a replay in a new object sees it
@@ -119,3 +123,83 @@ def test_check_mode_journals_nothing(root):
     checkpoint = _checkpoint.create(root, "t3", 300, [])
     execute(FileBacked({"name": "a", "color": "blue"}, root), check_mode=True)
     assert checkpoint.entries() == [] and checkpoint.files() == []
+
+
+# -- the early-boot stage and the replay script's entry point ---------------------------------
+
+def test_boot_files_first_then_the_full_replay(root):
+    before = snapshot(root)
+    checkpoint = _checkpoint.create(root, "t4", 300, [])
+    execute(FileBacked({"name": "a", "color": "blue"}, root))
+    lines = []
+    early = _checkpoint.restore_files(root, lines.append)
+    # the files are back (the resource's state file with them), the checkpoint stays open
+    assert sorted(early["files"]) == ["/etc/items/a", STATE] and early["verified"] is True
+    assert snapshot(root) == before
+    assert _checkpoint.open_checkpoint(root) is not None
+    report = _checkpoint.replay(root, lines.append)
+    # the full replay counts the files the early stage put back (their reloads are due now)
+    assert sorted(report["files"]) == ["/etc/items/a", STATE] and report["verified"] is True
+    assert snapshot(root) == before and _checkpoint.open_checkpoint(root) is None
+
+
+def test_main_is_the_script_and_says_what_it_did(root, capsys):
+    _checkpoint.create(root, "t5", 300, [])
+    execute(FileBacked({"name": "c", "color": "green"}, root))
+    assert _checkpoint.main([root]) == 0
+    out = capsys.readouterr().out
+    assert "checkpoint t5: rolling back 1 module runs" in out and "rolled back, verified" in out
+    assert _checkpoint.main([root]) == 0 and "nothing to do" in capsys.readouterr().out
+    assert _checkpoint.main([]) == 2
+
+
+def test_prepare_is_not_open_until_commit_and_clears_leftovers(root):
+    stale = os.path.join(root, "var/lib/kvmnet/checkpoint/entries")
+    os.makedirs(stale)
+    open(os.path.join(stale, "000001.json"), "w").write("{}")  # an interrupted start left this
+    checkpoint = _checkpoint.prepare(root, "t6", 60, [])
+    assert _checkpoint.open_checkpoint(root) is None and checkpoint.entries() == []
+    checkpoint.commit()
+    assert _checkpoint.open_checkpoint(root).state["id"] == "t6"
+
+
+def test_script_imports_only_its_lib(root, tmp_path):
+    """The script puts lib/ first: the copied package is what runs (a regular package, with
+    __init__.py at every level, wins over any other ansible_collections on the path)."""
+    checkpoint = _checkpoint.create(root, "t7", 60, [])
+    modules = _checkpoint.library_modules([_checkpoint])
+    assert all(m.__name__.startswith(_checkpoint.LIBRARY_PACKAGE + ".") for m in modules)
+    assert {"_checkpoint", "_files", "_engine", "_errors", "_command"} <= {m.__name__.rsplit(".", 1)[1] for m in modules}
+    lib = _checkpoint.copy_library(checkpoint, modules)
+    script = _checkpoint.write_script(checkpoint)
+    assert os.access(script, os.X_OK)
+    for depth in ("ansible_collections", "ansible_collections/kvmnet/hypervisor/plugins/module_utils"):
+        assert os.path.exists(os.path.join(lib, depth, "__init__.py"))
+    proc = subprocess.run(checkpoint.command() + [], env={"PATH": os.environ["PATH"]}, capture_output=True,
+                          text=True, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert "checkpoint t7: rolled back, verified" in proc.stdout
+
+
+def test_lock_excludes_a_second_holder(root):
+    with _checkpoint.locked(root):
+        with pytest.raises(BackendUnavailable, match="still held"):
+            with _checkpoint.locked(root, wait=0.3):
+                pass
+    with _checkpoint.locked(root, wait=0.3):
+        pass
+
+
+# -- every resource can be rebuilt by the replay ----------------------------------------------
+
+def test_every_resource_takes_params_and_root():
+    """The replay builds each journaled resource as cls(params, root)."""
+    directory = os.path.dirname(_checkpoint.__file__)
+    for name in sorted(os.listdir(directory)):
+        if not name.endswith(".py") or name == "__init__.py":
+            continue
+        module = importlib.import_module("%s.%s" % (_checkpoint.LIBRARY_PACKAGE, name[:-3]))
+        for cls in vars(module).values():
+            if inspect.isclass(cls) and issubclass(cls, Resource) and cls.__module__ == module.__name__:
+                params = list(inspect.signature(cls.__init__).parameters)
+                assert params[:3] == ["self", "params", "root"], "%s.%s%s" % (name, cls.__name__, params)
