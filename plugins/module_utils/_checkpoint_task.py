@@ -250,8 +250,8 @@ def roll_back(params: dict[str, Any]) -> dict[str, Any]:
             last = _checkpoint.last_report(root)
             return {"changed": bool(removed), "units_removed": removed, "report": last,
                     "id": last.get("id") if last else None,
-                    "msg": "no checkpoint is open under %s%s" % (root, "; removed the units left behind"
-                                                                    if removed else "")}
+                    "msg": "no checkpoint is open under %s%s" % (
+                        root, "; removed the units left behind" if removed else "")}
     counts = _counts(checkpoint)
     report = rollback_now(checkpoint)
     removed = _checkpoint_units.disarm(root)

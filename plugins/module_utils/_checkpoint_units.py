@@ -165,4 +165,3 @@ def disarm(root: str = "/") -> list[str]:
             pass  # not empty (other drop-ins) or already gone
     run_command(["systemctl", "daemon-reload"], what, package="systemd")
     return present
-

@@ -15,7 +15,7 @@ description:
   - While a checkpoint is open, every module of the collection journals on the host, before it
     applies a non-empty plan, the state of its object as read and the original bytes and mode of
     every file it writes or removes. Nothing is journaled for an empty plan or in check mode.
-  - C(state=confirmed), run by a later task over a new connection (C(meta: reset_connection)
+  - C(state=confirmed), run by a later task over a new connection (a C(reset_connection) meta task
     before it), runs the I(probes) on the host. If they all pass it disarms the rollback and drops
     the journal. If one fails it rolls back at once and fails.
   - Not confirmed by the deadline (the controller lost the host, the play failed, Ctrl-C), the
@@ -33,6 +33,9 @@ attributes:
   check_mode:
     description: In check mode the module does nothing (it reports an open checkpoint) and says so in C(msg).
     support: partial
+    details:
+      - Nothing is created, confirmed or rolled back, and C(changed) is always false. Modules run in check
+        mode under an open checkpoint journal nothing either.
   diff_mode:
     description: No diff is returned.
     support: none

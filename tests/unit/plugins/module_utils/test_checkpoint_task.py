@@ -150,7 +150,7 @@ def test_bad_input_names_the_option_and_changes_nothing(root, params, option):
 
 def test_probe_forms():
     probes = _checkpoint_probes.normalize([{"ping": "192.0.2.1"}, {"tcp": "[2001:db8::1]:22", "timeout": 3},
-                                {"tcp": "gw.example.net:443"}])
+                                           {"tcp": "gw.example.net:443"}])
     assert probes == [{"ping": "192.0.2.1", "count": 3, "timeout": 2},
                       {"tcp": "[2001:db8::1]:22", "host": "2001:db8::1", "port": 22, "timeout": 3},
                       {"tcp": "gw.example.net:443", "host": "gw.example.net", "port": 443, "timeout": 5}]
