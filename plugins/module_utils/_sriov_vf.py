@@ -204,8 +204,19 @@ def running_domain_hostdevs(uri: str) -> dict[str, str]:
                                  "force=true" % (uri, exc)) from exc
     try:
         used = {}
-        for dom in conn.listAllDomains(libvirt.VIR_CONNECT_LIST_DOMAINS_ACTIVE):
-            root = ET.fromstring(dom.XMLDesc(0))
+        try:
+            domains = conn.listAllDomains(libvirt.VIR_CONNECT_LIST_DOMAINS_ACTIVE)
+        except libvirt.libvirtError as exc:
+            raise BackendUnavailable("cannot list the running libvirt domains on %s to check for VFs in use: %s"
+                                     % (uri, exc)) from exc
+        for dom in domains:
+            try:
+                root = ET.fromstring(dom.XMLDesc(0))
+            except libvirt.libvirtError as exc:
+                if exc.get_error_code() == 42:  # VIR_ERR_NO_DOMAIN: it stopped since the listing
+                    continue
+                raise BackendUnavailable("cannot read the XML of running domain %r on %s to check for VFs in use: "
+                                         "%s" % (dom.name(), uri, exc)) from exc
             devices = list(root.iter("hostdev")) + [i for i in root.iter("interface") if i.get("type") == "hostdev"]
             for dev in devices:
                 addr = dev.find("source/address")
