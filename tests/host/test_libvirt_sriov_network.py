@@ -13,6 +13,7 @@ from __future__ import annotations
 import subprocess
 
 import pytest
+from testbed.inject import check_every_step
 from testbed.util import unique_ifname
 
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._engine import execute
@@ -135,3 +136,29 @@ def test_through_ansible_bad_name_and_missing_pf(libvirtd, pfs, pool, run_playbo
     assert res["no such pf"].failed and "pf: 'kvtnopf0' is not a network interface" in res["no such pf"].msg
     assert res["check"].changed and not res["check"].failed
     assert networks(libvirtd) == before
+
+
+# -- rollback: a failure at each step boundary leaves libvirt's networks as they were -------------
+def sweep(libvirtd, steps, **kw):
+    def make(wrap):
+        return wrap(LibvirtSriovNetworkResource)(params(libvirtd, **kw))
+
+    errors = []
+    for after in (False, True):
+        errors += check_every_step(make, lambda: networks(libvirtd), steps, after=after)
+    return errors
+
+
+def test_rollback_at_each_step_define_redefine_undefine(libvirtd, pfs, pool):
+    # a new pool, autostarted: define, autostart; the rollback undefines it
+    errors = sweep(libvirtd, 2, pf=pfs[0], autostart=True)
+    assert pool not in networks(libvirtd)
+    assert [r["action"] for r in errors[3].details["reverted"]] == ["undefine"]
+    # an existing pool moved to the other PF and no longer autostarted: its XML (UUID) comes back
+    run_net(libvirtd, pf=pfs[0], autostart=True)
+    errors = sweep(libvirtd, 2, pf=pfs[1], managed=False, autostart=False)
+    assert [r["action"] for r in errors[3].details["reverted"]] == ["define", "autostart"]
+    # removed: defined again with its old XML and autostart
+    errors = sweep(libvirtd, 1, state="absent")
+    assert [r["action"] for r in errors[1].details["reverted"]] == ["define", "autostart"]
+    assert networks(libvirtd)[pool][1] == 1
