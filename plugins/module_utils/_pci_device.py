@@ -149,14 +149,15 @@ def plan_pci_device(current: dict[str, Any], desired: dict[str, Any], root: str)
         return []
     ops = []
     rebind = current["driver"] != driver
-    if not exact and rebind:
-        _preflight(current, driver, root)
+    # every unbind is guarded: the host's own use of the device is the first thing to refuse on
     if rebind and current["driver"] is not None and not desired["force"]:
         busy = in_use(current)
         if busy:
             raise Conflict("address: %s is in use by the host: %s; bring it down and out of its bond/bridge "
                            "(or set force=true) before unbinding it from %s"
                            % (address, "; ".join(busy), current["driver"]), in_use=busy)
+    if not exact and rebind:
+        _preflight(current, driver, root)
     if current["driver_override"] != override and (exact or rebind or current["driver_override"] is not None):
         ops.append(Operation("set_driver_override", address,
                              changes={"driver_override": {"before": current["driver_override"], "after": override}}))
