@@ -494,9 +494,9 @@ class LibvirtIfaceResource(Resource):
     def apply_operation(self, op: Operation) -> None:
         calls = {"attach": self.dom.attachDeviceFlags, "update": self.dom.updateDeviceFlags,
                  "detach": self.dom.detachDeviceFlags}
-        self.virt.call("domain %r: %s %s (%s)" % (self.params["domain"], op.action, op.target.split("/", 1)[-1],
-                                                 "+".join(op.params["flags"])),
-                       calls[op.action], op.params["xml"], flags_value(op.params["flags"]))
+        what = "domain %r: %s %s (%s)" % (self.params["domain"], op.action, op.target.split("/", 1)[-1],
+                                          "+".join(op.params["flags"]))
+        self.virt.call(what, calls[op.action], op.params["xml"], flags_value(op.params["flags"]))
 
     def verify(self, desired: dict[str, Any]) -> dict[str, Any] | None:
         try:

@@ -249,8 +249,7 @@ def with_xml(current):
 
 
 def test_restore_puts_each_view_back_with_its_own_xml():
-    before, _ = state()
-    before = with_xml(before)
+    before = with_xml(state()[0])
     res = L.LibvirtIfaceResource({"domain": "vm1", "mac": MAC})
     target = res.restore_desired(before, desired(vlan={"tags": [3], "trunk": False, "native_tag": None,
                                                        "native_mode": None}))

@@ -86,7 +86,7 @@ def test_restore_defines_the_old_xml_and_its_state():
     target = res.restore_desired(before, want)
     assert target["restore_xml"] == before["xml"] and target["active"] is True
     ops = plan_network(None, target)  # the failed run undefined it
-    assert [(o.action, o.params.get("xml")) for o in ops] == [("define", before["xml"]), ("start", None),
-                                                               ("autostart", None)]
+    assert [(o.action, o.params.get("xml")) for o in ops] == [
+        ("define", before["xml"]), ("start", None), ("autostart", None)]
     assert plan_network(before, target) == []
     assert res.restore_desired(None, dict(want, state="present"))["state"] == "absent"

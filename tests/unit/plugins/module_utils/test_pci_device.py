@@ -111,7 +111,7 @@ def test_failure_at_each_step_is_rolled_back(sysfs, k, after):
     assert details["applied"] == [op.to_dict() for op in BIND[:k - 1]]
     assert details["rolled_back"] is True and details["changed"] is False, err.value.msg
     assert read_pci_device(str(sysfs), ADDR)["driver_override"] is None
-    assert (dev / "driver" ).resolve().name == "igb"
+    assert (dev / "driver").resolve().name == "igb"
 
 
 def test_empty_or_bad_driver_is_refused(sysfs):

@@ -318,10 +318,10 @@ def test_failure_at_each_step_puts_the_pf_back(tmp_path, monkeypatch, commands):
             nl, root = host_before(tmp_path / ("k%d%s" % (k, after)))
             before = sriov_snapshot(root, nl)
             failing = on_fake_host(root, dict(params), nl, [])
-            calls = []
+            calls: list = []
             real = failing.apply_operation
 
-            def step(op, calls=calls, real=real, k=k, after=after):
+            def step(op, real=real, k=k, after=after, calls=calls):  # pylint: disable=dangerous-default-value
                 calls.append(op)
                 if len(calls) == k and not after:
                     raise InjectedFailure("injected at step %d" % k)
