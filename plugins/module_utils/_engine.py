@@ -360,6 +360,8 @@ def run(module: Any, resource_class: type[Resource]) -> None:
             exception=exc.import_error, error=exc.kind, **exc.details)
     except KvmnetError as exc:
         details = dict(exc.details)
+        if "failed" in details:  # the failed step: Ansible's own ``failed`` (true) would overwrite it
+            details["failed_step"] = details.pop("failed")
         module.fail_json(msg=exc.msg, error=exc.kind, exception=traceback.format_exc(),
                          changed=bool(details.pop("changed", False)), **details)
     except Exception as exc:  # a bug or an untyped backend error: still a result, never a traceback

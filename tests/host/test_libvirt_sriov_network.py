@@ -162,3 +162,20 @@ def test_rollback_at_each_step_define_redefine_undefine(libvirtd, pfs, pool):
     errors = sweep(libvirtd, 1, state="absent")
     assert [r["action"] for r in errors[1].details["reverted"]] == ["define", "autostart"]
     assert networks(libvirtd)[pool][1] == 1
+
+
+def test_real_failure_at_step_two_through_ansible(libvirtd, pfs, pool, run_playbook):
+    """A real failure half-way: the pool is defined (step 1), then libvirt cannot start it (step 2:
+    a veth is no SR-IOV PF). The result names the failed step, what was applied and what was
+    reverted, the pool is gone again, and Ansible got a typed result, not a MODULE FAILURE. (The
+    failed step is ``failed_step`` there: Ansible's own ``failed`` is the boolean.)"""
+    before = networks(libvirtd)
+    res = run_playbook([{"name": "pool", "kvmnet.hypervisor.libvirt_sriov_network": {
+        "uri": libvirtd.uri, "name": pool, "pf": pfs[0], "active": True}, "ignore_errors": True}])
+    task = res["pool"]
+    assert task.failed and task["error"] == "apply_failed", res
+    assert "MODULE FAILURE" not in task.msg
+    assert task["failed_step"]["action"] == "start" and [o["action"] for o in task["applied"]] == ["define"]
+    assert [o["action"] for o in task["reverted"]] == ["undefine"]
+    assert task["rolled_back"] is True and task.changed is False
+    assert networks(libvirtd) == before
