@@ -163,14 +163,15 @@ class Resource:
         for op in operations:
             try:
                 self.apply_operation(op)
-            except KvmnetError as exc:
+            except Exception as exc:  # untyped too: what was applied before it must not be lost
+                text = exc.msg if isinstance(exc, KvmnetError) else "unexpected %s: %s" % (type(exc).__name__, exc)
                 raise ApplyFailed(
-                    "%s failed: %s%s" % (op.describe(), exc.msg,
+                    "%s failed: %s%s" % (op.describe(), text,
                                          "; applied before it: " + "; ".join(a.describe() for a in applied)
                                          if applied else ""),
                     applied=[a.to_dict() for a in applied],
                     failed=op.to_dict(),
-                    cause=exc.kind,
+                    cause=exc.kind if isinstance(exc, KvmnetError) else BackendUnavailable.kind,
                 ) from exc
             applied.append(op)
 
@@ -359,6 +360,8 @@ def run(module: Any, resource_class: type[Resource]) -> None:
             exception=exc.import_error, error=exc.kind, **exc.details)
     except KvmnetError as exc:
         details = dict(exc.details)
+        if "failed" in details:  # the failed step: Ansible's own ``failed`` (true) would overwrite it
+            details["failed_step"] = details.pop("failed")
         module.fail_json(msg=exc.msg, error=exc.kind, exception=traceback.format_exc(),
                          changed=bool(details.pop("changed", False)), **details)
     except Exception as exc:  # a bug or an untyped backend error: still a result, never a traceback
