@@ -25,7 +25,7 @@ import time
 
 import pytest
 
-from ansible_collections.kvmnet.hypervisor.plugins.module_utils._engine import execute
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils._engine import execute, restore_to
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._errors import ApplyFailed, InvalidInput
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._ovs_bond import OvsBondResource
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._ovs_bridge import OvsBridgeResource
@@ -385,3 +385,29 @@ def test_failed_task_through_ansible_playbook(ovs, run_playbook):
     assert [op["target"] for op in result["applied"]] == ["vm1", "nosuchdev0"]
     assert {op["target"] for op in result["reverted"]} == {"vm1", "nosuchdev0"}
     assert exact(ovs)() == before
+
+
+# -- a checkpoint's replay: a new resource puts back the state journaled before a run that succeeded
+@pytest.mark.parametrize("cls, setup, params", [
+    (OvsBridgeResource, vsctl_bridge, dict(BRIDGE, fail_mode="secure", external_ids={"owner": "kvt"},
+                                           ports=[{"name": "vm1", "tag": 20}, {"name": "vm3", "type": "internal"}])),
+    (OvsBondResource, lambda ovs: (ovs.add_bridge("br0"), ovs.netns.add_veth("e1", "e1p"),
+                                   ovs.netns.add_veth("e2", "e2p"), ovs.vsctl("add-bond", "br0", "bond0", "e1", "e2")),
+     dict(BOND, members=["e1", "e2"], bond_mode="balance-slb", lacp="active", lacp_time="fast")),
+])
+def test_replay_by_a_new_resource_restores_the_state_before(ovs, cls, setup, params):
+    setup(ovs)
+    params = dict(params, database=ovs.db)
+    before_snap = exact(ovs)()
+    first = cls(params, "/")
+    result = execute(first)
+    assert result["changed"]
+    replay = cls(params, "/")  # what _checkpoint._build does: params and root
+    replay.open()
+    try:
+        desired = replay.normalize()
+        reverted, remaining = restore_to(replay, result["before"], desired)
+    finally:
+        replay.close()
+    assert reverted and remaining == []
+    assert exact(ovs)() == before_snap
