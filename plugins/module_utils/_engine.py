@@ -319,6 +319,7 @@ def rollback(resource: Resource, before: dict[str, Any] | None, desired: dict[st
     reverted: list[dict[str, Any]] = []
     remaining: list[dict[str, Any]] = []
     problem = None
+    untouched = False
     try:
         restored = journal.restore()
         reverted += [{"action": "restore_file", "target": path} for path in restored]
@@ -326,14 +327,20 @@ def rollback(resource: Resource, before: dict[str, Any] | None, desired: dict[st
         for op in reloads:
             _files.apply_reload_operation(op, "rolling back %s" % resource.diff_header())
             reverted.append(op.to_dict())
-        undo, remaining = restore_to(resource, before, desired)
-        reverted += undo
+        # a resource that knows its failed apply left the host untouched (a transaction that was
+        # never sent or was refused) says unchanged=True: nothing to undo, nothing to read back
+        untouched = bool(details.get("unchanged")) and not applied
+        if not untouched:
+            undo, remaining = restore_to(resource, before, desired)
+            reverted += undo
     except Exception as undo_exc:  # the rollback itself failed: say what stands
         problem = undo_exc.msg if isinstance(undo_exc, KvmnetError) else "%s: %s" % (type(undo_exc).__name__, undo_exc)
     back = problem is None and not remaining
     text = error.msg if isinstance(error, ApplyFailed) else "%s failed: %s" % (
         Operation(**failed).describe() if failed else resource.diff_header(), error.msg)
-    if back:
+    if back and untouched:
+        text += "; nothing was applied, so there was nothing to roll back"
+    elif back:
         text += "; rolled back: the host is verified back to its state before the run"
     elif problem is not None:
         text += "; the rollback failed (%s): the host is NOT back to its state before the run" % problem
