@@ -6,7 +6,8 @@ Rules (desired and current state are both passed through these before planning):
 
 * MAC addresses: lower case, colon separated, six octets (``00-16-3E-AA-BB-CC`` and
   ``0016.3eaa.bbcc`` are accepted as input).
-* Interface names: 1 to 15 bytes, none of ``/``, ``:`` or whitespace, not ``.`` or ``..``.
+* Interface names: the kernel's ``dev_valid_name()``: 1 to 15 bytes, none of ``/``, ``:`` or
+  white space (the kernel's, byte by byte), not ``.`` or ``..``.
 * CPU sets: a sorted tuple of CPU numbers; ``0-3``, ``0,1,2,3`` and the mask ``f`` are the
   same set. Lists print in the kernel's ``smp_affinity_list`` form (``0-3,8``), masks in the
   ``smp_affinity`` form (comma separated groups of 32 bits, ``00000000,0000000f``).
@@ -53,16 +54,27 @@ def unicast_mac(value: Any, option: str = "mac") -> str:
     return text
 
 
+#: bytes the kernel's dev_valid_name() refuses in a name: '/', ':' and what its isspace() calls
+#: space (lib/ctype.c: \t \n \v \f \r, ' ' and 0xa0, a byte inside many UTF-8 characters); NUL
+#: ends a C string, so a name holding one cannot be given to the kernel at all
+_IFNAME_BAD_BYTES = frozenset(b"/:\t\n\v\f\r \xa0\x00")
+
+
 def ifname(value: Any, option: str = "name") -> str:
-    """Validate a Linux interface name."""
+    """Validate a Linux interface name exactly as the kernel's ``dev_valid_name()`` does
+    (net/core/dev.c): 1 to 15 bytes (UTF-8), not ``.`` or ``..``, no ``/``, ``:`` or byte that
+    the kernel's ``isspace()`` takes for white space."""
     text = str(value)
-    size = len(text.encode("utf-8"))
-    if not text:
+    raw = text.encode("utf-8", "surrogateescape")
+    if not raw:
         raise InvalidInput(option, value, "is empty; an interface name is 1 to 15 bytes")
-    if size >= IFNAMSIZ:
-        raise InvalidInput(option, value, "is %d bytes long; Linux interface names are at most 15 bytes" % size)
-    if text in (".", "..") or re.search(r"[/:\s]", text):
-        raise InvalidInput(option, value, "is not a valid interface name (no '/', ':' or whitespace)")
+    if len(raw) >= IFNAMSIZ:
+        raise InvalidInput(option, value, "is %d bytes long; Linux interface names are at most 15 bytes" % len(raw))
+    bad = sorted({b for b in raw if b in _IFNAME_BAD_BYTES})
+    if text in (".", "..") or bad:
+        raise InvalidInput(option, value, "is not a valid interface name (not '.' or '..'; no '/', ':', white "
+                           "space or NUL%s)" % ("; it holds byte %s" % ", ".join("0x%02x" % b for b in bad)
+                                                if bad else ""))
     return text
 
 

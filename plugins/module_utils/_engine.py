@@ -163,14 +163,15 @@ class Resource:
         for op in operations:
             try:
                 self.apply_operation(op)
-            except KvmnetError as exc:
+            except Exception as exc:  # untyped too: what was applied before it must not be lost
+                text = exc.msg if isinstance(exc, KvmnetError) else "unexpected %s: %s" % (type(exc).__name__, exc)
                 raise ApplyFailed(
-                    "%s failed: %s%s" % (op.describe(), exc.msg,
+                    "%s failed: %s%s" % (op.describe(), text,
                                          "; applied before it: " + "; ".join(a.describe() for a in applied)
                                          if applied else ""),
                     applied=[a.to_dict() for a in applied],
                     failed=op.to_dict(),
-                    cause=exc.kind,
+                    cause=exc.kind if isinstance(exc, KvmnetError) else BackendUnavailable.kind,
                 ) from exc
             applied.append(op)
 
@@ -318,6 +319,7 @@ def rollback(resource: Resource, before: dict[str, Any] | None, desired: dict[st
     reverted: list[dict[str, Any]] = []
     remaining: list[dict[str, Any]] = []
     problem = None
+    untouched = False
     try:
         restored = journal.restore()
         reverted += [{"action": "restore_file", "target": path} for path in restored]
@@ -325,14 +327,20 @@ def rollback(resource: Resource, before: dict[str, Any] | None, desired: dict[st
         for op in reloads:
             _files.apply_reload_operation(op, "rolling back %s" % resource.diff_header())
             reverted.append(op.to_dict())
-        undo, remaining = restore_to(resource, before, desired)
-        reverted += undo
+        # a resource that knows its failed apply left the host untouched (a transaction that was
+        # never sent or was refused) says unchanged=True: nothing to undo, nothing to read back
+        untouched = bool(details.get("unchanged")) and not applied
+        if not untouched:
+            undo, remaining = restore_to(resource, before, desired)
+            reverted += undo
     except Exception as undo_exc:  # the rollback itself failed: say what stands
         problem = undo_exc.msg if isinstance(undo_exc, KvmnetError) else "%s: %s" % (type(undo_exc).__name__, undo_exc)
     back = problem is None and not remaining
     text = error.msg if isinstance(error, ApplyFailed) else "%s failed: %s" % (
         Operation(**failed).describe() if failed else resource.diff_header(), error.msg)
-    if back:
+    if back and untouched:
+        text += "; nothing was applied, so there was nothing to roll back"
+    elif back:
         text += "; rolled back: the host is verified back to its state before the run"
     elif problem is not None:
         text += "; the rollback failed (%s): the host is NOT back to its state before the run" % problem
@@ -359,6 +367,8 @@ def run(module: Any, resource_class: type[Resource]) -> None:
             exception=exc.import_error, error=exc.kind, **exc.details)
     except KvmnetError as exc:
         details = dict(exc.details)
+        if "failed" in details:  # the failed step: Ansible's own ``failed`` (true) would overwrite it
+            details["failed_step"] = details.pop("failed")
         module.fail_json(msg=exc.msg, error=exc.kind, exception=traceback.format_exc(),
                          changed=bool(details.pop("changed", False)), **details)
     except Exception as exc:  # a bug or an untyped backend error: still a result, never a traceback

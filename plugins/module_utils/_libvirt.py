@@ -90,12 +90,15 @@ def require_libs() -> None:
 
 # -- canonical values ---------------------------------------------------------------------
 def object_name(value: Any, option: str = "name") -> str:
-    """A name for a libvirt object (network, ...) or InvalidInput naming ``option``.
+    """A name for a libvirt object this collection creates (network, ...) or InvalidInput naming
+    ``option``.
 
-    libvirt's network XML reference asks for names of alphanumeric characters: the name is the
-    file name of the persistent definition and what ``virsh`` takes on its command line. Allowed
-    here: letters, digits and ``-``, ``_``, ``.``, ``+``, starting with a letter or digit (so no
-    ``.``, ``..``, spaces, ``/`` or shell characters), at most 250 bytes.
+    libvirt itself refuses only ``/`` in a network name (``virXMLCheckIllegalChars("name", name,
+    "/")`` in network_conf.c) and a newline in a domain's or pool's; its network XML reference
+    asks for alphanumeric names, and the name becomes the file name of the persistent definition
+    (``/etc/libvirt/qemu/networks/<name>.xml``) and a ``virsh`` argument. Stricter here: letters,
+    digits and ``-``, ``_``, ``.``, ``+``, starting with a letter or digit (so no ``.``, ``..``,
+    hidden files, spaces, ``/``, control or shell characters), at most 250 bytes.
     """
     text = "" if value is None else str(value)
     if not text:
@@ -105,6 +108,29 @@ def object_name(value: Any, option: str = "name") -> str:
     if not _NAME_RE.fullmatch(text):
         raise InvalidInput(option, value, "is not a libvirt object name: use letters, digits, '-', '_', '.' "
                            "or '+', starting with a letter or digit")
+    return text
+
+
+def domain_name(value: Any, option: str = "domain") -> str:
+    """The name (or UUID) of an existing domain to look up, or InvalidInput naming ``option``.
+
+    libvirt refuses a domain name with ``/`` (domain_conf.c) or a newline (every driver's
+    define: ``virXMLCheckIllegalChars("name", def->name, "\\n")``). Stricter here, as the name is
+    the file name of the definition (``/etc/libvirt/qemu/<name>.xml``): no control characters,
+    not starting with ``.`` and at most 250 bytes. Spaces stay allowed: libvirt accepts them and
+    existing domains have them.
+    """
+    text = "" if value is None else str(value)
+    if not text.strip():
+        raise InvalidInput(option, value, "is empty; give the name or UUID of a libvirt domain")
+    if len(text.encode("utf-8")) > 250:
+        raise InvalidInput(option, value, "is longer than 250 bytes (the name is a file name)")
+    if "/" in text:
+        raise InvalidInput(option, value, "is not a libvirt domain name: libvirt refuses '/' in names")
+    if any(ord(char) < 32 or ord(char) == 127 for char in text):
+        raise InvalidInput(option, value, "is not a libvirt domain name: it holds a control character (newline, tab...)")
+    if text.startswith(".") or text != text.strip():
+        raise InvalidInput(option, value, "is not a libvirt domain name: it starts with '.' or with/ends in a space")
     return text
 
 

@@ -20,6 +20,7 @@ from ansible_collections.kvmnet.hypervisor.plugins.module_utils._libvirt_iface i
     LibvirtIfaceResource,
     detach_attempts,
     flags_value,
+    plan_restore,
     require_pci_device,
 )
 
@@ -85,7 +86,7 @@ class LibvirtHostdevResource(LibvirtIfaceResource):
         if not p.get("config", True) and not p.get("live", True):
             raise InvalidInput("config", False, "and live=false leave nothing to manage; enable one of them")
         self.verify_attempts = detach_attempts(p.get("detach_timeout"), self.verify_delay)
-        return {"domain": p["domain"], "state": p.get("state") or "present",
+        return {"domain": _libvirt.domain_name(p["domain"], "domain"), "state": p.get("state") or "present",
                 "source": _canon.pci_address(p["source"], "source"), "managed": p.get("managed"),
                 "config": p.get("config", True), "live": p.get("live", True),
                 "allow_config_only": bool(p.get("allow_config_only"))}
@@ -110,6 +111,9 @@ class LibvirtHostdevResource(LibvirtIfaceResource):
 
     def plan(self, current: dict[str, Any] | None, desired: dict[str, Any]) -> list[Operation]:
         current = existing(current)
+        if desired.get("restore") is not None:  # libvirt cannot update a hostdev: detach + attach
+            return plan_restore(current, desired["restore"], self.elements,
+                                "%s/%s" % (desired["domain"], desired["source"]), can_update=False)
         if desired["state"] == "present":
             require_pci_device(self.host_path("/sys/bus/pci/devices/" + desired["source"]), desired["source"])
         return plan_hostdev(current, desired, self.elements)

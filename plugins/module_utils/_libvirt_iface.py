@@ -30,7 +30,6 @@ from ansible_collections.kvmnet.hypervisor.plugins.module_utils._common_args imp
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._engine import Operation, Resource, existing, field_changes
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._errors import (
     InvalidInput,
-    KvmnetError,
     NotFound,
     Unsupported,
     VerificationFailed,
@@ -290,6 +289,38 @@ def plan_interface(current: dict[str, Any], desired: dict[str, Any], elements: d
     return ops
 
 
+def _canonical(device: dict[str, Any] | None) -> dict[str, Any] | None:
+    return None if device is None else {k: v for k, v in device.items() if k != "xml"}
+
+
+def plan_restore(current: dict[str, Any], restore: dict[str, Any], elements: dict[str, Any], target: str,
+                 can_update: bool = True) -> list[Operation]:
+    """A rollback: each view's device back exactly as read before (``restore[view]``, with its
+    ``xml``; None: it did not exist). A device the failed run changed gets its old XML again
+    (update, or detach + attach where libvirt cannot update: hostdevs), one it added is
+    detached, one it removed is attached with its old XML (libvirt may then pick new generated
+    values, e.g. a live alias; verify says so if the domain differs)."""
+    ops = []
+    for view in VIEWS:
+        if not current.get("persistent" if view == "config" else "running"):
+            continue
+        want, have = restore.get(view), current.get(view)
+        if _canonical(want) == _canonical(have):
+            continue
+        if want is None:
+            ops.append(Operation("detach", target, flags=[view], xml=_libvirt.to_string(elements[view])))
+        elif have is None:
+            ops.append(Operation("attach", target, flags=[view], xml=want["xml"]))
+        elif can_update:
+            changes = {f: {"before": have.get(f), "after": want.get(f)} for f in sorted(want)
+                       if f != "xml" and want.get(f) != have.get(f)}
+            ops.append(Operation("update", target, changes=changes, flags=[view], xml=want["xml"]))
+        else:
+            ops.append(Operation("detach", target, flags=[view], xml=_libvirt.to_string(elements[view])))
+            ops.append(Operation("attach", target, flags=[view], xml=want["xml"]))
+    return ops
+
+
 def detach_attempts(timeout: Any, delay: float) -> int:
     """How many read-backs fit in ``detach_timeout`` seconds (None: 10 s; 0: read back once)."""
     if timeout is None:
@@ -337,7 +368,8 @@ class LibvirtIfaceResource(Resource):
     def normalize(self) -> dict[str, Any]:
         p = self.params
         d: dict[str, Any] = {k: p.get(k) for k in FIELDS}
-        d.update(domain=p["domain"], state=p.get("state") or "present", config=p.get("config", True),
+        d.update(domain=_libvirt.domain_name(p["domain"], "domain"), state=p.get("state") or "present",
+                 config=p.get("config", True),
                  live=p.get("live", True), allow_config_only=bool(p.get("allow_config_only")))
         if not d["config"] and not d["live"]:
             raise InvalidInput("config", False, "and live=false leave nothing to manage; enable one of them")
@@ -441,27 +473,30 @@ class LibvirtIfaceResource(Resource):
 
     def plan(self, current: dict[str, Any] | None, desired: dict[str, Any]) -> list[Operation]:
         current = existing(current)
+        if desired.get("restore") is not None:
+            return plan_restore(current, desired["restore"], self.elements, target_name(desired))
         if desired["state"] == "present" and desired["type"] == "hostdev" and desired["source"] is not None:
             require_pci_device(self.host_path("/sys/bus/pci/devices/" + desired["source"]), desired["source"])
         return plan_interface(current, desired, self.elements)
 
+    def restore_desired(self, before: dict[str, Any] | None, desired: dict[str, Any]) -> dict[str, Any]:
+        """Each view (persistent definition, running domain) back to the device as read before,
+        XML included: the read state holds both views, which one desired state cannot say."""
+        before = existing(before)
+        return dict(desired, state="present", config=True, live=True,
+                    restore={view: before.get(view) for view in VIEWS})
+
     def apply(self, operations: list[Operation]) -> None:
-        name = self.params["domain"]
+        """One libvirt call per operation, live first (the view libvirt is most likely to refuse,
+        and nothing is half-done then); a failure names the steps applied before it."""
+        super().apply(sorted(operations, key=lambda o: 0 if "live" in o.params["flags"] else 1))
+
+    def apply_operation(self, op: Operation) -> None:
         calls = {"attach": self.dom.attachDeviceFlags, "update": self.dom.updateDeviceFlags,
                  "detach": self.dom.detachDeviceFlags}
-        applied: list[Operation] = []
-        # live first: it is the view libvirt is most likely to refuse, and nothing is half-done then
-        for op in sorted(operations, key=lambda o: 0 if "live" in o.params["flags"] else 1):
-            try:
-                self.virt.call("domain %r: %s %s (%s)" % (name, op.action, op.target.split("/", 1)[-1], "+".join(op.params["flags"])),
-                               calls[op.action], op.params["xml"], flags_value(op.params["flags"]))
-            except KvmnetError as exc:
-                if applied:
-                    exc.msg = "%s; already applied: %s" % (getattr(exc, "msg", exc), "; ".join(
-                        "%s %s" % (a.describe(), "+".join(a.params["flags"])) for a in applied))
-                    exc.details["applied"] = [a.to_dict() for a in applied]
-                raise
-            applied.append(op)
+        what = "domain %r: %s %s (%s)" % (self.params["domain"], op.action, op.target.split("/", 1)[-1],
+                                          "+".join(op.params["flags"]))
+        self.virt.call(what, calls[op.action], op.params["xml"], flags_value(op.params["flags"]))
 
     def verify(self, desired: dict[str, Any]) -> dict[str, Any] | None:
         try:

@@ -41,16 +41,26 @@ def parse_network(root: Any) -> dict[str, Any]:
 
 
 def plan_network(current: dict[str, Any] | None, desired: dict[str, Any]) -> list[Operation]:
-    """define / redefine / start / stop / autostart / undefine operations."""
+    """define / redefine / start / stop / autostart / undefine operations, one host change each
+    (an active network to remove is stopped, then undefined: two steps).
+
+    ``desired['restore_xml']`` (a rollback) is the persistent definition as read before: the
+    network is defined again with exactly that XML when it differs."""
     name = desired["name"]
     if desired["state"] == "absent":
-        return [Operation("undefine", name, stop=bool(current["active"]))] if current else []
-    if current is not None and current["forward_mode"] != "hostdev":
+        if current is None:
+            return []
+        return ([Operation("stop", name)] if current["active"] else []) + [Operation("undefine", name)]
+    restore_xml = desired.get("restore_xml")
+    if current is not None and current["forward_mode"] != "hostdev" and restore_xml is None:
         raise Conflict("name: network %r exists with forward mode %s, not a hostdev pool; pick another name"
                        % (name, current["forward_mode"]))
     ops = []
     changes = field_changes(current, desired, FIELDS) if current else {}
-    if current is None or changes:
+    if restore_xml is not None:
+        if current is None or current.get("xml") != restore_xml:
+            ops.append(Operation("define", name, changes=changes, xml=restore_xml))
+    elif current is None or changes:
         if current is not None and current["active"]:
             # a running network keeps its old definition until restarted; restarting it would pull
             # VFs from running guests, so the new definition waits for the next network start
@@ -107,11 +117,21 @@ class LibvirtSriovNetworkResource(Resource):
         root = _libvirt.parse_xml(self.virt.call(what, net.XMLDesc, 1))  # VIR_NETWORK_XML_INACTIVE
         current = parse_network(root)
         current.update(name=self.params["name"], active=bool(self.virt.call(what, net.isActive)),
-                       autostart=bool(self.virt.call(what, net.autostart)))
+                       autostart=bool(self.virt.call(what, net.autostart)),
+                       xml=self.virt.call(what, net.XMLDesc, 1))
         return current
 
+    def restore_desired(self, before: dict[str, Any] | None, desired: dict[str, Any]) -> dict[str, Any]:
+        """Absent when it did not exist; else its persistent definition exactly as read (UUID and
+        what libvirt or an operator put there), active and autostart as they were."""
+        if before is None:
+            return dict(desired, state="absent")
+        return {"name": before["name"], "state": "present", "pf": before["pf"], "managed": before["managed"],
+                "active": before["active"], "autostart": before["autostart"], "restore_xml": before["xml"]}
+
     def plan(self, current: dict[str, Any] | None, desired: dict[str, Any]) -> list[Operation]:
-        if desired["state"] == "present" and not os.path.isdir(self.host_path("/sys/class/net/" + desired["pf"])):
+        if desired["state"] == "present" and desired.get("restore_xml") is None and \
+                not os.path.isdir(self.host_path("/sys/class/net/" + desired["pf"])):
             # libvirt defines a pool on any name and only fails when the network starts
             raise NotFound("pf: %r is not a network interface on this host; give the netdev of the SR-IOV "
                            "physical function" % desired["pf"])
@@ -124,6 +144,9 @@ class LibvirtSriovNetworkResource(Resource):
         after = dict(current or {"name": desired["name"], "forward_mode": "hostdev", "uuid": None,
                                  "active": False, "autostart": False})
         after.update({k: desired[k] for k in ("pf", "managed", "active", "autostart") if desired[k] is not None})
+        for op in operations:
+            if op.action == "define":
+                after["xml"] = op.params["xml"]
         return after
 
     def apply_operation(self, op: Operation) -> None:
@@ -133,9 +156,9 @@ class LibvirtSriovNetworkResource(Resource):
             self.virt.call(what, conn.networkDefineXML, op.params["xml"])
             return
         net = self._lookup()
+        if net is None:
+            raise NotFound("name: network %r vanished before %s" % (op.target, op.action))
         if op.action == "undefine":
-            if op.params.get("stop"):
-                self.virt.call(what, net.destroy)
             self.virt.call(what, net.undefine)
         elif op.action == "start":
             self.virt.call(what, net.create)

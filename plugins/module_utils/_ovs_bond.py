@@ -26,7 +26,7 @@ from ansible_collections.kvmnet.hypervisor.plugins.module_utils._engine import O
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._errors import Conflict, InvalidInput, NotFound
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._ovs_common import (
     COMMON_COLUMNS, Field, OvsResource, apply_clear, clear_changes, create_values, defaults, field_columns,
-    field_names, interface_failures, raise_on_failures, read_fields, vlan_list, vlan_tag_to_set, write_changes,
+    field_names, read_fields, vlan_list, vlan_tag_to_set, write_changes,
     write_new,
 )
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._ovsdb import Ovsdb, first
@@ -64,6 +64,8 @@ def normalize_bond(params: dict[str, Any]) -> dict[str, Any]:
     name = _canon.ifname(params["name"], "name")
     desired: dict[str, Any] = {"name": name, "state": params.get("state") or "present",
                                "bridge": params.get("bridge")}
+    if desired["bridge"] is not None:
+        _canon.ifname(desired["bridge"], "bridge")
     if desired["state"] == "absent":
         return desired
     if not desired["bridge"]:
@@ -119,7 +121,7 @@ def plan_bond(current: dict[str, Any] | None, desired: dict[str, Any]) -> list[O
         raise Conflict("name: port %r is on bridge %r, not %r; remove it there first"
                        % (name, current["bridge"], desired["bridge"]))
     changes = field_changes(current, desired, FIELDS)
-    changes.update(clear_changes(current, desired))
+    changes.update(clear_changes(current, desired, BOND_FIELDS))
     return [Operation("modify_bond", name, changes=changes, bridge=current["bridge"])] if changes else []
 
 
@@ -134,15 +136,35 @@ def predict_bond(current: dict[str, Any] | None, operations: list[Operation]) ->
             state.update(op.params)
         elif op.action == "modify_bond":
             for field, change in op.changes.items():
-                state[field] = change["after"]
+                state[field] = BY_NAME[field].fresh_default() if change["after"] is None and field in BY_NAME \
+                    else change["after"]
     return state
 
 
-def write_bond(txn: Any, db: Ovsdb, operations: list[Operation]) -> None:
-    """ovs_bond operations -> IDL writes of one transaction."""
+def restore_bond(before: dict[str, Any] | None, desired: dict[str, Any], explicit: frozenset[str] = frozenset()
+                 ) -> dict[str, Any]:
+    """The desired bond that puts ``before`` (read_bond's form; None: there was none) back:
+    its bridge, members and every field as read. A field that reads as OVS's default is cleared
+    (unset, as a bond made without it), unless ``explicit`` names it: set to the default."""
+    if before is None:
+        return dict(desired, state="absent")
+    target: dict[str, Any] = {"name": desired["name"], "state": "present", "bridge": before["bridge"],
+                              "members": list(before["members"]), "clear": []}
+    for field in BOND_FIELDS:
+        value = before.get(field.name)
+        clearable = field.kind == "optional" or field.key is not None
+        if clearable and value == field.default and field.name not in explicit:
+            target[field.name] = None
+            target["clear"].append(field.name)
+        else:
+            target[field.name] = value
+    return target
+
+
+def write_bond(txn: Any, db: Ovsdb, operations: list[Operation], what: str = "the transaction") -> None:
+    """ovs_bond operations -> IDL writes of one transaction (a row another client removed
+    meanwhile is a Conflict naming it)."""
     tables = db.idl.tables
-    bridges = db.by_name("Bridge")
-    ports = db.by_name("Port")
 
     def new_iface(name: str) -> Any:
         iface = txn.insert(tables["Interface"])
@@ -152,25 +174,21 @@ def write_bond(txn: Any, db: Ovsdb, operations: list[Operation]) -> None:
 
     for op in operations:
         if op.action == "delete_bond":
-            bridges[op.params["bridge"]].delvalue("ports", ports[op.target].uuid)
-            ports[op.target].delete()
+            port = db.named("Port", op.target, what)
+            db.named("Bridge", op.params["bridge"], what).delvalue("ports", port.uuid)
+            port.delete()
         elif op.action == "create_bond":
             port = txn.insert(tables["Port"])
             port.name = op.target
             port.interfaces = [new_iface(m) for m in op.params["members"]]
             write_new(BOND_FIELDS, {"Port": port}, op.params)
-            bridges[op.params["bridge"]].addvalue("ports", port.uuid)
+            db.named("Bridge", op.params["bridge"], what).addvalue("ports", port.uuid)
         elif op.action == "modify_bond":
-            port = ports[op.target]
+            port = db.named("Port", op.target, what)
             members = op.changes.get("members")
-            if members is not None:
+            if members is not None:  # set whole: a delete mutation first could leave 0 (refused)
                 have = {i.name: i for i in port.interfaces}
-                for member in members["after"]:
-                    if member not in have:
-                        port.addvalue("interfaces", new_iface(member).uuid)
-                for member, iface in have.items():
-                    if member not in members["after"]:
-                        port.delvalue("interfaces", iface.uuid)
+                port.interfaces = [have[m] if m in have else new_iface(m) for m in members["after"]]
             write_changes(BOND_FIELDS, {"Port": port}, op.changes)
 
 
@@ -218,6 +236,14 @@ class OvsBondResource(OvsResource):
 
     columns = COLUMNS
 
+    def __init__(self, params: dict[str, Any], root: str = "/") -> None:
+        super().__init__(params, root)
+        #: the first state read (the one a rollback puts back) and its fields that are set to
+        #: OVS's default value explicitly (the canonical state cannot tell them from unset ones)
+        self._first_read: dict[str, Any] | None = None
+        self._explicit: frozenset[str] = frozenset()
+        self._read_once = False
+
     def diff_header(self) -> str:
         return "ovs bond %s" % self.params["name"]
 
@@ -233,7 +259,13 @@ class OvsBondResource(OvsResource):
                     if len(port.interfaces) < 2:
                         raise Conflict("name: port %r on bridge %r is a plain port (interface %s), not a bond; "
                                        "remove it first" % (name, br.name, ", ".join(i.name for i in port.interfaces)))
-                    return read_bond(port, br.name)
+                    state = read_bond(port, br.name)
+                    if not self._read_once:
+                        self._first_read = state
+                        self._explicit = frozenset(f.name for f in BOND_FIELDS if not f.is_unset(port))
+                    self._read_once = True
+                    return state
+        self._read_once = True
         return None
 
     def plan(self, current: dict[str, Any] | None, desired: dict[str, Any]) -> list[Operation]:
@@ -260,7 +292,6 @@ class OvsBondResource(OvsResource):
 
     def apply(self, operations: list[Operation]) -> None:
         what = "bond %s" % self.params["name"]
-        self.db.transact(lambda txn, db: write_bond(txn, db, operations), what)
         added = []
         for op in operations:
             if op.action == "create_bond":
@@ -268,7 +299,10 @@ class OvsBondResource(OvsResource):
             elif op.action == "modify_bond" and "members" in op.changes:
                 added.extend(m for m in op.changes["members"]["after"]
                              if m not in op.changes["members"]["before"])
-        raise_on_failures(interface_failures(self.db, added), what)
+        self.commit(operations, lambda txn, db: write_bond(txn, db, operations, what), what, added)
+
+    def restore_target(self, before: dict[str, Any] | None, desired: dict[str, Any]) -> dict[str, Any]:
+        return restore_bond(before, desired, self._explicit if before is self._first_read else frozenset())
 
     def extra_results(self, after: dict[str, Any] | None) -> dict[str, Any]:
         if after is None or self.db.idl is None:

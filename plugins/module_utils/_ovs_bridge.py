@@ -27,8 +27,8 @@ from ansible_collections.kvmnet.hypervisor.plugins.module_utils._engine import O
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._errors import Conflict, InvalidInput
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._ovs_common import (
     COMMON_COLUMNS, PORT_FIELDS, Field, OvsResource, apply_clear, canonical_map, clear_changes, create_values,
-    defaults, field_columns, field_names, interface_failures, main_interface, map_change, raise_on_failures,
-    read_fields, read_port, vlan_list, vlan_tag_to_set, write_changes, write_new,
+    defaults, field_columns, field_names, main_interface, map_change, read_fields, read_port, restore_map, restore_port,
+    vlan_list, vlan_tag_to_set, write_changes, write_new,
 )
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._ovsdb import Ovsdb
 
@@ -62,6 +62,7 @@ def normalize_port(raw: dict[str, Any], index: int, bridge: str) -> dict[str, An
     name = raw.get("name")
     if not name:
         raise InvalidInput(opt + ".name", name, "is required")
+    _canon.ifname(name, opt + ".name")
     if name == bridge:
         raise InvalidInput(opt + ".name", name, "is the bridge's own internal port; it is managed with the bridge")
     port = {
@@ -85,6 +86,7 @@ def normalize_port(raw: dict[str, Any], index: int, bridge: str) -> dict[str, An
     if raw.get("peer") is not None:
         if port["type"] not in (None, "patch"):
             raise InvalidInput(opt + ".peer", raw["peer"], "is only for type=patch ports")
+        _canon.ifname(raw["peer"], opt + ".peer")
         if raw["peer"] == name:
             raise InvalidInput(opt + ".peer", raw["peer"], "is the port itself; a patch port's peer is the port "
                                "on the other bridge")
@@ -96,8 +98,6 @@ def normalize_port(raw: dict[str, Any], index: int, bridge: str) -> dict[str, An
         extra["remote_ip"] = str(raw["remote_ip"])
     if extra:
         port["options"] = dict(port["options"] or {}, **extra)
-    if port["type"] in ("system", "internal"):
-        _canon.ifname(name, opt + ".name")
     return port
 
 
@@ -133,9 +133,11 @@ def normalize_bridge(params: dict[str, Any]) -> dict[str, Any]:
 
 
 # -- plan ------------------------------------------------------------------------------------
-def _new_port(port: dict[str, Any], bridge: str) -> Operation:
+def new_port(port: dict[str, Any], bridge: str) -> Operation:
+    """add_port; a bond port (only ever put back by a rollback) carries its ``members``."""
+    extra = {"members": port["members"]} if port.get("members") else {}
     return Operation("add_port", port["name"], bridge=bridge, type=port.get("type") or "system",
-                     **create_values(PORT_VALUE_FIELDS, port))
+                     **create_values(PORT_VALUE_FIELDS, port), **extra)
 
 
 def row_changes(current: dict[str, Any], desired: dict[str, Any], fields: tuple[Field, ...]) -> dict[str, dict[str, Any]]:
@@ -166,9 +168,10 @@ def plan_bridge(current: dict[str, Any] | None, desired: dict[str, Any]) -> list
     wanted_ports = desired["ports"] or []
     if current is None:
         ops.append(Operation("create_bridge", name, **create_values(BRIDGE_FIELDS, desired)))
-        ops.extend(_new_port(p, name) for p in wanted_ports if p["state"] == "present")
+        ops.extend(new_port(p, name) for p in wanted_ports if p["state"] == "present")
         return ops
     changes = row_changes(current, desired, BRIDGE_FIELDS)
+    changes.update(clear_changes(current, desired))
     if changes:
         ops.append(Operation("modify_bridge", name, changes=changes))
     have = {p["name"]: p for p in current.get("ports") or []}
@@ -178,13 +181,13 @@ def plan_bridge(current: dict[str, Any] | None, desired: dict[str, Any]) -> list
             if existing is not None:
                 ops.append(Operation("delete_port", port["name"], bridge=name))
         elif existing is None:
-            ops.append(_new_port(port, name))
+            ops.append(new_port(port, name))
         else:
             op = plan_port(dict(existing, bridge=name), port)
             if op is not None:
                 ops.append(op)
     if desired.get("exclusive_ports"):
-        listed = {p["name"] for p in wanted_ports if p["state"] == "present"}
+        listed = {p["name"] for p in wanted_ports}  # a listed absent port is deleted above, once
         ops.extend(Operation("delete_port", pname, bridge=name, reason="not listed and exclusive_ports is true")
                    for pname in sorted(have) if pname not in listed)
     return ops
@@ -205,7 +208,8 @@ def predict_bridge(current: dict[str, Any] | None, operations: list[Operation]) 
         elif op.action == "add_port":
             params = dict(op.params)
             params.pop("bridge", None)
-            port = dict(name=op.target, **defaults(PORT_FIELDS))
+            port = dict(name=op.target, **defaults(tuple(f for f in PORT_FIELDS if f.table == "Port" or
+                                                         "members" not in params)))
             port.update(params)
             state["ports"].append(port)
         elif op.action == "modify_port":
@@ -233,21 +237,47 @@ def read_bridge(db: Ovsdb, name: str) -> dict[str, Any] | None:
 
 
 def new_port_rows(txn: Any, db: Ovsdb, name: str, params: dict[str, Any]) -> Any:
-    """Insert a Port with one Interface of the same name; returns the Port row."""
-    iface = txn.insert(db.idl.tables["Interface"])
-    iface.name = name
+    """Insert a Port with one Interface of the same name (a bond: one system Interface per
+    member, Port columns only); returns the Port row."""
     port = txn.insert(db.idl.tables["Port"])
     port.name = name
+    members = params.get("members")
+    if members:
+        ifaces = []
+        for member in members:
+            iface = txn.insert(db.idl.tables["Interface"])
+            iface.name = member
+            iface.type = ""
+            ifaces.append(iface)
+        port.interfaces = ifaces
+        write_new(tuple(f for f in PORT_VALUE_FIELDS if f.table == "Port"), {"Port": port}, params)
+        return port
+    iface = txn.insert(db.idl.tables["Interface"])
+    iface.name = name
     port.interfaces = [iface]
     write_new(PORT_FIELDS, {"Port": port, "Interface": iface}, dict(params, type=params.get("type") or "system"))
     return port
 
 
-def write_operations(txn: Any, db: Ovsdb, operations: list[Operation]) -> None:
-    """Turn ovs_bridge operations into IDL writes of one transaction (rows looked up afresh)."""
+class _Named(dict):  # type: ignore[type-arg]
+    """Rows of a table by name, each looked up (and verified to still exist) when first used."""
+
+    def __init__(self, db: Ovsdb, table: str, what: str) -> None:
+        super().__init__()
+        self.db, self.table, self.what = db, table, what
+
+    def __missing__(self, name: str) -> Any:
+        row = self.db.named(self.table, name, self.what)
+        self[name] = row
+        return row
+
+
+def write_operations(txn: Any, db: Ovsdb, operations: list[Operation], what: str = "the transaction") -> None:
+    """Turn ovs_bridge operations into IDL writes of one transaction (rows looked up afresh;
+    a row another client removed meanwhile is a Conflict naming it)."""
     tables = db.idl.tables
-    bridges = db.by_name("Bridge")
-    ports = db.by_name("Port")
+    bridges = _Named(db, "Bridge", what)
+    ports = _Named(db, "Port", what)
     new_bridges: dict[str, list[Any]] = {}
     for op in operations:
         if op.action == "create_bridge":
@@ -281,6 +311,28 @@ def write_operations(txn: Any, db: Ovsdb, operations: list[Operation]) -> None:
 def write_port_changes(port: Any, changes: dict[str, dict[str, Any]]) -> None:
     """Apply a modify_port's changes to an existing Port row and its (single) Interface."""
     write_changes(PORT_FIELDS, {"Port": port, "Interface": main_interface(port)}, changes)
+
+
+def restore_bridge(before: dict[str, Any] | None, desired: dict[str, Any]) -> dict[str, Any]:
+    """The desired bridge that puts ``before`` (read_bridge's form; None: there was none) back
+    after a run that applied ``desired``: every column as read (fail_mode cleared if it was
+    unset), maps exactly (keys the run added removed), every port as read (re-added if the run
+    removed it), and the ports the run added absent. Ports nobody mentioned stay as they are."""
+    if before is None:
+        return dict(desired, state="absent")
+    target: dict[str, Any] = {"name": desired["name"], "state": "present", "exclusive_ports": False,
+                              "clear": ["fail_mode"] if before.get("fail_mode") is None else []}
+    for field in field_names(BRIDGE_FIELDS, maps=False):
+        target[field] = before.get(field)
+    for field in field_names(BRIDGE_FIELDS, maps=True):
+        target[field] = restore_map(before.get(field), desired.get(field))
+    wanted = {p["name"]: p for p in desired.get("ports") or []}
+    had = {p["name"] for p in before.get("ports") or []}
+    ports = [restore_port(p, wanted.get(p["name"])) for p in before.get("ports") or []]
+    ports += [{"name": name, "state": "absent"} for name, port in wanted.items()
+              if port["state"] == "present" and name not in had]
+    target["ports"] = ports
+    return target
 
 
 def touched_interfaces(operations: list[Operation]) -> list[str]:
@@ -324,6 +376,9 @@ class OvsBridgeResource(OvsResource):
         return predict_bridge(current, operations)
 
     def apply(self, operations: list[Operation]) -> None:
-        self.db.transact(lambda txn, db: write_operations(txn, db, operations), "bridge %s" % self.params["name"])
-        raise_on_failures(interface_failures(self.db, touched_interfaces(operations)),
-                          "bridge %s" % self.params["name"])
+        what = "bridge %s" % self.params["name"]
+        self.commit(operations, lambda txn, db: write_operations(txn, db, operations, what), what,
+                    touched_interfaces(operations))
+
+    def restore_target(self, before: dict[str, Any] | None, desired: dict[str, Any]) -> dict[str, Any]:
+        return restore_bridge(before, desired)

@@ -13,6 +13,11 @@ Canonical forms of OVSDB rows (rules):
   mentioned are left alone.
 * Omitted never means "remove" (a null option is an omitted one in Ansible): optional VLAN
   columns are emptied with an explicit ``clear`` list (``apply_clear``); ``tag: 0`` is refused.
+* Rolling back (``restore_desired``): the state read before the run, as a desired state that
+  puts back exactly what the run changed: maps get a null for every key the run set that was
+  not there, columns that were unset are listed in ``clear``, rows the run added are absent.
+  When no transaction of the run was committed there is nothing of the run's to undo: the
+  target is the state as it is now (another client's changes are never undone).
 """
 
 from __future__ import annotations
@@ -21,8 +26,8 @@ import copy
 from typing import Any
 
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils import _canon
-from ansible_collections.kvmnet.hypervisor.plugins.module_utils._engine import Resource
-from ansible_collections.kvmnet.hypervisor.plugins.module_utils._errors import ApplyFailed, InvalidInput
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils._engine import Operation, Resource
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils._errors import ApplyFailed, InvalidInput, KvmnetError
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._ovsdb import Ovsdb, first
 
 
@@ -100,10 +105,16 @@ def apply_clear(raw: dict[str, Any], prefix: str, desired: dict[str, Any], clear
     desired["clear"] = [field for field in cleared if field != "trunks"]
 
 
-def clear_changes(current: dict[str, Any], desired: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """Changes emptying the columns of ``desired["clear"]`` that are set in ``current``."""
+def clear_changes(current: dict[str, Any], desired: dict[str, Any],
+                  fields: tuple["Field", ...] = ()) -> dict[str, dict[str, Any]]:
+    """Changes emptying the columns of ``desired["clear"]`` that are set in ``current``.
+
+    A field of ``fields`` with an OVS default reads as that default when unset: it is cleared
+    (``after`` None: the column or key is removed) only when it reads otherwise.
+    """
+    unset = {f.name: f.default for f in fields}
     return {field: {"before": current[field], "after": None}
-            for field in desired.get("clear") or () if current.get(field) is not None}
+            for field in desired.get("clear") or () if current.get(field) not in (None, unset.get(field))}
 
 
 def _clear_list(raw: dict[str, Any], prefix: str, desired: dict[str, Any], clearable: tuple[str, ...]) -> list[str]:
@@ -202,6 +213,13 @@ class Field:
             value = raw if raw is None or self.value_type is None else self.value_type(raw)
         return self.fresh_default() if value is None else value
 
+    def is_unset(self, row: Any) -> bool:
+        """Whether the column (or map key) is empty in ``row``: OVS then uses :attr:`default`."""
+        raw = getattr(row, self.column)
+        if self.key is not None:
+            return self.key not in dict(raw)
+        return self.kind in ("optional", "set", "map") and not raw
+
     def parse_text(self, text: str | None) -> Any:
         """A map value (a string, or None when the key is missing) -> the field's value or None."""
         if text is None:
@@ -222,7 +240,9 @@ class Field:
     def write(self, row: Any, change: dict[str, Any], inserted: bool = False) -> None:
         """Write ``change["after"]`` to ``row`` (``change["before"]`` is needed for maps)."""
         after = change["after"]
-        if self.key is not None:
+        if self.key is not None and after is None:
+            row.delkey(self.column, self.key)
+        elif self.key is not None:
             row.setkey(self.column, self.key, self.format_text(after))
         elif self.kind == "map":
             set_map(row, self.column, change, inserted)
@@ -344,6 +364,34 @@ def read_port(port: Any) -> dict[str, Any]:
     return out
 
 
+# -- rolling back ------------------------------------------------------------------------------
+def restore_map(before: dict[str, str] | None, desired: dict[str, Any] | None) -> dict[str, str | None]:
+    """The desired map that puts ``before`` back after a run that applied ``desired``: every key
+    as it was, and a null (remove) for each key the run set that was not there."""
+    target: dict[str, str | None] = {k: None for k, v in (desired or {}).items() if v is not None}
+    target.update(before or {})
+    return target
+
+
+def restore_port(before: dict[str, Any], desired: dict[str, Any] | None) -> dict[str, Any]:
+    """A port as read before the run (``read_port``) as a desired port (ovs_bridge's
+    ``normalize_port`` shape) that puts it back after the run applied ``desired`` (None: the run
+    did not mention it): maps exactly, unset VLAN columns cleared; a bond keeps its members."""
+    desired = desired or {}
+    port: dict[str, Any] = {"name": before["name"], "state": "present", "type": before.get("type"),
+                            "tag": before.get("tag"), "trunks": before.get("trunks"),
+                            "vlan_mode": before.get("vlan_mode"),
+                            "clear": [f for f in ("tag", "vlan_mode") if before.get(f) is None]}
+    for field in field_names(PORT_FIELDS, maps=True):
+        if field in before:
+            port[field] = restore_map(before[field], desired.get(field))
+        else:  # a bond's Interface columns are not read: left alone
+            port[field] = None
+    if before.get("members") is not None:
+        port["members"] = list(before["members"])
+    return port
+
+
 def interface_failures(db: Any, names: list[str]) -> list[str]:
     """Wait until ovs-vswitchd has given each named interface an ofport or an error; list failures."""
     wanted = set(names)
@@ -367,24 +415,33 @@ def interface_failures(db: Any, names: list[str]) -> list[str]:
     return failures
 
 
-def raise_on_failures(failures: list[str], what: str) -> None:
-    """ApplyFailed listing the interfaces ovs-vswitchd could not create."""
+def raise_on_failures(failures: list[str], what: str, applied: list[dict[str, Any]] | None = None) -> None:
+    """ApplyFailed listing the interfaces ovs-vswitchd could not create; the transaction was
+    committed, so its operations are ``applied`` and the failed step is ovs-vswitchd's."""
     if failures:
-        raise ApplyFailed("%s: ovs-vswitchd could not set up %s (the database holds the configuration; "
-                          "fix the cause or remove it with state=absent)" % (what, "; ".join(failures)),
-                          interface_errors=failures)
+        raise ApplyFailed("%s: ovs-vswitchd could not set up %s" % (what, "; ".join(failures)),
+                          interface_errors=failures, applied=list(applied or []),
+                          failed={"action": "vswitchd_setup", "target": failures[0].split(":")[0],
+                                  "errors": failures})
 
 
-def check_port_name(value: Any, option: str) -> str:
-    """Port and bridge names: non-empty strings; kernel-backed ones are also interface names."""
-    if value is None or str(value) == "":
-        raise InvalidInput(option, value, "is empty")
-    return str(value)
+def ifnames(names: list[tuple[str, Any]]) -> None:
+    """Validate ``(option, value)`` pairs as kernel interface names (``_canon.ifname``): every
+    OVS bridge, port, bond and interface name becomes a netdev or an OpenFlow port name."""
+    for option, value in names:
+        if value is not None:
+            _canon.ifname(value, option)
 
 
 class OvsResource(Resource):
     """Base of the OVS resources: one Ovsdb connection (``database``/``timeout`` options) over
-    the tables and columns the subclass lists in ``columns``, opened and closed by the engine."""
+    the tables and columns the subclass lists in ``columns``, opened and closed by the engine.
+
+    One transaction applies a plan (:meth:`commit`). :meth:`restore_desired` (used by the
+    engine's rollback and a checkpoint's replay) hands :meth:`restore_target` the state to put
+    back: the state read before the run, or, when this run tried a transaction and none was
+    committed, the state as it is now (nothing of the run's is there to undo).
+    """
 
     columns: dict[str, Any] = {}
 
@@ -397,3 +454,40 @@ class OvsResource(Resource):
 
     def close(self) -> None:
         self.db.close()
+
+    def commit(self, operations: list[Operation], build: Any, what: str, interfaces: list[str],
+               done: list[Operation] | None = None) -> None:
+        """Run ``build`` as one transaction, then wait for ovs-vswitchd to set up ``interfaces``.
+
+        ApplyFailed names the step that failed and what was applied (``done``: steps of the run
+        before the transaction): the commit (its operations not applied; ``unchanged`` when the
+        run touched nothing at all, so the engine has nothing to undo), or ovs-vswitchd's work
+        after it (every operation applied: the rows are in the database and are rolled back).
+        """
+        applied = [op.to_dict() for op in done or []]
+        try:
+            self.db.transact(build, what)
+        except KvmnetError as exc:
+            details = {k: v for k, v in exc.details.items() if k != "committed"}
+            if exc.details.get("committed"):
+                raise ApplyFailed(exc.msg, applied=applied + [op.to_dict() for op in operations],
+                                  failed={"action": "vswitchd_apply", "target": what}, cause=exc.kind,
+                                  **details) from exc
+            raise ApplyFailed(exc.msg, applied=applied, failed={"action": "commit", "target": what},
+                              cause=exc.kind, unchanged=not applied and not self.db.uncertain, **details) from exc
+        applied += [op.to_dict() for op in operations]
+        try:
+            failures = interface_failures(self.db, interfaces)
+        except KvmnetError as exc:
+            raise ApplyFailed("%s: %s" % (what, exc.msg), applied=applied,
+                              failed={"action": "vswitchd_setup", "target": what}, cause=exc.kind) from exc
+        raise_on_failures(failures, what, applied)
+
+    def restore_desired(self, before: dict[str, Any] | None, desired: dict[str, Any]) -> dict[str, Any]:
+        if self.db.attempted and not self.db.committed and not self.db.uncertain:
+            before = self.read_current()
+        return self.restore_target(before, desired)
+
+    def restore_target(self, before: dict[str, Any] | None, desired: dict[str, Any]) -> dict[str, Any]:
+        """The desired state that puts ``before`` back (see :meth:`Resource.restore_desired`)."""
+        return Resource.restore_desired(self, before, desired)

@@ -20,6 +20,7 @@ from typing import Any
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils import _canon
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._engine import Operation
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._errors import (
+    ApplyFailed,
     Conflict,
     InvalidInput,
     KvmnetError,
@@ -28,11 +29,13 @@ from ansible_collections.kvmnet.hypervisor.plugins.module_utils._errors import (
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._netlink import Netlink
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._ovs_bridge import (
     COLUMNS,
+    new_port,
+    plan_port,
     touched_interfaces,
     write_operations,
 )
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._ovs_common import (
-    OvsResource, interface_failures, raise_on_failures, read_port,
+    OvsResource, read_port, restore_port,
 )
 
 LINK_TYPES = ("patch", "veth")
@@ -47,6 +50,8 @@ def normalize_patch(params: dict[str, Any]) -> dict[str, Any]:
         raise InvalidInput("bridge", bridge, "is required")
     if not peer_bridge:
         raise InvalidInput("peer_bridge", peer_bridge, "is required")
+    _canon.ifname(bridge, "bridge")
+    _canon.ifname(peer_bridge, "peer_bridge")
     if bridge == peer_bridge:
         raise InvalidInput("peer_bridge", peer_bridge, "is the same bridge as bridge; a patch joins two bridges")
     link_type = params.get("link_type") or DEFAULT_LINK_TYPE
@@ -54,21 +59,65 @@ def normalize_patch(params: dict[str, Any]) -> dict[str, Any]:
         raise InvalidInput("link_type", link_type, "is not patch or veth")
     port = params.get("port") or "%s-to-%s" % (bridge, peer_bridge)
     peer_port = params.get("peer_port") or "%s-to-%s" % (peer_bridge, bridge)
+    for option, name in (("port", port), ("peer_port", peer_port)):
+        size = len(name.encode("utf-8"))
+        if not params.get(option) and size >= _canon.IFNAMSIZ:
+            raise InvalidInput(option, name, "(made from bridge and peer_bridge) is %d bytes long; port names are "
+                               "interface names, at most 15 bytes: give %s" % (size, option))
+        _canon.ifname(name, option)
     if port == peer_port:
         raise InvalidInput("peer_port", peer_port, "is the same name as port")
-    if link_type == "veth":
-        _canon.ifname(port, "port")
-        _canon.ifname(peer_port, "peer_port")
     return {"bridge": bridge, "peer_bridge": peer_bridge, "port": port, "peer_port": peer_port,
             "link_type": link_type, "state": params.get("state") or "present"}
+
+
+def restore_patch(before: dict[str, Any] | None, desired: dict[str, Any]) -> dict[str, Any]:
+    """The desired state that puts ``before`` back (None: absent): ``restore`` holds the ends
+    as read (each a desired port, see _ovs_common.restore_port) and the veth kind."""
+    if before is None:
+        return dict(desired, state="absent")
+    peers = {desired["port"]: desired["peer_port"], desired["peer_port"]: desired["port"]}
+    mentioned = {name: {"options": {"peer": peers[name]}} if desired.get("link_type") == "patch" else None
+                 for name in peers}
+    ends = {name: dict(restore_port(end, mentioned.get(name)), bridge=end["bridge"])
+            for name, end in (before.get("ends") or {}).items()}
+    return dict(desired, state="present", restore={"ends": ends, "veth": before.get("veth")})
+
+
+def plan_restore(current: dict[str, Any], target: dict[str, Any]) -> list[Operation]:
+    """Operations putting back the ends and veth of ``target["restore"]``. Pure."""
+    have = current.get("ends") or {}
+    want = target["restore"]["ends"]
+    ops: list[Operation] = []
+    if target["restore"]["veth"] == "veth" and current.get("veth") is None:
+        ops.append(Operation("create_veth", target["port"], peer=target["peer_port"]))
+    for name in (target["port"], target["peer_port"]):
+        end, now = want.get(name), have.get(name)
+        if now is not None and (end is None or now["bridge"] != end["bridge"]):
+            ops.append(Operation("delete_port", name, bridge=now["bridge"]))
+            now = None
+        if end is None:
+            continue
+        if now is None:
+            ops.append(new_port(end, end["bridge"]))
+        else:
+            op = plan_port(dict(now, bridge=end["bridge"]), end)
+            if op is not None:
+                ops.append(op)
+    if target["restore"]["veth"] is None and current.get("veth") == "veth":
+        ops.append(Operation("delete_veth", target["port"], peer=target["peer_port"]))
+    return ops
 
 
 def plan_patch(current: dict[str, Any], desired: dict[str, Any]) -> list[Operation]:
     """Operations turning ``current`` into ``desired``. Pure.
 
     ``current`` has ``ends`` (port name -> canonical port with ``bridge``, or missing) and
-    ``veth`` (kernel link kind of ``port``: ``veth``, another kind, or None).
+    ``veth`` (kernel link kind of ``port``: ``veth``, another kind, or None). A ``desired``
+    with ``restore`` (a rollback's, see restore_patch) is planned by plan_restore.
     """
+    if desired["state"] == "present" and desired.get("restore") is not None:
+        return plan_restore(current, desired)
     ends = current.get("ends") or {}
     pairs = ((desired["port"], desired["bridge"], desired["peer_port"]),
              (desired["peer_port"], desired["peer_bridge"], desired["port"]))
@@ -122,6 +171,8 @@ class OvsPatchResource(OvsResource):
         super().__init__(params, root)
         self.nl = Netlink(params.get("netns"))
         self._desired: dict[str, Any] = {}
+        #: a veth was seen in this run: keep reading the kernel link (a rollback may need it back)
+        self._veth_seen = False
 
     def close(self) -> None:
         super().close()
@@ -149,8 +200,9 @@ class OvsPatchResource(OvsResource):
             if name in ports and name in where:
                 ends[name] = dict(read_port(ports[name]), bridge=where[name])
         kind = None
-        if d["link_type"] == "veth" or any(e.get("type") == "system" for e in ends.values()):
+        if d["link_type"] == "veth" or self._veth_seen or any(e.get("type") == "system" for e in ends.values()):
             kind = self._veth_kind(d["port"])
+            self._veth_seen = self._veth_seen or kind == "veth"
         if not ends and kind is None:
             return None
         return {"bridge": d["bridge"], "peer_bridge": d["peer_bridge"], "ends": ends, "veth": kind}
@@ -177,28 +229,43 @@ class OvsPatchResource(OvsResource):
         return {"bridge": desired["bridge"], "peer_bridge": desired["peer_bridge"], "ends": ends,
                 "veth": "veth" if veth else None}
 
+    def restore_target(self, before: dict[str, Any] | None, desired: dict[str, Any]) -> dict[str, Any]:
+        return restore_patch(before, desired)
+
+    def _create_veth(self, op: Operation) -> None:
+        self.nl.open()
+        self.nl.add_link(op.target, "veth", peer=op.params["peer"])
+        for name in (op.target, op.params["peer"]):
+            self.nl.set_link(self.nl.index(name), "bringing %s up" % name, state="up")
+
+    def _delete_veth(self, op: Operation) -> None:
+        self.nl.open()
+        index = self.nl.index(op.target)
+        if index is not None:
+            self.nl.del_link(index, "deleting veth %s" % op.target)
+
     def apply(self, operations: list[Operation]) -> None:
-        created_veth = None
+        """Steps: create the veth, one transaction for the ports, delete the veth; a failure
+        says which step failed and what was applied (the engine then rolls back)."""
+        applied: list[Operation] = []
+
+        def step(op: Operation, action: Any) -> None:
+            try:
+                action(op)
+            except KvmnetError as exc:
+                raise ApplyFailed("%s failed: %s" % (op.describe(), exc.msg), applied=[a.to_dict() for a in applied],
+                                  failed=op.to_dict(), cause=exc.kind) from exc
+            applied.append(op)
+
         for op in operations:
             if op.action == "create_veth":
-                self.nl.open()
-                self.nl.add_link(op.target, "veth", peer=op.params["peer"])
-                created_veth = op.target
-                for name in (op.target, op.params["peer"]):
-                    self.nl.set_link(self.nl.index(name), "bringing %s up" % name, state="up")
+                step(op, self._create_veth)
         db_ops = [op for op in operations if op.action in ("add_port", "modify_port", "delete_port")]
         what = "link %s <-> %s" % (self.params["bridge"], self.params["peer_bridge"])
         if db_ops:
-            try:
-                self.db.transact(lambda txn, db: write_operations(txn, db, db_ops), what)
-            except KvmnetError:
-                if created_veth is not None:  # leave the host as it was
-                    self.nl.del_link(self.nl.index(created_veth), "removing veth %s again" % created_veth)
-                raise
+            self.commit(db_ops, lambda txn, db: write_operations(txn, db, db_ops, what), what,
+                        touched_interfaces(db_ops), done=applied)
+            applied.extend(db_ops)
         for op in operations:
             if op.action == "delete_veth":
-                self.nl.open()
-                index = self.nl.index(op.target)
-                if index is not None:
-                    self.nl.del_link(index, "deleting veth %s" % op.target)
-        raise_on_failures(interface_failures(self.db, touched_interfaces(db_ops)), what)
+                step(op, self._delete_veth)

@@ -13,7 +13,17 @@ One :class:`Ovsdb` per module run:
   transaction and the call then waits until ovs-vswitchd reports ``cur_cfg >= next_cfg``,
   which is what ``ovs-vsctl`` (without ``--no-wait``) waits for.
 * Errors are typed: a missing socket or a dead ovsdb-server is BackendUnavailable naming the
-  socket; a refused transaction is ApplyFailed with the server's words.
+  socket; a refused transaction is ApplyFailed with the server's words. Once the server stopped
+  answering (the connection was lost, or a commit was not answered within the timeout) the
+  replica is not trusted any more: every later read raises BackendUnavailable too, so a rollback
+  never "verifies" against stale rows.
+* What this connection's transactions did is kept for the rollback: :attr:`Ovsdb.attempted`
+  (a transaction was tried), :attr:`Ovsdb.committed` (one was committed), :attr:`Ovsdb.uncertain`
+  (one may or may not have been committed: the server did not answer).
+* The rows a transaction writes are looked up by name each time it is built
+  (:meth:`Ovsdb.named`): one that another client removed meanwhile is a Conflict naming it, and
+  ``Row.verify("name")`` on every existing row written makes the server refuse (TRY_AGAIN) a
+  transaction built from a replica in which such a row still existed.
 
 Only the API shared by python ``ovs`` 2.17 .. 4.0 is used (``SchemaHelper.register_columns``,
 ``Idl.run/wait``, ``Transaction.commit/wait``, ``Row.setkey/delkey/addvalue/delvalue``).
@@ -38,6 +48,7 @@ from ansible_collections.kvmnet.hypervisor.plugins.module_utils._deps import req
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._errors import (
     ApplyFailed,
     BackendUnavailable,
+    Conflict,
     InvalidInput,
 )
 
@@ -78,6 +89,11 @@ class Ovsdb:
             if col not in root:
                 root.append(col)
         self.idl: Any = None
+        #: why the replica can no longer be trusted (the server stopped answering), or None
+        self.broken: str | None = None
+        self.attempted = False
+        self.committed = False
+        self.uncertain = False
 
     # -- connection ------------------------------------------------------------------------
     def _unavailable(self, reason: str) -> BackendUnavailable:
@@ -164,13 +180,30 @@ class Ovsdb:
         poller.timer_wait(msec)
         poller.block()
 
+    def _lost(self, reason: str) -> BackendUnavailable:
+        """Mark the connection unusable (later reads fail too) and return the error to raise."""
+        self.broken = reason
+        return self._unavailable(reason)
+
+    def check_usable(self) -> None:
+        """Raise BackendUnavailable if the server stopped answering earlier in this run, or
+        the connection is lost now."""
+        if self.broken is not None:
+            raise self._unavailable(self.broken)
+        if not self._connected():
+            raise self._lost("the connection to ovsdb-server was lost")
+
     def refresh(self, msec: int = 0) -> None:
-        """Process the updates that arrived (waiting up to ``msec`` for one)."""
+        """Process the updates that arrived (waiting up to ``msec`` for one); BackendUnavailable
+        when the server is gone (a replica that can no longer be updated is not a reading)."""
+        if self.broken is not None:
+            raise self._unavailable(self.broken)
         seqno = self.idl.change_seqno
         self.idl.run()
         if msec and self.idl.change_seqno == seqno:
             self._block(msec)
             self.idl.run()
+        self.check_usable()
 
     # -- reading ---------------------------------------------------------------------------
     def rows(self, table: str) -> list[Any]:
@@ -189,6 +222,17 @@ class Ovsdb:
         """Rows of ``table`` keyed by their ``name`` column."""
         return {row.name: row for row in self.rows(table)}
 
+    def named(self, table: str, name: str, what: str) -> Any:
+        """The row of ``table`` called ``name`` for a transaction of ``what``: Conflict if another
+        client removed it after this task read the database (nothing is committed then)."""
+        row = self.by_name(table).get(name)
+        if row is None:
+            raise Conflict("%s: %s %r was removed by another OVSDB client after this task read the database; "
+                           "this task committed nothing, run it again" % (what, table.lower(), name),
+                           table=table, row=name)
+        row.verify("name")
+        return row
+
     def bridge_of_port(self) -> dict[str, str]:
         """Port name -> name of the bridge holding it."""
         out = {}
@@ -205,16 +249,29 @@ class Ovsdb:
         """
         Transaction = ovs.db.idl.Transaction
         deadline = self._deadline()
+        self.attempted = True
         for _attempt in range(MAX_ATTEMPTS):
+            if self.broken is not None:
+                raise self._unavailable(self.broken)
+            self.idl.run()
+            if not self._connected():
+                raise self._lost("the connection was lost before the transaction for %s was sent; "
+                                 "it was not applied" % what)
             txn = Transaction(self.idl)
-            build(txn, self)
+            try:
+                build(txn, self)
+            except BaseException:
+                txn.abort()
+                raise
             self.root().increment("next_cfg")
             status = txn.commit()
+            sent = status == Transaction.INCOMPLETE  # TRY_AGAIN at once: the request never left
             while status == Transaction.INCOMPLETE:
                 if time.monotonic() > deadline:
                     txn.abort()
-                    raise self._unavailable("transaction for %s not answered within %g s; it may or may "
-                                            "not have been applied" % (what, self.timeout))
+                    self.uncertain = True
+                    raise self._lost("the transaction for %s was not answered within %g s; it may or may "
+                                     "not have been applied" % (what, self.timeout))
                 self.idl.run()
                 poller = ovs.poller.Poller()
                 self.idl.wait(poller)
@@ -223,13 +280,18 @@ class Ovsdb:
                 poller.block()
                 status = txn.commit()
             if status == Transaction.TRY_AGAIN:
+                # a row changed under us (the replica was stale), or the connection is gone
+                self.idl.run()
+                if self._connected():
+                    self.refresh(200)  # wait for the update, then rebuild from fresh rows
                 if not self._connected():
-                    raise self._unavailable("the connection was lost while committing %s; "
-                                            "the database was not changed" % what)
-                # the replica was stale: wait for the update, then rebuild from fresh rows
-                self.refresh(200)
+                    self.uncertain = self.uncertain or sent
+                    raise self._lost("the connection was lost while committing %s; it may or may not have been "
+                                     "applied" % what if sent else "the connection was lost before the transaction "
+                                     "for %s was sent; it was not applied" % what)
                 continue
             if status in (Transaction.SUCCESS, Transaction.UNCHANGED):
+                self.committed = self.committed or status == Transaction.SUCCESS
                 next_cfg = txn.get_increment_new_value()
                 if status == Transaction.SUCCESS and next_cfg is not None:
                     self.wait_applied(next_cfg, what)
@@ -248,6 +310,11 @@ class Ovsdb:
         deadline = self._deadline()
         while True:
             self.idl.run()
+            if not self._connected():
+                lost = self._lost("the connection was lost after %s was committed, while waiting for "
+                                  "ovs-vswitchd to apply it" % what)
+                lost.details["committed"] = True
+                raise lost
             if self.root().cur_cfg >= next_cfg:
                 return
             if time.monotonic() > deadline:
@@ -260,6 +327,7 @@ class Ovsdb:
         deadline = self._deadline()
         while True:
             self.idl.run()
+            self.check_usable()
             if predicate():
                 return True
             if time.monotonic() > deadline:

@@ -7,8 +7,8 @@ By hand: ``echo 7 > /sys/class/net/enp1s0/device/sriov_numvfs`` (or ``modprobe i
 
 Realities handled here (see os-net-config's sriov_config and nmstate):
 
-* ``sriov_numvfs`` can only go from 0 to N: a change passes through 0, which destroys every VF
-  (and its settings). That is refused while a VF is the ``<hostdev>`` of a running libvirt
+* ``sriov_numvfs`` can only go from 0 to N: a change passes through 0 (two steps, N -> 0 and
+  0 -> M), which destroys every VF (and its settings). That is refused while a VF is the ``<hostdev>`` of a running libvirt
   domain, unless ``force``.
 * VFs appear slowly (udev); their netdev names race: VFs are identified by their ``virtfnN``
   link (index -> PCI address) and waited for with a bounded timeout.
@@ -37,6 +37,7 @@ from ansible_collections.kvmnet.hypervisor.plugins.module_utils._errors import (
     BackendUnavailable,
     Conflict,
     InvalidInput,
+    KvmnetError,
     NotFound,
     Unsupported,
     VerificationFailed,
@@ -154,19 +155,19 @@ def plan_sriov(current: dict[str, Any], desired: dict[str, Any], busy: dict[str,
                            % (pf, current["numvfs"], numvfs,
                               ", ".join("VF %s is attached to running domain %s" % kv for kv in sorted(in_use.items()))),
                            in_use=in_use)
-    wants_rate = any(v.get("min_tx_rate") or v.get("max_tx_rate") for v in desired["vfs"].values())
-    if wants_rate and current["pf_admin_state"] != "up":
-        if not desired["bring_pf_up"]:
-            raise InvalidInput("bring_pf_up", False, "but PF %s is down and VF rate limits need the PF up: "
-                               "set bring_pf_up=true or bring %s up first" % (pf, pf))
-        admin = {"before": current["pf_admin_state"], "after": "up"}
-        ops.append(Operation("set_pf_up", pf, changes={"admin_state": admin}))
     if desired["drivers_autoprobe"] is not None and desired["drivers_autoprobe"] != current["drivers_autoprobe"]:
         ops.append(Operation("set_drivers_autoprobe", pf, changes={
             "drivers_autoprobe": {"before": current["drivers_autoprobe"], "after": desired["drivers_autoprobe"]}}))
     if resets:
-        ops.append(Operation("set_numvfs", pf, changes={"numvfs": {"before": current["numvfs"], "after": numvfs}},
-                             through_zero=bool(current["numvfs"] and numvfs)))
+        # the kernel changes sriov_numvfs only from 0: N -> 0 -> M is two steps (the first destroys the VFs)
+        if current["numvfs"] and numvfs:
+            ops.append(Operation("set_numvfs", pf, changes={"numvfs": {"before": current["numvfs"], "after": 0}},
+                                 through_zero=True))
+            ops.append(Operation("set_numvfs", pf, changes={"numvfs": {"before": 0, "after": numvfs}},
+                                 through_zero=True))
+        else:
+            ops.append(Operation("set_numvfs", pf, changes={"numvfs": {"before": current["numvfs"], "after": numvfs}},
+                                 through_zero=False))
     by_index = {vf["vf"]: vf for vf in current["vfs"]}
     for index, want in sorted(desired["vfs"].items()):
         # after a reset the VF is new: every field given is (re)applied
@@ -174,6 +175,18 @@ def plan_sriov(current: dict[str, Any], desired: dict[str, Any], busy: dict[str,
         changes = field_changes(have, want, VF_FIELDS)
         if changes:
             ops.append(Operation("set_vf", "%s vf %d" % (pf, index), changes=changes, vf=index))
+    wants_rate = any(op.changes.get(rate, {}).get("after") for op in ops if op.action == "set_vf"
+                     for rate in ("min_tx_rate", "max_tx_rate"))
+    admin = desired.get("pf_admin_state")  # given by a rollback only: the PF's state as read before
+    if (wants_rate or admin == "up") and current["pf_admin_state"] != "up":
+        if not desired["bring_pf_up"] and admin != "up":
+            raise InvalidInput("bring_pf_up", False, "but PF %s is down and VF rate limits need the PF up: "
+                               "set bring_pf_up=true or bring %s up first" % (pf, pf))
+        ops.insert(0, Operation("set_pf_up", pf, changes={"admin_state": {"before": current["pf_admin_state"],
+                                                                          "after": "up"}}))
+    if admin is not None and admin != "up" and (current["pf_admin_state"] == "up" or ops[:1] and
+                                                ops[0].action == "set_pf_up"):
+        ops.append(Operation("set_pf_down", pf, changes={"admin_state": {"before": "up", "after": admin}}))
     return ops
 
 
@@ -191,8 +204,19 @@ def running_domain_hostdevs(uri: str) -> dict[str, str]:
                                  "force=true" % (uri, exc)) from exc
     try:
         used = {}
-        for dom in conn.listAllDomains(libvirt.VIR_CONNECT_LIST_DOMAINS_ACTIVE):
-            root = ET.fromstring(dom.XMLDesc(0))
+        try:
+            domains = conn.listAllDomains(libvirt.VIR_CONNECT_LIST_DOMAINS_ACTIVE)
+        except libvirt.libvirtError as exc:
+            raise BackendUnavailable("cannot list the running libvirt domains on %s to check for VFs in use: %s"
+                                     % (uri, exc)) from exc
+        for dom in domains:
+            try:
+                root = ET.fromstring(dom.XMLDesc(0))
+            except libvirt.libvirtError as exc:
+                if exc.get_error_code() == 42:  # VIR_ERR_NO_DOMAIN: it stopped since the listing
+                    continue
+                raise BackendUnavailable("cannot read the XML of running domain %r on %s to check for VFs in use: "
+                                         "%s" % (dom.name(), uri, exc)) from exc
             devices = list(root.iter("hostdev")) + [i for i in root.iter("interface") if i.get("type") == "hostdev"]
             for dev in devices:
                 addr = dev.find("source/address")
@@ -317,11 +341,17 @@ class SriovVfResource(Resource):
                 and not desired["force"]):
             busy = running_domain_hostdevs(self.params.get("uri") or DEFAULT_LIBVIRT_URI)
         ops = plan_sriov(current, desired, busy)
-        if desired["persist"]:
+        if desired.get("files") is not None:  # a rollback: the files exactly as read before
+            file_ops = _files.plan_files(current.get("files") or {}, desired["files"])
+            for op in file_ops:
+                if op.target == boot.SRIOV_SCRIPT_PATH and op.action == "write_file":
+                    op.params["mode"] = "0755"
+            ops += file_ops + _files.plan_reloads(file_ops)
+        elif desired["persist"]:
             files = current.get("files") or {}
             rendered = render_persist(self.pci, current["driver"], desired, current,
                                       files.get("%s/%s.json" % (boot.SRIOV_CONFIG_DIR, self.pci)))
-            file_ops: list[Operation] = []
+            file_ops = []
             for mode, wanted in sorted(rendered.items()):
                 file_ops += _files.plan_files(files, wanted, int(mode, 8))
             # udev and systemd read the changed rule / unit now: the PF driver's next reload
@@ -333,16 +363,14 @@ class SriovVfResource(Resource):
         pf, pci = self.pf, self.pci
         if _files.apply_file_operation(op, self.root) or _files.apply_reload_operation(op, "%s (%s)" % (pf, pci)):
             return
-        if op.action == "set_pf_up":
-            self.nl.set_link(self.nl.index(pf), "%s: bringing the PF up" % pf, state="up")
+        if op.action in ("set_pf_up", "set_pf_down"):
+            state = op.changes["admin_state"]["after"]
+            self.nl.set_link(self.nl.index(pf), "%s: bringing the PF %s" % (pf, state), state=state)
         elif op.action == "set_drivers_autoprobe":
             self.sys.set_drivers_autoprobe(pci, op.changes["drivers_autoprobe"]["after"], pf)
         elif op.action == "set_numvfs":
             count = op.changes["numvfs"]["after"]
-            if op.changes["numvfs"]["before"]:
-                self.sys.set_numvfs(pci, 0, pf)
-            if count:
-                self.sys.set_numvfs(pci, count, pf)
+            self.sys.set_numvfs(pci, count, pf)
             self._wait_for_vfs(count)
         elif op.action == "set_vf":
             attrs = {k: v["after"] for k, v in op.changes.items()}
@@ -387,19 +415,32 @@ class SriovVfResource(Resource):
                 operations: list[Operation]) -> dict[str, Any]:
         after = json.loads(json.dumps(current))
         for op in operations:
-            if op.action == "set_pf_up":
-                after["pf_admin_state"] = "up"
+            if op.action in ("set_pf_up", "set_pf_down"):
+                after["pf_admin_state"] = op.changes["admin_state"]["after"]
             elif op.action == "set_drivers_autoprobe":
                 after["drivers_autoprobe"] = desired["drivers_autoprobe"]
             elif op.action == "set_numvfs":
-                after["numvfs"] = desired["numvfs"]
+                count = op.changes["numvfs"]["after"]
+                after["numvfs"] = count
                 after["vfs"] = [dict({"vf": i, "pci": None, "netdev": None, "driver": None},
-                                     **{k: None for k in VF_FIELDS}) for i in range(desired["numvfs"])]
+                                     **{k: None for k in VF_FIELDS}) for i in range(count)]
             elif op.action == "set_vf":
                 after["vfs"][op.params["vf"]].update({k: v["after"] for k, v in op.changes.items()})
             elif op.action in ("write_file", "remove_file"):
                 after.setdefault("files", {})[op.target] = op.params.get("content")
         return after
+
+    def restore_desired(self, before: dict[str, Any] | None, desired: dict[str, Any]) -> dict[str, Any]:
+        """The PF as read before: numvfs, drivers_autoprobe, every VF attribute netlink reported,
+        the PF's admin state and (with persist) the persisted files exactly (None: removed).
+        ``force``: the VFs a rollback re-creates are the ones the failed run destroyed."""
+        if before is None:
+            raise KvmnetError("internal error: no SR-IOV state of PF %s was read" % self.params["pf"])
+        vfs = {vf["vf"]: dict({k: vf.get(k) for k in VF_FIELDS}, vf=vf["vf"]) for vf in before["vfs"]}
+        return {"pf": before["pf"], "numvfs": before["numvfs"], "drivers_autoprobe": before["drivers_autoprobe"],
+                "vfs": vfs, "bring_pf_up": True, "force": True, "persist": False,
+                "pf_admin_state": before["pf_admin_state"],
+                "files": dict(before["files"]) if before.get("files") is not None else None}
 
     def extra_results(self, after: dict[str, Any] | None) -> dict[str, Any]:
         return {"vfs": (after or {}).get("vfs", []), "pci": self.pci}

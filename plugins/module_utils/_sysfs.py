@@ -120,7 +120,12 @@ class Sysfs:
     def read_int(self, path: str, what: str) -> int | None:
         """An integer attribute, or None if missing."""
         text = self.read(path, what)
-        return int(text) if text not in (None, "") else None
+        if text in (None, ""):
+            return None
+        try:
+            return int(text)
+        except ValueError as exc:
+            raise Unsupported("%s: %s holds %r, not an integer" % (what, path, text)) from exc
 
     def listdir(self, path: str) -> list[str]:
         """Entries of a directory, [] if it does not exist."""

@@ -64,7 +64,9 @@ EXAMPLES = r"""
 
 RETURN = r"""
 before:
-  description: The network before the run (forward_mode, pf, managed, uuid, active, autostart), or null.
+  description:
+    - The network before the run (forward_mode, pf, managed, uuid, active, autostart, and C(xml), its persistent
+      definition, which a rollback defines again), or null.
   returned: always
   type: dict
   sample: {name: sriov-enp1s0, forward_mode: hostdev, pf: enp1s0, managed: true, active: true, autostart: true,
@@ -74,7 +76,9 @@ after:
   returned: always
   type: dict
 operations:
-  description: The planned C(define), C(start), C(stop), C(autostart), C(undefine) operations; C(define) carries the XML.
+  description:
+    - The planned C(define), C(start), C(stop), C(autostart), C(undefine) operations, one host change each
+      (an active network to remove is C(stop) then C(undefine)); C(define) carries the XML.
   returned: always
   type: list
   elements: dict

@@ -32,7 +32,8 @@ extends_documentation_fragment:
 options:
   name:
     description:
-      - Name of the bridge (also the name of its own internal port), at most 15 bytes.
+      - Name of the bridge (also the name of its own internal port), a Linux interface name (1 to 15 bytes,
+        not C(.) or C(..), no C(/), C(:) or white space), checked before anything is read or changed.
     type: str
     required: true
     aliases: [bridge]
@@ -79,7 +80,8 @@ options:
     suboptions:
       name:
         description:
-          - Port name (the interface name of a C(system) or C(internal) port, at most 15 bytes).
+          - Port name, for every type a Linux interface name (1 to 15 bytes, not C(.) or C(..), no C(/), C(:) or
+            white space), as the kernel and ovs-vswitchd need it; a bad name fails naming C(ports[N].name).
         type: str
         required: true
       state:

@@ -37,11 +37,13 @@ options:
   port:
     description:
       - Name of the port on I(bridge). Defaults to C(<bridge>-to-<peer_bridge>).
-      - For C(link_type=veth) it is a kernel interface name (at most 15 bytes).
+      - An interface name (1 to 15 bytes, not C(.) or C(..), no C(/), C(:) or white space) for either
+        I(link_type); give it when the default would be longer.
     type: str
   peer_port:
     description:
       - Name of the port on I(peer_bridge). Defaults to C(<peer_bridge>-to-<bridge>).
+      - An interface name, like I(port).
     type: str
   link_type:
     description:

@@ -15,7 +15,8 @@ description:
   - The kernel offers sysfs only for this, so the module writes those sysfs files (no command is run).
   - Preflight before anything changes; binding to vfio-pci needs the IOMMU on
     (C(/sys/kernel/iommu_groups) not empty) and the device in an IOMMU group; the driver must be
-    loaded; a device whose host network interface is up is in use and is refused unless I(force=true).
+    loaded; a device whose host network interface is up or enslaved (bond, bridge, OVS) is in use
+    and is not unbound unless I(force=true).
   - Not needed when the guest's C(<hostdev>) or C(<interface type='hostdev'>) is C(managed)
     (libvirt binds the device itself when the domain starts).
 author:
@@ -31,11 +32,13 @@ options:
   driver:
     description:
       - Driver to bind the device to; the host driver name (for example C(igb)) gives it back to the host.
+      - An empty string is refused (it is not a driver name).
     type: str
     default: vfio-pci
   force:
     description:
-      - Bind even when a host network interface of the device is up (it disappears from the host).
+      - Unbind even when a host network interface of the device is up or enslaved to a bond, bridge or
+        OVS (it disappears from the host).
     type: bool
     default: false
 notes:
@@ -67,21 +70,29 @@ before:
     iommu_group: 14
     vendor: "0x8086"
     device: "0x10c9"
-    netdevs: [{name: enp4s0f0, up: false}]
+    netdevs: [{name: enp4s0f0, up: false, master: null}]
 after:
   description: The device after the run, read back from sysfs (predicted in check mode).
   returned: always
   type: dict
 operations:
-  description: The planned C(bind) operation with the driver change, applied unless in check mode.
+  description:
+    - The planned steps, applied in order unless in check mode - C(set_driver_override), C(unbind)
+      (when a driver is bound) and C(probe); a failure half-way names the steps applied and rolls them back.
   returned: always
   type: list
   elements: dict
   sample:
-    - action: bind
+    - action: set_driver_override
       target: "0000:04:00.0"
-      changes: {driver: {before: igb, after: vfio-pci}}
-      unbind: igb
+      changes: {driver_override: {before: null, after: vfio-pci}}
+    - action: unbind
+      target: "0000:04:00.0"
+      changes: {driver: {before: igb, after: null}}
+      driver: igb
+    - action: probe
+      target: "0000:04:00.0"
+      changes: {driver: {before: null, after: vfio-pci}}
 """
 
 from ansible.module_utils.basic import AnsibleModule

@@ -176,7 +176,9 @@ operations:
   description:
     - Planned operations, applied unless in check mode. C(action) is one of C(set_pf_up),
       C(set_drivers_autoprobe), C(set_numvfs), C(set_vf), C(write_file), C(remove_file),
-      C(reload_systemd), C(reload_udev).
+      C(reload_systemd), C(reload_udev) (and C(set_pf_down) when a rollback puts a PF back down).
+    - A change of the VF count between two non-zero values is two C(set_numvfs) steps, N to 0 and
+      0 to M (C(through_zero=true)); a failure half-way names the steps applied and rolls them back.
     - C(reload_systemd) (C(systemctl daemon-reload)) and C(reload_udev) (C(udevadm control --reload))
       follow a written unit / udev rule, so that they are in force from this run on.
   returned: always
@@ -188,6 +190,13 @@ operations:
       changes:
         numvfs:
           before: 7
+          after: 0
+      through_zero: true
+    - action: set_numvfs
+      target: enp1s0
+      changes:
+        numvfs:
+          before: 0
           after: 3
       through_zero: true
 vfs:

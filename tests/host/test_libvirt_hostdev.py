@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 
 import pytest
+from testbed.inject import check_every_step, domain_state
 
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils import _libvirt
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._engine import execute
@@ -123,3 +124,41 @@ def test_unknown_domain_and_through_ansible(libvirtd, libvirt_domains, run_playb
     assert res["check"].changed and not res["check"].failed
     assert "<hostdev" in res.stdout  # the diff shows the XML it would add
     assert xml(dom) == before
+
+
+# -- rollback: a failure at each step boundary leaves the domain's XML as it was -----------------
+def sweep(libvirtd, dom, steps, **kw):
+    """Fail before and after each step (one libvirt call each, and the whole apply once); the
+    domain's live and persistent XML must be byte-identical afterwards."""
+    def make(wrap):
+        return wrap(LibvirtHostdevResource)(params(libvirtd, dom.name(), **kw))
+
+    errors = []
+    for after in (False, True):
+        errors += check_every_step(make, lambda: domain_state(dom), steps, after=after)
+        errors += check_every_step(make, lambda: domain_state(dom), 1, after=after, method="apply")
+    return errors
+
+
+def test_rollback_at_each_step_attach_managed_change_detach(libvirtd, libvirt_domains):
+    """A stopped domain (the host device is never given to a running qemu): attach, then a
+    change of managed (detach + attach: two steps), then a detach, each failing at every step."""
+    dom = libvirt_domains.define([], start=False)
+    sweep(libvirtd, dom, 1)
+    assert hostdevs(dom) == []
+    run_hostdev(libvirtd, dom.name())
+    errors = sweep(libvirtd, dom, 2, managed=False)
+    # errors: before step 1, 2, the whole apply; after step 1, 2, the whole apply. After the detach
+    # (step 1) the rollback attaches the old hostdev again; after both, it swaps managed back
+    assert [r["action"] for r in errors[3].details["reverted"]] == ["attach"]
+    assert [r["action"] for r in errors[4].details["reverted"]] == ["detach", "attach"]
+    assert hostdevs(dom)[0]["managed"] is True
+    sweep(libvirtd, dom, 1, state="absent")
+    assert [h["source"] for h in hostdevs(dom)] == [ADDRESS]
+
+
+def test_bad_domain_names_refused(libvirtd):
+    for name in ("", "a/b", "vm\n1", ".hidden"):
+        with pytest.raises(InvalidInput) as err:
+            run_hostdev(libvirtd, name)
+        assert err.value.msg.startswith("domain: %r " % name)

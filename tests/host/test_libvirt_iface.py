@@ -11,11 +11,14 @@ libvirt's own XML (persistent and live), never the module's return value alone.
 from __future__ import annotations
 
 import pytest
+from testbed.inject import check_every_step, domain_state
+from testbed.libvirtd import bridge_iface, ovs_iface
 from testbed.util import unique_ifname
 
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils import _libvirt
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._engine import execute
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._errors import (
+    ApplyFailed,
     BackendUnavailable,
     InvalidInput,
     NotFound,
@@ -252,12 +255,66 @@ def test_roles_ovs_vlan_guest_and_virtio_multiqueue(libvirtd, libvirt_domains, o
 
 
 def test_live_detach_is_asynchronous_bounded_wait(libvirtd, libvirt_domains, host_links):
-    """A paused guest with no OS never acknowledges the PCI unplug: the wait is bounded and says why."""
-    from ansible_collections.kvmnet.hypervisor.plugins.module_utils._errors import VerificationFailed
-
+    """A paused guest with no OS never acknowledges the PCI unplug: the wait is bounded and says
+    why, and the rollback gives the persistent definition (which lost it at once) its interface back."""
     dom = libvirt_domains.define([])
     name = dom.name()
     run_iface(libvirtd, name, type="bridge", source=host_links["br0"])
-    with pytest.raises(VerificationFailed, match="did not within 2 s .*guest OS to acknowledge"):
+    before = domain_state(dom)
+    with pytest.raises(ApplyFailed, match="did not within 2 s .*guest OS to acknowledge") as err:
         run_iface(libvirtd, name, state="absent", detach_timeout=2)
-    assert iface_of(dom, inactive=True)[0] is None  # the persistent definition lost it at once
+    assert err.value.details["cause"] == "verification_failed" and err.value.details["rolled_back"] is True
+    assert err.value.details["reverted"][0]["action"] == "attach"
+    assert domain_state(dom) == before
+
+
+# -- rollback: a failure at each step boundary leaves libvirt's XML (live + persistent) as it was --
+def _rollback_sweep(libvirtd, dom, steps, **kw):
+    """check_every_step over libvirt_iface's steps (one libvirt call each), failing before and
+    after each; the domain's live and persistent XML must be byte-identical afterwards."""
+    def make(wrap):
+        return wrap(LibvirtIfaceResource)(params(libvirtd, dom.name(), **kw))
+
+    errors = []
+    for after in (False, True):
+        errors += check_every_step(make, lambda: domain_state(dom), steps, after=after)
+    for err in errors:
+        assert err.details["failed"]["target"] == "%s/%s" % (dom.name(), MAC)
+        assert err.details["cause"] == "backend_unavailable"  # the injected error is untyped: typed now
+    return errors
+
+
+def test_rollback_of_a_live_and_config_update_at_each_step(libvirtd, libvirt_domains, ovs_bridge):
+    """An OVS port retagged and its link set down, in both views (two steps, live first)."""
+    dom = libvirt_domains.define([ovs_iface(ovs_bridge, vlan=2, mac=MAC)])
+    port_tag = libvirtd.ovs.vsctl("get", "port", iface_of(dom)[0]["target_dev"], "tag").strip()
+    want = dict(link_state="down", vlan={"tags": [3]})
+    plan = run_iface(libvirtd, dom.name(), check_mode=True, **want)["operations"]
+    assert [(o["action"], o["flags"]) for o in plan] == [("update", ["config"]), ("update", ["live"])]
+    errors = _rollback_sweep(libvirtd, dom, 2, **want)
+    # live is applied first: failing after step 1 has the live view to put back, after step 2 both
+    assert [len([r for r in e.details["reverted"] if r["action"] == "update"]) for e in errors] == [0, 1, 1, 2]
+    assert libvirtd.ovs.vsctl("get", "port", iface_of(dom)[0]["target_dev"], "tag").strip() == port_tag == "2"
+    assert run_iface(libvirtd, dom.name(), **want)["changed"]  # and the change itself still goes through
+
+
+def test_rollback_of_attach_and_detach_on_a_stopped_domain(libvirtd, libvirt_domains, host_links):
+    dom = libvirt_domains.define([bridge_iface(host_links["br1"])], start=False)
+    _rollback_sweep(libvirtd, dom, 1, type="bridge", source=host_links["br0"], model="virtio")
+    assert iface_of(dom, inactive=True)[0] is None
+    run_iface(libvirtd, dom.name(), type="bridge", source=host_links["br0"], model="virtio")
+    errors = _rollback_sweep(libvirtd, dom, 1, state="absent")
+    assert errors[1].details["reverted"][0]["action"] == "attach"  # detached, then attached with its old XML
+    assert iface_of(dom, inactive=True)[0]["source"] == host_links["br0"]
+
+
+def test_real_libvirt_refusal_names_the_failed_step(libvirtd, libvirt_domains, host_links):
+    """A real libvirt error in a step: libvirt refuses to move the live interface to a bridge that
+    does not exist. The live view is applied first, so nothing was applied; the result says so."""
+    dom = libvirt_domains.define([bridge_iface(host_links["br0"], mac=MAC)])
+    before = domain_state(dom)
+    with pytest.raises(ApplyFailed) as err:
+        run_iface(libvirtd, dom.name(), source="kvtnobr0")
+    assert err.value.details["applied"] == [] and err.value.details["rolled_back"] is True
+    assert err.value.details["failed"]["flags"] == ["live"] and "kvtnobr0" in err.value.msg
+    assert domain_state(dom) == before

@@ -13,6 +13,7 @@ from __future__ import annotations
 import subprocess
 
 import pytest
+from testbed.inject import check_every_step
 from testbed.util import unique_ifname
 
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._engine import execute
@@ -134,4 +135,47 @@ def test_through_ansible_bad_name_and_missing_pf(libvirtd, pfs, pool, run_playbo
     assert res["bad name"].failed and res["bad name"].msg.startswith("name: 'a b;c' is not a libvirt object name")
     assert res["no such pf"].failed and "pf: 'kvtnopf0' is not a network interface" in res["no such pf"].msg
     assert res["check"].changed and not res["check"].failed
+    assert networks(libvirtd) == before
+
+
+# -- rollback: a failure at each step boundary leaves libvirt's networks as they were -------------
+def sweep(libvirtd, steps, **kw):
+    def make(wrap):
+        return wrap(LibvirtSriovNetworkResource)(params(libvirtd, **kw))
+
+    errors = []
+    for after in (False, True):
+        errors += check_every_step(make, lambda: networks(libvirtd), steps, after=after)
+    return errors
+
+
+def test_rollback_at_each_step_define_redefine_undefine(libvirtd, pfs, pool):
+    # a new pool, autostarted: define, autostart; the rollback undefines it
+    errors = sweep(libvirtd, 2, pf=pfs[0], autostart=True)
+    assert pool not in networks(libvirtd)
+    assert [r["action"] for r in errors[3].details["reverted"]] == ["undefine"]
+    # an existing pool moved to the other PF and no longer autostarted: its XML (UUID) comes back
+    run_net(libvirtd, pf=pfs[0], autostart=True)
+    errors = sweep(libvirtd, 2, pf=pfs[1], managed=False, autostart=False)
+    assert [r["action"] for r in errors[3].details["reverted"]] == ["define", "autostart"]
+    # removed: defined again with its old XML and autostart
+    errors = sweep(libvirtd, 1, state="absent")
+    assert [r["action"] for r in errors[1].details["reverted"]] == ["define", "autostart"]
+    assert networks(libvirtd)[pool][1] == 1
+
+
+def test_real_failure_at_step_two_through_ansible(libvirtd, pfs, pool, run_playbook):
+    """A real failure half-way: the pool is defined (step 1), then libvirt cannot start it (step 2:
+    a veth is no SR-IOV PF). The result names the failed step, what was applied and what was
+    reverted, the pool is gone again, and Ansible got a typed result, not a MODULE FAILURE. (The
+    failed step is ``failed_step`` there: Ansible's own ``failed`` is the boolean.)"""
+    before = networks(libvirtd)
+    res = run_playbook([{"name": "pool", "kvmnet.hypervisor.libvirt_sriov_network": {
+        "uri": libvirtd.uri, "name": pool, "pf": pfs[0], "active": True}, "ignore_errors": True}])
+    task = res["pool"]
+    assert task.failed and task["error"] == "apply_failed", res
+    assert "MODULE FAILURE" not in task.msg
+    assert task["failed_step"]["action"] == "start" and [o["action"] for o in task["applied"]] == ["define"]
+    assert [o["action"] for o in task["reverted"]] == ["undefine"]
+    assert task["rolled_back"] is True and task.changed is False
     assert networks(libvirtd) == before

@@ -61,7 +61,7 @@ def test_ovs_vlan_role_retag(ovs, run_playbook):
 def test_ovs_bond_and_interconnect_roles(ovs, run_playbook):
     for i in (1, 2):
         ovs.netns.add_veth("eth%d" % i, "peer%d" % i)
-    bond = role("ovs_bond", ovs_bond_members=["eth1", "eth2"], ovs_bond_mode="balance-slb", ovs_bond_lacp="off",
+    bond = role("ovs_bond", ovs_bond_members=["eth1", "eth2"], ovs_bond_bridge="br0", ovs_bond_mode="balance-slb", ovs_bond_lacp="off",
                 ovs_bond_datapath_type="netdev", **common("ovs_bond", ovs))
     link = role("ovs_interconnect", ovs_interconnect_bridge="br0", ovs_interconnect_peer_bridge="br1",
                 ovs_interconnect_datapath_type="netdev", **common("ovs_interconnect", ovs))
@@ -80,7 +80,7 @@ def test_ovs_bond_role_clear(ovs, run_playbook):
     """ovs_bond_clear reaches the module: a tag on the bond is removed, a rerun reports no change."""
     for i in (1, 2):
         ovs.netns.add_veth("eth%d" % i, "peer%d" % i)
-    bond = role("ovs_bond", ovs_bond_members=["eth1", "eth2"], ovs_bond_lacp="off", ovs_bond_trunks=[10, 20],
+    bond = role("ovs_bond", ovs_bond_members=["eth1", "eth2"], ovs_bond_bridge="br0", ovs_bond_lacp="off", ovs_bond_trunks=[10, 20],
                 ovs_bond_datapath_type="netdev", **common("ovs_bond", ovs))
     res = run_playbook([bond])
     assert res.rc == 0, res.stdout + res.stderr
@@ -102,12 +102,13 @@ def test_roles_refuse_missing_members_or_bridge_before_any_change(ovs, run_playb
     for i in (1, 2):
         ovs.netns.add_veth("eth%d" % i, "peer%d" % i)
     cases = [
-        ("ovs_bond", {"ovs_bond_members": []}, "ovs_bond_members"),
-        ("ovs_bond", {"ovs_bond_members": ["eth1"]}, "ovs_bond_members"),
-        ("ovs_bond", {"ovs_bond_members": ["eth1", ""]}, "ovs_bond_members"),
+        ("ovs_bond", {"ovs_bond_members": [], "ovs_bond_bridge": "br0"}, "ovs_bond_members"),
+        ("ovs_bond", {"ovs_bond_members": ["eth1"], "ovs_bond_bridge": "br0"}, "ovs_bond_members"),
+        ("ovs_bond", {"ovs_bond_members": ["eth1", ""], "ovs_bond_bridge": "br0"}, "ovs_bond_members"),
         ("ovs_bond", {"ovs_bond_members": ["eth1", "eth2"], "ovs_bond_bridge": None}, "ovs_bond_bridge"),
         ("ovs_vlan", {"ovs_vlan_bridge": ""}, "ovs_vlan_bridge"),
-        ("ovs_interconnect", {"ovs_interconnect_peer_bridge": None}, "ovs_interconnect_peer_bridge"),
+        ("ovs_interconnect", {"ovs_interconnect_bridge": "br0", "ovs_interconnect_peer_bridge": None},
+         "ovs_interconnect_peer_bridge"),
     ]
     for name, role_vars, variable in cases:
         res = run_playbook([role(name, **dict(common(name, ovs), **role_vars))])
@@ -133,7 +134,7 @@ def test_shared_preamble_carries_the_tags_of_the_role(ovs, run_playbook):
     (reported, here skipped by their switches), and the role's own tasks run as well."""
     for i in (1, 2):
         ovs.netns.add_veth("eth%d" % i, "peer%d" % i)
-    bond = role("ovs_bond", ovs_bond_members=["eth1", "eth2"], ovs_bond_lacp="off",
+    bond = role("ovs_bond", ovs_bond_members=["eth1", "eth2"], ovs_bond_bridge="br0", ovs_bond_lacp="off",
                 ovs_bond_datapath_type="netdev", **common("ovs_bond", ovs))
     bond["ansible.builtin.include_role"]["apply"] = {"tags": ["uplink"]}
     bond["tags"] = ["uplink"]

@@ -79,16 +79,26 @@ vm_lock() {
   export KVMNET_VM_LOCKED=1
 }
 
-# vm_wait_ssh DIR NAME PORT TIMEOUT T0 : wait until a real command runs over ssh (the
-# forwarded port answers before sshd does); dies with the console's tail if qemu dies or
-# the timeout passes. T0 (date +%s.%N at qemu's start) is for the boot time message.
-vm_wait_ssh() {
-  local d=$1 name=$2 port=$3 timeout=$4 t0=$5 end
-  end=$(( $(date +%s) + timeout ))
+# vm_poll_ssh DIR PORT TIMEOUT : wait until a real command runs over ssh (the forwarded port
+# answers before sshd does); returns 0 (ssh up), 1 (no ssh within TIMEOUT s), 2 (qemu died).
+vm_poll_ssh() {
+  local d=$1 port=$2 end
+  end=$(( $(date +%s) + $3 ))
   until vm_ssh "$port" true 2>/dev/null; do
-    vm_pid_alive "$d" || { tail -30 "$d/console.log" >&2; vm_die "qemu of $name died while booting"; }
-    [ "$(date +%s)" -lt "$end" ] || { tail -30 "$d/console.log" >&2; vm_die "$name: no ssh after ${timeout}s"; }
+    vm_pid_alive "$d" || return 2
+    [ "$(date +%s)" -lt "$end" ] || return 1
     sleep 1
   done
+}
+
+# vm_wait_ssh DIR NAME PORT TIMEOUT T0 : vm_poll_ssh, or die with the console's tail if qemu
+# dies or the timeout passes. T0 (date +%s.%N at qemu's start) is for the boot time message.
+vm_wait_ssh() {
+  local d=$1 name=$2 port=$3 timeout=$4 t0=$5 rc=0
+  vm_poll_ssh "$d" "$port" "$timeout" || rc=$?
+  case $rc in
+    1) tail -30 "$d/console.log" >&2; vm_die "$name: no ssh after ${timeout}s" ;;
+    2) tail -30 "$d/console.log" >&2; vm_die "qemu of $name died while booting" ;;
+  esac
   awk -v n="$name" -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN{printf "[vm] %s: ssh up after %.1f s\n", n, b-a}' >&2
 }

@@ -66,6 +66,10 @@ if [ -n "$busy" ] && [ "${KVMNET_VM_ALLOW_PARALLEL:-0}" != 1 ]; then
        (make lab-down / tests/vm/vm-down.sh NAME), or set KVMNET_VM_ALLOW_PARALLEL=1"
 fi
 
+# boot retries of this run (tests/vm/vm-restart.sh appends one line per retried boot)
+RETRY_LOG=$VM_RUN/boot-retries.log
+RETRY_SKIP=$(cat "$RETRY_LOG" 2>/dev/null | wc -l)
+
 T=$(date +%s)
 "$VM_DIR/build-image.sh" || vm_die "guest image build failed"
 T_IMAGE=$(( $(date +%s) - T ))
@@ -121,6 +125,8 @@ TOTAL=$(( $(date +%s) - T_ALL ))
   done
   printf '%-22s %-28s %6s\n' total "$(( ${#SCENARIOS[@]} - FAILED ))/${#SCENARIOS[@]} passed" "$TOTAL"
   echo "logs: $LOGS"
+  # a retried boot is not hidden: every one is listed (the scenario passed on the second boot)
+  tail -n +$(( RETRY_SKIP + 1 )) "$RETRY_LOG" 2>/dev/null | sed 's/^/boot retried: /'
   # why each failed scenario failed, in a few lines (CI shows the tail of the output)
   for s in "${SCENARIOS[@]}"; do
     [ "${RESULT[$s]}" = ok ] || [ ! -f "$LOGS/$s.log" ] && continue
@@ -131,7 +137,7 @@ TOTAL=$(( $(date +%s) - T_ALL ))
                       cap = 0; task = $0; err = "" }
          / \[ERROR\]: / { err = $0 }
          / fatal: / && !done && !cap { cap = 1; ign = 0; n = 0; buf = ""; ptask = task; perr = err }
-         cap && n < 12 { buf = buf $0 "\n"; n++ }
+         cap && n < 45 { buf = buf $0 "\n"; n++ }
          /\.\.\.ignoring/ { if (cap) ign = 1 }
          / CRITICAL / && !crit { crit = $0 }
          END { if (cap && !ign && !done) { print ptask; print perr; printf "%s", buf; done = 1 }

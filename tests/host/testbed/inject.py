@@ -65,11 +65,12 @@ def check_every_step(make, snap, steps, after=False, method="apply_operation"):
     errors = []
     for k in range(1, steps + 1):
         before = snap()
+        err = None
         try:
             execute(make(lambda cls, k=k: fail_at(cls, k, after=after, method=method)))
         except ApplyFailed as exc:
             err = exc
-        else:
+        if err is None:
             raise AssertionError("step %d: no failure: the plan has fewer than %d steps" % (k, k))
         after_snap = snap()
         assert after_snap == before, "step %d: the host differs after the rollback: %s" % (k, err.msg)

@@ -32,7 +32,12 @@ def test_unicast_mac_refuses_multicast():
 
 
 @pytest.mark.parametrize("name,ok", [("eth0", True), ("a" * 15, True), ("a" * 16, False), ("a/b", False),
-                                     ("a b", False), (".", False), ("", False), ("é" * 8, False)])
+                                     ("a b", False), (".", False), ("", False), ("é" * 8, False),
+                                     # the kernel's dev_valid_name(): its isspace() is byte by byte
+                                     # (0x09-0x0d, 0x20, 0xa0: inside UTF-8 'à' = c3 a0), nothing more
+                                     ("..", False), ("...", True), ("eth:1", False), ("a\tb", False),
+                                     ("a\x0bb", False), ("\u00e0", False), ("a\x00", False), ("a\x1cb", True),
+                                     ("a\u2003b", True), ("é", True)])
 def test_ifname(name, ok):
     if ok:
         assert _canon.ifname(name) == name

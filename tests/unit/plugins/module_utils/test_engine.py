@@ -15,7 +15,6 @@ from ansible_collections.kvmnet.hypervisor.plugins.module_utils._engine import (
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._errors import (
     ApplyFailed,
     NotFound,
-    VerificationFailed,
 )
 
 
@@ -266,7 +265,6 @@ def test_backend_closed_even_on_error():
     with pytest.raises(ApplyFailed):
         execute(resource)
     assert resource.opened == resource.closed == 1
-
 
 
 def test_operation_equality_and_describe():

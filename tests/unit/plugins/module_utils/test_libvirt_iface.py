@@ -239,3 +239,49 @@ def test_check_mode_predicts_and_diff_is_xml():
     assert res["pending_restart"] is False
     again = execute(FakeResource(base_params(link_state="up")), check_mode=True)
     assert again["changed"] is False and again["operations"] == []
+
+
+def with_xml(current):
+    for view in ("config", "live"):
+        if current[view] is not None:
+            current[view]["xml"] = {"config": OVS_CONFIG, "live": OVS_LIVE}[view]
+    return current
+
+
+def test_restore_puts_each_view_back_with_its_own_xml():
+    before = with_xml(state()[0])
+    res = L.LibvirtIfaceResource({"domain": "vm1", "mac": MAC})
+    target = res.restore_desired(before, desired(vlan={"tags": [3], "trunk": False, "native_tag": None,
+                                                       "native_mode": None}))
+    assert target["restore"] == {"config": before["config"], "live": before["live"]}
+    # the failed run retagged both views: each gets its own XML back (live with its generated values)
+    now, elements = state(config=OVS_CONFIG.replace("id='2'", "id='3'"), live=OVS_LIVE.replace("id='2'", "id='3'"))
+    ops = L.plan_restore(now, target["restore"], elements, "vm1/" + MAC)
+    assert [(o.action, o.params["flags"], o.params["xml"]) for o in ops] == [
+        ("update", ["config"], OVS_CONFIG), ("update", ["live"], OVS_LIVE)]
+    assert ops[0].changes == {"vlan": {"before": {"tags": [3], "trunk": False, "native_tag": None, "native_mode": None},
+                                       "after": {"tags": [2], "trunk": False, "native_tag": None, "native_mode": None}}}
+    # it added the interface to the config only: detached there; it removed it: attached with the old XML
+    now, elements = state()
+    assert L.plan_restore(now, {"config": None, "live": before["live"]}, elements, "t") == [
+        L.Operation("detach", "t", flags=["config"], xml=_libvirt.to_string(elements["config"]))]
+    now, elements = state(config=None)
+    assert [(o.action, o.params["flags"], o.params["xml"]) for o in
+            L.plan_restore(now, target["restore"], elements, "t")] == [("attach", ["config"], OVS_CONFIG)]
+    # a stopped domain has no live view to restore; nothing differs: nothing to do
+    now, elements = state(running=False)
+    assert L.plan_restore(now, target["restore"], elements, "t") == []
+    now, elements = state()
+    assert L.plan_restore(with_xml(now), target["restore"], elements, "t") == []
+
+
+@pytest.mark.parametrize("name", ["", " ", "a/b", "vm\n1", ".hidden", "vm1 ", "x" * 251])
+def test_bad_domain_names_refused(name):
+    with pytest.raises(InvalidInput) as err:
+        L.LibvirtIfaceResource({"domain": name, "mac": MAC}).normalize()
+    assert err.value.msg.startswith("domain: %r " % name)
+
+
+def test_domain_names_libvirt_accepts_are_kept():
+    for name in ("vm1", "my vm", "db-01.example", "0f3b1c2e-1111-2222-3333-444455556666"):
+        assert L.LibvirtIfaceResource({"domain": name, "mac": MAC}).normalize()["domain"] == name

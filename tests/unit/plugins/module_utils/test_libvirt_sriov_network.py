@@ -65,3 +65,28 @@ def test_plan_refuses_a_pf_that_is_not_a_network_interface(tmp_path):
     # taking a pool away needs no PF
     res = N.LibvirtSriovNetworkResource(params(pf="enp9s0", state="absent"), root=str(tmp_path))
     assert res.plan(None, res.normalize()) == []
+
+
+def test_remove_active_network_is_stop_then_undefine():
+    from ansible_collections.kvmnet.hypervisor.plugins.module_utils._libvirt_sriov_network import plan_network
+    cur = {"name": "pool", "forward_mode": "hostdev", "pf": "enp1s0", "managed": True, "uuid": "u", "active": True,
+           "autostart": True, "xml": "<network/>"}
+    want = {"name": "pool", "state": "absent", "pf": None, "managed": True, "active": None, "autostart": None}
+    assert [o.action for o in plan_network(cur, want)] == ["stop", "undefine"]
+    assert [o.action for o in plan_network(dict(cur, active=False), want)] == ["undefine"]
+
+
+def test_restore_defines_the_old_xml_and_its_state():
+    from ansible_collections.kvmnet.hypervisor.plugins.module_utils._libvirt_sriov_network import (
+        LibvirtSriovNetworkResource, plan_network)
+    before = {"name": "pool", "forward_mode": "hostdev", "pf": "enp1s0", "managed": True, "uuid": "u", "active": True,
+              "autostart": True, "xml": "<network><name>pool</name><uuid>u</uuid></network>"}
+    res = LibvirtSriovNetworkResource({"name": "pool", "uri": "test:///default"})
+    want = {"name": "pool", "state": "absent", "pf": None, "managed": True, "active": None, "autostart": None}
+    target = res.restore_desired(before, want)
+    assert target["restore_xml"] == before["xml"] and target["active"] is True
+    ops = plan_network(None, target)  # the failed run undefined it
+    assert [(o.action, o.params.get("xml")) for o in ops] == [
+        ("define", before["xml"]), ("start", None), ("autostart", None)]
+    assert plan_network(before, target) == []
+    assert res.restore_desired(None, dict(want, state="present"))["state"] == "absent"

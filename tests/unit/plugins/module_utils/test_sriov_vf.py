@@ -12,7 +12,7 @@ import pytest
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils import _boot_scripts as boot
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils import _files, _sriov_vf
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._engine import Operation, execute
-from ansible_collections.kvmnet.hypervisor.plugins.module_utils._errors import Conflict, InvalidInput
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils._errors import ApplyFailed, Conflict, InvalidInput
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._sriov_vf import (
     VF_FIELDS,
     SriovVfResource,
@@ -54,7 +54,8 @@ def test_no_change():
 def test_shrink_passes_through_zero_and_reapplies_vf_attributes():
     ops = plan_sriov(current(7), desired(3, [{"vf": 0, "mac": "52:54:00:AA:00:00", "vlan": 100}]), {})
     assert ops == [
-        Operation("set_numvfs", "enp1s0", changes={"numvfs": {"before": 7, "after": 3}}, through_zero=True),
+        Operation("set_numvfs", "enp1s0", changes={"numvfs": {"before": 7, "after": 0}}, through_zero=True),
+        Operation("set_numvfs", "enp1s0", changes={"numvfs": {"before": 0, "after": 3}}, through_zero=True),
         Operation("set_vf", "enp1s0 vf 0", changes={
             "mac": {"before": None, "after": "52:54:00:aa:00:00"}, "vlan": {"before": None, "after": 100}}, vf=0),
     ]
@@ -256,3 +257,83 @@ def test_check_mode_changes_nothing(tmp_path, commands):
         {"action": "reload_systemd", "target": "systemd", "command": ["systemctl", "daemon-reload"]},
         {"action": "reload_udev", "target": "udev", "command": ["udevadm", "control", "--reload"]}]
     assert commands == []
+
+
+def test_restore_desired_is_the_pf_as_read_with_admin_state_and_files():
+    res = SriovVfResource({"pf": "enp1s0", "vfs": []})
+    before = dict(current(2, up="down"), files={"/etc/kvmnet/sriov/0000:01:00.0.json": None})
+    before["vfs"][1]["max_tx_rate"] = 0
+    target = res.restore_desired(before, desired(3, persist=True))
+    assert target["numvfs"] == 2 and target["force"] is True and target["pf_admin_state"] == "down"
+    assert target["vfs"][1] == dict({k: before["vfs"][1][k] for k in VF_FIELDS}, vf=1)
+    assert target["files"] == {"/etc/kvmnet/sriov/0000:01:00.0.json": None}
+    # the failed run brought the PF up, set a rate and went to 3 VFs: back in steps, PF down last
+    now = current(3)
+    now["vfs"][1]["max_tx_rate"] = 100
+    ops = plan_sriov(now, target, {"0000:01:10.2": "guest1"})
+    assert [(op.action, op.changes) for op in ops] == [
+        ("set_numvfs", {"numvfs": {"before": 3, "after": 0}}), ("set_numvfs", {"numvfs": {"before": 0, "after": 2}}),
+        ("set_vf", {k: {"before": None, "after": v} for k, v in target["vfs"][0].items() if k != "vf"}),
+        ("set_vf", {k: {"before": None, "after": v} for k, v in target["vfs"][1].items() if k != "vf"}),
+        ("set_pf_down", {"admin_state": {"before": "up", "after": "down"}})]
+    assert plan_sriov(current(2, up="down"), target, {}) == []
+
+
+def sriov_snapshot(root, nl):
+    """What the fake host holds: the sysfs values, the VF attributes netlink has, every file under etc."""
+    dev = os.path.join(root, "sys/devices/pci0000:00/0000:01:00.0")
+    out = {name: open(os.path.join(dev, name)).read().strip() for name in ("sriov_numvfs", "sriov_drivers_autoprobe")}
+    out["virtfn"] = sorted(e for e in os.listdir(dev) if e.startswith("virtfn"))
+    out["netlink"] = (nl.vfs(5, "x"), nl.admin)
+    out["files"] = {}
+    for base, _dirs, files in os.walk(os.path.join(root, "etc")):
+        for name in files:
+            path = os.path.join(base, name)
+            out["files"][path] = (open(path, "rb").read(), os.stat(path).st_mode)
+    return out
+
+
+class InjectedFailure(Exception):
+    """Untyped, as a raw backend exception would be."""
+
+
+def test_failure_at_each_step_puts_the_pf_back(tmp_path, monkeypatch, commands):
+    """numvfs 2 -> 3 (two steps through 0), VF attributes, PF up, persisted files: the k-th step
+    fails (before or after its work), the rollback puts numvfs, VF attributes, PF state and files back."""
+    monkeypatch.setattr(_sriov_vf, "running_domain_hostdevs", lambda uri: {})
+    params = {"numvfs": 3, "persist": True, "bring_pf_up": True, "vfs": [
+        {"vf": 0, "mac": "52:54:00:aa:00:00", "vlan": 100}, {"vf": 2, "max_tx_rate": 100}]}
+
+    def host_before(where):
+        res, writes, root = fake_resource(where, {"numvfs": 2, "vfs": [{"vf": 1, "trust": True}], "persist": True})
+        res.nl.admin = "down"
+        execute(res)  # the state before: 2 VFs, VF 1 trusted, PF down, files persisted
+        return res.nl, root
+
+    nl, root = host_before(tmp_path / "plan")
+    plan = [o["action"] for o in execute(on_fake_host(root, dict(params), nl, []), check_mode=True)["operations"]]
+    assert plan == ["set_pf_up", "set_numvfs", "set_numvfs", "set_vf", "set_vf", "write_file", "write_file"]
+    for k in range(1, len(plan) + 1):
+        for after in (False, True):
+            nl, root = host_before(tmp_path / ("k%d%s" % (k, after)))
+            before = sriov_snapshot(root, nl)
+            failing = on_fake_host(root, dict(params), nl, [])
+            calls: list = []
+            real = failing.apply_operation
+
+            def step(op, real=real, k=k, after=after, calls=calls):  # pylint: disable=dangerous-default-value
+                calls.append(op)
+                if len(calls) == k and not after:
+                    raise InjectedFailure("injected at step %d" % k)
+                real(op)
+                if len(calls) == k and after:
+                    raise InjectedFailure("injected after step %d" % k)
+            failing.apply_operation = step
+            with pytest.raises(ApplyFailed) as err:
+                execute(failing)
+            details = err.value.details
+            assert details["rolled_back"] is True and details["changed"] is False, err.value.msg
+            assert [o["action"] for o in details["applied"]] == plan[:k - 1]
+            assert details["failed"]["action"] == plan[k - 1] and "injected" in err.value.msg
+            assert details["reverted"] or (k == 1 and not after)
+            assert sriov_snapshot(root, nl) == before, (k, after, err.value.msg)
