@@ -234,10 +234,14 @@ def test_not_confirmed_the_unit_command_puts_everything_back(lab, root, run_play
     # newest first; vhost_net's change was files only: they come back in the file stage
     assert [(e["what"].split()[0], bool(e["reverted"]), e["remaining"]) for e in report["entries"]] == [
         ("kernel", False, []), ("interface", True, []), ("ovs", True, []), ("bridge", True, [])]
-    # the units stay until a module disarms them, and do nothing: their condition is gone
+    # the units stay until a module disarms them, and do nothing: systemd skips them, their
+    # condition (the checkpoint's state.json) is gone
     assert all(os.path.exists(os.path.join(root, p.lstrip("/"))) for p in written)
-    again = run_unit(root, _checkpoint_units.SERVICE)
-    assert again.returncode == 0 and "nothing to do" in again.stdout
+    for unit in (_checkpoint_units.SERVICE, _checkpoint_units.BOOT, _checkpoint_units.TIMER):
+        with open(os.path.join(root, "etc/systemd/system", unit), encoding="utf-8") as handle:
+            condition = next(line for line in handle if line.startswith("ConditionPathExists="))
+        assert condition.strip().split("=", 1)[1] == os.path.join(checkpoint.path, "state.json")
+    assert not os.path.exists(os.path.join(checkpoint.path, "state.json"))
     now = snapshot(lab, root)
     assert now == before, differences(before, now)
 
