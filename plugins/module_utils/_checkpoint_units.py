@@ -13,8 +13,10 @@ checkpoint's replay script (``python -I <checkpoint>/replay.py ROOT``, see
   (Before=network-pre.target) and puts the files back, so networkd / NetworkManager / ifupdown
   bring up the configuration from before the checkpoint; multi-user.target then runs the same
   rollback service for the rest (resources, reloads);
-- every unit has ``ConditionPathExists=`` on the checkpoint's state.json: once the checkpoint
-  is confirmed or rolled back they do nothing, even when they are still installed.
+- both services have ``ConditionPathExists=`` on the checkpoint's state.json: once the
+  checkpoint is confirmed or rolled back they do nothing, even when they are still installed.
+  The timer has none: it is started before state.json is written (the checkpoint opens last),
+  and a condition that fails when a unit starts leaves it inactive.
 
 They are "enabled" by drop-ins on their targets (sysinit, multi-user, timers), plain files like
 every other unit the collection writes; :func:`arm` writes them and runs ``systemctl
@@ -91,13 +93,11 @@ def render(checkpoint: Checkpoint) -> dict[str, str]:
             "[Unit]\n"
             "Description=kvmnet.hypervisor: deadline of checkpoint %(id)s\n"
             "Documentation=%(docs)s\n"
-            "%(condition)s"
             "\n[Timer]\n"
             "OnCalendar=%(deadline)s\n"
             "AccuracySec=1s\n"
             "Unit=%(service)s\n"
-        ) % {"id": ident, "docs": DOCS, "condition": condition, "deadline": utc(checkpoint.state["deadline"]),
-             "service": SERVICE},
+        ) % {"id": ident, "docs": DOCS, "deadline": utc(checkpoint.state["deadline"]), "service": SERVICE},
         "%s/%s" % (UNIT_DIR, BOOT): head + (
             "[Unit]\n"
             "Description=kvmnet.hypervisor: put back the files of checkpoint %(id)s before the network starts\n"

@@ -237,7 +237,7 @@ def test_not_confirmed_the_unit_command_puts_everything_back(lab, root, run_play
     # the units stay until a module disarms them, and do nothing: systemd skips them, their
     # condition (the checkpoint's state.json) is gone
     assert all(os.path.exists(os.path.join(root, p.lstrip("/"))) for p in written)
-    for unit in (_checkpoint_units.SERVICE, _checkpoint_units.BOOT, _checkpoint_units.TIMER):
+    for unit in (_checkpoint_units.SERVICE, _checkpoint_units.BOOT):
         with open(os.path.join(root, "etc/systemd/system", unit), encoding="utf-8") as handle:
             condition = next(line for line in handle if line.startswith("ConditionPathExists="))
         assert condition.strip().split("=", 1)[1] == os.path.join(checkpoint.path, "state.json")

@@ -60,6 +60,9 @@ def test_started_arms_the_units_and_confirmed_disarms(root, systemctl):
     service = open(os.path.join(root, "etc/systemd/system/kvmnet-checkpoint-rollback.service")).read()
     assert "ExecStart=%s\n" % _checkpoint_units.exec_line(res["rollback_command"]) in service
     assert "ConditionPathExists=%s/var/lib/kvmnet/checkpoint/state.json" % root in service
+    # the timer starts before state.json exists (the checkpoint opens last): no condition on it
+    timer = open(os.path.join(root, "etc/systemd/system/kvmnet-checkpoint-rollback.timer")).read()
+    assert "Condition" not in timer and "Unit=kvmnet-checkpoint-rollback.service" in timer
     boot = open(os.path.join(root, "etc/systemd/system/kvmnet-checkpoint-boot.service")).read()
     assert "Before=network-pre.target" in boot and "DefaultDependencies=no" in boot and "--boot-files" in boot
     assert open(os.path.join(root, "etc/systemd/system/sysinit.target.d/kvmnet-checkpoint.conf")).read().endswith(
