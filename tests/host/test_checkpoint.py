@@ -385,3 +385,7 @@ def test_units_are_valid_for_systemd(root, run_playbook):
     proc = subprocess.run(["systemd-analyze", "calendar", _checkpoint.utc(checkpoint.state["deadline"])],
                           capture_output=True, text=True, check=False)
     assert proc.returncode == 0, proc.stderr
+    # systemd's own offline check of the units (directives, ExecStart, calendar, dependencies)
+    units = [os.path.join(root, p.lstrip("/")) for p in paths if p.endswith((".service", ".timer"))]
+    proc = subprocess.run(["systemd-analyze", "verify"] + units, capture_output=True, text=True, check=False)
+    assert proc.returncode == 0 and not proc.stderr.strip(), proc.stderr
