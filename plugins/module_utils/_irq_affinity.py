@@ -124,7 +124,7 @@ class IrqAffinityResource(Resource):
         p = self.params
         _canon.ifname(self.ifname, "interface")
         desired: dict[str, Any] = {
-            "cpus": _canon.cpus_parse(p["cpus"], "cpus") if p.get("cpus") not in (None, "") else None,
+            "cpus": _canon.cpus_parse(p["cpus"], "cpus") if p.get("cpus") is not None else None,
             "queue_cpus": {},
             "pin_irqs": p.get("pin_irqs", True),
             "rps_cpus": None,
@@ -141,7 +141,7 @@ class IrqAffinityResource(Resource):
             desired["queue_cpus"][queue] = _canon.cpus_parse(item.get("cpus"), "queue_cpus[%d].cpus" % queue)
         rps = p.get("rps_cpus")
         if rps is not None:
-            desired["rps_cpus"] = () if str(rps).strip() in ("none", "", "0x0") else _canon.cpus_parse(rps, "rps_cpus")
+            desired["rps_cpus"] = () if str(rps).strip() in ("none", "0x0") else _canon.cpus_parse(rps, "rps_cpus")
         if desired["channels"] is not None and desired["channels"] < 1:
             raise InvalidInput("combined_channels", desired["channels"], "must be at least 1")
         return desired

@@ -155,6 +155,12 @@ def test_channels_limit_queues(mq_tree):
     ({"combined_channels": 8}, InvalidInput, "above the maximum 4 of enp0s10"),
     ({"rps_cpus": "5"}, InvalidInput, "rps_cpus: '5' includes CPUs 5"),
     ({"interface": "nope0"}, NotFound, "interface: 'nope0' does not exist"),
+    ({"cpus": ""}, InvalidInput, r"^cpus: '' is an empty CPU list"),
+    ({"cpus": "0,,1"}, InvalidInput, r"^cpus: '0,,1' has an empty item"),
+    ({"cpus": "0,"}, InvalidInput, r"^cpus: '0,' has an empty item"),
+    ({"rps_cpus": ""}, InvalidInput, r"^rps_cpus: '' is an empty CPU list"),
+    ({"queue_cpus": [{"queue": 1, "cpus": "1,,2"}]}, InvalidInput, r"^queue_cpus\[1\].cpus: '1,,2' has an empty"),
+    ({"interface": "enp0s10:1"}, InvalidInput, r"^interface: 'enp0s10:1' is not a valid interface name"),
 ])
 def test_bad_input_changes_nothing(mq_tree, params, error, msg):
     with pytest.raises(error, match=msg):
