@@ -163,14 +163,16 @@ class Resource:
         for op in operations:
             try:
                 self.apply_operation(op)
-            except KvmnetError as exc:
+            except Exception as exc:  # an untyped error too: what was applied before it stays known
+                typed = exc if isinstance(exc, KvmnetError) else BackendUnavailable(
+                    "unexpected %s: %s" % (type(exc).__name__, exc))
                 raise ApplyFailed(
-                    "%s failed: %s%s" % (op.describe(), exc.msg,
+                    "%s failed: %s%s" % (op.describe(), typed.msg,
                                          "; applied before it: " + "; ".join(a.describe() for a in applied)
                                          if applied else ""),
                     applied=[a.to_dict() for a in applied],
                     failed=op.to_dict(),
-                    cause=exc.kind,
+                    cause=typed.kind,
                 ) from exc
             applied.append(op)
 

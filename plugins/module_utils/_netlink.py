@@ -126,6 +126,30 @@ BOND_FIELD_ATTRS: dict[str, tuple[str, tuple[str, ...] | None]] = {
 BOND_ATTRS = tuple(attr for attr, dummy in BOND_FIELD_ATTRS.values())
 
 
+#: a bridge's settable IFLA_BR_* options (pyroute2 kwargs ``br_<name>``), read raw and written back
+#: as read when a rollback creates a deleted bridge again; the read-only ones (ids, timers) are not
+BRIDGE_OPTION_ATTRS = (
+    "forward_delay", "hello_time", "max_age", "ageing_time", "stp_state", "priority", "vlan_filtering",
+    "vlan_protocol", "group_fwd_mask", "group_addr", "mcast_router", "mcast_snooping", "mcast_query_use_ifaddr",
+    "mcast_querier", "mcast_hash_max", "mcast_last_member_cnt", "mcast_startup_query_cnt",
+    "mcast_last_member_intvl", "mcast_membership_intvl", "mcast_querier_intvl", "mcast_query_intvl",
+    "mcast_query_response_intvl", "mcast_startup_query_intvl", "nf_call_iptables", "nf_call_ip6tables",
+    "nf_call_arptables", "vlan_default_pvid", "vlan_stats_enabled", "mcast_stats_enabled",
+    "mcast_igmp_version", "mcast_mld_version",
+)
+
+
+def bridge_options(data: Any) -> dict[str, Any]:
+    """The settable options of a bridge's IFLA_INFO_DATA, raw (``{"forward_delay": 1500, ...}``),
+    the ones the kernel reports."""
+    out = {}
+    for name in BRIDGE_OPTION_ATTRS:
+        value = data.get_attr("IFLA_BR_" + name.upper())
+        if value is not None:
+            out[name] = value
+    return out
+
+
 def _nla_value(item: Any) -> Any:
     """A decoded array cell (pyroute2 nla) or a plain value."""
     return item.getvalue() if hasattr(item, "getvalue") else item
@@ -281,6 +305,8 @@ class Netlink:
         }
         if kind == "bond" and data is not None:
             out["bond"] = bond_attrs(data)
+        if kind == "bridge" and data is not None:
+            out["bridge_options"] = bridge_options(data)
         if kind in ("macvtap", "macvlan") and data is not None:
             out["mode"] = macvlan_mode_name(data.get_attr("IFLA_MACVTAP_MODE" if kind == "macvtap"
                                                           else "IFLA_MACVLAN_MODE"))

@@ -1,0 +1,130 @@
+# Copyright (c) kvmnet.hypervisor contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Rollback of the netlink / sysfs modules (issue 12): a failure injected at every step boundary
+of a realistic plan (before the k-th step, and after it did its work) leaves the host exactly as
+it was: the namespace's links, addresses and routes (``netns_state``) plus every link's admin
+state (``ip`` flags, which netns_state leaves out), the files under the test root, the sysfs and
+procfs values under it; and the failure names failed / applied / reverted.
+
+linux_bridge and macvtap run on the real kernel in a fresh network namespace; vhost_net and
+irq_affinity on a host tree under a test root (their sysfs / procfs values and persisted files),
+as in their unit tests, with the one program they run (modprobe) a recording stand-in.
+nic_bond needs the bonding module, which this machine's kernel lacks (see the skip).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils._engine import execute
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils._linux_bridge import LinuxBridgeResource
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils._macvtap import MacvtapResource
+
+from testbed.inject import check_every_step, files_state, netns_state
+
+
+def _no_timers(value):
+    """Without the bridge's running timers (gc_timer, hello_timer, a port's hold_timer...): they
+    tick by themselves, like the counters netns_state already leaves out."""
+    if isinstance(value, dict):
+        return {k: _no_timers(v) for k, v in value.items() if not k.endswith("_timer")}
+    if isinstance(value, list):
+        return [_no_timers(v) for v in value]
+    return value
+
+
+def snapshot(ns):
+    """netns_state (without timers) and each link's admin state (the UP flag, which netns_state
+    leaves out with the carrier flags that follow the peer and time)."""
+    state = _no_timers(netns_state(ns))
+    state["admin_up"] = {link["ifname"]: "UP" in link.get("flags", [])
+                         for link in json.loads(ns.ip("-j", "link", "show") or "[]")}
+    return state
+
+
+def sweep(make, snap, steps):
+    """check_every_step before and after each step; returns the errors of both sweeps."""
+    return check_every_step(make, snap, steps) + check_every_step(make, snap, steps, after=True)
+
+
+def assert_names_steps(errors, steps):
+    for err in errors:
+        details = err.details
+        assert details["failed"]["action"] and "reverted" in details
+        assert details["rolled_back"] is True and details["remaining"] == []
+    # a failure after the last step leaves everything applied: all of it is reverted
+    last = errors[-1].details
+    assert len(last["applied"]) == steps - 1 and last["reverted"], last
+
+
+# -- linux_bridge --------------------------------------------------------------------------------
+def bridge_params(ns, **kw):
+    return dict(dict(name="br0", state="present", ports=None, exclusive_ports=False, mtu=None, admin_state=None,
+                     netns=ns.name), **kw)
+
+
+def quiet(ns):
+    """No IPv6 in the namespace: the kernel gives a link that comes up a link-local address (and
+    its routes) when its carrier comes, a moment later, after duplicate address detection: when
+    a snapshot is taken decides what it holds. IPv4 addresses and routes are compared."""
+    for scope in ("all", "default"):
+        ns.exec("sysctl", "-q", "-w", "net.ipv6.conf.%s.disable_ipv6=1" % scope)
+    return ns
+
+
+@pytest.fixture
+def bridge_ns(netns):
+    quiet(netns)
+    netns.add_veth("eth1", "peer1")
+    netns.add_veth("eth2", "peer2")
+    # a port that is down: joining brings it up (a step of its own). It was up once, as a host's
+    # NIC is: a link never up shows qdisc noop, and after its first up its default qdisc for good
+    # (a kernel artefact no netlink call puts back, and no configuration)
+    netns.add_veth("eth3", "peer3")
+    netns.ip("link", "set", "eth3", "down")
+    return netns
+
+
+def test_linux_bridge_create_with_ports_rolls_back_at_every_step(bridge_ns):
+    ns = bridge_ns
+    want = bridge_params(ns, ports=["eth1", "eth3"], mtu=1400)
+    plan = execute(LinuxBridgeResource(want), check_mode=True)["operations"]
+    assert [o["action"] for o in plan] == ["create", "add_port", "add_port", "port_up"]
+    errors = sweep(lambda wrap: wrap(LinuxBridgeResource)(want), lambda: snapshot(ns), len(plan))
+    assert_names_steps(errors, len(plan))
+    assert not ns.exists("br0")
+    assert [(o["action"], o["target"]) for o in errors[-1].details["reverted"]] == [
+        ("delete", "br0"), ("port_down", "eth3")]
+
+
+def test_linux_bridge_modify_ports_exclusive_rolls_back_at_every_step(bridge_ns):
+    ns = bridge_ns
+    ns.add_bridge("br0", up=False)
+    ns.set_master("eth1", "br0")  # the bridge takes eth1's MAC, then comes up (its link-local address from it)
+    ns.set_up("br0")
+    want = bridge_params(ns, ports=["eth2", "eth3"], exclusive_ports=True, mtu=1400, admin_state="down")
+    plan = execute(LinuxBridgeResource(want), check_mode=True)["operations"]
+    assert [o["action"] for o in plan] == ["modify", "add_port", "add_port", "port_up", "remove_port"]
+    errors = sweep(lambda wrap: wrap(LinuxBridgeResource)(want), lambda: snapshot(ns), len(plan))
+    assert_names_steps(errors, len(plan))
+    assert ns.master_of("eth1") == "br0" and ns.master_of("eth3") is None
+    # and without a failure the same plan goes through and is idempotent
+    execute(LinuxBridgeResource(want))
+    assert execute(LinuxBridgeResource(want))["changed"] is False
+
+
+def test_linux_bridge_delete_rolls_back_with_the_same_ifindex_and_mac(bridge_ns):
+    ns = bridge_ns
+    ns.add_bridge("br0", up=False)
+    ns.set_master("eth1", "br0")
+    ns.set_master("eth2", "br0")
+    ns.set_up("br0")
+    before = ns.link("br0")
+    want = bridge_params(ns, state="absent")
+    errors = check_every_step(lambda wrap: wrap(LinuxBridgeResource)(want), lambda: snapshot(ns), 1, after=True)
+    assert [o["action"] for o in errors[0].details["reverted"]] == ["create", "add_port", "add_port"]
+    after = ns.link("br0")
+    assert (after["ifindex"], after["address"]) == (before["ifindex"], before["address"])
