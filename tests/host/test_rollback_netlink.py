@@ -22,6 +22,12 @@ import pytest
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._engine import execute
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._linux_bridge import LinuxBridgeResource
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._macvtap import MacvtapResource
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils._vhost_net import (
+    LOAD_CONF,
+    OPTIONS_CONF,
+    VhostNetResource,
+    render_files,
+)
 
 from testbed.inject import check_every_step, files_state, netns_state
 
@@ -175,3 +181,89 @@ def test_macvtap_create_and_delete_roll_back(macvtap_ns, up):
     gone = macvtap_params(ns, state="absent", link=None)
     errors = check_every_step(lambda wrap: wrap(MacvtapResource)(gone), lambda: snapshot(ns), 1, after=True)
     assert [o["action"] for o in errors[0].details["reverted"]] == ["create"]
+
+
+# -- vhost_net: a host tree under a test root ------------------------------------------------------
+RELEASE = "6.1.0-28-amd64"
+#: modprobe acting on the tree under $KVT_ROOT the way the kernel shows a module in sysfs
+#: (/sys/module/vhost_net/{initstate,refcnt,parameters/experimental_zcopytx}, /dev/vhost-net)
+FAKE_MODPROBE = """#!/bin/sh
+echo "$@" >> "$KVT_ROOT/../modprobe.log"
+mod="$KVT_ROOT/sys/module/vhost_net"
+if [ "$1" = "-r" ]; then rm -rf "$mod" "$KVT_ROOT/dev/vhost-net"; exit 0; fi
+z=0
+case "$2" in experimental_zcopytx=*) z="${2#experimental_zcopytx=}";; esac
+mkdir -p "$mod/parameters" "$KVT_ROOT/dev"
+echo live > "$mod/initstate"; echo 0 > "$mod/refcnt"; echo "$z" > "$mod/parameters/experimental_zcopytx"
+: > "$KVT_ROOT/dev/vhost-net"
+"""
+
+
+def write(root, path, text):
+    full = os.path.join(root, path.lstrip("/"))
+    os.makedirs(os.path.dirname(full), exist_ok=True)
+    with open(full, "w") as handle:
+        handle.write(text)
+
+
+@pytest.fixture
+def vhost_root(tmp_path, monkeypatch):
+    root = str(tmp_path / "root")
+    write(root, "/proc/sys/kernel/osrelease", RELEASE + "\n")
+    write(root, "/lib/modules/%s/modules.dep" % RELEASE,
+          "kernel/drivers/vhost/vhost.ko.xz:\nkernel/drivers/vhost/vhost_net.ko.xz: kernel/drivers/vhost/vhost.ko.xz\n")
+    write(root, "/lib/modules/%s/modules.builtin" % RELEASE, "")
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    (bindir / "modprobe").write_text(FAKE_MODPROBE)
+    (bindir / "modprobe").chmod(0o755)
+    monkeypatch.setenv("PATH", "%s:%s" % (bindir, os.environ["PATH"]))
+    monkeypatch.setenv("KVT_ROOT", root)
+    return root
+
+
+def load(root, zcopy):
+    write(root, "/sys/module/vhost_net/initstate", "live\n")
+    write(root, "/sys/module/vhost_net/refcnt", "0\n")
+    write(root, "/sys/module/vhost_net/parameters/experimental_zcopytx", "%d\n" % zcopy)
+    write(root, "/dev/vhost-net", "")
+
+
+def vhost(root, **kw):
+    return VhostNetResource(dict({"state": "present", "persist": True, "experimental_zcopytx": None}, **kw), root=root)
+
+
+def test_vhost_net_option_change_unload_load_rolls_back_at_every_step(vhost_root):
+    root = vhost_root
+    load(root, 0)
+    write(root, LOAD_CONF, render_files({"state": "present", "experimental_zcopytx": None})[LOAD_CONF])
+    make = lambda wrap: wrap(VhostNetResource)({"state": "present", "persist": True, "experimental_zcopytx": True},
+                                               root=root)
+    plan = execute(vhost(root, experimental_zcopytx=True), check_mode=True)["operations"]
+    assert [(o["action"], o["target"]) for o in plan] == [("write_file", OPTIONS_CONF), ("unload", "vhost_net"),
+                                                          ("load", "vhost_net")]
+    errors = sweep(make, lambda: files_state(root), len(plan))
+    assert_names_steps(errors, len(plan))
+    # after the unload: loaded again with the option it had; after the load: unloaded and loaded back
+    assert [o["action"] for o in errors[4].details["reverted"]] == ["restore_file", "load"]
+    assert [(o["action"], o.get("experimental_zcopytx")) for o in errors[5].details["reverted"]] == [
+        ("restore_file", None), ("unload", None), ("load", 0)]
+    # the same plan without a failure, then nothing to do
+    assert execute(vhost(root, experimental_zcopytx=True))["changed"]
+    assert execute(vhost(root, experimental_zcopytx=True))["changed"] is False
+
+
+@pytest.mark.parametrize("start", ["absent", "loaded"])
+def test_vhost_net_load_and_unload_roll_back_at_every_step(vhost_root, start):
+    root = vhost_root
+    state = "present"
+    if start == "loaded":
+        load(root, 1)
+        write(root, LOAD_CONF, "vhost_net\n")  # written by hand: put back as it was, not re-rendered
+        state = "absent"
+    make = lambda wrap: wrap(VhostNetResource)({"state": state, "persist": True, "experimental_zcopytx": None},
+                                               root=root)
+    plan = execute(vhost(root, state=state), check_mode=True)["operations"]
+    assert [o["action"] for o in plan] == (["write_file", "load"] if start == "absent" else ["remove_file", "unload"])
+    errors = sweep(make, lambda: files_state(root), len(plan))
+    assert_names_steps(errors, len(plan))
