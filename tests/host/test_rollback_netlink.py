@@ -19,7 +19,9 @@ import os
 
 import pytest
 
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils import _canon, _ethtool, _files
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._engine import execute
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils._irq_affinity import IrqAffinityResource
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._linux_bridge import LinuxBridgeResource
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._macvtap import MacvtapResource
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._vhost_net import (
@@ -267,3 +269,77 @@ def test_vhost_net_load_and_unload_roll_back_at_every_step(vhost_root, start):
     assert [o["action"] for o in plan] == (["write_file", "load"] if start == "absent" else ["remove_file", "unload"])
     errors = sweep(make, lambda: files_state(root), len(plan))
     assert_names_steps(errors, len(plan))
+
+
+# -- irq_affinity: a host tree under a test root ----------------------------------------------------
+#: a 4-queue virtio-net NIC (virtio6 on 0000:00:0a.0) as /proc/interrupts shows it
+INTERRUPTS = "           CPU0       CPU1       CPU2       CPU3\n" + "".join(
+    " %d:  0  0  0  0  PCI-MSIX-0000:00:0a.0  %d-edge  virtio6-%s.%d\n" % (53 + 2 * q + i, 1 + 2 * q + i, kind, q)
+    for q in range(4) for i, kind in enumerate(("input", "output")))
+
+
+@pytest.fixture
+def irq_root(tmp_path, monkeypatch):
+    """enp0s10 = virtio6 on 0000:00:0a.0, 4 queue pairs, CPUs 0-3, IRQs 53-60 on CPUs 0-3 but
+    output.1 on CPU 1 (what no option expresses), RPS off but rx-2 on CPU 3; channels (an ioctl,
+    not a file) are a dict the test controls; the udev / systemd reloads are recorded, not run on
+    this machine."""
+    root = str(tmp_path / "root")
+    pci = os.path.join(root, "sys/devices/pci0000:00/0000:00:0a.0")
+    os.makedirs(os.path.join(pci, "virtio6/net/enp0s10"))
+    os.makedirs(os.path.join(root, "sys/bus/pci/devices"))
+    os.symlink(pci, os.path.join(root, "sys/bus/pci/devices/0000:00:0a.0"))
+    os.makedirs(os.path.join(root, "sys/class/net/enp0s10"))
+    os.symlink(os.path.join(pci, "virtio6"), os.path.join(root, "sys/class/net/enp0s10/device"))
+    write(root, "/sys/devices/pci0000:00/0000:00:0a.0/numa_node", "-1\n")
+    write(root, "/sys/devices/pci0000:00/0000:00:0a.0/local_cpulist", "0-3\n")
+    write(root, "/sys/devices/system/cpu/online", "0-3\n")
+    write(root, "/proc/interrupts", INTERRUPTS)
+    for irq in range(53, 61):
+        write(root, "/sys/devices/pci0000:00/0000:00:0a.0/msi_irqs/%d" % irq, "msix\n")
+        write(root, "/proc/irq/%d/smp_affinity_list" % irq, "1\n" if irq == 56 else "0-3\n")
+    for q in range(4):
+        write(root, "/sys/class/net/enp0s10/queues/rx-%d/rps_cpus" % q, "8\n" if q == 2 else "0\n")
+        write(root, "/sys/class/net/enp0s10/queues/tx-%d/xps_cpus" % q, "0\n")
+    channels = {"combined": 4, "max_combined": 4}
+    commands = []
+    monkeypatch.setattr(_ethtool, "get_channels", lambda ifname: dict(channels))
+    monkeypatch.setattr(_ethtool, "set_channels", lambda ifname, combined: channels.update(combined=combined))
+    monkeypatch.setattr(_files, "run_command", lambda argv, what, **kw: commands.append(argv))
+    return root, channels, commands
+
+
+def tree_state(root):
+    """files_state, with the values under proc/ and sys/ as the kernel reads them back (a
+    procfs / sysfs file shows "0-3\\n" whatever was written to it; a file in the tree shows the
+    bytes written), the files under etc/ and usr/ byte for byte."""
+    state = files_state(root)
+    for path, value in state.items():
+        if path.startswith(("proc/", "sys/")) and value[0] != "->":
+            text = value[0].decode().strip()
+            if path.endswith(("/rps_cpus", "/xps_cpus")):  # a mask: 0, 00000000 and 0,00000000 are one
+                text = _canon.mask_to_cpus(text)
+            state[path] = text
+    return state
+
+
+def test_irq_affinity_pinning_rps_xps_persisted_rolls_back_at_every_step(irq_root):
+    root, channels, commands = irq_root
+    options = {"interface": "enp0s10", "cpus": "2-3", "queue_cpus": [], "pin_irqs": True, "rps_cpus": "0-1",
+               "xps": True, "combined_channels": 2, "persist": True, "irqbalance_ban": True,
+               "irqbalance_mode": "performance"}
+    make = lambda wrap: wrap(IrqAffinityResource)(dict(options), root=root)
+    snap = lambda: (tree_state(root), dict(channels))
+    plan = execute(IrqAffinityResource(dict(options), root=root), check_mode=True)["operations"]
+    actions = [o["action"] for o in plan]
+    assert actions.count("set_irq_affinity") == 4 and actions.count("set_rps") == 2 and "set_channels" in actions
+    assert "write_file" in actions and "reload_udev" in actions
+    errors = sweep(make, snap, len(plan))
+    assert_names_steps(errors, len(plan))
+    # after the last step everything is reverted: the channels, the IRQs, RPS, XPS and files
+    reverted = [o["action"] for o in errors[-1].details["reverted"]]
+    assert "set_channels" in reverted and "set_irq_affinity" in reverted and "restore_file" in reverted
+    with open(os.path.join(root, "proc/irq/56/smp_affinity_list")) as handle:
+        assert handle.read().strip() == "1"
+    assert execute(IrqAffinityResource(dict(options), root=root))["changed"]
+    assert execute(IrqAffinityResource(dict(options), root=root))["changed"] is False

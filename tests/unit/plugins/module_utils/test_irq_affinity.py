@@ -256,3 +256,18 @@ def test_irqbalance_modes():
     assert 'IRQBALANCE_ARGS="--policyscript=/usr/local/sbin/kvmnet-irqbalance-policy"\n' in render_irqbalance(
         "performance")
     assert "--powerthresh=1" in render_irqbalance("power-save")
+
+
+def test_restore_desired_is_the_state_read_exactly_and_plans_no_files(mq_tree):
+    res = resource(mq_tree, cpus="2-3", persist=True)
+    desired = res.normalize()
+    before = res.read_current()
+    target = res.restore_desired(before, desired)
+    assert target["exact"]["channels"] == 4
+    assert target["exact"]["irqs"]["virtio6-input.0"] == "0-3" and len(target["exact"]["irqs"]) == 8
+    assert res.plan(before, target) == []  # nothing to put back, not even the files persist would write
+    moved = json.loads(json.dumps(before))
+    moved["irqs"]["virtio6-output.3"]["cpus"] = "3"
+    moved["channels"]["combined"] = 2
+    assert [(o.action, o.target) for o in res.plan(moved, target)] == [("set_channels", "enp0s10"),
+                                                                       ("set_irq_affinity", "virtio6-output.3")]
