@@ -11,9 +11,10 @@ Semantics (listed once, the module documentation repeats them):
 * ``members`` is the complete member set when given: listed NICs are enslaved, members not
   listed are released (never deleted). Without ``members`` the members are left alone.
 * the kernel changes ``mode`` only while the bond is down and has no members, and
-  ``lacp_rate`` / ``ad_select`` only while it is down: such a change is planned as one
-  ``modify_bond`` step that sets the bond down, releases the members (mode only), changes the
-  attributes, re-enslaves the members and brings the bond up again (traffic stops meanwhile).
+  ``lacp_rate`` / ``ad_select`` only while it is down: such a change is planned as steps,
+  ``bond_down``, ``release_member`` (mode only, per member), ``modify_bond`` (the attributes),
+  ``reenslave_member`` (per member) and ``bond_up`` (traffic stops meanwhile); a failure
+  half-way then says exactly which were done, and the rollback puts the bond back.
 * ``mtu`` is the MTU of the bond and, when ``bridge`` is given, of the bridge (set explicitly, so
   it stays when other ports join). The kernel gives a NIC the bond's MTU when it is enslaved and
   sets every member when the bond's MTU changes; a member whose MTU differs while the bond's is
@@ -381,24 +382,27 @@ class NicBondResource(NetlinkResource):
         self.nl.set_link(index, "setting %s up" % target, state="up")
 
     def _modify_bond(self, op: Operation) -> None:
-        target, p = op.target, op.params
+        target = op.target
         index = self._index(target)
         attrs = encode_bond({k: v["after"] for k, v in op.changes.items()}, self._index)
-        if p.get("set_down"):
-            self.nl.set_link(index, "setting %s down" % target, state="down")
-        for member in p.get("reenslave") or []:
-            self.nl.set_link(self._index(member), "releasing %s" % member, master=0)
         if attrs:
             self.nl.set_bond(index, "changing bond %s" % target, **attrs)
         if "mtu" in op.changes:
-            # the kernel sets the members too (and undoes it all if one refuses); the members
-            # re-enslaved below get the bond's MTU when enslaved
+            # the kernel sets the members too (and undoes it all if one refuses); members
+            # re-enslaved later get the bond's MTU when enslaved
             self._set_mtu(target, op.changes["mtu"]["after"], index, " and its members")
-        for member in p.get("reenslave") or []:
-            self._enslave(member, target)
-        self.nl.set_link(index, "setting %s up" % target, state="up")
+        if "admin_state" in op.changes:
+            state = op.changes["admin_state"]["after"]
+            self.nl.set_link(index, "setting %s %s" % (target, state), state=state)
+
+    def _set_state(self, op: Operation) -> None:
+        state = op.changes["admin_state"]["after"]
+        self.nl.set_link(self._index(op.target), "setting %s %s" % (op.target, state), state=state)
 
     def _add_member(self, op: Operation) -> None:
+        self._enslave(op.target, op.changes["master"]["after"])
+
+    def _reenslave_member(self, op: Operation) -> None:
         self._enslave(op.target, op.changes["master"]["after"])
 
     def _remove_member(self, op: Operation) -> None:
@@ -474,8 +478,9 @@ class NicBondResource(NetlinkResource):
 
     #: the method that applies each action of a plan
     STEPS: dict[str, Callable[["NicBondResource", Operation], None]] = {
-        "create_bond": _create_bond, "modify_bond": _modify_bond,
+        "create_bond": _create_bond, "modify_bond": _modify_bond, "bond_down": _set_state, "bond_up": _set_state,
         "add_member": _add_member, "remove_member": _remove_member, "modify_member": _modify_member,
+        "release_member": _remove_member, "reenslave_member": _reenslave_member,
         "create_bridge": _create_bridge, "modify_bridge": _modify_bridge, "set_master": _set_master,
         "add_address": _add_address, "move_address": _move_address, "set_gateway": _set_gateway,
         "delete_bond": _delete_link, "delete_bridge": _delete_link,
