@@ -414,6 +414,11 @@ class Netlink:
                 out.append({"gateway": m.get_attr("RTA_GATEWAY"), "oif": m.get_attr("RTA_OIF")})
         return out
 
+    def delete_default_route(self, family: int, gateway: str, index: int, what: str) -> None:
+        """``ip route del default via GATEWAY dev INDEX`` (main table)."""
+        dst = "0.0.0.0/0" if family == socket.AF_INET else "::/0"
+        self._call(what, "route", "del", dst=dst, family=family, gateway=gateway, oif=index)
+
     def replace_default_route(self, family: int, gateway: str, index: int, what: str) -> None:
         """``ip route replace default via GATEWAY dev INDEX`` (main table)."""
         dst = "0.0.0.0/0" if family == socket.AF_INET else "::/0"

@@ -15,6 +15,7 @@ from ansible_collections.kvmnet.hypervisor.plugins.module_utils import _command,
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils import _nic_bond as nb
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils import _nic_bond_nm as nbnm
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils import _nic_bond_plan as nbp
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils import _nic_bond_restore as nbr
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils import _persist_bond as pb
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils import _persist_nm as nmp
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._engine import Operation, execute
@@ -611,7 +612,7 @@ class KernelModel:
         self.by_index = {}
 
     def add(self, name, kind=None, mtu=1500, master=None):
-        index = len(self.by_index) + 1
+        index = max(self.by_index, default=0) + 1  # never an index in use (after a deletion)
         self.by_index[index] = {"ifindex": index, "name": name, "kind": kind, "mtu": mtu, "admin_state": "up",
                                 "master_index": self.index(master) if master else None, "own_mtu": mtu,
                                 "mtu_by_user": False}
@@ -920,7 +921,7 @@ def test_every_planned_action_has_a_step():
     """Each action the planning files can put in a plan is applied by a method of STEPS (or is
     a file operation): a new action without its step fails here, not on a host."""
     planned = set()
-    for module in (nbp, nbnm):
+    for module in (nbp, nbnm, nbr):
         with open(module.__file__, encoding="utf-8") as handle:
             planned |= set(re.findall(r'Operation\("(\w+)"', handle.read()))
     assert {"create_bond", "move_address", "activate", "divert_file", "reload"} <= planned
