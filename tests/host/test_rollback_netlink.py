@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 
 import pytest
 
@@ -24,6 +25,8 @@ from ansible_collections.kvmnet.hypervisor.plugins.module_utils._engine import e
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._irq_affinity import IrqAffinityResource
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._linux_bridge import LinuxBridgeResource
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._macvtap import MacvtapResource
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils._nic_bond import NicBondResource
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils._sysfs import Sysfs
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._vhost_net import (
     LOAD_CONF,
     OPTIONS_CONF,
@@ -343,3 +346,52 @@ def test_irq_affinity_pinning_rps_xps_persisted_rolls_back_at_every_step(irq_roo
         assert handle.read().strip() == "1"
     assert execute(IrqAffinityResource(dict(options), root=root))["changed"]
     assert execute(IrqAffinityResource(dict(options), root=root))["changed"] is False
+
+
+# -- nic_bond: needs the bonding driver ---------------------------------------------------------------
+HOST = Sysfs("/")
+HOST_RELEASE = HOST.kernel_release()
+BONDING = HOST.module_state("bonding") != "absent" or HOST.module_installed("bonding", HOST_RELEASE)
+
+
+@pytest.fixture
+def bond_lab(netns):
+    """A bond of enp1 + enp2 (active-backup) in a fresh namespace; enp0 holds the host address
+    and the default route; enp3 is free and down. The bonding module is unloaded again if the
+    test loaded it (loading it makes a bond0 of its own in the host namespace)."""
+    loaded = HOST.module_state("bonding") == "loaded"
+    quiet(netns)
+    for name in ("enp0", "enp1", "enp2", "enp3"):
+        netns.add_veth(name, "p" + name)
+    netns.ip("link", "set", "enp3", "down")
+    netns.add_addr("enp0", "10.77.0.5/24")
+    netns.ip("route", "add", "default", "via", "10.77.0.1", "dev", "enp0")
+    netns.ip("link", "add", "bond0", "type", "bond", "mode", "active-backup", "miimon", "100")
+    for name in ("enp1", "enp2"):
+        netns.ip("link", "set", name, "down")
+        netns.set_master(name, "bond0")
+        netns.set_up(name)
+    netns.set_up("bond0")
+    yield netns
+    if not loaded and HOST.module_state("bonding") == "loaded":
+        subprocess.run(["modprobe", "-r", "bonding"], check=False)
+
+
+@pytest.mark.skipif(not BONDING, reason="kernel %s has no bonding driver (neither loaded nor in /lib/modules): "
+                                        "nic_bond's rollback is swept on the kernel model of "
+                                        "tests/unit/plugins/module_utils/test_nic_bond_restore.py, real bonds on "
+                                        "the VM tier" % HOST_RELEASE)
+def test_nic_bond_mode_change_member_swap_bridge_address_move_rolls_back_at_every_step(bond_lab, tmp_path):
+    ns = bond_lab
+    root = tmp_path / "root"
+    (root / "proc/sys/kernel").mkdir(parents=True)
+    (root / "proc/sys/kernel/osrelease").write_text(HOST_RELEASE + "\n")
+    (root / "sys/module/bonding").mkdir(parents=True)
+    (root / "sys/module/bonding/initstate").write_text("live\n")
+    want = {"name": "bond0", "state": "present", "persist": "none", "netns": ns.name, "mode": "balance-xor",
+            "members": ["enp1", "enp3"], "bridge": "br1", "address": "10.77.0.5/24"}
+    plan = execute(NicBondResource(dict(want), root=str(root)), check_mode=True)["operations"]
+    assert [o["action"] for o in plan][:6] == ["remove_member", "bond_down", "release_member", "modify_bond",
+                                               "reenslave_member", "bond_up"]
+    errors = sweep(lambda wrap: wrap(NicBondResource)(dict(want), root=str(root)), lambda: snapshot(ns), len(plan))
+    assert_names_steps(errors, len(plan))
