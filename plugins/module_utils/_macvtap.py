@@ -131,7 +131,7 @@ class MacvtapResource(NetlinkResource):
     def plan(self, current: dict[str, Any] | None, desired: dict[str, Any]) -> list[Operation]:
         if desired["state"] == "present":
             lower = self.lower
-            if lower is None or lower["name"] != desired["link"]:  # a rollback to another lower device
+            if desired["link"] != self.params.get("link"):  # a rollback to another lower device than read
                 lower = self.nl.link(desired["link"])
             if lower is None:
                 raise NotFound("link: lower device %r does not exist%s" % (desired["link"], self.nl.where))
