@@ -69,10 +69,6 @@ _ERRNO_ERRORS = {
 }
 
 
-#: what pyroute2 raises for the kernel's or the socket's errors (turned into typed errors)
-BACKEND_ERRORS = (NetlinkError, NetlinkDecodeError, OSError)
-
-
 def netlink_error(exc: Exception, what: str) -> KvmnetError:
     """Turn a NetlinkError/OSError into the matching typed error, prefixed with ``what``
     (an errno without a better type, or none: BackendUnavailable)."""
@@ -230,12 +226,12 @@ class Netlink:
                                % (self.netns, NETNS_RUN_DIR, self.netns))
             try:
                 self._ipr = NetNS(self.netns, flags=0)
-            except BACKEND_ERRORS as exc:
+            except (NetlinkError, NetlinkDecodeError, OSError) as exc:
                 raise BackendUnavailable("netns: cannot enter network namespace %r: %s" % (self.netns, exc)) from exc
         else:
             try:
                 self._ipr = IPRoute()
-            except BACKEND_ERRORS as exc:
+            except (NetlinkError, NetlinkDecodeError, OSError) as exc:
                 raise netlink_error(exc, "opening a netlink socket in the host's network namespace") from exc
         return self
 
@@ -244,7 +240,7 @@ class Netlink:
         if self._ipr is not None:
             try:
                 self._ipr.close()
-            except BACKEND_ERRORS:
+            except (NetlinkError, NetlinkDecodeError, OSError):
                 pass
             finally:
                 self._ipr = None
@@ -254,7 +250,7 @@ class Netlink:
         message starts with ``what`` (the object: ``reading link eth1``) and the namespace."""
         try:
             return getattr(self._ipr, method)(*args, **kwargs)
-        except BACKEND_ERRORS as exc:
+        except (NetlinkError, NetlinkDecodeError, OSError) as exc:
             raise netlink_error(exc, "%s%s" % (what, self.where)) from exc
 
     def __enter__(self) -> "Netlink":

@@ -84,7 +84,9 @@ after:
   returned: always
   type: dict
 operations:
-  description: Planned operations; C(action) is one of C(write_file), C(remove_file), C(load), C(unload) (a change of experimental_zcopytx is an unload then a load).
+  description:
+    - Planned operations; C(action) is one of C(write_file), C(remove_file), C(load), C(unload).
+    - A change of C(experimental_zcopytx) is an C(unload) then a C(load).
   returned: always
   type: list
   elements: dict

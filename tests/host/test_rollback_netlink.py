@@ -242,8 +242,9 @@ def test_vhost_net_option_change_unload_load_rolls_back_at_every_step(vhost_root
     root = vhost_root
     load(root, 0)
     write(root, LOAD_CONF, render_files({"state": "present", "experimental_zcopytx": None})[LOAD_CONF])
-    make = lambda wrap: wrap(VhostNetResource)({"state": "present", "persist": True, "experimental_zcopytx": True},
-                                               root=root)
+
+    def make(wrap):
+        return wrap(VhostNetResource)({"state": "present", "persist": True, "experimental_zcopytx": True}, root=root)
     plan = execute(vhost(root, experimental_zcopytx=True), check_mode=True)["operations"]
     assert [(o["action"], o["target"]) for o in plan] == [("write_file", OPTIONS_CONF), ("unload", "vhost_net"),
                                                           ("load", "vhost_net")]
@@ -266,8 +267,9 @@ def test_vhost_net_load_and_unload_roll_back_at_every_step(vhost_root, start):
         load(root, 1)
         write(root, LOAD_CONF, "vhost_net\n")  # written by hand: put back as it was, not re-rendered
         state = "absent"
-    make = lambda wrap: wrap(VhostNetResource)({"state": state, "persist": True, "experimental_zcopytx": None},
-                                               root=root)
+
+    def make(wrap):
+        return wrap(VhostNetResource)({"state": state, "persist": True, "experimental_zcopytx": None}, root=root)
     plan = execute(vhost(root, state=state), check_mode=True)["operations"]
     assert [o["action"] for o in plan] == (["write_file", "load"] if start == "absent" else ["remove_file", "unload"])
     errors = sweep(make, lambda: files_state(root), len(plan))
@@ -331,8 +333,12 @@ def test_irq_affinity_pinning_rps_xps_persisted_rolls_back_at_every_step(irq_roo
     options = {"interface": "enp0s10", "cpus": "2-3", "queue_cpus": [], "pin_irqs": True, "rps_cpus": "0-1",
                "xps": True, "combined_channels": 2, "persist": True, "irqbalance_ban": True,
                "irqbalance_mode": "performance"}
-    make = lambda wrap: wrap(IrqAffinityResource)(dict(options), root=root)
-    snap = lambda: (tree_state(root), dict(channels))
+
+    def make(wrap):
+        return wrap(IrqAffinityResource)(dict(options), root=root)
+
+    def snap():
+        return tree_state(root), dict(channels)
     plan = execute(IrqAffinityResource(dict(options), root=root), check_mode=True)["operations"]
     actions = [o["action"] for o in plan]
     assert actions.count("set_irq_affinity") == 4 and actions.count("set_rps") == 2 and "set_channels" in actions

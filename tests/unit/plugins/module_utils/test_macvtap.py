@@ -70,8 +70,8 @@ def test_restore_brings_back_the_link_as_read_with_its_ifindex():
                                                     mac="1a:34:34:34:45:42", mtu=1500, admin_state="up", ifindex=12)]
     # recreated by the run (a new ifindex, passthru on eth2): deleted and created again
     now = dict(CURRENT, link="eth2", mode="passthru", ifindex=13)
-    assert [(o.action, o.params.get("ifindex")) for o in plan_macvtap(now, target)] == [("delete", None),
-                                                                                      ("create", 12)]
+    ops = plan_macvtap(now, target)
+    assert [(o.action, o.params.get("ifindex")) for o in ops] == [("delete", None), ("create", 12)]
     assert plan_macvtap(before, target) == []
     assert res.restore_desired(None, desired())["state"] == "absent"
 

@@ -56,6 +56,9 @@ def current(bond=None, links=None, bridge=None, address=None, route=None, persis
 
 
 FREE = {"kind": None, "master": None}
+#: the steps of a mode change on a bond of eth1 + eth2 (the kernel changes it while down, without members)
+MODE_STEPS = ["bond_down", "release_member", "release_member", "modify_bond", "reenslave_member", "reenslave_member",
+              "bond_up"]
 
 
 # -- normalize -------------------------------------------------------------------------------
@@ -310,8 +313,7 @@ def test_mtu_on_create_bond_and_bridge():
 def test_mtu_with_mode_change_is_part_of_the_modify_bond_step():
     cur = mtu_current()
     ops = nbp.plan_nic_bond(cur, desired(mode="802.3ad", members=["eth1", "eth2"], mtu=9000))
-    assert [op.action for op in ops] == ["bond_down", "release_member", "release_member", "modify_bond", "reenslave_member", "reenslave_member",
-     "bond_up"]
+    assert [op.action for op in ops] == MODE_STEPS
     assert ops[3].changes == {"mode": {"before": "active-backup", "after": "802.3ad"},
                               "mtu": {"before": 1500, "after": 9000}}
 
@@ -395,8 +397,7 @@ def test_nm_running_mode_change_is_handed_to_networkmanager():
     cur = current(bond=bond_state(master="br1"), persist="nm", reload=True, links=MEMBERS_IN_BOND0,
                   bridge={"name": "br1", "kind": "bridge", "admin_state": "up", "mtu": 1500})
     ops = nbp.plan_nic_bond(cur, want)
-    assert [op.action for op in ops] == ["bond_down", "release_member", "release_member", "modify_bond", "reenslave_member", "reenslave_member",
-     "bond_up"] + ["write_file"] * 5 + ["reload", "activate"]
+    assert [op.action for op in ops] == MODE_STEPS + ["write_file"] * 5 + ["reload", "activate"]
     assert all(op.params["by"] == "NetworkManager" for op in ops[:7]) and ops[3].changes["mode"]["after"] == "802.3ad"
     assert ops[-2] == Operation("reload", "nm", command=RELOAD_COMMANDS["nm"])
     assert ops[-1].target == "kvmnet-bond0"
@@ -413,8 +414,7 @@ def test_nm_not_running_keeps_netlink_and_no_activation():
     want = desired(mode="802.3ad", members=["eth1", "eth2"], persist="nm")
     cur = current(bond=bond_state(), persist="nm", reload=False, links=MEMBERS_IN_BOND0)
     ops = nbp.plan_nic_bond(cur, want)
-    assert [op.action for op in ops] == ["bond_down", "release_member", "release_member", "modify_bond", "reenslave_member", "reenslave_member",
-     "bond_up"] + ["write_file"] * 4
+    assert [op.action for op in ops] == MODE_STEPS + ["write_file"] * 4
     assert not any(op.params.get("by") for op in ops)
 
 
@@ -422,8 +422,7 @@ def test_nm_running_live_drift_only_activates_without_reload():
     want = desired(mode="active-backup", members=["eth1", "eth2"], persist="nm")
     cur = dict(nm_converged(want), bond=bond_state(mode="balance-xor"))
     ops = nbp.plan_nic_bond(cur, want)
-    assert [op.action for op in ops] == ["bond_down", "release_member", "release_member", "modify_bond", "reenslave_member", "reenslave_member",
-     "bond_up"] + ["activate"]
+    assert [op.action for op in ops] == MODE_STEPS + ["activate"]
     assert ops[-1].params["bond"] == "bond0" and ops[-1].params["bridge"] is None
 
 
@@ -771,8 +770,7 @@ def test_mtu_with_mode_change_reenslaved_members_follow(kernel):
     model.add("eth2", master="bond0")
     want = {"members": ["eth1", "eth2"], "mode": "802.3ad", "mtu": 9000}
     result = run(**want)
-    assert [op["action"] for op in result["operations"]] == ["bond_down", "release_member", "release_member", "modify_bond", "reenslave_member", "reenslave_member",
-     "bond_up"]
+    assert [op["action"] for op in result["operations"]] == MODE_STEPS
     assert [model.mtu(n) for n in ("bond0", "eth1", "eth2")] == [9000] * 3
     assert run(**want)["changed"] is False
 
@@ -817,8 +815,7 @@ def test_ifenslave_hook_is_diverted_before_the_profiles_are_activated():
     ops = nbp.plan_nic_bond(cur, want)
     assert [(op.action, op.target) for op in ops][7:] == [
         ("divert_file", nmp.IFENSLAVE_HOOK), ("write_file", nmp.IFENSLAVE_HOOK), ("activate", "kvmnet-bond0")]
-    assert [op.action for op in ops][:7] == ["bond_down", "release_member", "release_member", "modify_bond", "reenslave_member", "reenslave_member",
-     "bond_up"]
+    assert [op.action for op in ops][:7] == MODE_STEPS
     assert ops[7].changes == {"diverted_to": {"before": None, "after": nmp.IFENSLAVE_HOOK_DIVERTED}}
     assert ops[8].params == {"mode": "0755", "content": nmp.IFENSLAVE_GUARD}
     # nothing else to do once the guard is there
