@@ -24,8 +24,8 @@ description:
     C(reenslave_member) per member and C(bond_up). Traffic through the bond stops meanwhile.
   - A failure half-way is rolled back to the state read before the run (bond, members, bridge,
     master, address, default route; the files byte for byte, re-read by a running network daemon);
-    the failure names the failed step, what was applied and what was reverted. Not under a running
-    NetworkManager, which applies the profiles itself.
+    the failure names the failed step, what was applied and what was reverted. Under a running
+    NetworkManager (which applies the profiles itself) the live part of that rollback is not proven.
   - A NIC is enslaved after being set down (the kernel requires it), then set up again.
   - When the host already holds I(address) on another interface (typically the NIC that becomes a
     member), the plan has one C(move_address) step that adds the address to the bridge (or bond),
