@@ -19,7 +19,7 @@ description:
   - I(members), when given, is the complete member set; NICs not listed are released from the bond
     (never deleted). Without I(members) the members are left alone.
   - The kernel changes I(mode) only while the bond is down and has no members, and I(lacp_rate)
-    and I(ad_select) only while it is down. Such a change is planned as steps, one per host change:
+    and I(ad_select) only while it is down. Such a change is planned as steps, one per host change,
     C(bond_down), C(release_member) per member (mode only), C(modify_bond) (the attributes),
     C(reenslave_member) per member and C(bond_up). Traffic through the bond stops meanwhile.
   - A failure half-way is rolled back to the state read before the run (bond, members, bridge,
