@@ -236,3 +236,27 @@ def test_persisted_for_networkd_files_and_the_daemons_view_roll_back(tmp_path, m
     assert last[-1] == "reload" and last.count("restore_file") == len(plan) - 4
     # a failure before the reload: networkd never read the new files, and is not asked to re-read
     assert "reload" not in [op["action"] for op in errors[len(plan) - 1].details["reverted"]]
+
+
+def test_a_failure_inside_the_move_address_step_is_rolled_back(tmp_path):
+    """move_address makes three changes (address on the bridge, off the NIC, the default route):
+    the kernel refusing the second leaves the first done; the rollback plans from what it reads."""
+
+    class Refusing(HostModel):
+        def del_address(self, index, address, what):
+            raise nb.NotFound("%s: no such address (injected)" % what)
+
+    model = Refusing()
+    uplink(model)
+    model.add("eth1")
+    before = model.snapshot()
+    res = nb.NicBondResource({"name": "bond0", "state": "present", "persist": "none", "members": ["eth1"],
+                              "bridge": "br1", "address": "10.0.0.5/24"}, root=str(host_tree(tmp_path / "h", "loaded")))
+    res.nl = model
+    res.verify_delay = 0
+    with pytest.raises(ApplyFailed) as info:
+        execute(res)
+    details = info.value.details
+    assert details["failed"]["action"] == "move_address" and details["rolled_back"] is True
+    assert ("br1", "10.0.0.5/24") not in model.snapshot()["addrs"]
+    assert model.snapshot() == before
