@@ -6,8 +6,9 @@ Rules (desired and current state are both passed through these before planning):
 
 * MAC addresses: lower case, colon separated, six octets (``00-16-3E-AA-BB-CC`` and
   ``0016.3eaa.bbcc`` are accepted as input).
-* Interface names: the kernel's ``dev_valid_name()``: 1 to 15 bytes, none of ``/``, ``:`` or
-  white space (the kernel's, byte by byte), not ``.`` or ``..``.
+* Interface names: the kernel's ``dev_valid_name()``: 1 to 15 bytes, not ``.`` or ``..``, no
+  byte that is ``/``, ``:`` or a space to the kernel's ``isspace()`` (tab, newline, vertical
+  tab, form feed, carriage return, space, and 0xa0, which is part of some UTF-8 characters).
 * CPU sets: a sorted tuple of CPU numbers; ``0-3``, ``0,1,2,3`` and the mask ``f`` are the
   same set. Lists print in the kernel's ``smp_affinity_list`` form (``0-3,8``), masks in the
   ``smp_affinity`` form (comma separated groups of 32 bits, ``00000000,0000000f``).
@@ -54,27 +55,33 @@ def unicast_mac(value: Any, option: str = "mac") -> str:
     return text
 
 
-#: bytes the kernel's dev_valid_name() refuses in a name: '/', ':' and what its isspace() calls
-#: space (lib/ctype.c: \t \n \v \f \r, ' ' and 0xa0, a byte inside many UTF-8 characters); NUL
-#: ends a C string, so a name holding one cannot be given to the kernel at all
-_IFNAME_BAD_BYTES = frozenset(b"/:\t\n\v\f\r \xa0\x00")
+#: the bytes the kernel's isspace() is true for (lib/ctype.c: 9-13, 32 and 160)
+KERNEL_SPACE_BYTES = frozenset(b"\t\n\v\f\r \xa0")
 
 
 def ifname(value: Any, option: str = "name") -> str:
-    """Validate a Linux interface name exactly as the kernel's ``dev_valid_name()`` does
-    (net/core/dev.c): 1 to 15 bytes (UTF-8), not ``.`` or ``..``, no ``/``, ``:`` or byte that
-    the kernel's ``isspace()`` takes for white space."""
+    """Validate a Linux interface name exactly as the kernel's ``dev_valid_name()`` does.
+
+    The kernel checks the bytes of the name: ``à`` (UTF-8 ``c3 a0``) holds the byte 0xa0, which
+    its ``isspace()`` counts as a space, so the kernel refuses it, and so does this.
+    """
+    if isinstance(value, bool) or value is None or not isinstance(value, (str, int)):
+        raise InvalidInput(option, value, "is not an interface name (a string of 1 to 15 bytes)")
     text = str(value)
-    raw = text.encode("utf-8", "surrogateescape")
-    if not raw:
+    data = text.encode("utf-8", "surrogateescape")
+    if not data:
         raise InvalidInput(option, value, "is empty; an interface name is 1 to 15 bytes")
-    if len(raw) >= IFNAMSIZ:
-        raise InvalidInput(option, value, "is %d bytes long; Linux interface names are at most 15 bytes" % len(raw))
-    bad = sorted({b for b in raw if b in _IFNAME_BAD_BYTES})
-    if text in (".", "..") or bad:
-        raise InvalidInput(option, value, "is not a valid interface name (not '.' or '..'; no '/', ':', white "
-                           "space or NUL%s)" % ("; it holds byte %s" % ", ".join("0x%02x" % b for b in bad)
-                                                if bad else ""))
+    if len(data) >= IFNAMSIZ:
+        raise InvalidInput(option, value, "is %d bytes long; Linux interface names are at most 15 bytes" % len(data))
+    if text in (".", ".."):
+        raise InvalidInput(option, value, "is not a valid interface name (not '.' or '..')")
+    if b"\0" in data:
+        raise InvalidInput(option, value, "is not a valid interface name (it contains a NUL byte)")
+    bad = sorted({c for c in data if c in KERNEL_SPACE_BYTES or c in b"/:"})
+    if bad:
+        raise InvalidInput(option, value, "is not a valid interface name (no '/', ':' or whitespace; "
+                                          "found byte%s %s)" % ("s" if len(bad) > 1 else "",
+                                                                ", ".join("0x%02x" % c for c in bad)))
     return text
 
 
@@ -87,10 +94,15 @@ def cpus_parse(value: Any, option: str = "cpus") -> tuple[int, ...]:
     elif isinstance(value, (list, tuple)):
         items = value
     else:
-        items = [p for p in str(value).replace(" ", "").split(",") if p != ""]
+        text = str(value).replace(" ", "")
+        if not text:
+            raise InvalidInput(option, value, "is an empty CPU list (expected e.g. 0-3,8)")
+        items = text.split(",")
     cpus = set()
     for item in items:
         text = str(item).strip()
+        if not text:
+            raise InvalidInput(option, value, "has an empty item in the CPU list (expected e.g. 0-3,8)")
         match = re.match(r"^(\d+)(?:-(\d+))?$", text)
         if not match:
             raise InvalidInput(option, value, "is not a CPU list (expected e.g. 0-3,8)")

@@ -10,6 +10,11 @@ tell irqbalance to keep away. Queue IRQs are found among the device's MSI IRQs
 IRQs (rx, tx or combined) all go to the same CPUs; spreading gives queue N the N-th CPU of the
 list (round robin). The CPU list defaults to the CPUs local to the NIC's NUMA node that are
 online. State is keyed by IRQ *name*: IRQ numbers change across boots.
+
+Rollback (:meth:`IrqAffinityResource.restore_desired`) puts back exactly what was read: the
+channels, every queue IRQ's CPUs, every queue's RPS / XPS CPUs (an ``exact`` target, which the
+options cannot always express: queue 0's rx and tx IRQs may have been on different CPUs); the
+files are restored byte for byte by the engine.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from typing import Any
 
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils import _boot_scripts as boot
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils import _canon, _ethtool, _files
-from ansible_collections.kvmnet.hypervisor.plugins.module_utils._engine import Operation, Resource
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils._engine import Operation, Resource, existing
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._errors import InvalidInput, NotFound, Unsupported
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._sysfs import Sysfs
 
@@ -124,7 +129,7 @@ class IrqAffinityResource(Resource):
         p = self.params
         _canon.ifname(self.ifname, "interface")
         desired: dict[str, Any] = {
-            "cpus": _canon.cpus_parse(p["cpus"], "cpus") if p.get("cpus") not in (None, "") else None,
+            "cpus": _canon.cpus_parse(p["cpus"], "cpus") if p.get("cpus") is not None else None,
             "queue_cpus": {},
             "pin_irqs": p.get("pin_irqs", True),
             "rps_cpus": None,
@@ -141,7 +146,7 @@ class IrqAffinityResource(Resource):
             desired["queue_cpus"][queue] = _canon.cpus_parse(item.get("cpus"), "queue_cpus[%d].cpus" % queue)
         rps = p.get("rps_cpus")
         if rps is not None:
-            desired["rps_cpus"] = () if str(rps).strip() in ("none", "", "0x0") else _canon.cpus_parse(rps, "rps_cpus")
+            desired["rps_cpus"] = () if str(rps).strip() in ("none", "0x0") else _canon.cpus_parse(rps, "rps_cpus")
         if desired["channels"] is not None and desired["channels"] < 1:
             raise InvalidInput("combined_channels", desired["channels"], "must be at least 1")
         return desired
@@ -250,7 +255,21 @@ class IrqAffinityResource(Resource):
             xps = {"tx-%d" % q: _canon.cpus_format(per_queue[q]) for q in tx if q in per_queue}
         return {"channels": channels, "irqs": irqs, "rps_cpus": rps, "xps_cpus": xps, "queue_cpus": per_queue}
 
+    def restore_desired(self, before: dict[str, Any] | None, desired: dict[str, Any]) -> dict[str, Any]:
+        """The values read before, exactly (``exact``: channels, IRQ CPUs by IRQ name, RPS / XPS
+        by queue); values that could not be read are left alone; no files."""
+        before = existing(before)
+        exact = {
+            "channels": (before.get("channels") or {}).get("combined"),
+            "irqs": {name: irq["cpus"] for name, irq in before["irqs"].items() if irq.get("cpus") is not None},
+            "rps_cpus": {q: c for q, c in before["rps_cpus"].items() if c is not None},
+            "xps_cpus": {q: c for q, c in before["xps_cpus"].items() if c is not None},
+        }
+        return dict(desired, exact=exact)
+
     def plan(self, current: dict[str, Any], desired: dict[str, Any]) -> list[Operation]:
+        if desired.get("exact") is not None:  # a rollback: the values read before, no files
+            return plan_irq(current, desired["exact"])
         target = self.targets(current, desired)
         ops = plan_irq(current, target)
         paths = self._file_paths()

@@ -5,8 +5,13 @@
 What ``ip link add link eth1 name macvtap0 type macvtap mode bridge``, ``ip link set
 macvtap0 address ... up`` do by hand, declaratively. Options not given are left as they are
 on an existing link. The kernel cannot change a link's lower device, nor move a link into or
-out of ``passthru`` mode in place: the plan then says ``recreate`` (delete + create), which a
-running guest attached to the old link will notice.
+out of ``passthru`` mode in place: the plan then deletes the link and creates it again (two
+steps, ``delete`` with the reason, then ``create``), which a running guest attached to the old
+link will notice.
+
+Rollback (:meth:`MacvtapResource.restore_desired`): a link the run created is deleted; one it
+deleted or recreated comes back on its lower device with its mode, MAC, MTU, state and ifindex
+(so ``/dev/tapN`` is the same device node again).
 """
 
 from __future__ import annotations
@@ -51,6 +56,8 @@ def plan_macvtap(current: dict[str, Any] | None, desired: dict[str, Any]) -> lis
     if desired["state"] == "absent":
         return [Operation("delete", name)] if current else []
     wanted = {k: v for k, v in desired.items() if k in ("link",) + MUTABLE_FIELDS and v is not None}
+    if desired.get("ifindex"):  # a rollback: the link comes back as the device it was
+        wanted["ifindex"] = desired["ifindex"]
     if current is None:
         return [Operation("create", name, **dict(CREATE_DEFAULTS, **wanted))]
     reasons = []
@@ -59,13 +66,15 @@ def plan_macvtap(current: dict[str, Any] | None, desired: dict[str, Any]) -> lis
     want_mode = desired.get("mode")
     if want_mode and want_mode != current.get("mode") and "passthru" in (want_mode, current.get("mode")):
         reasons.append("mode %s -> %s cannot change in place" % (current.get("mode"), want_mode))
+    if desired.get("ifindex") and current.get("ifindex") != desired["ifindex"]:
+        reasons.append("ifindex %s -> %s" % (current.get("ifindex"), desired["ifindex"]))
     if reasons:
         # a recreated link keeps what the user did not mention, its MAC included: guests and
         # switches know it by that MAC
         params = dict(CREATE_DEFAULTS)
         params.update({k: current.get(k) for k in MUTABLE_FIELDS if current.get(k) is not None})
         params.update(wanted)
-        return [Operation("recreate", name, reason="; ".join(reasons), **params)]
+        return [Operation("delete", name, reason="; ".join(reasons)), Operation("create", name, **params)]
     changes = field_changes(current, desired, MUTABLE_FIELDS)
     return [Operation("modify", name, changes=changes)] if changes else []
 
@@ -122,6 +131,8 @@ class MacvtapResource(NetlinkResource):
     def plan(self, current: dict[str, Any] | None, desired: dict[str, Any]) -> list[Operation]:
         if desired["state"] == "present":
             lower = self.lower
+            if desired["link"] != self.params.get("link"):  # a rollback to another lower device than read
+                lower = self.nl.link(desired["link"])
             if lower is None:
                 raise NotFound("link: lower device %r does not exist%s" % (desired["link"], self.nl.where))
             if desired["mtu"] is not None and lower["mtu"] is not None and desired["mtu"] > lower["mtu"]:
@@ -129,11 +140,21 @@ class MacvtapResource(NetlinkResource):
                                    % (lower["mtu"], desired["link"]))
         return plan_macvtap(current, desired)
 
+    def restore_desired(self, before: dict[str, Any] | None, desired: dict[str, Any]) -> dict[str, Any]:
+        """Absent if it was; else the link as read: lower device, mode, MAC, MTU, state, ifindex."""
+        if before is None:
+            return dict(desired, state="absent")
+        return {"name": before["name"], "state": "present", "link": before["link"], "mode": before["mode"],
+                "mac": before["mac"], "mtu": before["mtu"], "admin_state": before["admin_state"],
+                "ifindex": before["ifindex"]}
+
     def predict(self, current: dict[str, Any] | None, desired: dict[str, Any],
                 operations: list[Operation]) -> dict[str, Any] | None:
         after = super().predict(current, desired, operations)
         if after is not None:
             after.pop("state", None)
+            if any(op.action == "delete" for op in operations):
+                after.pop("ifindex", None)  # a new link gets a new ifindex
             after["kind"] = "macvtap"
             for key, value in CREATE_DEFAULTS.items():
                 after.setdefault(key, value)
@@ -141,19 +162,23 @@ class MacvtapResource(NetlinkResource):
 
     def apply_operation(self, op: Operation) -> None:
         name = op.target
-        if op.action in ("delete", "recreate"):
+        if op.action == "delete":
             index = self.nl.index(name)
             if index is not None:
                 self.nl.del_link(index, "deleting macvtap %s" % name)
-            if op.action == "delete":
-                return
-        if op.action in ("create", "recreate"):
+            return
+        if op.action == "create":
             p = op.params
-            attrs: dict[str, Any] = {"link": self.nl.index(p["link"]), "macvtap_mode": MACVLAN_MODES[p["mode"]]}
+            lower = self.nl.index(p["link"])
+            if lower is None:
+                raise NotFound("link: lower device %r does not exist%s" % (p["link"], self.nl.where))
+            attrs: dict[str, Any] = {"link": lower, "macvtap_mode": MACVLAN_MODES[p["mode"]]}
             if p.get("mac"):
                 attrs["address"] = p["mac"]
             if p.get("mtu"):
                 attrs["mtu"] = p["mtu"]
+            if p.get("ifindex"):
+                attrs["index"] = p["ifindex"]
             self.nl.add_link(name, "macvtap", **attrs)
             if p.get("admin_state") == "up":
                 self.nl.set_link(self.nl.index(name), "bringing %s up" % name, state="up")

@@ -4,9 +4,11 @@
 
 Only the API that pyroute2 0.7.2 (the floor: Debian 12's python3-pyroute2) and 0.9.x share is
 used: ``IPRoute()`` / ``NetNS(name)``, ``link_lookup``, ``get_links``, ``link('add'|'set'|'del')``
-and ``get_attr`` on messages. Kernel errors become typed errors (ENODEV -> NotFound,
-EOPNOTSUPP -> Unsupported, EEXIST/EBUSY -> Conflict, EINVAL/ERANGE -> Unsupported with the
-kernel's words) so modules never see a bare NetlinkError.
+and ``get_attr`` on messages. Every call goes through :meth:`Netlink._call`: a kernel or socket
+error (NetlinkError, OSError, a message pyroute2 cannot decode) becomes a typed error naming the
+object and the namespace (ENODEV -> NotFound, EOPNOTSUPP -> Unsupported, EEXIST/EBUSY ->
+Conflict, EINVAL/ERANGE -> Unsupported with the kernel's words, anything else ->
+BackendUnavailable) so modules never see a bare exception.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from ansible_collections.kvmnet.hypervisor.plugins.module_utils._errors import (
 
 try:
     from pyroute2 import IPRoute, NetNS
-    from pyroute2.netlink.exceptions import NetlinkError
+    from pyroute2.netlink.exceptions import NetlinkDecodeError, NetlinkError
     PYROUTE2_IMPORT_ERROR = None
 except ImportError:
     PYROUTE2_IMPORT_ERROR = traceback.format_exc()
@@ -39,6 +41,9 @@ except ImportError:
         """Stand-in so ``except NetlinkError`` stays valid when pyroute2 is missing."""
 
         code = 0
+
+    class NetlinkDecodeError(Exception):  # type: ignore[no-redef]
+        """Stand-in, as above."""
 
 NETNS_RUN_DIR = "/var/run/netns"
 IFF_UP = 0x1
@@ -65,10 +70,13 @@ _ERRNO_ERRORS = {
 
 
 def netlink_error(exc: Exception, what: str) -> KvmnetError:
-    """Turn a NetlinkError/OSError into the matching typed error, prefixed with ``what``."""
+    """Turn a NetlinkError/OSError into the matching typed error, prefixed with ``what``
+    (an errno without a better type, or none: BackendUnavailable)."""
     code = getattr(exc, "code", None) or getattr(exc, "errno", None) or 0
-    cls = _ERRNO_ERRORS.get(code, KvmnetError)
-    reason = os.strerror(code) if code else str(exc)
+    if not isinstance(code, int):
+        code = 0
+    cls = _ERRNO_ERRORS.get(code, BackendUnavailable)
+    reason = os.strerror(code) if code else "%s: %s" % (type(exc).__name__, exc)
     return cls("%s: %s (errno %d)" % (what, reason, code), errno=code)
 
 
@@ -112,6 +120,30 @@ BOND_FIELD_ATTRS: dict[str, tuple[str, tuple[str, ...] | None]] = {
 
 #: IFLA_BOND_* attributes read and written by name (kwargs ``bond_<name>`` of pyroute2)
 BOND_ATTRS = tuple(attr for attr, dummy in BOND_FIELD_ATTRS.values())
+
+
+#: a bridge's settable IFLA_BR_* options (pyroute2 kwargs ``br_<name>``), read raw and written back
+#: as read when a rollback creates a deleted bridge again; the read-only ones (ids, timers) are not
+BRIDGE_OPTION_ATTRS = (
+    "forward_delay", "hello_time", "max_age", "ageing_time", "stp_state", "priority", "vlan_filtering",
+    "vlan_protocol", "group_fwd_mask", "group_addr", "mcast_router", "mcast_snooping", "mcast_query_use_ifaddr",
+    "mcast_querier", "mcast_hash_max", "mcast_last_member_cnt", "mcast_startup_query_cnt",
+    "mcast_last_member_intvl", "mcast_membership_intvl", "mcast_querier_intvl", "mcast_query_intvl",
+    "mcast_query_response_intvl", "mcast_startup_query_intvl", "nf_call_iptables", "nf_call_ip6tables",
+    "nf_call_arptables", "vlan_default_pvid", "vlan_stats_enabled", "mcast_stats_enabled",
+    "mcast_igmp_version", "mcast_mld_version",
+)
+
+
+def bridge_options(data: Any) -> dict[str, Any]:
+    """The settable options of a bridge's IFLA_INFO_DATA, raw (``{"forward_delay": 1500, ...}``),
+    the ones the kernel reports."""
+    out = {}
+    for name in BRIDGE_OPTION_ATTRS:
+        value = data.get_attr("IFLA_BR_" + name.upper())
+        if value is not None:
+            out[name] = value
+    return out
 
 
 def _nla_value(item: Any) -> Any:
@@ -194,19 +226,32 @@ class Netlink:
                                % (self.netns, NETNS_RUN_DIR, self.netns))
             try:
                 self._ipr = NetNS(self.netns, flags=0)
-            except (OSError, NetlinkError) as exc:
+            except (NetlinkError, NetlinkDecodeError, OSError) as exc:
                 raise BackendUnavailable("netns: cannot enter network namespace %r: %s" % (self.netns, exc)) from exc
         else:
-            self._ipr = IPRoute()
+            try:
+                self._ipr = IPRoute()
+            except (NetlinkError, NetlinkDecodeError, OSError) as exc:
+                raise netlink_error(exc, "opening a netlink socket in the host's network namespace") from exc
         return self
 
     def close(self) -> None:
-        """Close the socket (safe to call twice)."""
+        """Close the socket (safe to call twice; an error while closing is not the run's error)."""
         if self._ipr is not None:
             try:
                 self._ipr.close()
+            except (NetlinkError, NetlinkDecodeError, OSError):
+                pass
             finally:
                 self._ipr = None
+
+    def _call(self, what: str, method: str, *args: Any, **kwargs: Any) -> Any:
+        """``self._ipr.<method>(*args, **kwargs)``; a backend error becomes a typed error whose
+        message starts with ``what`` (the object: ``reading link eth1``) and the namespace."""
+        try:
+            return getattr(self._ipr, method)(*args, **kwargs)
+        except (NetlinkError, NetlinkDecodeError, OSError) as exc:
+            raise netlink_error(exc, "%s%s" % (what, self.where)) from exc
 
     def __enter__(self) -> "Netlink":
         return self.open()
@@ -217,7 +262,7 @@ class Netlink:
     # -- reading ---------------------------------------------------------------------------
     def index(self, name: str) -> int | None:
         """ifindex of the link called ``name``, or None."""
-        found = self._ipr.link_lookup(ifname=name)
+        found = self._call("looking up interface %s" % name, "link_lookup", ifname=name)
         return found[0] if found else None
 
     def link(self, name: str | None = None, index: int | None = None) -> dict[str, Any] | None:
@@ -227,16 +272,14 @@ class Netlink:
             if index is None:
                 return None
         try:
-            msgs = self._ipr.get_links(index)
-        except NetlinkError as exc:
-            if exc.code == errno.ENODEV:
-                return None
-            raise netlink_error(exc, "reading link %s%s" % (name or index, self.where)) from exc
+            msgs = self._call("reading interface %s" % (name or index), "get_links", index)
+        except NotFound:  # gone between the lookup and the read
+            return None
         return self._link_dict(msgs[0]) if msgs else None
 
     def links(self) -> list[dict[str, Any]]:
         """Every link of the namespace, canonical dicts."""
-        return [self._link_dict(m) for m in self._ipr.get_links()]
+        return [self._link_dict(m) for m in self._call("listing interfaces", "get_links")]
 
     def _link_dict(self, msg: Any) -> dict[str, Any]:
         kind = _attr(msg, "IFLA_LINKINFO", "IFLA_INFO_KIND")
@@ -258,6 +301,8 @@ class Netlink:
         }
         if kind == "bond" and data is not None:
             out["bond"] = bond_attrs(data)
+        if kind == "bridge" and data is not None:
+            out["bridge_options"] = bridge_options(data)
         if kind in ("macvtap", "macvlan") and data is not None:
             out["mode"] = macvlan_mode_name(data.get_attr("IFLA_MACVTAP_MODE" if kind == "macvtap"
                                                           else "IFLA_MACVLAN_MODE"))
@@ -265,10 +310,7 @@ class Netlink:
 
     # -- changing --------------------------------------------------------------------------
     def _link_call(self, command: str, what: str, **attrs: Any) -> None:
-        try:
-            self._ipr.link(command, **attrs)
-        except NetlinkError as exc:
-            raise netlink_error(exc, "%s%s" % (what, self.where)) from exc
+        self._call(what, "link", command, **attrs)
 
     def add_link(self, name: str, kind: str, **attrs: Any) -> None:
         """Create a link (``ip link add``); attrs are pyroute2 IFLA names (link, address, mtu...)."""
@@ -286,10 +328,7 @@ class Netlink:
     def vfs(self, index: int, what: str) -> dict[int, dict[str, Any]]:
         """VF attributes of PF ``index`` as ``{vf: {mac, vlan, qos, spoofchk, trust, link_state,
         min_tx_rate, max_tx_rate}}`` (``link('get', ext_mask=1)``: RTEXT_FILTER_VF)."""
-        try:
-            msgs = self._ipr.link("get", index=index, ext_mask=1)
-        except NetlinkError as exc:
-            raise netlink_error(exc, "%s: reading VF attributes%s" % (what, self.where)) from exc
+        msgs = self._call("%s: reading VF attributes" % what, "link", "get", index=index, ext_mask=1)
         vflist = msgs[0].get_attr("IFLA_VFINFO_LIST") if msgs else None
         out: dict[int, dict[str, Any]] = {}
         for info in (vflist.get_attrs("IFLA_VF_INFO") if vflist is not None else []):
@@ -342,19 +381,16 @@ class Netlink:
 
     def addresses(self, index: int | None = None) -> list[dict[str, Any]]:
         """Addresses (of link ``index``, or all) as ``{"index", "address": "ip/prefix"}``."""
-        try:
-            msgs = self._ipr.get_addr(index=index) if index is not None else self._ipr.get_addr()
-        except NetlinkError as exc:
-            raise netlink_error(exc, "reading addresses%s" % self.where) from exc
+        if index is not None:
+            msgs = self._call("reading the addresses of interface %d" % index, "get_addr", index=index)
+        else:
+            msgs = self._call("reading addresses", "get_addr")
         return [{"index": m["index"], "address": "%s/%d" % (m.get_attr("IFA_ADDRESS"), m["prefixlen"])}
                 for m in msgs if m.get_attr("IFA_ADDRESS")]
 
     def _addr_call(self, command: str, index: int, address: str, what: str) -> None:
         ip, prefix = address.split("/", 1)
-        try:
-            self._ipr.addr(command, index=index, address=ip, prefixlen=int(prefix))
-        except NetlinkError as exc:
-            raise netlink_error(exc, "%s%s" % (what, self.where)) from exc
+        self._call(what, "addr", command, index=index, address=ip, prefixlen=int(prefix))
 
     def add_address(self, index: int, address: str, what: str) -> None:
         """``ip addr add ADDRESS/PREFIX dev INDEX``."""
@@ -366,10 +402,7 @@ class Netlink:
 
     def default_routes(self, family: int) -> list[dict[str, Any]]:
         """Default routes of the main table: ``[{"gateway", "oif"}]`` (family AF_INET/AF_INET6)."""
-        try:
-            msgs = self._ipr.get_routes(family=family)
-        except NetlinkError as exc:
-            raise netlink_error(exc, "reading routes%s" % self.where) from exc
+        msgs = self._call("reading routes", "get_routes", family=family)
         out = []
         for m in msgs:
             table = m.get_attr("RTA_TABLE") or m["table"]
@@ -377,13 +410,15 @@ class Netlink:
                 out.append({"gateway": m.get_attr("RTA_GATEWAY"), "oif": m.get_attr("RTA_OIF")})
         return out
 
+    def delete_default_route(self, family: int, gateway: str, index: int, what: str) -> None:
+        """``ip route del default via GATEWAY dev INDEX`` (main table)."""
+        dst = "0.0.0.0/0" if family == socket.AF_INET else "::/0"
+        self._call(what, "route", "del", dst=dst, family=family, gateway=gateway, oif=index)
+
     def replace_default_route(self, family: int, gateway: str, index: int, what: str) -> None:
         """``ip route replace default via GATEWAY dev INDEX`` (main table)."""
         dst = "0.0.0.0/0" if family == socket.AF_INET else "::/0"
-        try:
-            self._ipr.route("replace", dst=dst, family=family, gateway=gateway, oif=index)
-        except NetlinkError as exc:
-            raise netlink_error(exc, "%s%s" % (what, self.where)) from exc
+        self._call(what, "route", "replace", dst=dst, family=family, gateway=gateway, oif=index)
 
 
 class NetlinkResource(Resource):

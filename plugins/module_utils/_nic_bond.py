@@ -11,9 +11,10 @@ Semantics (listed once, the module documentation repeats them):
 * ``members`` is the complete member set when given: listed NICs are enslaved, members not
   listed are released (never deleted). Without ``members`` the members are left alone.
 * the kernel changes ``mode`` only while the bond is down and has no members, and
-  ``lacp_rate`` / ``ad_select`` only while it is down: such a change is planned as one
-  ``modify_bond`` step that sets the bond down, releases the members (mode only), changes the
-  attributes, re-enslaves the members and brings the bond up again (traffic stops meanwhile).
+  ``lacp_rate`` / ``ad_select`` only while it is down: such a change is planned as steps,
+  ``bond_down``, ``release_member`` (mode only, per member), ``modify_bond`` (the attributes),
+  ``reenslave_member`` (per member) and ``bond_up`` (traffic stops meanwhile); a failure
+  half-way then says exactly which were done, and the rollback puts the bond back.
 * ``mtu`` is the MTU of the bond and, when ``bridge`` is given, of the bridge (set explicitly, so
   it stays when other ports join). The kernel gives a NIC the bond's MTU when it is enslaved and
   sets every member when the bond's MTU changes; a member whose MTU differs while the bond's is
@@ -24,6 +25,10 @@ Semantics (listed once, the module documentation repeats them):
   default route with it. This is where a remote session can be lost.
 * persisted files describe exactly the bond, members, bridge and address given; they are
   written only when their content changes, and the daemon re-reads them only then.
+* a failure half-way is rolled back (:meth:`NicBondResource.restore_desired`): the files byte for
+  byte (the engine), then the bond, its members, the bridge, the address and the default route
+  as read before, planned by ``_nic_bond_restore``; a daemon that re-read the files re-reads
+  the restored ones.
 
 Here: the module's input (:func:`normalize_params`) and :class:`NicBondResource` (read, predict,
 apply). Beside it: ``_nic_bond_plan`` (the bond's model and the pure planning),
@@ -56,6 +61,7 @@ from ansible_collections.kvmnet.hypervisor.plugins.module_utils._netlink import 
 )
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._nic_bond_nm import NM_VERIFY_SECONDS, NetworkManager
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._nic_bond_plan import effective_bond, plan_nic_bond
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils._nic_bond_restore import plan_restore
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._persist_bond import PERSIST_CHOICES, file_paths
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._sysfs import Sysfs
 
@@ -191,6 +197,11 @@ class NicBondResource(NetlinkResource):
         #: names the bond in the errors of the programs run to persist it
         self.what = "%s: persist" % params.get("name")
         self.nm = NetworkManager(self.what)
+        #: set by restore_desired(): the NICs the state before names, read too; the rollback runs
+        self.restore_members: set[str] = set()
+        self.restoring = False
+        #: the network daemon re-read files of this run (a rollback has it re-read the restored ones)
+        self.daemon_reloaded = False
 
     def diff_header(self) -> str:
         return "bond %s%s" % (self.params["name"], self.nl.where)
@@ -247,11 +258,13 @@ class NicBondResource(NetlinkResource):
         elif d["state"] == "present":
             self._check_bonding(name)
         # the NICs asked for and the bond's members now (their MTU is compared with mtu)
-        for member in sorted(set(d.get("members") or []) | set((current["bond"] or {}).get("members") or [])):
+        for member in sorted(set(d.get("members") or []) | set((current["bond"] or {}).get("members") or [])
+                             | self.restore_members):
             mlink = self.nl.link(member)
             current["links"][member] = None if mlink is None else {
                 "kind": mlink["kind"], "master": self._name_of(mlink.get("master_index")), "mtu": mlink["mtu"],
-                "min_mtu": mlink.get("min_mtu"), "max_mtu": mlink.get("max_mtu")}
+                "min_mtu": mlink.get("min_mtu"), "max_mtu": mlink.get("max_mtu"),
+                "admin_state": mlink.get("admin_state")}
         if d.get("bridge"):
             blink = self.nl.link(d["bridge"])
             if blink is not None:
@@ -280,7 +293,22 @@ class NicBondResource(NetlinkResource):
         return current
 
     def plan(self, current: dict[str, Any] | None, desired: dict[str, Any]) -> list[Operation]:
+        if desired.get("restore") is not None:  # a rollback (see restore_desired)
+            ops = plan_restore(current or {}, desired["restore"], desired["name"], desired.get("bridge"))
+            stack = (current or {}).get("persist")
+            if self.daemon_reloaded and (current or {}).get("reload") and stack in _persist_net.RELOAD_COMMANDS:
+                ops.append(Operation("reload", stack, command=_persist_net.RELOAD_COMMANDS[stack]))
+            return ops
         return plan_nic_bond(current or {}, desired)
+
+    def restore_desired(self, before: dict[str, Any] | None, desired: dict[str, Any]) -> dict[str, Any]:
+        """The state read before the run, as a ``restore`` target planned by ``plan_restore``
+        (bond, members, bridge, master, address, default route); no files (the engine restores
+        them byte for byte); read_current() then reads the NICs ``before`` names too."""
+        before = copy.deepcopy(before or {})
+        self.restoring = True
+        self.restore_members = set((before.get("bond") or {}).get("members") or []) | set(before.get("links") or {})
+        return dict(desired, persist="none", restore=before)
 
     def predict(self, current: dict[str, Any] | None, desired: dict[str, Any],
                 operations: list[Operation]) -> dict[str, Any] | None:
@@ -300,7 +328,7 @@ class NicBondResource(NetlinkResource):
             links = after.setdefault("links", {})
             for member in bond["members"]:
                 if links.get(member) is not None and (mtu is not None or member not in (old.get("members") or [])):
-                    links[member] = dict(links[member], mtu=bond["mtu"], master=desired["name"])
+                    links[member] = dict(links[member], mtu=bond["mtu"], master=desired["name"], admin_state="up")
             # what read_current will list: the NICs asked for and the members (not the released ones)
             after["links"] = {m: links[m] for m in sorted(set(desired.get("members") or []) | set(bond["members"]))
                               if m in links}
@@ -378,27 +406,33 @@ class NicBondResource(NetlinkResource):
             self.nl.set_bond(index, "setting primary of %s" % target, primary=self._index(p["primary"]))
         if p.get("mtu"):
             self._set_mtu(target, p["mtu"], index)
-        self.nl.set_link(index, "setting %s up" % target, state="up")
+        if p.get("admin_state", "up") == "up":  # a rollback may create a bond that was down
+            self.nl.set_link(index, "setting %s up" % target, state="up")
 
     def _modify_bond(self, op: Operation) -> None:
-        target, p = op.target, op.params
+        target = op.target
         index = self._index(target)
         attrs = encode_bond({k: v["after"] for k, v in op.changes.items()}, self._index)
-        if p.get("set_down"):
-            self.nl.set_link(index, "setting %s down" % target, state="down")
-        for member in p.get("reenslave") or []:
-            self.nl.set_link(self._index(member), "releasing %s" % member, master=0)
+        if "primary" in op.changes and op.changes["primary"]["after"] is None:
+            attrs["primary"] = 0  # a rollback clears a primary the bond did not have
         if attrs:
             self.nl.set_bond(index, "changing bond %s" % target, **attrs)
         if "mtu" in op.changes:
-            # the kernel sets the members too (and undoes it all if one refuses); the members
-            # re-enslaved below get the bond's MTU when enslaved
+            # the kernel sets the members too (and undoes it all if one refuses); members
+            # re-enslaved later get the bond's MTU when enslaved
             self._set_mtu(target, op.changes["mtu"]["after"], index, " and its members")
-        for member in p.get("reenslave") or []:
-            self._enslave(member, target)
-        self.nl.set_link(index, "setting %s up" % target, state="up")
+        if "admin_state" in op.changes:
+            state = op.changes["admin_state"]["after"]
+            self.nl.set_link(index, "setting %s %s" % (target, state), state=state)
+
+    def _set_state(self, op: Operation) -> None:
+        state = op.changes["admin_state"]["after"]
+        self.nl.set_link(self._index(op.target), "setting %s %s" % (op.target, state), state=state)
 
     def _add_member(self, op: Operation) -> None:
+        self._enslave(op.target, op.changes["master"]["after"])
+
+    def _reenslave_member(self, op: Operation) -> None:
         self._enslave(op.target, op.changes["master"]["after"])
 
     def _remove_member(self, op: Operation) -> None:
@@ -414,16 +448,22 @@ class NicBondResource(NetlinkResource):
             # set after creation (not as IFLA_MTU of the new link) so the kernel counts it as
             # chosen by the user and keeps it when ports join (no MTU auto-adjust)
             self._set_mtu(op.target, op.params["mtu"], index)
-        self.nl.set_link(index, "setting %s up" % op.target, state="up")
+        if op.params.get("admin_state", "up") == "up":
+            self.nl.set_link(index, "setting %s up" % op.target, state="up")
 
     def _modify_bridge(self, op: Operation) -> None:
         index = self._index(op.target)
         if "mtu" in op.changes:
             self._set_mtu(op.target, op.changes["mtu"]["after"], index)
-        self.nl.set_link(index, "setting %s up" % op.target, state="up")
+        state = op.changes.get("admin_state", {}).get("after", "up")
+        self.nl.set_link(index, "setting %s %s" % (op.target, state), state=state)
 
     def _set_master(self, op: Operation) -> None:
         after = op.changes["master"]["after"]
+        if after is None:  # a rollback: the bond had no master
+            self.nl.set_link(self._index(op.target), "releasing %s from %s" % (op.target, op.changes["master"]["before"]),
+                             master=0)
+            return
         self.nl.set_link(self._index(op.target), "attaching %s to %s" % (op.target, after), master=self._index(after))
 
     def _add_address(self, op: Operation) -> None:
@@ -444,6 +484,16 @@ class NicBondResource(NetlinkResource):
     def _set_gateway(self, op: Operation) -> None:
         self._route(op.params["gateway"], self._index(op.target), op.target)
 
+    def _del_address(self, op: Operation) -> None:
+        address = op.params["address"]
+        self.nl.del_address(self._index(op.target), address, "removing %s from %s" % (address, op.target))
+
+    def _delete_default_route(self, op: Operation) -> None:
+        gateway = op.params["gateway"]
+        family = socket.AF_INET if ipaddress.ip_address(gateway).version == 4 else socket.AF_INET6
+        self.nl.delete_default_route(family, gateway, self._index(op.target),
+                                     "removing the default route via %s dev %s" % (gateway, op.target))
+
     def _delete_link(self, op: Operation) -> None:
         index = self.nl.index(op.target)
         if index is not None:  # else already gone (NetworkManager removes the links of a removed profile)
@@ -451,6 +501,7 @@ class NicBondResource(NetlinkResource):
 
     def _reload(self, op: Operation) -> None:
         run_command(op.params["command"], self.what, package=_persist_net.RELOAD_PACKAGES.get(op.target))
+        self.daemon_reloaded = not self.restoring  # a rollback's reload: the restored files are read
         if op.target == "nm":
             self._wait_for_networkmanager()
             self.nm.reloaded = time.monotonic()
@@ -474,10 +525,12 @@ class NicBondResource(NetlinkResource):
 
     #: the method that applies each action of a plan
     STEPS: dict[str, Callable[["NicBondResource", Operation], None]] = {
-        "create_bond": _create_bond, "modify_bond": _modify_bond,
+        "create_bond": _create_bond, "modify_bond": _modify_bond, "bond_down": _set_state, "bond_up": _set_state,
         "add_member": _add_member, "remove_member": _remove_member, "modify_member": _modify_member,
+        "release_member": _remove_member, "reenslave_member": _reenslave_member,
         "create_bridge": _create_bridge, "modify_bridge": _modify_bridge, "set_master": _set_master,
         "add_address": _add_address, "move_address": _move_address, "set_gateway": _set_gateway,
+        "del_address": _del_address, "delete_default_route": _delete_default_route, "set_link_state": _set_state,
         "delete_bond": _delete_link, "delete_bridge": _delete_link,
         "reload": _reload, "activate": _activate, "divert_file": _divert_file,
     }

@@ -119,21 +119,32 @@ def _plan_bond(current: dict[str, Any], desired: dict[str, Any], eff: dict[str, 
             create["mtu"] = mtu
         return [Operation("create_bond", name, **create)]
     changes = field_changes(bond, desired, BOND_FIELDS + ("mtu",))
-    if bond.get("admin_state") != "up":
-        changes["admin_state"] = {"before": bond.get("admin_state"), "after": "up"}
-    if not changes:
-        return []
-    params: dict[str, Any] = {}
-    if any(f in changes for f in NEEDS_DOWN):
-        params["set_down"] = True
+    # admin_state: "up" but in a rollback, which puts back a bond that was down
+    want_state = desired.get("admin_state") or "up"
+    state_change = ({"admin_state": {"before": bond.get("admin_state"), "after": want_state}}
+                    if bond.get("admin_state") != want_state else {})
+    if not any(f in changes for f in NEEDS_DOWN):
+        changes.update(state_change)
+        return [Operation("modify_bond", name, changes=changes)] if changes else []
+    # the kernel changes these only while the bond is down (mode: and has no members): one step
+    # per host change, so that a failure half-way says exactly what was done
+    reenslave = []
     if any(f in changes for f in NEEDS_NO_MEMBERS):
         released = {op.target for op in removes}
-        params["reenslave"] = [m for m in bond.get("members") or [] if m not in released]
-    if params:
-        params["note"] = ("the kernel changes %s only while the bond is down%s: traffic through %s stops "
-                          "briefly" % (", ".join(f for f in changes if f in NEEDS_DOWN),
-                                       " and has no members" if "reenslave" in params else "", name))
-    return [Operation("modify_bond", name, changes=changes, **params)]
+        reenslave = [m for m in bond.get("members") or [] if m not in released]
+    note = ("the kernel changes %s only while the bond is down%s: traffic through %s stops briefly"
+            % (", ".join(f for f in changes if f in NEEDS_DOWN), " and has no members" if reenslave else "", name))
+    ops = []
+    if bond.get("admin_state") != "down":
+        ops.append(Operation("bond_down", name, changes={"admin_state": {"before": bond.get("admin_state"),
+                                                                         "after": "down"}}))
+    ops += [Operation("release_member", m, changes={"master": {"before": name, "after": None}}) for m in reenslave]
+    ops.append(Operation("modify_bond", name, changes=changes))
+    ops += [Operation("reenslave_member", m, changes={"master": {"before": None, "after": name}}) for m in reenslave]
+    if want_state == "up":
+        ops.append(Operation("bond_up", name, changes={"admin_state": {"before": "down", "after": "up"}}))
+    ops[0].params["note"] = note
+    return ops
 
 
 def check_member_mtu(current: dict[str, Any], desired: dict[str, Any], added: list[str]) -> None:

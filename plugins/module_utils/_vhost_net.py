@@ -11,6 +11,10 @@ modprobe's dependency resolution and /etc/modprobe.d options), so ``modprobe`` i
 ``/sys/module/vhost_net`` and whether it can be loaded at all from
 ``/lib/modules/$(uname -r)/modules.dep`` / ``modules.builtin``, the release from
 ``/proc/sys/kernel/osrelease``: all under the resource's root.
+
+A change of ``experimental_zcopytx`` (read-only once loaded) is two steps: ``unload`` then
+``load`` with the new value. Rollback (:meth:`VhostNetResource.restore_desired`) puts back the
+module's state and option as read before; the files are put back byte for byte by the engine.
 """
 
 from __future__ import annotations
@@ -42,7 +46,7 @@ def render_files(desired: dict[str, Any]) -> dict[str, str | None]:
 
 
 def plan_vhost(current: dict[str, Any], desired: dict[str, Any]) -> list[Operation]:
-    """Load/unload/reload operations for vhost_net (files are planned separately)."""
+    """Load / unload operations for vhost_net (files are planned separately)."""
     state = current["module"]
     zcopy = desired["experimental_zcopytx"]
     if desired["state"] == "absent":
@@ -58,15 +62,19 @@ def plan_vhost(current: dict[str, Any], desired: dict[str, Any]) -> list[Operati
         params = {"experimental_zcopytx": int(zcopy)} if zcopy is not None else {}
         return [Operation("load", MODULE, changes={"module": {"before": "absent", "after": "loaded"}}, **params)]
     if zcopy is not None and current["experimental_zcopytx"] is not None and current["experimental_zcopytx"] != zcopy:
-        # a read-only (0444) parameter: only a reload changes it
+        # a read-only (0444) parameter: only unloading and loading again changes it
         if state == "builtin":
             raise Conflict("experimental_zcopytx: vhost_net is built in; set vhost_net.experimental_zcopytx=%d on the "
                            "kernel command line" % int(zcopy))
         if current["refcnt"]:
             raise Conflict("experimental_zcopytx: changing it needs a reload of vhost_net, which is in use (refcnt %d: "
                            "running guests); stop them first" % current["refcnt"])
-        return [Operation("reload", MODULE, changes={"experimental_zcopytx": {
-            "before": current["experimental_zcopytx"], "after": zcopy}}, experimental_zcopytx=int(zcopy))]
+        return [Operation("unload", MODULE, changes={"module": {"before": state, "after": "absent"}},
+                          reason="experimental_zcopytx is read-only once loaded: unload, then load with it"),
+                Operation("load", MODULE, changes={"module": {"before": "absent", "after": "loaded"},
+                                                   "experimental_zcopytx": {"before": current["experimental_zcopytx"],
+                                                                            "after": zcopy}},
+                          experimental_zcopytx=int(zcopy))]
     return []
 
 
@@ -118,12 +126,20 @@ class VhostNetResource(Resource):
             ops += _files.plan_files(current["files"], wanted)
         return ops + plan_vhost(current, desired)
 
+    def restore_desired(self, before: dict[str, Any] | None, desired: dict[str, Any]) -> dict[str, Any]:
+        """The module loaded (with its option as read) or not, as before; no files (the engine
+        restores them byte for byte, and a rendered file need not be the one that was there)."""
+        before = before or {}
+        loaded = before.get("module") in ("loaded", "builtin")
+        return {"state": "present" if loaded else "absent", "persist": False,
+                "experimental_zcopytx": before.get("experimental_zcopytx") if loaded else None}
+
     def apply_operation(self, op: Operation) -> None:
         if _files.apply_file_operation(op, self.root):
             return
-        if op.action in ("unload", "reload"):
+        if op.action == "unload":
             self._modprobe(["-r", MODULE])
-        if op.action in ("load", "reload"):
+        if op.action == "load":
             args = [MODULE]
             if "experimental_zcopytx" in op.params:
                 args.append("experimental_zcopytx=%d" % op.params["experimental_zcopytx"])
@@ -138,7 +154,7 @@ class VhostNetResource(Resource):
                 operations: list[Operation]) -> dict[str, Any]:
         after = dict(current)
         for op in operations:
-            if op.action in ("load", "reload"):
+            if op.action == "load":
                 after.update(module="loaded", device=True)
                 if desired["experimental_zcopytx"] is not None:
                     after["experimental_zcopytx"] = desired["experimental_zcopytx"]

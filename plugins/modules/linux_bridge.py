@@ -69,17 +69,18 @@ EXAMPLES = r"""
 
 RETURN = r"""
 before:
-  description: The bridge before the run (name, kind, mtu, admin_state, mac, ports), or null.
+  description: The bridge before the run (name, kind, mtu, admin_state, mac, ifindex, ports), or null.
   returned: always
   type: dict
-  sample: {name: br0, kind: bridge, mtu: 1500, admin_state: up, mac: "52:54:00:12:34:56", ports: [eth1, vnet0]}
+  sample: {name: br0, kind: bridge, mtu: 1500, admin_state: up, mac: "52:54:00:12:34:56", ifindex: 7, ports: [eth1, vnet0]}
 after:
   description: The bridge after the run (read back), or what check mode predicts; null when absent.
   returned: always
   type: dict
 operations:
   description:
-    - The planned operations (C(create), C(modify), C(add_port), C(remove_port), C(delete)), applied unless in check mode.
+    - The planned operations (C(create), C(modify), C(add_port), C(port_up), C(remove_port), C(delete)), applied
+      unless in check mode. C(port_up) brings up a port that was down, after it joined.
   returned: always
   type: list
   elements: dict

@@ -14,9 +14,11 @@ description:
   - Talks to the kernel over netlink (pyroute2); no C(ip) command is run.
   - Options that are not given are left as they are on an existing link.
   - The kernel cannot change the lower device of a link, nor move it into or out of
-    C(passthru) mode in place; such a change is planned as one C(recreate) operation
-    (delete + create, keeping the MAC and the options not given). A guest attached to the old
-    link loses it.
+    C(passthru) mode in place; such a change is planned as two steps, C(delete) (with the
+    C(reason)) then C(create), keeping the MAC and the options not given. A guest attached to
+    the old link loses it.
+  - A failure half-way is rolled back; a link the run deleted comes back with its ifindex
+    (the same C(/dev/tapN)).
 author:
   - kvmnet.hypervisor developers (@kvmnet)
 extends_documentation_fragment:
@@ -136,7 +138,7 @@ after:
 operations:
   description:
     - The planned operations, applied unless in check mode. Empty when nothing had to change.
-    - C(action) is one of C(create), C(modify), C(recreate), C(delete); C(changes) maps each
+    - C(action) is one of C(create), C(modify), C(delete); C(changes) maps each
       changed field to its C(before) and C(after) values.
   returned: always
   type: list

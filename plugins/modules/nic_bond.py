@@ -19,9 +19,13 @@ description:
   - I(members), when given, is the complete member set; NICs not listed are released from the bond
     (never deleted). Without I(members) the members are left alone.
   - The kernel changes I(mode) only while the bond is down and has no members, and I(lacp_rate)
-    and I(ad_select) only while it is down. Such a change is planned as one C(modify_bond) step
-    that sets the bond down, releases its members (mode only), changes the attributes,
-    re-enslaves the members and sets the bond up again. Traffic through the bond stops meanwhile.
+    and I(ad_select) only while it is down. Such a change is planned as steps, one per host change,
+    C(bond_down), C(release_member) per member (mode only), C(modify_bond) (the attributes),
+    C(reenslave_member) per member and C(bond_up). Traffic through the bond stops meanwhile.
+  - A failure half-way is rolled back to the state read before the run (bond, members, bridge,
+    master, address, default route; the files byte for byte, re-read by a running network daemon);
+    the failure names the failed step, what was applied and what was reverted. Under a running
+    NetworkManager (which applies the profiles itself) the live part of that rollback is not proven.
   - A NIC is enslaved after being set down (the kernel requires it), then set up again.
   - When the host already holds I(address) on another interface (typically the NIC that becomes a
     member), the plan has one C(move_address) step that adds the address to the bridge (or bond),
@@ -30,7 +34,7 @@ description:
     change from a console or out-of-band path until a commit-confirm safety net exists.
   - Addresses other than I(address) on the bridge are left alone.
   - I(mtu) is the MTU of the bond and, with I(bridge), of the bridge. The kernel gives a NIC the bond's
-    MTU when it is enslaved and sets every member when the bond's MTU changes, so one C(modify_bond) step
+    MTU when it is enslaved and sets every member when the bond's MTU changes, so the C(modify_bond) step
     covers the members; a member whose MTU was changed by hand while the bond's is right gets a
     C(modify_member) step. Without I(mtu) no MTU is changed or written to the files.
   - Persisted files are written only when their content changes and are shown in C(--diff);
@@ -267,7 +271,8 @@ after:
 operations:
   description:
     - The planned operations, applied unless in check mode; empty when nothing had to change.
-    - C(action) is one of C(create_bond), C(modify_bond), C(add_member), C(remove_member), C(modify_member),
+    - C(action) is one of C(create_bond), C(modify_bond), C(bond_down), C(bond_up), C(add_member),
+      C(remove_member), C(release_member), C(reenslave_member), C(modify_member),
       C(create_bridge), C(modify_bridge), C(set_master), C(add_address), C(move_address), C(set_gateway),
       C(delete_bond), C(delete_bridge), C(write_file), C(remove_file), C(reload), C(activate). C(changes) maps a
       changed field to its C(before) and C(after) values (C(mtu) among them); C(write_file) carries the file's
@@ -278,13 +283,17 @@ operations:
   type: list
   elements: dict
   sample:
+    - action: bond_down
+      target: bond0
+      changes: {admin_state: {before: up, after: down}}
+      note: "the kernel changes mode only while the bond is down and has no members: traffic through bond0 stops briefly"
+    - {action: release_member, target: enp0s5, changes: {master: {before: bond0, after: null}}}
     - action: modify_bond
       target: bond0
       changes:
         mode: {before: active-backup, after: 802.3ad}
-      set_down: true
-      reenslave: [enp0s5, enp0s6]
-      note: "the kernel changes mode only while the bond is down and has no members: traffic through bond0 stops briefly"
+    - {action: reenslave_member, target: enp0s5, changes: {master: {before: null, after: bond0}}}
+    - {action: bond_up, target: bond0, changes: {admin_state: {before: down, after: up}}}
 """
 
 from ansible.module_utils.basic import AnsibleModule

@@ -33,7 +33,8 @@ options:
   experimental_zcopytx:
     description:
       - The module's zero-copy transmit option. The parameter is read-only once loaded, so a
-        change reloads the module, which is refused while guests hold C(/dev/vhost-net).
+        change unloads the module and loads it again (two steps), which is refused while guests
+        hold C(/dev/vhost-net).
       - Not given, the current value and an existing options file are left alone.
     type: bool
   persist:
@@ -83,7 +84,9 @@ after:
   returned: always
   type: dict
 operations:
-  description: Planned operations; C(action) is one of C(write_file), C(remove_file), C(load), C(unload), C(reload).
+  description:
+    - Planned operations; C(action) is one of C(write_file), C(remove_file), C(load), C(unload).
+    - A change of C(experimental_zcopytx) is an C(unload) then a C(load).
   returned: always
   type: list
   elements: dict

@@ -82,7 +82,7 @@ def test_passthru_transition_recreates_with_the_options_kept(lower_ns):
     execute(MacvtapResource(params(lower_ns, mode="bridge", mtu=1400)))
     first = kernel_link(lower_ns, "mvt0")
     res = execute(MacvtapResource(params(lower_ns, mode="passthru")))
-    assert [op["action"] for op in res["operations"]] == ["recreate"]
+    assert [op["action"] for op in res["operations"]] == ["delete", "create"]
     link = kernel_link(lower_ns, "mvt0")
     assert link["linkinfo"]["info_data"]["mode"] == "passthru"
     assert link["mtu"] == 1400

@@ -33,11 +33,12 @@ def test_unicast_mac_refuses_multicast():
 
 @pytest.mark.parametrize("name,ok", [("eth0", True), ("a" * 15, True), ("a" * 16, False), ("a/b", False),
                                      ("a b", False), (".", False), ("", False), ("é" * 8, False),
-                                     # the kernel's dev_valid_name(): its isspace() is byte by byte
-                                     # (0x09-0x0d, 0x20, 0xa0: inside UTF-8 'à' = c3 a0), nothing more
-                                     ("..", False), ("...", True), ("eth:1", False), ("a\tb", False),
-                                     ("a\x0bb", False), ("\u00e0", False), ("a\x00", False), ("a\x1cb", True),
-                                     ("a\u2003b", True), ("é", True)])
+                                     # the kernel's dev_valid_name(): ':' and its isspace() bytes are refused
+                                     ("eth0:1", False), ("a\tb", False), ("a\nb", False), ("a\vb", False),
+                                     ("a\fb", False), ("a\rb", False), ("a\x00b", False), ("..", False),
+                                     ("à", False),  # UTF-8 c3 a0: 0xa0 is a space to the kernel
+                                     ("é", True), ("\u2003x", True),  # e2 80 83: no byte the kernel refuses
+                                     ("...", True), (".a", True), ("a-b_c.d@e", True), ("é" * 7, True)])
 def test_ifname(name, ok):
     if ok:
         assert _canon.ifname(name) == name
@@ -97,3 +98,24 @@ def test_pci_address_refused_naming_option_and_value(value):
     assert info.value.option == "source"
     assert repr(value) in info.value.msg
     assert not _canon.is_pci_address(value)
+
+
+@pytest.mark.parametrize("value,reason", [(None, "not an interface name"), (True, "not an interface name"),
+                                          ("eth0:1", "found byte 0x3a"), ("a b/c", "found bytes 0x20, 0x2f")])
+def test_ifname_message_names_option_value_and_bytes(value, reason):
+    with pytest.raises(InvalidInput, match=reason) as err:
+        _canon.ifname(value, "ports")
+    assert err.value.option == "ports" and err.value.value == value
+    assert err.value.msg.startswith("ports: %r" % (value,))
+
+
+@pytest.mark.parametrize("value", ["", " ", "0,,1", "0,", ",1", "0-1,,3", [0, ""], []])
+def test_cpu_list_with_an_empty_item_is_refused_naming_option_and_value(value):
+    with pytest.raises(InvalidInput) as err:
+        _canon.cpus_parse(value, "cpus")
+    assert err.value.option == "cpus" and err.value.value == value
+    assert "empty" in err.value.msg and err.value.msg.startswith("cpus: %r" % (value,))
+
+
+def test_cpu_list_spaces_around_items_are_fine():
+    assert _canon.cpus_parse("0, 1 ,2-3") == (0, 1, 2, 3)

@@ -155,6 +155,12 @@ def test_channels_limit_queues(mq_tree):
     ({"combined_channels": 8}, InvalidInput, "above the maximum 4 of enp0s10"),
     ({"rps_cpus": "5"}, InvalidInput, "rps_cpus: '5' includes CPUs 5"),
     ({"interface": "nope0"}, NotFound, "interface: 'nope0' does not exist"),
+    ({"cpus": ""}, InvalidInput, r"^cpus: '' is an empty CPU list"),
+    ({"cpus": "0,,1"}, InvalidInput, r"^cpus: '0,,1' has an empty item"),
+    ({"cpus": "0,"}, InvalidInput, r"^cpus: '0,' has an empty item"),
+    ({"rps_cpus": ""}, InvalidInput, r"^rps_cpus: '' is an empty CPU list"),
+    ({"queue_cpus": [{"queue": 1, "cpus": "1,,2"}]}, InvalidInput, r"^queue_cpus\[1\].cpus: '1,,2' has an empty"),
+    ({"interface": "enp0s10:1"}, InvalidInput, r"^interface: 'enp0s10:1' is not a valid interface name"),
 ])
 def test_bad_input_changes_nothing(mq_tree, params, error, msg):
     with pytest.raises(error, match=msg):
@@ -250,3 +256,18 @@ def test_irqbalance_modes():
     assert 'IRQBALANCE_ARGS="--policyscript=/usr/local/sbin/kvmnet-irqbalance-policy"\n' in render_irqbalance(
         "performance")
     assert "--powerthresh=1" in render_irqbalance("power-save")
+
+
+def test_restore_desired_is_the_state_read_exactly_and_plans_no_files(mq_tree):
+    res = resource(mq_tree, cpus="2-3", persist=True)
+    desired = res.normalize()
+    before = res.read_current()
+    target = res.restore_desired(before, desired)
+    assert target["exact"]["channels"] == 4
+    assert target["exact"]["irqs"]["virtio6-input.0"] == "0-3" and len(target["exact"]["irqs"]) == 8
+    assert res.plan(before, target) == []  # nothing to put back, not even the files persist would write
+    moved = json.loads(json.dumps(before))
+    moved["irqs"]["virtio6-output.3"]["cpus"] = "3"
+    moved["channels"]["combined"] = 2
+    assert [(o.action, o.target) for o in res.plan(moved, target)] == [("set_channels", "enp0s10"),
+                                                                       ("set_irq_affinity", "virtio6-output.3")]

@@ -45,17 +45,35 @@ def test_mode_and_mac_modified_in_place():
         "mac": {"before": "1a:34:34:34:45:42", "after": "02:00:00:00:00:01"}})]
 
 
-def test_lower_change_recreates_keeping_mac():
+def test_lower_change_deletes_then_creates_keeping_mac():
     ops = plan_macvtap(CURRENT, desired(link="eth2"))
-    assert ops == [Operation("recreate", "mvt0", reason="lower device eth1 -> eth2", link="eth2", mode="vepa",
-                             mac="1a:34:34:34:45:42", mtu=1500, admin_state="up")]
+    assert ops == [Operation("delete", "mvt0", reason="lower device eth1 -> eth2"),
+                   Operation("create", "mvt0", link="eth2", mode="vepa", mac="1a:34:34:34:45:42", mtu=1500,
+                             admin_state="up")]
 
 
-def test_passthru_transition_recreates():
+def test_passthru_transition_deletes_then_creates():
     ops = plan_macvtap(CURRENT, desired(mode="passthru"))
-    assert [op.action for op in ops] == ["recreate"]
-    assert ops[0].params["mode"] == "passthru"
+    assert [op.action for op in ops] == ["delete", "create"]
+    assert ops[1].params["mode"] == "passthru"
     assert "cannot change in place" in ops[0].params["reason"]
+
+
+def test_restore_brings_back_the_link_as_read_with_its_ifindex():
+    res = MacvtapResource({"name": "mvt0", "link": "eth2", "netns": None})
+    before = dict(CURRENT, ifindex=12)
+    target = res.restore_desired(before, desired(link="eth2", mode="passthru"))
+    assert target == {"name": "mvt0", "state": "present", "link": "eth1", "mode": "vepa",
+                      "mac": "1a:34:34:34:45:42", "mtu": 1500, "admin_state": "up", "ifindex": 12}
+    # deleted by the run: created again as the same device
+    assert plan_macvtap(None, target) == [Operation("create", "mvt0", link="eth1", mode="vepa",
+                                                    mac="1a:34:34:34:45:42", mtu=1500, admin_state="up", ifindex=12)]
+    # recreated by the run (a new ifindex, passthru on eth2): deleted and created again
+    now = dict(CURRENT, link="eth2", mode="passthru", ifindex=13)
+    ops = plan_macvtap(now, target)
+    assert [(o.action, o.params.get("ifindex")) for o in ops] == [("delete", None), ("create", 12)]
+    assert plan_macvtap(before, target) == []
+    assert res.restore_desired(None, desired())["state"] == "absent"
 
 
 def test_absent():

@@ -15,6 +15,7 @@ from ansible_collections.kvmnet.hypervisor.plugins.module_utils import _command,
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils import _nic_bond as nb
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils import _nic_bond_nm as nbnm
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils import _nic_bond_plan as nbp
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils import _nic_bond_restore as nbr
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils import _persist_bond as pb
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils import _persist_nm as nmp
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._engine import Operation, execute
@@ -55,6 +56,9 @@ def current(bond=None, links=None, bridge=None, address=None, route=None, persis
 
 
 FREE = {"kind": None, "master": None}
+#: the steps of a mode change on a bond of eth1 + eth2 (the kernel changes it while down, without members)
+MODE_STEPS = ["bond_down", "release_member", "release_member", "modify_bond", "reenslave_member", "reenslave_member",
+              "bond_up"]
 
 
 # -- normalize -------------------------------------------------------------------------------
@@ -168,13 +172,32 @@ def test_mode_change_on_existing_bond_releases_and_reenslaves():
     cur = current(bond=bond_state(), links={"eth1": {"kind": None, "master": "bond0"},
                                             "eth2": {"kind": None, "master": "bond0"}})
     ops = nbp.plan_nic_bond(cur, want)
-    assert ops == [Operation(
-        "modify_bond", "bond0",
-        changes={"mode": {"before": "active-backup", "after": "802.3ad"},
-                 "lacp_rate": {"before": "slow", "after": "fast"}},
-        set_down=True, reenslave=["eth1", "eth2"],
-        note="the kernel changes mode, lacp_rate only while the bond is down and has no members: "
-             "traffic through bond0 stops briefly")]
+    released = {"master": {"before": "bond0", "after": None}}
+    enslaved = {"master": {"before": None, "after": "bond0"}}
+    assert ops == [
+        Operation("bond_down", "bond0", changes={"admin_state": {"before": "up", "after": "down"}},
+                  note="the kernel changes mode, lacp_rate only while the bond is down and has no members: "
+                       "traffic through bond0 stops briefly"),
+        Operation("release_member", "eth1", changes=released),
+        Operation("release_member", "eth2", changes=released),
+        Operation("modify_bond", "bond0", changes={"mode": {"before": "active-backup", "after": "802.3ad"},
+                                                   "lacp_rate": {"before": "slow", "after": "fast"}}),
+        Operation("reenslave_member", "eth1", changes=enslaved),
+        Operation("reenslave_member", "eth2", changes=enslaved),
+        Operation("bond_up", "bond0", changes={"admin_state": {"before": "down", "after": "up"}})]
+
+
+def test_lacp_rate_change_sets_the_bond_down_without_releasing_members():
+    want = desired(lacp_rate="fast")
+    ops = nbp.plan_nic_bond(current(bond=bond_state(mode="802.3ad")), want)
+    assert [op.action for op in ops] == ["bond_down", "modify_bond", "bond_up"]
+    assert ops[0].params["note"].startswith("the kernel changes lacp_rate only while the bond is down: ")
+
+
+def test_mode_change_on_a_bond_that_is_down_needs_no_bond_down_step():
+    cur = current(bond=bond_state(admin_state="down"))
+    assert [op.action for op in nbp.plan_nic_bond(cur, desired(mode=0))] == [
+        "release_member", "release_member", "modify_bond", "reenslave_member", "reenslave_member", "bond_up"]
 
 
 def test_mode_change_with_member_swap():
@@ -182,8 +205,8 @@ def test_mode_change_with_member_swap():
     cur = current(bond=bond_state(), links={"eth2": {"kind": None, "master": "bond0"}, "eth3": FREE})
     ops = nbp.plan_nic_bond(cur, want)
     assert [(op.action, op.target) for op in ops] == [
-        ("remove_member", "eth1"), ("modify_bond", "bond0"), ("add_member", "eth3")]
-    assert ops[1].params["reenslave"] == ["eth2"]
+        ("remove_member", "eth1"), ("bond_down", "bond0"), ("release_member", "eth2"), ("modify_bond", "bond0"),
+        ("reenslave_member", "eth2"), ("bond_up", "bond0"), ("add_member", "eth3")]
 
 
 def test_runtime_option_change_needs_no_downtime():
@@ -287,13 +310,12 @@ def test_mtu_on_create_bond_and_bridge():
         ("set_master", "bond0", None)]
 
 
-def test_mtu_with_mode_change_is_part_of_the_one_modify_bond():
+def test_mtu_with_mode_change_is_part_of_the_modify_bond_step():
     cur = mtu_current()
     ops = nbp.plan_nic_bond(cur, desired(mode="802.3ad", members=["eth1", "eth2"], mtu=9000))
-    assert [op.action for op in ops] == ["modify_bond"]
-    assert ops[0].changes == {"mode": {"before": "active-backup", "after": "802.3ad"},
+    assert [op.action for op in ops] == MODE_STEPS
+    assert ops[3].changes == {"mode": {"before": "active-backup", "after": "802.3ad"},
                               "mtu": {"before": 1500, "after": 9000}}
-    assert ops[0].params["reenslave"] == ["eth1", "eth2"]
 
 
 def test_mtu_persisted_for_bond_members_and_bridge_then_converged():
@@ -375,12 +397,12 @@ def test_nm_running_mode_change_is_handed_to_networkmanager():
     cur = current(bond=bond_state(master="br1"), persist="nm", reload=True, links=MEMBERS_IN_BOND0,
                   bridge={"name": "br1", "kind": "bridge", "admin_state": "up", "mtu": 1500})
     ops = nbp.plan_nic_bond(cur, want)
-    assert [op.action for op in ops] == ["modify_bond"] + ["write_file"] * 5 + ["reload", "activate"]
-    assert ops[0].params["by"] == "NetworkManager" and ops[0].changes["mode"]["after"] == "802.3ad"
+    assert [op.action for op in ops] == MODE_STEPS + ["write_file"] * 5 + ["reload", "activate"]
+    assert all(op.params["by"] == "NetworkManager" for op in ops[:7]) and ops[3].changes["mode"]["after"] == "802.3ad"
     assert ops[-2] == Operation("reload", "nm", command=RELOAD_COMMANDS["nm"])
     assert ops[-1].target == "kvmnet-bond0"
     assert (ops[-1].params["bond"], ops[-1].params["bridge"], ops[-1].params["device"]) == ("bond0", "br1", "br1")
-    assert not any(op.params.get("by") for op in ops[1:])  # files, reload and activate are ours
+    assert not any(op.params.get("by") for op in ops[7:])  # files, reload and activate are ours
     # the bond brings up its members (autoconnect-slaves); the bridge does not re-activate the bond
     files = {op.target: op.params["content"] for op in ops if op.action == "write_file"}
     assert "autoconnect-slaves" not in files["/etc/NetworkManager/system-connections/kvmnet-br1.nmconnection"]
@@ -392,7 +414,7 @@ def test_nm_not_running_keeps_netlink_and_no_activation():
     want = desired(mode="802.3ad", members=["eth1", "eth2"], persist="nm")
     cur = current(bond=bond_state(), persist="nm", reload=False, links=MEMBERS_IN_BOND0)
     ops = nbp.plan_nic_bond(cur, want)
-    assert [op.action for op in ops] == ["modify_bond"] + ["write_file"] * 4
+    assert [op.action for op in ops] == MODE_STEPS + ["write_file"] * 4
     assert not any(op.params.get("by") for op in ops)
 
 
@@ -400,7 +422,7 @@ def test_nm_running_live_drift_only_activates_without_reload():
     want = desired(mode="active-backup", members=["eth1", "eth2"], persist="nm")
     cur = dict(nm_converged(want), bond=bond_state(mode="balance-xor"))
     ops = nbp.plan_nic_bond(cur, want)
-    assert [op.action for op in ops] == ["modify_bond", "activate"]
+    assert [op.action for op in ops] == MODE_STEPS + ["activate"]
     assert ops[-1].params["bond"] == "bond0" and ops[-1].params["bridge"] is None
 
 
@@ -578,7 +600,9 @@ class KernelModel:
       bond_release); changing the bond's MTU changes every member's (bond_change_mtu);
     * a bridge whose MTU was never set by hand follows the smallest MTU of its ports when ports
       join or change; once set by hand it keeps it (br_mtu_auto_adjust, BROPT_MTU_SET_BY_USER);
-      setting the MTU a link already has is no change at all (dev_set_mtu).
+      setting the MTU a link already has is no change at all (dev_set_mtu);
+    * a bond's mode changes only while it is down and has no members, lacp_rate and ad_select
+      only while it is down (bond_option_mode_set, BOND_OPTFLAG_NOSLAVES / IFDOWN).
     """
 
     where = ""
@@ -587,7 +611,7 @@ class KernelModel:
         self.by_index = {}
 
     def add(self, name, kind=None, mtu=1500, master=None):
-        index = len(self.by_index) + 1
+        index = max(self.by_index, default=0) + 1  # never an index in use (after a deletion)
         self.by_index[index] = {"ifindex": index, "name": name, "kind": kind, "mtu": mtu, "admin_state": "up",
                                 "master_index": self.index(master) if master else None, "own_mtu": mtu,
                                 "mtu_by_user": False}
@@ -633,7 +657,12 @@ class KernelModel:
             self.by_index[index]["bond"][key[len("bond_"):]] = value
 
     def set_bond(self, index, what, **attrs):
-        self.by_index[index]["bond"].update(attrs)
+        link = self.by_index[index]
+        if set(attrs) & {"mode", "ad_lacp_rate", "ad_select"}:
+            assert link["admin_state"] == "down", "the kernel changes %s only while the bond is down" % sorted(attrs)
+        if "mode" in attrs:
+            assert not self._ports(index), "the kernel changes a bond's mode only while it has no members"
+        link["bond"].update(attrs)
 
     def set_link(self, index, what, state=None, master=None, mtu=None):
         link = self.by_index[index]
@@ -741,7 +770,7 @@ def test_mtu_with_mode_change_reenslaved_members_follow(kernel):
     model.add("eth2", master="bond0")
     want = {"members": ["eth1", "eth2"], "mode": "802.3ad", "mtu": 9000}
     result = run(**want)
-    assert [op["action"] for op in result["operations"]] == ["modify_bond"]
+    assert [op["action"] for op in result["operations"]] == MODE_STEPS
     assert [model.mtu(n) for n in ("bond0", "eth1", "eth2")] == [9000] * 3
     assert run(**want)["changed"] is False
 
@@ -784,11 +813,11 @@ def test_ifenslave_hook_is_diverted_before_the_profiles_are_activated():
     cur = nm_converged(want, **{nmp.IFENSLAVE_HOOK: IFENSLAVE_ORIGINAL})
     cur["bond"] = bond_state(mode="balance-xor")
     ops = nbp.plan_nic_bond(cur, want)
-    assert [(op.action, op.target) for op in ops] == [
-        ("modify_bond", "bond0"), ("divert_file", nmp.IFENSLAVE_HOOK), ("write_file", nmp.IFENSLAVE_HOOK),
-        ("activate", "kvmnet-bond0")]
-    assert ops[1].changes == {"diverted_to": {"before": None, "after": nmp.IFENSLAVE_HOOK_DIVERTED}}
-    assert ops[2].params == {"mode": "0755", "content": nmp.IFENSLAVE_GUARD}
+    assert [(op.action, op.target) for op in ops][7:] == [
+        ("divert_file", nmp.IFENSLAVE_HOOK), ("write_file", nmp.IFENSLAVE_HOOK), ("activate", "kvmnet-bond0")]
+    assert [op.action for op in ops][:7] == MODE_STEPS
+    assert ops[7].changes == {"diverted_to": {"before": None, "after": nmp.IFENSLAVE_HOOK_DIVERTED}}
+    assert ops[8].params == {"mode": "0755", "content": nmp.IFENSLAVE_GUARD}
     # nothing else to do once the guard is there
     assert nbp.plan_nic_bond(nm_converged(want, **{nmp.IFENSLAVE_HOOK: nmp.IFENSLAVE_GUARD}), want) == []
 
@@ -889,7 +918,7 @@ def test_every_planned_action_has_a_step():
     """Each action the planning files can put in a plan is applied by a method of STEPS (or is
     a file operation): a new action without its step fails here, not on a host."""
     planned = set()
-    for module in (nbp, nbnm):
+    for module in (nbp, nbnm, nbr):
         with open(module.__file__, encoding="utf-8") as handle:
             planned |= set(re.findall(r'Operation\("(\w+)"', handle.read()))
     assert {"create_bond", "move_address", "activate", "divert_file", "reload"} <= planned

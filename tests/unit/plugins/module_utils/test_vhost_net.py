@@ -78,8 +78,12 @@ def test_missing_module_is_unsupported_before_anything(tmp_path):
 def test_zcopytx_change_reloads_unless_in_use():
     current = {"kernel": RELEASE, "module": "loaded", "refcnt": 0, "experimental_zcopytx": False}
     want = {"state": "present", "experimental_zcopytx": True}
-    assert plan_vhost(current, want) == [Operation("reload", "vhost_net", changes={
-        "experimental_zcopytx": {"before": False, "after": True}}, experimental_zcopytx=1)]
+    assert plan_vhost(current, want) == [
+        Operation("unload", "vhost_net", changes={"module": {"before": "loaded", "after": "absent"}},
+                  reason="experimental_zcopytx is read-only once loaded: unload, then load with it"),
+        Operation("load", "vhost_net", changes={"module": {"before": "absent", "after": "loaded"},
+                                                "experimental_zcopytx": {"before": False, "after": True}},
+                  experimental_zcopytx=1)]
     with pytest.raises(Conflict, match="in use .refcnt 2"):
         plan_vhost(dict(current, refcnt=2), want)
 
@@ -113,11 +117,28 @@ def modprobe(tmp_path, monkeypatch):
     return log
 
 
-def test_zcopytx_reload_runs_modprobe_out_and_in_with_the_option(tmp_path, modprobe):
-    res = resource(tree(tmp_path / "host", loaded=True), persist=False)
-    res.apply([Operation("reload", "vhost_net", changes={"experimental_zcopytx": {"before": False, "after": True}},
-                         experimental_zcopytx=1)])
+def test_zcopytx_change_runs_modprobe_out_and_in_with_the_option(tmp_path, modprobe):
+    res = resource(tree(tmp_path / "host", loaded=True), persist=False, experimental_zcopytx=True)
+    res.apply(plan_vhost(res.read_current(), res.normalize()))
     assert modprobe.read_text().splitlines() == ["-r vhost_net", "vhost_net experimental_zcopytx=1"]
+
+
+def test_zcopytx_change_predicted_in_check_mode(tmp_path):
+    result = execute(resource(tree(tmp_path, loaded=True), persist=False, experimental_zcopytx=True), check_mode=True)
+    assert [o["action"] for o in result["operations"]] == ["unload", "load"]
+    assert (result["after"]["module"], result["after"]["experimental_zcopytx"]) == ("loaded", True)
+
+
+@pytest.mark.parametrize("module,zcopy,target", [
+    ("absent", None, {"state": "absent", "persist": False, "experimental_zcopytx": None}),
+    ("loaded", False, {"state": "present", "persist": False, "experimental_zcopytx": False}),
+    ("builtin", True, {"state": "present", "persist": False, "experimental_zcopytx": True}),
+])
+def test_restore_desired_is_the_module_as_read_without_files(module, zcopy, target):
+    before = {"kernel": RELEASE, "module": module, "available": True, "refcnt": 0, "experimental_zcopytx": zcopy,
+              "device": module != "absent", "files": {LOAD_CONF: None}}
+    res = VhostNetResource({"state": "present", "persist": True, "experimental_zcopytx": True})
+    assert res.restore_desired(before, res.normalize()) == target
 
 
 def test_modprobe_failure_names_the_module_and_the_command(tmp_path, modprobe, monkeypatch):

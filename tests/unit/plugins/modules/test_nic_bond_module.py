@@ -43,8 +43,9 @@ def test_check_mode_mode_change_planned_not_applied(run_module, host):
                                            "persist": "none"}, check_mode=True, diff=True)
     assert not failed, result
     assert result["changed"] is True
-    assert [op["action"] for op in result["operations"]] == ["modify_bond"]
-    assert result["operations"][0]["reenslave"] == ["eth1", "eth2"]
+    assert [op["action"] for op in result["operations"]] == [
+        "bond_down", "release_member", "release_member", "modify_bond", "reenslave_member", "reenslave_member",
+        "bond_up"]
     assert result["after"]["bond"]["mode"] == "802.3ad"
     assert result["diff"]["before"]["bond"]["mode"] == "active-backup"
     assert host["applied"] == [] and host["current"]["bond"]["mode"] == "active-backup"
@@ -56,7 +57,9 @@ def test_mode_change_applied_and_read_back(run_module, host):
                                            "persist": "none"})
     assert not failed, result
     assert host["applied"] == result["operations"]
-    assert [op["action"] for op in host["applied"]] == ["modify_bond"]
+    assert [op["action"] for op in host["applied"]] == [
+        "bond_down", "release_member", "release_member", "modify_bond", "reenslave_member", "reenslave_member",
+        "bond_up"]
     assert result["after"]["bond"]["mode"] == "802.3ad" and host["reads"] == 2  # read, read back
 
 
