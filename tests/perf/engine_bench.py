@@ -29,6 +29,13 @@ class _Captured(Exception):
 def module_spec(name):
     """(argument_spec, Resource class) of plugins/modules/<name>.py, taken from its main():
     AnsibleModule and run() are replaced while main() runs, so what they receive is captured."""
+    spec, _kwargs, resource = module_contract(name)
+    return spec, resource
+
+
+def module_contract(name):
+    """(argument_spec, the other keyword arguments given to AnsibleModule (required_if,
+    mutually_exclusive, supports_check_mode, ...), Resource class) of plugins/modules/<name>.py."""
     mod = importlib.import_module("ansible_collections.kvmnet.hypervisor.plugins.modules.%s" % name)
     captured = {}
 
@@ -50,7 +57,7 @@ def module_spec(name):
         mod.AnsibleModule, mod.run = real
     if "spec" not in captured or "resource" not in captured:
         raise SystemExit("engine_bench: cannot find the argument spec / Resource of %s" % name)
-    return captured["spec"], captured["resource"]
+    return captured["spec"], captured["kwargs"], captured["resource"]
 
 
 def main():

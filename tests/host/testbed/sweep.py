@@ -1,0 +1,396 @@
+"""The bad-input sweep's machinery: mutations drawn from a module's own argument spec, and the
+judgement of one run (refused, naming the option, host unchanged) -- the module-specific parts
+(valid base parameters, name classes, ranges, contradicting pairs, the test bed) live in
+tests/host/test_bad_input_sweep.py.
+
+A :class:`Mutation` changes ONE option (a top-level option, a sub-option such as
+``ports[0].name`` or a list element such as ``members[0]``) or, for a contradiction, sets a
+small explicit group of options together. :func:`mutations` builds a hypothesis strategy
+from the argument spec (``module_contract`` of tests/perf/engine_bench.py) and the base:
+
+* ``type``: a value of the wrong type for the option's spec type (a dict or list where a str
+  goes, a list / dict / text / float for an int, an unconvertible text / dict / list / 2 for a
+  bool, a dict for a list, a list or text for a dict);
+* ``range``: an int out of range: any negative, anything from 2**32 up (not for timeouts: a
+  huge timeout is only a generous bound), plus the option's own bad values (VLAN 4096, MTU 67, ...);
+* ``name``: an impossible name of the option's class (kernel interface name, netns name,
+  libvirt object name, PCI address, MAC, CPU list, IP address, ...): fixed known-bad values and
+  generated ones (a valid-looking name with one forbidden character inserted, 16+ bytes);
+* ``missing``: a well-formed name of an object that does not exist (for options that refer to
+  one: ports, members, lower devices, PFs, domains, PCI addresses, drivers, bridges);
+* ``choice``: a value outside the option's choices;
+* ``contradiction``: a pair of options that cannot hold together (the module's table).
+
+:func:`judge` runs one mutated parameter set the way a module run would: Ansible's
+ArgumentSpecValidator first (with the module's required_if / mutually_exclusive ...), then the
+Resource through ``_engine.execute`` (no check mode), and says what was wrong, or None.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+import string
+import traceback
+
+from hypothesis import strategies as st
+
+from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
+
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils._engine import execute
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils._errors import (
+    BackendUnavailable,
+    Conflict,
+    InvalidInput,
+    KvmnetError,
+    NotFound,
+    Unsupported,
+)
+
+#: the typed refusals that say "bad input" (and, for connection options, "cannot reach it")
+REFUSALS = (InvalidInput, NotFound, Conflict, Unsupported)
+CONNECTION_REFUSALS = REFUSALS + (BackendUnavailable,)
+VALIDATOR_KWARGS = ("mutually_exclusive", "required_together", "required_one_of", "required_if", "required_by")
+
+
+class Mutation:
+    """One bad input: ``sets`` maps option paths (tuples: ``("ports", 0, "name")``) to values.
+    ``path`` is the path that must be named (None for a contradiction: any of its paths)."""
+
+    def __init__(self, kind, sets, note=""):
+        self.kind = kind
+        self.sets = dict(sets)
+        self.note = note
+
+    @property
+    def paths(self):
+        return list(self.sets)
+
+    def label(self):
+        return ", ".join("%s=%r" % (path_label(p), v) for p, v in self.sets.items())
+
+    def apply(self, base):
+        params = copy.deepcopy(base)
+        for path, value in self.sets.items():
+            set_path(params, path, value)
+        return params
+
+    def __repr__(self):
+        return "Mutation(%s: %s%s)" % (self.kind, self.label(), " [%s]" % self.note if self.note else "")
+
+
+def path_label(path):
+    """``("ports", 0, "name")`` -> ``ports[0].name``."""
+    out = ""
+    for part in path:
+        out += "[%d]" % part if isinstance(part, int) else ("." if out else "") + part
+    return out
+
+
+def set_path(params, path, value):
+    node = params
+    for i, part in enumerate(path[:-1]):
+        nxt = path[i + 1]
+        if isinstance(part, int):
+            node = node[part]
+            continue
+        if node.get(part) is None:
+            node[part] = [] if isinstance(nxt, int) else {}
+        node = node[part]
+    last = path[-1]
+    if isinstance(last, int):
+        while len(node) <= last:
+            node.append(None)
+    node[last] = value
+
+
+def names_option(msg, path, aliases=()):
+    """Whether ``msg`` names the option at ``path``: the full label (``ports[0].name``), the
+    label with any index (``ports[eth1].name``, ``queue_cpus[3].cpus``) or none
+    (``ports.name``); for a list element, the list's own name. Aliases count for the top level."""
+    names = [p for p in path if not isinstance(p, int)]
+    heads = [names[0]] + list(aliases)
+    for head in heads:
+        pattern = r"(?<![\w-])" + re.escape(head)
+        for part in names[1:]:
+            pattern += r"(\[[^\]]*\])?\." + re.escape(part)
+        pattern += r"(?![\w-])"
+        if re.search(pattern, msg):
+            return True
+    return False
+
+
+def validator_names_option(msgs, path, aliases=()):
+    """Ansible's own messages name a sub-option as ``'tag' ... found in 'ports'``: every name on
+    the path (or an alias of the top one) appears in one of them."""
+    names = [p for p in path if not isinstance(p, int)]
+    for msg in msgs:
+        words = set(re.findall(r"[\w-]+", msg))
+        if all(n in words for n in names[1:]) and (names[0] in words or words & set(aliases)):
+            return True
+    return False
+
+
+# ------------------------------------------------------------------------------ strategies
+IFNAME_BAD = ["", "a" * 16, "kvt x", "kvt/x", "..", ".", "kvt\nx", "kvt:x", "kvt\x00x", "\u00e9" * 8, "kvt\tx"]
+#: kernel interface names: dev_valid_name() -- 1 to 15 bytes, not . or .., no '/', ':' or whitespace;
+#: NUL is impossible too (a netlink string ends there: "kvt\0x" would name the device "kvt").
+#: ';' IS a valid kernel name (not drawn for interfaces).
+IFNAME_FORBIDDEN = "/: \n\t\x00"
+NETNS_BAD = ["", ".", "..", "kvt/x", "kvt\x00x", "kvt\nx"]
+#: OVSDB-only names (patch port peers): any length, but not empty, no path parts, no control characters
+OVS_NAME_BAD = ["", ".", "..", "kvt/x", "kvt\nx", "kvt\x00x", "kvt\tx"]
+LIBVIRT_NAME_BAD = ["", ".", "..", "kvt/x", "kvt x", "kvt;x", "kvt\nx", "kvt\x00x"]
+PCI_BAD = ["", "zz:00.0", "0000:00:00.8", "00:20.0", "10000:00:00.0", "0000:00:00", "0000:00:00.0.0", "00:00.0;x"]
+MAC_BAD = ["", "52:54:00:6b:00", "52:54:00:6b:00:01:02", "zz:54:00:6b:00:01", "01:00:5e:00:00:01",
+           "ff:ff:ff:ff:ff:ff", "52-54-00-6b-00-01x", "52:54:00:6b:00:1\n"]
+MAC_BAD_DEVICE = MAC_BAD + ["00:00:00:00:00:00"]  # a device's own MAC; a VF's may be all-zero (unset)
+CPUS_BAD = ["", "0,,1", ",", "3-1", "a", "-1", "0-", "99999", "0-99999", "1.5", "0;1"]
+IP_BAD = ["", "10.0.0.300", "abc", "10.0.0", "10.0.0.1/24x", "::g", "10.0.0.1\n"]
+CIDR_BAD = ["", "10.77.0.300/24", "10.77.0.5/33", "10.77.0.5/", "abc/24", "10.77.0.5/-1", "2001:db8::1/129"]
+URI_BAD = ["", "kvt-nope:///system", "qemu:///kvt-nope", "not a uri"]
+#: a URI only used for some plans (sriov_vf: the busy check): only what no URI can be
+URI_SYNTAX_BAD = ["", "not a uri", "qemu:///system\n", "qemu:///system\x00"]
+DB_BAD = ["", "unix:/kvt-nonexistent/db.sock", "tcp:256.0.0.1:6640", "kvt-nope:x"]
+DRIVER_BAD = ["", "..", ".", "kvt/x", "kvt x", "kvt\nx", "kvt\x00x"]
+FREE_BAD = ["", "kvt bogus", "kvt\nx", "kvt\x00x"]
+
+CLASSES = {
+    # class: (impossible values, forbidden characters for generated names, nonexistent-name maker)
+    "ifname": (IFNAME_BAD, IFNAME_FORBIDDEN),
+    "netns": (NETNS_BAD, "/\x00"),
+    "ovs_name": (OVS_NAME_BAD, "/\n\t\x00"),
+    "libvirt_name": (LIBVIRT_NAME_BAD, "/ ;\n\x00"),
+    "domain": ([], ""),
+    "pci": (PCI_BAD, ""),
+    "mac": (MAC_BAD_DEVICE, ""),
+    "vf_mac": (MAC_BAD, ""),
+    "cpus": (CPUS_BAD, ""),
+    "rps_cpus": ([v for v in CPUS_BAD if v != ""], ""),  # '' is documented: RPS off
+    "ip": (IP_BAD, ""),
+    "cidr": (CIDR_BAD, ""),
+    "uri": (URI_BAD, ""),
+    "uri_syntax": (URI_SYNTAX_BAD, ""),
+    "database": (DB_BAD, ""),
+    "driver": (DRIVER_BAD, "/ \n\x00"),
+    "free": (FREE_BAD, ""),
+}
+
+_ALNUM = string.ascii_lowercase + string.digits
+
+
+def _short(min_size=1, max_size=6):
+    return st.text(alphabet=_ALNUM, min_size=min_size, max_size=max_size)
+
+
+def generated_names(forbidden, long=False):
+    """Valid-looking names with one forbidden character inserted; with ``long``, names of 16 to
+    40 bytes (kernel interface names only: netns and libvirt names may be long)."""
+    out = [st.builds(lambda a, c, b: "kvt" + a + c + b, _short(0, 4), st.sampled_from(forbidden), _short(0, 4))] \
+        if forbidden else []
+    if long:
+        out.append(st.builds(lambda s: "kvt" + s, _short(13, 37)))
+    return out
+
+
+def missing_names(cls):
+    """Well-formed names of things that do not exist."""
+    if cls in ("ifname",):
+        return st.builds(lambda s: "kvtno" + s, _short(1, 6))
+    if cls == "netns":
+        return st.builds(lambda s: "kvt-no-such-ns-" + s, _short(1, 6))
+    if cls in ("domain", "libvirt_name"):
+        return st.builds(lambda s: "kvt-no-such-" + s, _short(1, 6))
+    if cls == "pci":  # PCI domain 0xfff0..0xfffe: never populated
+        return st.builds(lambda d, b, s, f: "%04x:%02x:%02x.%d" % (d, b, s, f),
+                         st.integers(0xfff0, 0xfffe), st.integers(0, 255), st.integers(0, 31), st.integers(0, 7))
+    if cls == "driver":
+        return st.builds(lambda s: "kvtnodrv" + s, _short(1, 6))
+    raise ValueError(cls)
+
+
+def type_values(optspec):
+    """Values of a wrong type for the option's spec type (what a typo in YAML gives)."""
+    kind = optspec.get("type", "str")
+    if kind == "str":
+        return [{"kvt": "x"}, ["kvt0", "kvt1"]]
+    if kind == "int":
+        return [{"kvt": 1}, [1, 2], "kvt", "1.5", 1.5, "0x10 bogus"]
+    if kind == "bool":
+        return ["maybe", {"kvt": True}, [True], 2, "2"]
+    if kind == "list":
+        return [{"kvt": 1}]
+    if kind == "dict":
+        return [[1, 2], "not a dict", 5]
+    return []
+
+
+def int_range_values(bad_extra, huge_ok):
+    strategies = [st.integers(max_value=-1)]
+    if not huge_ok:
+        strategies.append(st.integers(min_value=2 ** 32, max_value=2 ** 70))
+    if bad_extra:
+        strategies.append(st.sampled_from(list(bad_extra)))
+    return st.one_of(strategies)
+
+
+def walk(spec, base, prefix=()):
+    """(path, option spec) of every option, sub-option and list element the sweep can mutate:
+    sub-options of a list of dicts through its first item in ``base`` (the base must hold one),
+    an element of a list of str / int as one more element after the base's."""
+    for name, optspec in sorted(spec.items()):
+        path = prefix + (name,)
+        yield path, optspec
+        value = base.get(name) if isinstance(base, dict) else None
+        if optspec.get("options"):
+            if optspec.get("type") == "list":
+                if value:
+                    yield from walk(optspec["options"], value[0], path + (0,))
+            else:
+                yield from walk(optspec["options"], value or {}, path)
+        elif optspec.get("type") == "list" and optspec.get("elements") in ("str", "int"):
+            # one bad element appended: the valid ones stay (a member replaced would also break
+            # whatever refers to it, e.g. nic_bond's primary, and the refusal would name that)
+            yield path + (len(value or []),), {"type": optspec["elements"], "choices": optspec.get("choices"),
+                                               "element": True}
+
+
+def option_key(path):
+    """The key of a path in a module's tables: ``ports[].name``, ``members[]``, ``mtu``."""
+    return path_label(tuple("[]" if isinstance(p, int) else p for p in path)).replace(".[]", "[]")
+
+
+def mutations(spec, base, classes=None, ranges=None, huge_ok=(), contradictions=(), skip=()):
+    """The hypothesis strategy of single mutations for one module.
+
+    ``classes``: option key -> name class (``{"ports[].name": "ifname", "members[]": "ifname+"}``;
+    a trailing ``+`` means the option refers to an existing object: also draw missing names).
+    ``ranges``: option key -> extra bad ints. ``huge_ok``: keys where a huge int is valid.
+    ``contradictions``: list of ``({path: value, ...}, note)``. ``skip``: keys not mutated (with
+    the reason in the test file)."""
+    classes = classes or {}
+    ranges = ranges or {}
+    per_option = []
+    for path, optspec in walk(spec, base):
+        key = option_key(path)
+        if key in skip:
+            continue
+        element = optspec.get("element", False)
+        draws = []
+        kind = optspec.get("type", "str")
+        if not element:
+            draws.append(st.sampled_from(type_values(optspec)).map(lambda v, p=path: Mutation("type", {p: v})))
+        if kind == "int":
+            draws.append(int_range_values(ranges.get(key), key in huge_ok).map(
+                lambda v, p=path: Mutation("range", {p: v})))
+        if optspec.get("choices"):
+            bad = st.sampled_from(["kvt-bogus", "", "PRESENT"]) if kind != "int" else st.just(-7)
+            if kind == "list" and not element:
+                bad = bad.map(lambda v: [v])
+            draws.append(bad.map(lambda v, p=path: Mutation("choice", {p: v})))
+        cls = classes.get(key)
+        if cls:
+            ref = cls.endswith("+")
+            cls = cls.rstrip("+")
+            fixed, forbidden = CLASSES[cls]
+            names = ([st.sampled_from(fixed)] if fixed else []) + generated_names(forbidden, long=cls == "ifname")
+            if names:
+                draws.append(st.one_of(names).map(lambda v, p=path: Mutation("name", {p: v})))
+            if ref:
+                draws.append(missing_names(cls).map(lambda v, p=path: Mutation("missing", {p: v})))
+        if draws:
+            per_option.append(st.one_of(draws))
+    if contradictions:
+        per_option.append(st.sampled_from(list(contradictions)).map(
+            lambda c: Mutation("contradiction", c[0], c[1])))
+    return st.one_of(per_option)
+
+
+# ------------------------------------------------------------------------------ judging
+def judge(module, spec, validator_kwargs, resource_class, params, mutation, snap, make_resource, aliases=None):
+    """Run one mutated parameter set; returns None when it was refused properly, else a finding
+    (a dict: module, mutation, params, what happened). ``snap()`` takes the host snapshot;
+    ``make_resource(cls, validated_params)`` builds the Resource on the test bed (root=...)."""
+    aliases = aliases or {}
+    finding = {"module": module, "kind": mutation.kind, "mutation": mutation.label(), "note": mutation.note}
+
+    def names(msgs_or_msg, validator):
+        for path in mutation.paths:
+            top_aliases = aliases.get(path[0], ())
+            if validator and validator_names_option(msgs_or_msg, path, top_aliases):
+                return True
+            if not validator and names_option(msgs_or_msg, path, top_aliases):
+                return True
+        return False
+
+    try:
+        result = ArgumentSpecValidator(spec, **{k: v for k, v in validator_kwargs.items()
+                                                if k in VALIDATOR_KWARGS}).validate(params)
+    except Exception as exc:  # noqa: BLE001 - under AnsibleModule this is a traceback too
+        finding["what"] = "Ansible's argument spec validator itself raised %s: %s (ansible-core; a traceback " \
+                          "under AnsibleModule)" % (type(exc).__name__, exc)
+        return finding
+    if result.error_messages:
+        if names(result.error_messages, validator=True):
+            return None
+        finding["what"] = "refused by the argument spec without naming the option: %s" % result.error_messages
+        return finding
+    validated = result.validated_parameters
+    connection = any(p[-1] in ("uri", "database") for p in mutation.paths)
+    before = snap()
+    error = None
+    try:
+        outcome = execute(make_resource(resource_class, validated), check_mode=False)
+    except KvmnetError as exc:
+        error = exc
+        outcome = None
+    except Exception as exc:  # noqa: BLE001 - the finding: an untyped exception (a traceback)
+        error = exc
+        outcome = None
+        finding["traceback"] = traceback.format_exc(limit=-4)
+    after = snap()
+    changed_host = after != before
+    if changed_host:
+        finding["host_changed"] = _diff_summary(before, after)
+    if outcome is not None:
+        finding["what"] = "ACCEPTED: changed=%s operations=%s" % (
+            outcome["changed"], [(o["action"], o["target"]) for o in outcome["operations"]][:6])
+        return finding
+    allowed = CONNECTION_REFUSALS if connection else REFUSALS
+    problems = []
+    if not isinstance(error, KvmnetError):
+        problems.append("untyped %s: %s" % (type(error).__name__, error))
+    elif not isinstance(error, allowed):
+        problems.append("%s (%s), not a refusal: %s" % (type(error).__name__, error.kind, error.msg))
+    elif not (names(error.msg, validator=False) or (connection and any(
+            str(v) in error.msg for v in mutation.sets.values() if v))):
+        problems.append("%s does not name the option: %s" % (error.kind, error.msg))
+    if changed_host:
+        problems.append("the host changed")
+    if not problems:
+        return None
+    finding["what"] = "; ".join(problems)
+    return finding
+
+
+def _diff_summary(before, after, limit=600):
+    """Which parts of the snapshot differ (the keys, and a short repr of the first difference)."""
+    if isinstance(before, dict) and isinstance(after, dict):
+        keys = sorted(k for k in set(before) | set(after) if before.get(k) != after.get(k))
+        first = keys[0] if keys else None
+        text = "differs in %s" % keys
+        if first is not None:
+            text += "; %s: %s" % (first, _diff_summary(before.get(first), after.get(first), limit))
+        return text[:limit]
+    return ("%r -> %r" % (before, after))[:limit]
+
+
+def format_findings(findings):
+    lines = []
+    for f in findings:
+        lines.append("- %s [%s] %s%s\n    -> %s%s" % (
+            f["module"], f["kind"], f["mutation"], " (%s)" % f["note"] if f.get("note") else "", f["what"],
+            "\n    host: %s" % f["host_changed"] if f.get("host_changed") else ""))
+        if f.get("traceback"):
+            lines.append("    " + f["traceback"].strip().replace("\n", "\n    "))
+    return "\n".join(lines)
