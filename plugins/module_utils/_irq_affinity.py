@@ -140,8 +140,8 @@ class IrqAffinityResource(Resource):
             "irqbalance_mode": p.get("irqbalance_mode") or "performance",
         }
         if desired["cpus"] is not None and not desired["pin_irqs"]:
-            raise InvalidInput("cpus", p["cpus"], "spreads the queue IRQs, which pin_irqs: false leaves alone; drop "
-                                              "cpus, or use queue_cpus for single queues")
+            raise InvalidInput("cpus", p["cpus"], "spreads the queue IRQs, which pin_irqs: false leaves alone; "
+                                                  "drop cpus, or use queue_cpus for single queues")
         first: dict[int, int] = {}
         for index, item in enumerate(p.get("queue_cpus") or [], 1):
             queue = item.get("queue")
