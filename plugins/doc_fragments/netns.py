@@ -15,6 +15,8 @@ options:
       - Name of an existing network namespace (as listed by C(ip netns list), a file under
         C(/var/run/netns)) to work in instead of the host's own namespace.
       - The namespace is never created by the module; a missing one is an error.
+      - An empty name, C(.), C(..), a name with C(/) or a NUL byte, or one over 255 bytes is
+        refused before anything is read; leave I(netns) unset for the host's own namespace.
     type: str
 requirements:
   - pyroute2 >= 0.7.2 on the managed host (Debian/Ubuntu package C(python3-pyroute2))

@@ -4,18 +4,24 @@
 
 Rules (desired and current state are both passed through these before planning):
 
+* Every pattern matches the whole text (``re.fullmatch``): ``$`` would also match before a
+  trailing newline, so ``"52:54:00:6b:00:01\n"`` would pass for a MAC address.
 * MAC addresses: lower case, colon separated, six octets (``00-16-3E-AA-BB-CC`` and
-  ``0016.3eaa.bbcc`` are accepted as input).
+  ``0016.3eaa.bbcc`` are accepted as input; no surrounding whitespace).
 * Interface names: the kernel's ``dev_valid_name()``: 1 to 15 bytes, not ``.`` or ``..``, no
   byte that is ``/``, ``:`` or a space to the kernel's ``isspace()`` (tab, newline, vertical
   tab, form feed, carriage return, space, and 0xa0, which is part of some UTF-8 characters).
-* CPU sets: a sorted tuple of CPU numbers; ``0-3``, ``0,1,2,3`` and the mask ``f`` are the
-  same set. Lists print in the kernel's ``smp_affinity_list`` form (``0-3,8``), masks in the
-  ``smp_affinity`` form (comma separated groups of 32 bits, ``00000000,0000000f``).
+* Network namespace names: iproute2's, the name of a file under ``/run/netns``: 1 to 255
+  bytes, not ``.`` or ``..``, no ``/`` or NUL (:func:`netns_name`, the one check of every
+  module's ``netns`` option).
+* CPU sets: a sorted tuple of CPU numbers 0 to 8191 (the largest ``NR_CPUS`` a kernel is
+  built with is 8192); ``0-3``, ``0,1,2,3`` and the mask ``f`` are the same set. Lists print
+  in the kernel's ``smp_affinity_list`` form (``0-3,8``), masks in the ``smp_affinity`` form (comma separated groups of 32 bits, ``00000000,0000000f``).
 * OVS column values: strings (``True`` -> ``"true"``, ``10`` -> ``"10"``), maps of strings.
 * VLAN ids: integers 0..4095 as OVS accepts; 802.1Q tags proper are 1..4094.
 * PCI addresses: the kernel's ``dddd:bb:ss.f`` in lower case; ``bb:ss.f`` (domain 0), upper
-  case and libvirt's ``<address domain= bus= slot= function=/>`` attributes are accepted.
+  case, surrounding whitespace and libvirt's ``<address domain= bus= slot= function=/>``
+  attributes are accepted.
 """
 
 from __future__ import annotations
@@ -27,20 +33,27 @@ from ansible_collections.kvmnet.hypervisor.plugins.module_utils._errors import I
 
 IFNAMSIZ = 16  # including the terminating NUL: names are at most 15 bytes
 
-_MAC_HEX = re.compile(r"^[0-9a-f]{12}$")
-_PCI_RE = re.compile(r"^(?:([0-9a-fA-F]{1,4}):)?([0-9a-fA-F]{1,2}):([0-9a-fA-F]{1,2})\.([0-7])$")
+#: every pattern is used with fullmatch() (a "$" would let a trailing newline through)
+_MAC_COLON = re.compile(r"(?:[0-9a-f]{1,2}[:-]){5}[0-9a-f]{1,2}")
+_MAC_DOTTED = re.compile(r"[0-9a-f]{4}\.[0-9a-f]{4}\.[0-9a-f]{4}")
+_PCI_RE = re.compile(r"(?:([0-9a-fA-F]{1,4}):)?([0-9a-fA-F]{1,2}):([0-9a-fA-F]{1,2})\.([0-7])")
+_CPU_RANGE = re.compile(r"([0-9]+)(?:-([0-9]+))?")
+_HEX = re.compile(r"[0-9a-f]+")
+#: NAME_MAX: a named network namespace is the file /run/netns/NAME (iproute2's ``ip netns``)
+NETNS_NAME_MAX = 255
+#: the largest CPU number: CONFIG_NR_CPUS is at most 8192 (x86 MAXSMP, powerpc); a bound that
+#: also keeps "0-4294967295" from building a set of four billion CPUs
+CPU_MAX = 8191
 
 
 def mac(value: Any, option: str = "mac") -> str:
     """Return ``value`` as ``aa:bb:cc:dd:ee:ff`` or raise InvalidInput naming ``option``."""
-    text = str(value).strip().lower()
-    if re.match(r"^([0-9a-f]{1,2}[:-]){5}[0-9a-f]{1,2}$", text):
+    text = str(value).lower()
+    if _MAC_COLON.fullmatch(text):
         digits = "".join(part.zfill(2) for part in re.split(r"[:-]", text))
-    elif re.match(r"^[0-9a-f]{4}\.[0-9a-f]{4}\.[0-9a-f]{4}$", text):
+    elif _MAC_DOTTED.fullmatch(text):
         digits = text.replace(".", "")
     else:
-        digits = ""
-    if not _MAC_HEX.match(digits):
         raise InvalidInput(option, value, "is not a MAC address (expected six octets like 52:54:00:12:34:56)")
     return ":".join(digits[i:i + 2] for i in range(0, 12, 2))
 
@@ -85,6 +98,34 @@ def ifname(value: Any, option: str = "name") -> str:
     return text
 
 
+def netns_name(value: Any, option: str = "netns") -> str | None:
+    """A named network namespace as iproute2 names them, or None (the host's own namespace).
+
+    The name is a file under ``/run/netns``: 1 to 255 bytes, not ``.`` or ``..``, no ``/``
+    and no NUL. ``""`` is refused, not taken for the host's namespace: leave the option unset
+    for that. Checked before any namespace is entered.
+    """
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise InvalidInput(option, value, "is not a network namespace name (a string)")
+    data = value.encode("utf-8", "surrogateescape")
+    if not data:
+        raise InvalidInput(option, value, "is empty; name a namespace of 'ip netns list', or leave %s unset "
+                                          "for the host's own namespace" % option)
+    if len(data) > NETNS_NAME_MAX:
+        raise InvalidInput(option, value, "is %d bytes long; a network namespace name is at most %d bytes"
+                           % (len(data), NETNS_NAME_MAX))
+    if value in (".", ".."):
+        raise InvalidInput(option, value, "is not a network namespace name (not '.' or '..')")
+    if "/" in value:
+        raise InvalidInput(option, value, "is not a network namespace name (it contains '/'; the name of a file "
+                                          "under /run/netns, not a path)")
+    if "\0" in value:
+        raise InvalidInput(option, value, "is not a network namespace name (it contains a NUL byte)")
+    return value
+
+
 def cpus_parse(value: Any, option: str = "cpus") -> tuple[int, ...]:
     """Parse a CPU list (``"0-3,8"``, ``[0, 1, "4-5"]``, ``3``) into a sorted tuple of CPUs."""
     if isinstance(value, bool):
@@ -103,13 +144,15 @@ def cpus_parse(value: Any, option: str = "cpus") -> tuple[int, ...]:
         text = str(item).strip()
         if not text:
             raise InvalidInput(option, value, "has an empty item in the CPU list (expected e.g. 0-3,8)")
-        match = re.match(r"^(\d+)(?:-(\d+))?$", text)
+        match = _CPU_RANGE.fullmatch(text)
         if not match:
             raise InvalidInput(option, value, "is not a CPU list (expected e.g. 0-3,8)")
         low = int(match.group(1))
         high = int(match.group(2)) if match.group(2) is not None else low
         if high < low:
             raise InvalidInput(option, value, "has a descending range %s" % text)
+        if high > CPU_MAX:
+            raise InvalidInput(option, value, "names CPU %d; Linux numbers CPUs 0-%d at most" % (high, CPU_MAX))
         cpus.update(range(low, high + 1))
     if not cpus:
         raise InvalidInput(option, value, "is an empty CPU list")
@@ -135,7 +178,7 @@ def mask_to_cpus(mask: str, option: str = "mask") -> tuple[int, ...]:
     text = str(mask).strip().lower().replace(",", "")
     if text.startswith("0x"):
         text = text[2:]
-    if not re.match(r"^[0-9a-f]+$", text):
+    if not _HEX.fullmatch(text):
         raise InvalidInput(option, mask, "is not a hexadecimal CPU mask")
     number = int(text, 16)
     return tuple(i for i in range(number.bit_length()) if number >> i & 1)
@@ -194,7 +237,7 @@ def pci_address(value: Any, option: str = "address") -> str:
         if not (0 <= dom <= 0xffff and 0 <= bus <= 0xff and 0 <= func <= 7):
             raise InvalidInput(option, value, "is not a PCI address (domain, bus or function out of range)")
     else:
-        match = _PCI_RE.match(str(value).strip())
+        match = _PCI_RE.fullmatch(str(value).strip())
         if not match:
             raise InvalidInput(option, value, "is not a PCI address (expected dddd:bb:ss.f like 0000:03:10.1)")
         dom, bus, slot, func = (int(match.group(1) or "0", 16), int(match.group(2), 16), int(match.group(3), 16),

@@ -139,10 +139,18 @@ class IrqAffinityResource(Resource):
             "irqbalance_ban": bool(p.get("irqbalance_ban")),
             "irqbalance_mode": p.get("irqbalance_mode") or "performance",
         }
-        for item in p.get("queue_cpus") or []:
+        if desired["cpus"] is not None and not desired["pin_irqs"]:
+            raise InvalidInput("cpus", p["cpus"], "spreads the queue IRQs, which pin_irqs: false leaves alone; "
+                                                  "drop cpus, or use queue_cpus for single queues")
+        first: dict[int, int] = {}
+        for index, item in enumerate(p.get("queue_cpus") or [], 1):
             queue = item.get("queue")
-            if not isinstance(queue, int) or queue < 0:
+            if isinstance(queue, bool) or not isinstance(queue, int) or queue < 0:
                 raise InvalidInput("queue_cpus.queue", queue, "is not a queue number (an integer from 0)")
+            if queue in first:
+                raise InvalidInput("queue_cpus[%d].queue" % queue, queue, "is listed twice (items %d and %d of "
+                                   "queue_cpus); give each queue once" % (first[queue], index))
+            first[queue] = index
             desired["queue_cpus"][queue] = _canon.cpus_parse(item.get("cpus"), "queue_cpus[%d].cpus" % queue)
         rps = p.get("rps_cpus")
         if rps is not None:

@@ -20,6 +20,7 @@ import socket
 import traceback
 from typing import Any, Callable
 
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils import _canon
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._deps import require
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._engine import Resource
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._errors import (
@@ -204,10 +205,13 @@ class Netlink:
     """A netlink socket in the host namespace (``netns=None``) or in an existing named netns.
 
     Use as a context manager. The namespace is never created here: a missing one is NotFound.
+    The name is checked here, before anything is read (:func:`_canon.netns_name`: ``""``,
+    ``.``, ``..``, a ``/`` or a NUL is InvalidInput naming ``netns``), for every module with a
+    ``netns`` option.
     """
 
     def __init__(self, netns: str | None = None) -> None:
-        self.netns = netns
+        self.netns = _canon.netns_name(netns, "netns")
         self._ipr: Any = None
 
     @property

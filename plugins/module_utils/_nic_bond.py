@@ -68,6 +68,8 @@ from ansible_collections.kvmnet.hypervisor.plugins.module_utils._sysfs import Sy
 MAX_ARP_TARGETS = 16
 #: what the kernel accepts for an Ethernet-like device (ETH_MIN_MTU, the IFLA_MTU u16 ceiling)
 MTU_MIN, MTU_MAX = 68, 65535
+#: the largest bond timer (miimon, updelay, downdelay, arp_interval) the kernel takes: INT_MAX
+BOND_MS_MAX = 2 ** 31 - 1
 #: a bond's MTU when created without one (ether_setup)
 KERNEL_DEFAULT_MTU = 1500
 
@@ -110,11 +112,15 @@ def canonical_mtu(value: Any) -> int | None:
 
 
 def _uint(params: dict[str, Any], key: str) -> int | None:
+    """A bond timer in milliseconds (miimon, updelay, downdelay, arp_interval): the kernel takes
+    0 to INT_MAX (bond_options.c, bond_intmax_tbl), though netlink carries a u32."""
     value = params.get(key)
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise InvalidInput(key, value, "must be a non-negative integer (milliseconds)")
+    if value > BOND_MS_MAX:
+        raise InvalidInput(key, value, "is out of range (0-%d milliseconds, the kernel's limit)" % BOND_MS_MAX)
     return value
 
 

@@ -25,7 +25,7 @@ from ansible_collections.kvmnet.hypervisor.plugins.module_utils import _files
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._boot_scripts import MANAGED
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._command import run_command
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._engine import Operation, Resource
-from ansible_collections.kvmnet.hypervisor.plugins.module_utils._errors import Conflict, Unsupported
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils._errors import Conflict, InvalidInput, Unsupported
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._sysfs import Sysfs
 
 MODULE = "vhost_net"
@@ -94,6 +94,9 @@ class VhostNetResource(Resource):
     def normalize(self) -> dict[str, Any]:
         p = self.params
         zcopy = p.get("experimental_zcopytx")
+        if p.get("state") == "absent" and zcopy is not None:
+            raise InvalidInput("experimental_zcopytx", zcopy, "is an option of the loaded module; state: absent "
+                                                              "unloads it (drop experimental_zcopytx)")
         return {"state": p.get("state") or "present", "persist": bool(p.get("persist", True)),
                 "experimental_zcopytx": None if zcopy is None else bool(zcopy)}
 

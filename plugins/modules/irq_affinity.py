@@ -37,7 +37,7 @@ options:
       - CPUs that are not online are refused.
     type: str
   queue_cpus:
-    description: Explicit CPUs of given queues; overrides the spreading for those queues.
+    description: Explicit CPUs of given queues (each queue once); overrides the spreading for those queues.
     type: list
     elements: dict
     default: []
@@ -53,7 +53,7 @@ options:
   pin_irqs:
     description:
       - Whether to spread the queue IRQs over I(cpus). C(false) leaves the IRQs not listed in
-        I(queue_cpus) alone (to set only RPS/XPS/channels).
+        I(queue_cpus) alone (to set only RPS/XPS/channels); I(cpus) is then refused.
     type: bool
     default: true
   rps_cpus:

@@ -54,7 +54,7 @@ options:
   mac:
     description:
       - Unicast MAC address of the link (any case; C(-) or C(:) separated). Without it the
-        kernel picks a random one at creation.
+        kernel picks a random one at creation. Surrounding whitespace is refused.
     type: str
     aliases: [address]
   mtu:

@@ -78,7 +78,8 @@ options:
       - C(802.3ad) needs an LACP partner (a switch or another bond) and members that report speed and duplex.
     type: str
   miimon:
-    description: MII link monitoring interval in milliseconds (0 disables it).
+    description: MII link monitoring interval in milliseconds (0 disables it; at most 2147483647, as for
+      I(updelay), I(downdelay) and I(arp_interval)).
     type: int
   updelay:
     description: Milliseconds to wait before enabling a member whose link came up; a multiple of I(miimon).

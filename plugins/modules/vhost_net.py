@@ -36,6 +36,7 @@ options:
         change unloads the module and loads it again (two steps), which is refused while guests
         hold C(/dev/vhost-net).
       - Not given, the current value and an existing options file are left alone.
+      - Refused with I(state=absent) (the option of a module that is unloaded).
     type: bool
   persist:
     description:

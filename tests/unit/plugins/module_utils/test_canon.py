@@ -17,7 +17,10 @@ def test_mac_forms(text):
     assert _canon.mac(text) == "52:54:00:ab:cd:0f"
 
 
-@pytest.mark.parametrize("text", ["zz:54:00:ab:cd:0f", "52:54:00:ab:cd", "", "52:54:00:ab:cd:0f:11"])
+@pytest.mark.parametrize("text", ["zz:54:00:ab:cd:0f", "52:54:00:ab:cd", "", "52:54:00:ab:cd:0f:11",
+                                  # a trailing newline passed "$"; whitespace around it is not a MAC either
+                                  "52:54:00:6b:00:1\n", "52:54:00:6b:00:01\n", " 52:54:00:6b:00:01",
+                                  "52:54:00:6b:00:01 ", "5254.00ab.cd0f\n", "52:54:00:6b:00:01\t"])
 def test_mac_invalid_names_option_and_value(text):
     with pytest.raises(InvalidInput) as info:
         _canon.mac(text, "address")
@@ -57,7 +60,7 @@ def test_cpu_list_forms_are_one_set():
     assert _canon.cpus_to_mask((), width=4) == "00000000"
 
 
-@pytest.mark.parametrize("bad", ["3-1", "a", "1,,x", "", -1, True])
+@pytest.mark.parametrize("bad", ["3-1", "a", "1,,x", "", -1, True, "1\n2", "\u0661", "8192", "0-99999999999"])
 def test_cpu_list_invalid(bad):
     with pytest.raises(InvalidInput):
         _canon.cpus_parse(bad, "cpus")
@@ -119,3 +122,34 @@ def test_cpu_list_with_an_empty_item_is_refused_naming_option_and_value(value):
 
 def test_cpu_list_spaces_around_items_are_fine():
     assert _canon.cpus_parse("0, 1 ,2-3") == (0, 1, 2, 3)
+
+
+def test_cpu_numbers_above_the_largest_nr_cpus_are_refused_naming_the_cpu():
+    assert _canon.cpus_parse("8191") == (8191,)
+    with pytest.raises(InvalidInput, match=r"^cpus: '0-4294967295' names CPU 4294967295; Linux numbers CPUs 0-8191"):
+        _canon.cpus_parse("0-4294967295", "cpus")
+
+
+@pytest.mark.parametrize("name", ["ns1", "kvt-ns.1", "a" * 255, "...", ".a", "a b", "é", "ns;1"])
+def test_netns_name_valid(name):
+    assert _canon.netns_name(name) == name
+
+
+def test_netns_name_unset_is_the_hosts_namespace():
+    assert _canon.netns_name(None) is None
+
+
+@pytest.mark.parametrize("name,reason", [
+    ("", "is empty; name a namespace of 'ip netns list', or leave netns unset"),
+    (".", r"not '\.' or '\.\.'"), ("..", r"not '\.' or '\.\.'"),
+    ("a/b", "contains '/'"), ("/run/netns/x", "contains '/'"), ("../x", "contains '/'"),
+    ("a\x00b", "contains a NUL byte"),
+    ("a" * 256, "is 256 bytes long; a network namespace name is at most 255 bytes"),
+    ("é" * 128, "is 256 bytes long"),
+    (["ns1"], "is not a network namespace name"), (5, "is not a network namespace name"),
+])
+def test_netns_name_refused_naming_option_and_value(name, reason):
+    with pytest.raises(InvalidInput, match=reason) as err:
+        _canon.netns_name(name)
+    assert err.value.option == "netns" and err.value.value == name
+    assert err.value.msg.startswith("netns: %r" % (name,))

@@ -161,6 +161,11 @@ def test_channels_limit_queues(mq_tree):
     ({"rps_cpus": ""}, InvalidInput, r"^rps_cpus: '' is an empty CPU list"),
     ({"queue_cpus": [{"queue": 1, "cpus": "1,,2"}]}, InvalidInput, r"^queue_cpus\[1\].cpus: '1,,2' has an empty"),
     ({"interface": "enp0s10:1"}, InvalidInput, r"^interface: 'enp0s10:1' is not a valid interface name"),
+    ({"queue_cpus": [{"queue": 1, "cpus": "0"}, {"queue": 2, "cpus": "1"}, {"queue": 1, "cpus": "1"}]}, InvalidInput,
+     r"^queue_cpus\[1\].queue: 1 is listed twice \(items 1 and 3 of queue_cpus\)"),
+    ({"queue_cpus": [{"queue": True, "cpus": "0"}]}, InvalidInput, r"^queue_cpus.queue: True is not a queue number"),
+    ({"pin_irqs": False, "cpus": "0"}, InvalidInput, r"^cpus: '0' spreads the queue IRQs, which pin_irqs: false"),
+    ({"cpus": "0-4294967295"}, InvalidInput, r"^cpus: '0-4294967295' names CPU 4294967295"),
 ])
 def test_bad_input_changes_nothing(mq_tree, params, error, msg):
     with pytest.raises(error, match=msg):

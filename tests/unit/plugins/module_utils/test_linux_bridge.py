@@ -7,8 +7,8 @@ from __future__ import annotations
 import pytest
 
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._engine import Operation
-from ansible_collections.kvmnet.hypervisor.plugins.module_utils._errors import Conflict
-from ansible_collections.kvmnet.hypervisor.plugins.module_utils._linux_bridge import plan_bridge
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils._errors import Conflict, InvalidInput
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils._linux_bridge import LinuxBridgeResource, plan_bridge
 
 
 def bridge(**kw):
@@ -78,3 +78,12 @@ def test_restore_puts_back_ports_mtu_state_mac_exactly():
     assert plan_bridge(None, dict(target, port_masters={"eth1": None}))[0] == Operation(
         "create", "br0", mtu=1500, admin_state="up", mac="02:00:00:00:00:01", ifindex=9,
         options={"forward_delay": 0})
+
+
+@pytest.mark.parametrize("netns", ["", ".", "..", "ns/1", "ns\x00"])
+def test_a_bad_netns_is_refused_naming_it_before_anything_is_read(netns):
+    """'' would be the host's own namespace, '..' a path: both refused by the resource's Netlink."""
+    with pytest.raises(InvalidInput) as err:
+        LinuxBridgeResource({"name": "br0", "state": "present", "ports": None, "mtu": None, "admin_state": None,
+                             "exclusive_ports": False, "netns": netns})
+    assert err.value.option == "netns" and err.value.value == netns

@@ -101,6 +101,11 @@ def test_passthrough_alias():
     ({"link": "y" * 16}, "link"),
     ({"mtu": 10}, "mtu"),
     ({"link": "mvt0"}, "link"),
+    ({"mac": "52:54:00:6b:00:1\n"}, "mac"),
+    ({"mac": "52:54:00:6b:00:01 "}, "mac"),
+    ({"netns": ""}, "netns"),
+    ({"netns": ".."}, "netns"),
+    ({"netns": "a/b"}, "netns"),
 ])
 def test_bad_input_names_option(params, option):
     base = {"name": "mvt0", "state": "present", "link": "eth1", "mode": None, "mac": None, "mtu": None,

@@ -13,6 +13,7 @@ from ansible_collections.kvmnet.hypervisor.plugins.module_utils import _netlink
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._errors import (
     BackendUnavailable,
     Conflict,
+    InvalidInput,
     NotFound,
     Unsupported,
 )
@@ -115,3 +116,18 @@ def test_close_after_an_error_does_not_raise_and_is_idempotent():
     nl.close()
     nl.close()
     assert sock.closed and nl._ipr is None
+
+
+@pytest.mark.parametrize("netns", ["", ".", "..", "x/y", "x\x00y", "n" * 256])
+def test_a_bad_netns_name_is_refused_before_any_socket(netns, monkeypatch):
+    """Every module with a netns option builds its Netlink from it: refused there, before open()
+    (an empty name would otherwise mean the host's own namespace, '..' a path)."""
+    monkeypatch.setattr(_netlink, "NetNS", lambda *a, **k: pytest.fail("a namespace was entered"), raising=False)
+    monkeypatch.setattr(_netlink, "IPRoute", lambda *a, **k: pytest.fail("a socket was opened"), raising=False)
+    with pytest.raises(InvalidInput) as err:
+        _netlink.Netlink(netns)
+    assert err.value.option == "netns" and err.value.value == netns
+
+
+def test_no_netns_is_the_hosts_namespace():
+    assert _netlink.Netlink().netns is None and _netlink.Netlink(None).where == ""

@@ -82,6 +82,11 @@ def test_mode_by_name_or_number(mode, expected):
     ({"members": ["eth1"], "bridge": "eth1"}, "bridge"),
     ({"members": ["this-name-is-far-too-long"]}, "members"),
     ({"miimon": -1}, "miimon"),
+    ({"miimon": 2 ** 32}, "miimon"),
+    ({"miimon": 2 ** 31}, "miimon"),
+    ({"updelay": 2 ** 32}, "updelay"),
+    ({"downdelay": 2 ** 70}, "downdelay"),
+    ({"arp_interval": 2 ** 31, "arp_ip_target": ["10.0.0.1"], "miimon": 0}, "arp_interval"),
     ({"persist": "netplan"}, "persist"),
     ({"persist": "networkd", "netns": "x"}, "persist"),
     ({"mtu": 67}, "mtu"),
@@ -958,3 +963,19 @@ def test_missing_nmcli_names_its_package(fake_program):
         res.apply([Operation("activate", "kvmnet-bond0", bond="bond0", bridge=None, device="bond0", leftovers=[],
                              gateway=None)])
     assert err.value.details["cause"] == "backend_unavailable"
+
+
+@pytest.mark.parametrize("key", ["miimon", "updelay", "downdelay", "arp_interval"])
+def test_bond_timers_range_is_the_kernels_int_max(key):
+    """bond_options.c bond_intmax_tbl: 0..INT_MAX; a u32 beyond was an untyped struct.error at apply."""
+    assert desired(**{key: 2 ** 31 - 1})[key] == 2 ** 31 - 1
+    with pytest.raises(InvalidInput, match=r"^%s: 2147483648 is out of range \(0-2147483647 milliseconds" % key) as err:
+        desired(**{key: 2 ** 31})
+    assert err.value.option == key and err.value.value == 2 ** 31
+
+
+@pytest.mark.parametrize("netns", ["", "..", "a/b"])
+def test_a_bad_netns_is_refused_naming_it(netns):
+    with pytest.raises(InvalidInput) as err:
+        nb.NicBondResource(params(netns=netns))
+    assert err.value.option == "netns" and err.value.value == netns

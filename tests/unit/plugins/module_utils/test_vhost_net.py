@@ -11,7 +11,12 @@ import pytest
 
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils import _command
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._engine import Operation, execute
-from ansible_collections.kvmnet.hypervisor.plugins.module_utils._errors import ApplyFailed, Conflict, Unsupported
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils._errors import (
+    ApplyFailed,
+    Conflict,
+    InvalidInput,
+    Unsupported,
+)
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._vhost_net import (
     LOAD_CONF,
     OPTIONS_CONF,
@@ -156,3 +161,12 @@ def test_modprobe_missing_names_the_package(tmp_path, monkeypatch):
     res = resource(tree(tmp_path / "host"), persist=False)
     with pytest.raises(ApplyFailed, match="vhost_net: modprobe not found; install the distribution package kmod"):
         res.apply([Operation("load", "vhost_net", changes={"module": {"before": "absent", "after": "loaded"}})])
+
+
+@pytest.mark.parametrize("zcopy", [True, False])
+def test_absent_with_zcopytx_is_refused_naming_both_before_anything(tmp_path, zcopy, modprobe):
+    root = tree(tmp_path, loaded=True)
+    with pytest.raises(InvalidInput, match=r"^experimental_zcopytx: %s .*state: absent" % zcopy) as err:
+        execute(resource(root, state="absent", experimental_zcopytx=zcopy))
+    assert err.value.option == "experimental_zcopytx"
+    assert not modprobe.exists()  # nothing was run
