@@ -408,6 +408,7 @@ def open_checkpoint():
                          % _checkpoint.CHECKPOINT_DIR)
     last = Path(_checkpoint.LAST_REPORT)
     kept = last.read_bytes() if last.exists() else None
+    made = not last.parent.exists()
     checkpoint = _checkpoint.create("/", "bench-%d" % os.getpid(), 3600, [])
     try:
         yield checkpoint
@@ -417,6 +418,8 @@ def open_checkpoint():
             last.unlink(missing_ok=True)
         else:
             last.write_bytes(kept)
+        if made:  # leave the machine as it was: no /var/lib/kvmnet if there was none
+            shutil.rmtree(last.parent, ignore_errors=True)
 
 
 # ----------------------------------------------------------------------------- driver
