@@ -105,12 +105,7 @@ def restore_snapshot(path: str, original: dict[str, Any] | None, root: str = "/"
     if snapshot(path, root) == original:
         return False
     if original is None:
-        try:
-            os.unlink(host_path(path, root))
-        except FileNotFoundError:
-            pass
-        except OSError as exc:
-            raise BackendUnavailable("cannot remove %s: %s" % (path, exc.strerror)) from exc
+        _unlink(path, root)
         return True
     _write_bytes(path, base64.b64decode(original["content_b64"]), int(original["mode"], 8), root)
     return True
@@ -166,6 +161,10 @@ def _write_bytes(path: str, data: bytes, mode: int, root: str) -> None:
 def remove(path: str, root: str = "/") -> None:
     """Remove a file if it exists."""
     _before_change(path, root)
+    _unlink(path, root)
+
+
+def _unlink(path: str, root: str) -> None:
     try:
         os.unlink(host_path(path, root))
     except FileNotFoundError:
