@@ -19,6 +19,8 @@ options:
     description:
       - Seconds to wait for ovsdb-server to answer and for ovs-vswitchd to apply the
         transaction (its C(cur_cfg) reaching C(next_cfg)).
+      - At least 1 and at most 2147483 (the OVS library's limit); anything else is refused
+        before the database is contacted.
     type: int
     default: 10
 requirements:

@@ -11,6 +11,8 @@ fragments ``kvmnet.hypervisor.ovsdb``, ``.libvirt`` and ``.netns`` document the 
 defaults below are their one home: ``_ovsdb`` falls back to them, ansible-test's
 validate-modules checks every module's documented default against its spec, and
 tests/unit/plugins/module_utils/test_common_args.py checks the fragments against these groups.
+A group's values are checked where the group is used, once for every module: ``timeout`` by
+``_ovsdb.check_timeout`` (when the connection object is made, before anything is read).
 
 This file imports nothing: every module can take it without pulling in a backend.
 """

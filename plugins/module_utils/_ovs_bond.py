@@ -59,6 +59,27 @@ COLUMNS = field_columns(COMMON_COLUMNS, BOND_FIELDS, {"Port": ["bond_active_slav
                                                       "Interface": ["lacp_current", "link_state", "mac_in_use"]})
 
 
+#: the largest delay or interval: OVSDB stores bond_updelay/bond_downdelay as 64-bit integers,
+#: but ovs-vswitchd keeps them (and bond-miimon-interval, parsed with smap_get_int) in a C int
+MAX_MSEC = 2 ** 31 - 1
+
+
+def milliseconds(value: Any, option: str, minimum: int) -> int | None:
+    """A delay or interval in ms, ``minimum``..MAX_MSEC (None: not given)."""
+    if value is None:
+        return None
+    try:
+        number = None if isinstance(value, bool) else int(value)
+    except (TypeError, ValueError):
+        number = None
+    if number is None or str(number) != str(value).strip():
+        raise InvalidInput(option, value, "is not a whole number of milliseconds")
+    if not minimum <= number <= MAX_MSEC:
+        raise InvalidInput(option, value, "is out of range: a number of milliseconds from %d to %d (what "
+                           "ovs-vswitchd can hold)" % (minimum, MAX_MSEC))
+    return number
+
+
 def normalize_bond(params: dict[str, Any]) -> dict[str, Any]:
     """Module parameters -> canonical desired bond (InvalidInput names the option and value)."""
     name = _canon.ifname(params["name"], "name")
@@ -87,12 +108,15 @@ def normalize_bond(params: dict[str, Any]) -> dict[str, Any]:
             raise InvalidInput(field, value, "is not one of %s" % ", ".join(choices))
         desired[field] = value
     for field in ("updelay", "downdelay", "miimon_interval"):
-        value = params.get(field)
-        if value is not None and (isinstance(value, bool) or int(value) < 0):
-            raise InvalidInput(field, value, "must be a number of milliseconds >= 0")
-        desired[field] = None if value is None else int(value)
-    if desired["miimon_interval"] is not None and desired["miimon_interval"] < 1:
-        raise InvalidInput("miimon_interval", desired["miimon_interval"], "must be at least 1 ms")
+        desired[field] = milliseconds(params.get(field), field, 1 if field == "miimon_interval" else 0)
+    if desired["lacp"] == "off" and desired["lacp_time"] == "fast":
+        # slow, OVS's default, stays allowed: it is how the rate is put back when LACP is turned off
+        raise InvalidInput("lacp_time", desired["lacp_time"], "contradicts lacp=off: no LACP PDUs are sent; "
+                           "give lacp: active or passive, or lacp_time: slow")
+    if desired["link_detection"] == "carrier" and desired["miimon_interval"] is not None:
+        raise InvalidInput("miimon_interval", desired["miimon_interval"], "contradicts link_detection=carrier: "
+                           "the interval is for miimon link detection; omit miimon_interval, or give "
+                           "link_detection: miimon")
     desired["lacp_fallback_ab"] = params.get("lacp_fallback_ab")
     desired["tag"] = vlan_tag_to_set(params.get("tag"), "tag")
     desired["trunks"] = vlan_list(params.get("trunks"), "trunks")

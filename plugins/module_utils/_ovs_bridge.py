@@ -20,6 +20,8 @@ OVSDB transaction. Rules:
 from __future__ import annotations
 
 import copy
+import ipaddress
+import re
 from typing import Any
 
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils import _canon
@@ -36,6 +38,8 @@ PORT_TYPES = ("system", "internal", "patch", "vxlan", "geneve", "gre")
 TUNNEL_TYPES = ("vxlan", "geneve", "gre")
 VLAN_MODES = ("access", "trunk", "native-tagged", "native-untagged")
 FAIL_MODES = ("standalone", "secure")
+#: a datapath type as ovs-vswitchd registers them (dpif providers: system, netdev; dummy in tests)
+DATAPATH_TYPE = re.compile(r"\A[a-z0-9][a-z0-9_-]{0,63}\Z")
 #: port columns ``clear`` can empty (OVS then derives vlan_mode from tag/trunks; empty trunks = all VLANs)
 CLEARABLE = ("tag", "trunks", "vlan_mode")
 
@@ -52,7 +56,7 @@ BRIDGE_FIELDS = (
 #: a port's type is always given to add_port (a new port without it is a system port)
 PORT_VALUE_FIELDS = tuple(f for f in PORT_FIELDS if f.name != "type")
 
-COLUMNS = field_columns(COMMON_COLUMNS, BRIDGE_FIELDS)
+COLUMNS = field_columns(COMMON_COLUMNS, BRIDGE_FIELDS, {"Open_vSwitch": ["datapath_types"]})
 
 
 # -- normalize -------------------------------------------------------------------------------
@@ -95,10 +99,55 @@ def normalize_port(raw: dict[str, Any], index: int, bridge: str) -> dict[str, An
         if port["type"] not in TUNNEL_TYPES:
             raise InvalidInput(opt + ".remote_ip", raw["remote_ip"], "is only for tunnel ports (type %s)"
                                % "/".join(TUNNEL_TYPES))
-        extra["remote_ip"] = str(raw["remote_ip"])
+        extra["remote_ip"] = tunnel_remote(raw["remote_ip"], opt + ".remote_ip")
     if extra:
         port["options"] = dict(port["options"] or {}, **extra)
+    needs = {"patch": "peer", **{t: "remote_ip" for t in TUNNEL_TYPES}}.get(port["type"])
+    if needs and port["state"] == "present" and not (port["options"] or {}).get(needs):
+        # ovs-vswitchd refuses the interface ("vxlan type requires valid 'remote_ip' argument")
+        raise InvalidInput(opt + "." + needs, raw.get(needs), "is required for a %s port (%s.type=%s; or give "
+                           "%s.options.%s)" % (port["type"], opt, port["type"], opt, needs))
+    if port["vlan_mode"] == "trunk" and port["tag"] is not None:
+        raise InvalidInput(opt + ".tag", raw.get("tag"), "contradicts %s.vlan_mode=trunk: a trunk port has no "
+                           "access VLAN (ovs-vswitchd ignores the tag); give trunks, or another vlan_mode" % opt)
+    if port["vlan_mode"] == "access" and port["trunks"]:
+        raise InvalidInput(opt + ".trunks", raw.get("trunks"), "contradicts %s.vlan_mode=access: an access port "
+                           "carries only its tag's VLAN (ovs-vswitchd ignores trunks); give tag, or another "
+                           "vlan_mode" % opt)
     return port
+
+
+def tunnel_remote(value: Any, option: str) -> str:
+    """A tunnel's ``remote_ip``: an IPv4 or IPv6 address, or ``flow`` (set per flow), as
+    ovs-vswitchd parses it."""
+    text = str(value)
+    if text != "flow":
+        try:
+            ipaddress.ip_address(text)
+        except ValueError:
+            raise InvalidInput(option, value, "is not an IP address (or flow)") from None
+    return text
+
+
+def datapath_type(value: Any) -> str | None:
+    """``datapath_type``: ``system``, ``netdev`` or another datapath provider's name
+    (ovs-vswitchd's are lower-case letters, digits, ``-`` and ``_``); ``""`` is refused."""
+    if value is None:
+        return None
+    text = str(value)
+    if not DATAPATH_TYPE.match(text):
+        raise InvalidInput("datapath_type", value, "is not a datapath type (system, netdev, or a name of "
+                           "a-z, 0-9, - and _)")
+    return text
+
+
+def check_datapath_type(value: str, supported: list[str]) -> None:
+    """A datapath type to set must be one ovs-vswitchd registered (``Open_vSwitch.datapath_types``,
+    which it fills in at start; empty when it never ran: then it is not checked). Otherwise
+    vswitchd cannot create the bridge and gives none of its ports an OpenFlow port."""
+    if supported and value not in supported:
+        raise InvalidInput("datapath_type", value, "is not a datapath type this ovs-vswitchd supports (%s)"
+                           % ", ".join(sorted(supported)))
 
 
 def normalize_bridge(params: dict[str, Any]) -> dict[str, Any]:
@@ -107,7 +156,7 @@ def normalize_bridge(params: dict[str, Any]) -> dict[str, Any]:
     desired: dict[str, Any] = {
         "name": name,
         "state": params.get("state") or "present",
-        "datapath_type": params.get("datapath_type"),
+        "datapath_type": datapath_type(params.get("datapath_type")),
         "fail_mode": params.get("fail_mode"),
         "mcast_snooping": params.get("mcast_snooping"),
         "stp": params.get("stp"),
@@ -369,6 +418,9 @@ class OvsBridgeResource(OvsResource):
                 if port["state"] == "present" and owner not in (None, desired["name"]):
                     raise Conflict("ports: port %r is already on bridge %r; remove it there first"
                                    % (port["name"], owner))
+            wanted = desired["datapath_type"]
+            if wanted is not None and wanted != (current or {}).get("datapath_type"):
+                check_datapath_type(wanted, list(self.db.root().datapath_types))
         return plan_bridge(current, desired)
 
     def predict(self, current: dict[str, Any] | None, desired: dict[str, Any],

@@ -57,18 +57,36 @@ def normalize_patch(params: dict[str, Any]) -> dict[str, Any]:
     link_type = params.get("link_type") or DEFAULT_LINK_TYPE
     if link_type not in LINK_TYPES:
         raise InvalidInput("link_type", link_type, "is not patch or veth")
-    port = params.get("port") or "%s-to-%s" % (bridge, peer_bridge)
-    peer_port = params.get("peer_port") or "%s-to-%s" % (peer_bridge, bridge)
+    port = params.get("port")
+    peer_port = params.get("peer_port")
+    port = "%s-to-%s" % (bridge, peer_bridge) if port is None else port
+    peer_port = "%s-to-%s" % (peer_bridge, bridge) if peer_port is None else peer_port
     for option, name in (("port", port), ("peer_port", peer_port)):
-        size = len(name.encode("utf-8"))
-        if not params.get(option) and size >= _canon.IFNAMSIZ:
+        size = len(str(name).encode("utf-8"))
+        if params.get(option) is None and size >= _canon.IFNAMSIZ:
             raise InvalidInput(option, name, "(made from bridge and peer_bridge) is %d bytes long; port names are "
                                "interface names, at most 15 bytes: give %s" % (size, option))
         _canon.ifname(name, option)
     if port == peer_port:
         raise InvalidInput("peer_port", peer_port, "is the same name as port")
-    return {"bridge": bridge, "peer_bridge": peer_bridge, "port": port, "peer_port": peer_port,
+    # checked whatever link_type: a patch link does not use it, but a wrong one is still a mistake
+    netns_name(params.get("netns"))
+    return {"bridge": bridge, "peer_bridge": peer_bridge, "port": str(port), "peer_port": str(peer_port),
             "link_type": link_type, "state": params.get("state") or "present"}
+
+
+def netns_name(value: Any, option: str = "netns") -> str | None:
+    """A named network namespace (a file in /var/run/netns, as ``ip netns`` names them): not
+    empty, not ``.``/``..``, no ``/``, NUL or other control characters, at most 255 bytes."""
+    if value is None:
+        return None
+    text = str(value)
+    data = text.encode("utf-8", "surrogateescape")
+    if not data or text in (".", "..") or len(data) > 255:
+        raise InvalidInput(option, value, "is not a network namespace name (1 to 255 bytes, not '.' or '..')")
+    if "/" in text or any(ord(c) < 32 or ord(c) == 127 for c in text):
+        raise InvalidInput(option, value, "is not a network namespace name (no '/' or control characters)")
+    return text
 
 
 def restore_patch(before: dict[str, Any] | None, desired: dict[str, Any]) -> dict[str, Any]:

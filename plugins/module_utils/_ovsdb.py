@@ -35,6 +35,7 @@ then logs nothing (initialised, it prints reconnect messages to stderr).
 from __future__ import annotations
 
 import errno
+import math
 import os
 import time
 import traceback
@@ -64,6 +65,30 @@ except ImportError:
 DB_NAME = "Open_vSwitch"
 #: how often a transaction is retried after TRY_AGAIN before giving up
 MAX_ATTEMPTS = 5
+#: the longest ``timeout`` (seconds): the IDL's poller takes milliseconds as a C int
+MAX_TIMEOUT = (2 ** 31 - 1) // 1000
+
+
+def check_timeout(value: Any, option: str = "timeout") -> float:
+    """The OVSDB option group's ``timeout`` (None: the default), in seconds, > 0 and at most
+    :data:`MAX_TIMEOUT`; anything else is InvalidInput naming the option, before any connection."""
+    if value is None:
+        return float(DEFAULT_OVSDB_TIMEOUT)
+    try:
+        seconds = float(value) if not isinstance(value, bool) else None
+    except OverflowError:  # an int beyond any float
+        seconds = float("inf")
+    except (TypeError, ValueError):
+        seconds = None
+    if seconds is None or math.isnan(seconds):
+        raise InvalidInput(option, value, "is not a number of seconds")
+    if seconds <= 0:
+        raise InvalidInput(option, value, "must be a number of seconds above 0 (how long to wait for "
+                           "ovsdb-server and ovs-vswitchd)")
+    if seconds > MAX_TIMEOUT:
+        raise InvalidInput(option, value, "is more than %d seconds, the longest wait the OVS library can "
+                           "take" % MAX_TIMEOUT)
+    return seconds
 
 
 def first(value: Any) -> Any:
@@ -82,7 +107,7 @@ class Ovsdb:
 
     def __init__(self, remote: str | None, timeout: float | None, columns: dict[str, list[str]]) -> None:
         self.remote = remote or DEFAULT_DATABASE
-        self.timeout = float(timeout or DEFAULT_OVSDB_TIMEOUT)
+        self.timeout = check_timeout(timeout)
         self.columns = {table: list(cols) for table, cols in columns.items()}
         root = self.columns.setdefault("Open_vSwitch", [])
         for col in ("bridges", "next_cfg", "cur_cfg"):

@@ -61,6 +61,7 @@ options:
   lacp_time:
     description:
       - LACP PDU rate (C(other_config:lacp-time)); OVS uses C(slow) when unset.
+      - C(fast) is refused together with I(lacp=off).
     type: str
     choices: [fast, slow]
   lacp_fallback_ab:
@@ -69,11 +70,11 @@ options:
     type: bool
   updelay:
     description:
-      - Milliseconds a member's link must be up before it is enabled (C(bond_updelay)).
+      - Milliseconds a member's link must be up before it is enabled (C(bond_updelay)), 0 to 2147483647.
     type: int
   downdelay:
     description:
-      - Milliseconds a member's link must be down before it is disabled (C(bond_downdelay)).
+      - Milliseconds a member's link must be down before it is disabled (C(bond_downdelay)), 0 to 2147483647.
     type: int
   link_detection:
     description:
@@ -83,6 +84,7 @@ options:
   miimon_interval:
     description:
       - Milliseconds between miimon checks (C(other_config:bond-miimon-interval)); OVS uses 200 when unset.
+      - 1 to 2147483647 (ovs-vswitchd holds it in a C int). Refused together with I(link_detection=carrier).
     type: int
   tag:
     description:

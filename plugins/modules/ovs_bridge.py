@@ -48,6 +48,7 @@ options:
     description:
       - C(Bridge.datapath_type), for example C(system) (kernel datapath) or C(netdev) (userspace).
         A bridge created without it uses the kernel datapath.
+      - A name of lower-case letters, digits, C(-) and C(_); anything else (C("") too) is refused.
     type: str
   fail_mode:
     description:
@@ -114,6 +115,8 @@ options:
         description:
           - C(Port.vlan_mode). Omitted leaves it as it is; I(clear=[vlan_mode]) removes it, and
             Open vSwitch then derives the mode (C(access) when the port has a tag, else C(trunk)).
+          - C(trunk) with I(tag), and C(access) with I(trunks), are refused (Open vSwitch would
+            ignore the tag or the trunks).
         type: str
         choices: [access, trunk, native-tagged, native-untagged]
       clear:
@@ -133,10 +136,13 @@ options:
       peer:
         description:
           - For C(type=patch) the name of the patch port on the other bridge (C(options:peer)).
+          - Required with C(type=patch) (here or as I(options.peer)).
         type: str
       remote_ip:
         description:
-          - For tunnel ports the remote endpoint (C(options:remote_ip)).
+          - For tunnel ports the remote endpoint (C(options:remote_ip)), an IPv4 or IPv6 address
+            or C(flow).
+          - Required with C(type=vxlan), C(geneve) or C(gre) (here or as I(options.remote_ip)).
         type: str
       options:
         description:

@@ -185,6 +185,17 @@ def test_bad_input_changes_nothing(ovs, ports, option):
     assert ovs.vsctl("show") == before
 
 
+def test_datapath_type_vswitchd_lacks_is_refused_before_any_change(ovs):
+    """A well-formed datapath type this ovs-vswitchd never registered (Open_vSwitch.datapath_types)
+    would give the bridge no datapath and its ports no OpenFlow port: refused at plan time."""
+    supported = ovs.vsctl("get", "open_vswitch", ".", "datapath_types")
+    assert "netdev" in supported
+    with pytest.raises(InvalidInput) as err:
+        run(ovs, datapath_type="kvtbogus", ports=[{"name": "vm1", "type": "internal"}])
+    assert err.value.option == "datapath_type" and "netdev" in err.value.msg
+    assert "br0" not in bridges(ovs)
+
+
 def test_port_on_another_bridge_is_a_conflict(ovs):
     ovs.add_bridge("br1")
     ovs.vsctl("add-port", "br1", "vm9", "--", "set", "interface", "vm9", "type=internal")

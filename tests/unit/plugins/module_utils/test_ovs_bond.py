@@ -170,3 +170,38 @@ def test_tag_zero_points_at_clear():
     with pytest.raises(InvalidInput) as err:
         desired(tag=0)
     assert err.value.option == "tag" and "clear: [tag]" in err.value.msg
+
+
+@pytest.mark.parametrize("option", ["updelay", "downdelay", "miimon_interval"])
+@pytest.mark.parametrize("value", [-1, 2 ** 31, 2 ** 32, 2 ** 70])
+def test_delays_beyond_what_vswitchd_holds_are_refused(option, value):
+    kw = {"link_detection": "miimon"} if option == "miimon_interval" else {}
+    with pytest.raises(InvalidInput) as err:
+        desired(**{option: value}, **kw)
+    assert err.value.option == option
+    assert repr(value) in err.value.msg
+
+
+@pytest.mark.parametrize("option, value", [("updelay", 0), ("downdelay", 2 ** 31 - 1),
+                                           ("miimon_interval", 1), ("miimon_interval", 2 ** 31 - 1)])
+def test_delays_at_the_limits_pass(option, value):
+    kw = {"link_detection": "miimon"} if option == "miimon_interval" else {}
+    assert desired(**{option: value}, **kw)[option] == value
+
+
+def test_miimon_interval_zero_refused():
+    with pytest.raises(InvalidInput) as err:
+        desired(miimon_interval=0, link_detection="miimon")
+    assert err.value.option == "miimon_interval"
+
+
+@pytest.mark.parametrize("kw, option, value", [
+    ({"lacp": "off", "lacp_time": "fast"}, "lacp_time", "fast"),
+    ({"link_detection": "carrier", "miimon_interval": 100}, "miimon_interval", 100),
+])
+def test_a_setting_of_a_mode_that_is_off_is_refused(kw, option, value):
+    with pytest.raises(InvalidInput) as err:
+        desired(**kw)
+    assert err.value.option == option and repr(value) in err.value.msg
+    other = [k for k in kw if k != option][0]
+    assert "%s=%s" % (other, kw[other]) in err.value.msg

@@ -9,6 +9,7 @@ import pytest
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._engine import Operation
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._errors import InvalidInput
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._ovs_bridge import (
+    check_datapath_type,
     normalize_bridge,
     plan_bridge,
     predict_bridge,
@@ -193,3 +194,59 @@ def test_tag_zero_points_at_clear():
     with pytest.raises(InvalidInput) as err:
         desired(ports=[{"name": "t", "tag": 0}])
     assert err.value.option == "ports[0].tag" and "clear: [tag]" in err.value.msg
+
+
+# -- refused up front what ovs-vswitchd would refuse or ignore (issue 12's bad-input sweep) -----
+@pytest.mark.parametrize("entry, option, value", [
+    ({"name": "vx0", "type": "vxlan"}, "ports[0].remote_ip", None),
+    ({"name": "gn0", "type": "geneve", "options": {"key": "5"}}, "ports[0].remote_ip", None),
+    ({"name": "gr0", "type": "gre"}, "ports[0].remote_ip", None),
+    ({"name": "p0", "type": "patch"}, "ports[0].peer", None),
+    ({"name": "vx0", "type": "vxlan", "remote_ip": "10.0.0.300"}, "ports[0].remote_ip", "10.0.0.300"),
+    ({"name": "vx0", "type": "vxlan", "remote_ip": "192.0.2.1\n"}, "ports[0].remote_ip", "192.0.2.1\n"),
+    ({"name": "t", "vlan_mode": "trunk", "tag": 10}, "ports[0].tag", 10),
+    ({"name": "t", "vlan_mode": "access", "trunks": [10, 20]}, "ports[0].trunks", [10, 20]),
+])
+def test_port_vswitchd_would_refuse_or_ignore(entry, option, value):
+    with pytest.raises(InvalidInput) as err:
+        desired(ports=[entry])
+    assert err.value.option == option
+    assert repr(value) in err.value.msg
+    if "vlan_mode" in entry:  # a contradiction names both options
+        assert "ports[0].vlan_mode" in err.value.msg
+
+
+@pytest.mark.parametrize("entry", [
+    {"name": "vx0", "type": "vxlan", "remote_ip": "192.0.2.1"},
+    {"name": "vx0", "type": "vxlan", "remote_ip": "2001:db8::1"},
+    {"name": "vx0", "type": "vxlan", "remote_ip": "flow"},
+    {"name": "vx0", "type": "vxlan", "options": {"remote_ip": "192.0.2.1"}},
+    {"name": "p0", "type": "patch", "options": {"peer": "p1"}},
+    {"name": "p0", "type": "patch", "state": "absent"},
+    {"name": "t", "vlan_mode": "trunk", "trunks": [10]},
+    {"name": "t", "vlan_mode": "access", "tag": 10, "trunks": []},
+    {"name": "t", "vlan_mode": "native-untagged", "tag": 10, "trunks": [10, 20]},
+])
+def test_port_good_input_passes(entry):
+    assert desired(ports=[entry])["ports"][0]["name"] == entry["name"]
+
+
+@pytest.mark.parametrize("value", ["", "kvt bogus", "kvt\nx", "kvt\x00x", "System", "-x", "a" * 65])
+def test_bad_datapath_type(value):
+    with pytest.raises(InvalidInput) as err:
+        desired(datapath_type=value)
+    assert err.value.option == "datapath_type"
+    assert repr(value) in err.value.msg
+
+
+@pytest.mark.parametrize("value", ["system", "netdev", "dummy", "my_dp-2"])
+def test_datapath_type(value):
+    assert desired(datapath_type=value)["datapath_type"] == value
+
+
+def test_datapath_type_vswitchd_does_not_support():
+    with pytest.raises(InvalidInput) as err:
+        check_datapath_type("kvtbogus", ["netdev", "system"])
+    assert err.value.option == "datapath_type" and "netdev, system" in err.value.msg
+    check_datapath_type("netdev", ["netdev", "system"])
+    check_datapath_type("kvtbogus", [])  # ovs-vswitchd never ran: nothing to check against

@@ -8,10 +8,14 @@ optional column is a list of 0 or 1 values) and recording map mutations (setkey/
 
 from __future__ import annotations
 
+import pytest
+
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._engine import Operation
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils._errors import InvalidInput
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._ovs_bond import (
     BOND_FIELDS,
     COLUMNS as BOND_COLUMNS,
+    OvsBondResource,
     normalize_bond,
     plan_bond,
     predict_bond,
@@ -20,6 +24,7 @@ from ansible_collections.kvmnet.hypervisor.plugins.module_utils._ovs_bond import
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._ovs_bridge import (
     BRIDGE_FIELDS,
     COLUMNS as BRIDGE_COLUMNS,
+    OvsBridgeResource,
     normalize_bridge,
     plan_bridge,
     predict_bridge,
@@ -32,6 +37,8 @@ from ansible_collections.kvmnet.hypervisor.plugins.module_utils._ovs_common impo
     write_changes,
     write_new,
 )
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils._ovs_patch import OvsPatchResource
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils._ovsdb import MAX_TIMEOUT, check_timeout
 
 
 class Row:
@@ -196,3 +203,21 @@ def test_operation_is_unchanged_by_the_table():
     ops = plan_bond(None, normalize_bond({"name": "bond0", "bridge": "br0", "members": ["eth2", "eth3"],
                                           "lacp_fallback_ab": False, "trunks": []}))
     assert ops == [Operation("create_bond", "bond0", bridge="br0", members=["eth2", "eth3"], lacp_fallback_ab=False)]
+
+
+# -- the OVSDB option group's timeout: checked once, in Ovsdb, for every OVS resource ----------
+@pytest.mark.parametrize("value", [-1, 0, -10 ** 15, 2 ** 31, 10 ** 400, True, "x"])
+@pytest.mark.parametrize("resource", ["bridge", "bond", "patch"])
+def test_bad_timeout_refused_before_connecting(resource, value):
+    cls = {"bridge": OvsBridgeResource, "bond": OvsBondResource, "patch": OvsPatchResource}[resource]
+    params = {"name": "br0", "bridge": "br0", "peer_bridge": "br1", "timeout": value,
+              "database": "unix:/nonexistent/db.sock"}
+    with pytest.raises(InvalidInput) as err:
+        cls(params)
+    assert err.value.option == "timeout"
+    assert repr(value)[:20] in err.value.msg
+
+
+@pytest.mark.parametrize("value, seconds", [(None, 10.0), (1, 1.0), (0.5, 0.5), (MAX_TIMEOUT, float(MAX_TIMEOUT))])
+def test_good_timeout(value, seconds):
+    assert check_timeout(value) == seconds

@@ -74,3 +74,29 @@ def test_bad_input(kw, option):
     with pytest.raises(InvalidInput) as err:
         desired(**kw)
     assert err.value.option == option
+
+
+@pytest.mark.parametrize("link_type", ["patch", "veth"])
+@pytest.mark.parametrize("kw, option", [
+    ({"port": ""}, "port"),
+    ({"peer_port": ""}, "peer_port"),
+    ({"port": "p\x000"}, "port"),
+    ({"netns": ""}, "netns"),
+    ({"netns": "."}, "netns"),
+    ({"netns": ".."}, "netns"),
+    ({"netns": "ns/x"}, "netns"),
+    ({"netns": "ns\nx"}, "netns"),
+    ({"netns": "ns\x00x"}, "netns"),
+    ({"netns": "n" * 256}, "netns"),
+])
+def test_empty_names_and_bad_netns_refused_for_either_link_type(kw, option, link_type):
+    """'' is not "the default name"; netns is checked even where a patch link does not use it."""
+    with pytest.raises(InvalidInput) as err:
+        desired(link_type=link_type, **kw)
+    assert err.value.option == option
+    assert repr(kw[option]) in err.value.msg
+
+
+def test_default_port_names_and_a_good_netns():
+    d = desired(port=None, peer_port=None, netns="kvt-ns_1.a")
+    assert (d["port"], d["peer_port"]) == ("br0-to-br1", "br1-to-br0")
