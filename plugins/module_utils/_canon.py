@@ -102,7 +102,7 @@ def netns_name(value: Any, option: str = "netns") -> str | None:
     """A named network namespace as iproute2 names them, or None (the host's own namespace).
 
     The name is a file under ``/run/netns``: 1 to 255 bytes, not ``.`` or ``..``, no ``/``
-    and no NUL. ``""`` is refused, not taken for the host's namespace: leave the option unset
+    and no NUL (iproute2's rules), and, stricter, no control character. ``""`` is refused, not taken for the host's namespace: leave the option unset
     for that. Checked before any namespace is entered.
     """
     if value is None:
@@ -123,6 +123,9 @@ def netns_name(value: Any, option: str = "netns") -> str | None:
                                           "under /run/netns, not a path)")
     if "\0" in value:
         raise InvalidInput(option, value, "is not a network namespace name (it contains a NUL byte)")
+    if any(ord(c) < 32 or ord(c) == 127 for c in value):
+        # iproute2 would take them; a name with a newline or an escape breaks every listing
+        raise InvalidInput(option, value, "is not a network namespace name (it contains a control character)")
     return value
 
 

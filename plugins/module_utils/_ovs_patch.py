@@ -70,23 +70,9 @@ def normalize_patch(params: dict[str, Any]) -> dict[str, Any]:
     if port == peer_port:
         raise InvalidInput("peer_port", peer_port, "is the same name as port")
     # checked whatever link_type: a patch link does not use it, but a wrong one is still a mistake
-    netns_name(params.get("netns"))
+    _canon.netns_name(params.get("netns"))
     return {"bridge": bridge, "peer_bridge": peer_bridge, "port": str(port), "peer_port": str(peer_port),
             "link_type": link_type, "state": params.get("state") or "present"}
-
-
-def netns_name(value: Any, option: str = "netns") -> str | None:
-    """A named network namespace (a file in /var/run/netns, as ``ip netns`` names them): not
-    empty, not ``.``/``..``, no ``/``, NUL or other control characters, at most 255 bytes."""
-    if value is None:
-        return None
-    text = str(value)
-    data = text.encode("utf-8", "surrogateescape")
-    if not data or text in (".", "..") or len(data) > 255:
-        raise InvalidInput(option, value, "is not a network namespace name (1 to 255 bytes, not '.' or '..')")
-    if "/" in text or any(ord(c) < 32 or ord(c) == 127 for c in text):
-        raise InvalidInput(option, value, "is not a network namespace name (no '/' or control characters)")
-    return text
 
 
 def restore_patch(before: dict[str, Any] | None, desired: dict[str, Any]) -> dict[str, Any]:
