@@ -79,7 +79,7 @@ def normalize(probes: Any, option: str = "probes") -> list[dict[str, Any]]:
         given = {k: v for k, v in probe.items() if v is not None}
         kinds = [k for k in ("ping", "tcp") if k in given]
         if len(kinds) != 1:
-            raise InvalidInput(name, probe, "must have exactly one of ping, tcp")
+            raise InvalidInput(name, probe, "must have exactly one of %s.ping, %s.tcp" % (name, name))
         kind = kinds[0]
         allowed = {"ping", "count", "timeout"} if kind == "ping" else {"tcp", "timeout"}
         unknown = sorted(set(given) - allowed)

@@ -567,7 +567,7 @@ SEEDS = {
     + [Mutation("range", {P("timeout"): 29}), Mutation("range", {P("timeout"): 86401}),
        Mutation("range", {P("probes", 0, "count"): 0}), Mutation("range", {P("probes", 0, "timeout"): 0}),
        contra("checkpoint", "probes with state rolled_back"), contra("checkpoint", "count on a tcp probe"),
-       contra("checkpoint", "an unknown key in a probe")],
+       contra("checkpoint", "an unknown key in a probe"), contra("checkpoint", "a probe with neither ping nor tcp")],
     "irq_affinity": [Mutation("name", {P("cpus"): ""}), Mutation("name", {P("cpus"): "0,,1"}),
                      Mutation("name", {P("rps_cpus"): "0,,1"}), Mutation("name", {P("queue_cpus", 0, "cpus"): "0,,1"}),
                      contra("irq_affinity", "cpus with pin_irqs false"), contra("irq_affinity", "a queue listed twice")],
