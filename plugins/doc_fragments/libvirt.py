@@ -12,7 +12,9 @@ class ModuleDocFragment:
 options:
   uri:
     description:
-      - libvirt connection URI.
+      - libvirt connection URI, C(driver[+transport]://[user@][host][:port]/[path][?query]) such as
+        C(qemu:///system) or C(qemu+ssh://root@hv1/system). Checked before connecting - an empty
+        string, whitespace or a control character is refused.
     type: str
     default: qemu:///system
 requirements:

@@ -29,6 +29,7 @@ from __future__ import annotations
 import re
 from typing import Any, Iterable
 
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils._common_args import DEFAULT_LIBVIRT_URI
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._errors import InvalidInput
 
 IFNAMSIZ = 16  # including the terminating NUL: names are at most 15 bytes
@@ -257,3 +258,25 @@ def is_pci_address(value: Any) -> bool:
     except InvalidInput:
         return False
     return True
+
+
+#: a libvirt connection URI as virConnectOpen takes it: ``driver[+transport]://[user@][host][:port]/[path][?query]``
+#: (RFC 3986 with an authority part, which libvirt's virURIParse requires for every driver URI)
+_LIBVIRT_URI_RE = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^/?#]*(/[^?#]*)?(\?[^#]*)?(#.*)?")
+
+
+def libvirt_uri(value: Any, option: str = "uri") -> str:
+    """The libvirt connection URI of a module (the one check of every module's ``uri``): None is
+    the default (``qemu:///system``); anything else must be a URI libvirt can parse -- a scheme,
+    ``://``, then no whitespace, control character or NUL (libvirt's C string would end at the
+    NUL and connect somewhere else). An empty string is refused: libvirt would take it as "probe
+    for a default", which is not what a user who wrote ``uri: ''`` can rely on."""
+    if value is None:
+        return DEFAULT_LIBVIRT_URI
+    text = value if isinstance(value, str) else str(value)
+    if any(c.isspace() or ord(c) < 0x20 or ord(c) == 0x7f for c in text):
+        raise InvalidInput(option, value, "is not a libvirt URI (whitespace or a control character)")
+    if not _LIBVIRT_URI_RE.fullmatch(text):
+        raise InvalidInput(option, value, "is not a libvirt URI (expected driver://[host]/path, "
+                                          "e.g. qemu:///system or qemu+ssh://host/system)")
+    return text

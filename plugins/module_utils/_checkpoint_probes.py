@@ -35,15 +35,19 @@ def _host(option: str, value: Any) -> str:
         return str(ipaddress.ip_address(value))
     except ValueError:
         pass
-    if not _HOSTNAME.match(value):
+    if not _HOSTNAME.fullmatch(value):
         raise InvalidInput(option, value, "is neither an IP address nor a valid host name")
+    if value.rstrip(".").rsplit(".", 1)[-1].isdigit():
+        # no top-level domain is all digits (RFC 3696 2): 10.0.0.300 or 1.2.3 is a mistyped
+        # address, which ping's inet_aton() would even take for another one (1.2.3 is 1.2.0.3)
+        raise InvalidInput(option, value, "is not an IP address, and a host name cannot end in a number")
     return value
 
 
 def _split_host_port(option: str, value: Any) -> tuple[str, int]:
     if not isinstance(value, str):
         raise InvalidInput(option, value, "must be HOST:PORT ([ADDRESS]:PORT for IPv6)")
-    match = re.match(r"^\[([^\]]+)\]:(\d+)$", value) or re.match(r"^([^:\[\]]+):(\d+)$", value)
+    match = re.fullmatch(r"\[([^\]]+)\]:(\d+)", value) or re.fullmatch(r"([^:\[\]]+):(\d+)", value)
     if not match:
         raise InvalidInput(option, value, "must be HOST:PORT ([ADDRESS]:PORT for IPv6)")
     host = _host(option, match.group(1))
@@ -75,7 +79,7 @@ def normalize(probes: Any, option: str = "probes") -> list[dict[str, Any]]:
         given = {k: v for k, v in probe.items() if v is not None}
         kinds = [k for k in ("ping", "tcp") if k in given]
         if len(kinds) != 1:
-            raise InvalidInput(name, probe, "must have exactly one of ping, tcp")
+            raise InvalidInput(name, probe, "must have exactly one of %s.ping, %s.tcp" % (name, name))
         kind = kinds[0]
         allowed = {"ping", "count", "timeout"} if kind == "ping" else {"tcp", "timeout"}
         unknown = sorted(set(given) - allowed)

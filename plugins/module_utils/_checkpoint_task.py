@@ -47,7 +47,7 @@ from ansible_collections.kvmnet.hypervisor.plugins.module_utils._errors import (
 STATES = ("started", "confirmed", "rolled_back")
 #: bounds of ``timeout`` (seconds): long enough to reconnect, at most a day
 TIMEOUT_MIN, TIMEOUT_MAX, TIMEOUT_DEFAULT = 30, 86400, 600
-_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")  # fullmatch: '$' would let a trailing newline in
 #: how long the module waits for a replay it runs (the unit allows the same)
 REPLAY_TIMEOUT = _checkpoint_units.REPLAY_TIMEOUT
 
@@ -74,12 +74,17 @@ def normalize(params: dict[str, Any]) -> dict[str, Any]:
     if isinstance(timeout, bool) or not isinstance(timeout, int) or not TIMEOUT_MIN <= timeout <= TIMEOUT_MAX:
         raise InvalidInput("timeout", timeout, "must be a number of seconds from %d to %d" % (TIMEOUT_MIN, TIMEOUT_MAX))
     ident = params.get("id")
-    if ident is not None and (not isinstance(ident, str) or not _ID.match(ident)):
+    if ident is not None and (not isinstance(ident, str) or not _ID.fullmatch(ident)):
         raise InvalidInput("id", ident, "must be 1 to 64 letters, digits, '.', '_' or '-', starting with a letter "
                                         "or digit")
-    root = params.get("root") or "/"
-    if not os.path.isabs(root):
+    root = params.get("root")
+    root = "/" if root is None else root
+    if not isinstance(root, str) or not os.path.isabs(root) or "\x00" in root:
+        # '' is not '/': a typo must not put the checkpoint on the real host
         raise InvalidInput("root", root, "must be an absolute path")
+    if state == "rolled_back" and params.get("probes") is not None:
+        raise InvalidInput("probes", params["probes"], "does not apply to state=rolled_back (it reverts at once, "
+                                                       "without checks); probes go with state=started or confirmed")
     return {
         "state": state,
         "id": ident,

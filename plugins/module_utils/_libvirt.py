@@ -71,6 +71,7 @@ ERR_SYSTEM_ERROR = 38
 ERR_RPC = 39
 ERR_NO_NODE_DEVICE = 53
 ERR_NO_NETWORK = 43
+ERR_NO_INTERFACE = 57
 ERR_XML_ERROR = 27
 ERR_INVALID_ARG = 8
 ERR_NO_SUPPORT = 3
@@ -78,6 +79,8 @@ ERR_NO_SUPPORT = 3
 IFACE_TYPES = ("bridge", "direct", "network", "hostdev")
 DIRECT_MODES = ("bridge", "vepa", "private", "passthrough")
 BANDWIDTH_KEYS = ("average", "peak", "burst", "floor")
+#: the largest value of each (an unsigned int in libvirt's API; a burst is 32-bit bytes in tc)
+BANDWIDTH_MAX = {"average": 2 ** 32 - 1, "peak": 2 ** 32 - 1, "floor": 2 ** 32 - 1, "burst": (2 ** 32 - 1) // 1024}
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
 _UUID_RE = re.compile(r"^[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}$")
 
@@ -171,7 +174,14 @@ def canonical_vlan(value: dict[str, Any] | None, option: str = "vlan") -> dict[s
 
 
 def canonical_bandwidth(value: dict[str, Any] | None, option: str = "bandwidth") -> dict[str, Any] | None:
-    """Desired ``bandwidth`` option -> canonical form (None: left alone; ``{}``: no limits)."""
+    """Desired ``bandwidth`` option -> canonical form (None: left alone; ``{}``: no limits).
+
+    libvirt's rules (virNetDevBandwidthParse): a direction needs average or floor, peak and burst
+    need average, floor is inbound only. Its ranges are tighter than the XML's unsigned long
+    long: the live API (virDomainSetInterfaceParameters) carries every value as an unsigned int,
+    and tc keeps a burst as 32-bit bytes (virNetDevBandwidthSet caps it at UINT_MAX / 1024 KiB).
+    0 is refused: libvirt writes a 0 as "not set", so the interface would never match it. A peak
+    below the average is a contradiction (the ceiling of the rate)."""
     if value is None:
         return None
     out: dict[str, Any] = {}
@@ -184,13 +194,26 @@ def canonical_bandwidth(value: dict[str, Any] | None, option: str = "bandwidth")
             if spec.get(key) is None:
                 continue
             rate = spec[key]
-            if isinstance(rate, bool) or not isinstance(rate, int) or rate < 0:
-                raise InvalidInput("%s.%s.%s" % (option, direction, key), rate, "is not a non-negative integer")
+            name = "%s.%s.%s" % (option, direction, key)
+            if isinstance(rate, bool) or not isinstance(rate, int):
+                raise InvalidInput(name, rate, "is not an integer")
+            top = BANDWIDTH_MAX[key]
+            if not 1 <= rate <= top:
+                raise InvalidInput(name, rate, "is out of range (1-%d %s; leave it out for no limit)"
+                                   % (top, "KiB" if key == "burst" else "KiB/s"))
             rates[key] = rate
-        if "average" not in rates and "floor" not in rates:
-            raise InvalidInput("%s.%s" % (option, direction), spec, "needs average (KiB/s)")
         if direction == "outbound" and "floor" in rates:
             raise InvalidInput("%s.outbound.floor" % option, rates["floor"], "is only valid for inbound")
+        if "average" not in rates:
+            if "floor" not in rates:
+                raise InvalidInput("%s.%s" % (option, direction), spec, "needs average (KiB/s)")
+            for key in ("peak", "burst"):
+                if key in rates:
+                    raise InvalidInput("%s.%s.%s" % (option, direction, key), rates[key],
+                                       "needs %s.%s.average (libvirt's rule)" % (option, direction))
+        elif rates.get("peak", rates["average"]) < rates["average"]:
+            raise InvalidInput("%s.%s.peak" % (option, direction), rates["peak"], "is below %s.%s.average %d "
+                               "(the peak rate is the ceiling of the average)" % (option, direction, rates["average"]))
         out[direction] = rates
     return out
 

@@ -26,7 +26,6 @@ import uuid
 from typing import Any
 
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils import _canon, _libvirt
-from ansible_collections.kvmnet.hypervisor.plugins.module_utils._common_args import DEFAULT_LIBVIRT_URI
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._engine import Operation, Resource, existing, field_changes
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._errors import (
     InvalidInput,
@@ -351,7 +350,7 @@ class LibvirtIfaceResource(Resource):
 
     def __init__(self, params: dict[str, Any], root: str = "/") -> None:
         super().__init__(params, root)
-        self.virt = _libvirt.Connection(params.get("uri") or DEFAULT_LIBVIRT_URI)
+        self.virt = _libvirt.Connection(_canon.libvirt_uri(params.get("uri")))
         self.dom: Any = None
         self.elements: dict[str, Any] = {}
         self.current: dict[str, Any] | None = None
@@ -373,6 +372,10 @@ class LibvirtIfaceResource(Resource):
                  live=p.get("live", True), allow_config_only=bool(p.get("allow_config_only")))
         if not d["config"] and not d["live"]:
             raise InvalidInput("config", False, "and live=false leave nothing to manage; enable one of them")
+        for key in FIELDS:  # what goes into the XML as text: no control character (XML 1.0 cannot hold it)
+            value = d.get(key)
+            if isinstance(value, str) and any(ord(c) < 0x20 or ord(c) == 0x7f for c in value):
+                raise InvalidInput(key, value, "contains a control character (no libvirt name or value has one)")
         d["mac"] = _canon.unicast_mac(p["mac"], "mac") if p.get("mac") else None
         if not d["mac"] and not d["alias"]:
             raise InvalidInput("mac", None, "or alias is needed to identify the interface")
@@ -409,6 +412,10 @@ class LibvirtIfaceResource(Resource):
                                    "names (vnet, macvtap, macvlan)")
         d["vlan"] = _libvirt.canonical_vlan(p.get("vlan"))
         d["bandwidth"] = _libvirt.canonical_bandwidth(p.get("bandwidth"))
+        floor = ((d["bandwidth"] or {}).get("inbound") or {}).get("floor")
+        if floor is not None and itype not in (None, "network"):
+            # libvirt parses floor only for <interface type='network'> (QoS of a libvirt network)
+            raise InvalidInput("bandwidth.inbound.floor", floor, "applies to type=network only (type is %s)" % itype)
         if d["state"] == "present" and not d["mac"]:
             d["generated_mac"] = random_mac()
         if d["virtualport"] == "openvswitch":
@@ -477,7 +484,28 @@ class LibvirtIfaceResource(Resource):
             return plan_restore(current, desired["restore"], self.elements, target_name(desired))
         if desired["state"] == "present" and desired["type"] == "hostdev" and desired["source"] is not None:
             require_pci_device(self.host_path("/sys/bus/pci/devices/" + desired["source"]), desired["source"])
-        return plan_interface(current, desired, self.elements)
+        ops = plan_interface(current, desired, self.elements)
+        if ops and desired["state"] == "present" and desired["source"] is not None:
+            views = [current.get(v) for v in VIEWS if current.get(v)]
+            itype = desired["type"] or (views[0]["type"] if views else None)
+            if itype in ("bridge", "direct") and any(v.get("source") != desired["source"] for v in views + [{}]):
+                self.require_host_interface(desired["source"])
+        return ops
+
+    def require_host_interface(self, name: str) -> None:
+        """NotFound naming ``source`` when neither libvirt's host (its interface driver) nor this
+        host's sysfs has a network interface ``name``: libvirt would only fail when applying. A
+        lookup libvirt cannot make (no interface driver) is no answer: libvirt checks at apply;
+        a netcf backend knows only configured interfaces: the sysfs check keeps those."""
+        try:
+            self.virt.conn.interfaceLookupByName(name)
+            return
+        except _libvirt.libvirt.libvirtError as exc:
+            if exc.get_error_code() != _libvirt.ERR_NO_INTERFACE:
+                return
+        if not os.path.exists(self.host_path("/sys/class/net/" + name)):
+            raise NotFound("source: %r is not a network interface on libvirt's host (%s); create the bridge "
+                           "or device first" % (name, self.virt.uri))
 
     def restore_desired(self, before: dict[str, Any] | None, desired: dict[str, Any]) -> dict[str, Any]:
         """Each view (persistent definition, running domain) back to the device as read before,

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils import _canon
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._canon import pci_address
-from ansible_collections.kvmnet.hypervisor.plugins.module_utils._common_args import DEFAULT_LIBVIRT_URI
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._engine import Resource
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._libvirt import Connection, _int, parse_xml
 
@@ -79,7 +79,7 @@ class LibvirtNodedevInfoResource(Resource):
 
     def __init__(self, params: dict[str, Any], root: str = "/") -> None:
         super().__init__(params, root)
-        self.virt = Connection(params.get("uri") or DEFAULT_LIBVIRT_URI)
+        self.virt = Connection(_canon.libvirt_uri(params.get("uri")))
         self.devices: list[dict[str, Any]] = []
 
     def open(self) -> None:

@@ -15,7 +15,6 @@ import os
 from typing import Any
 
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils import _canon, _libvirt
-from ansible_collections.kvmnet.hypervisor.plugins.module_utils._common_args import DEFAULT_LIBVIRT_URI
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._engine import Operation, Resource, field_changes
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._errors import Conflict, InvalidInput, NotFound
 
@@ -81,7 +80,7 @@ class LibvirtSriovNetworkResource(Resource):
 
     def __init__(self, params: dict[str, Any], root: str = "/") -> None:
         super().__init__(params, root)
-        self.virt = _libvirt.Connection(params.get("uri") or DEFAULT_LIBVIRT_URI)
+        self.virt = _libvirt.Connection(_canon.libvirt_uri(params.get("uri")))
 
     def open(self) -> None:
         self.virt.open()
@@ -98,6 +97,11 @@ class LibvirtSriovNetworkResource(Resource):
         state = p.get("state") or "present"
         if state == "present" and not p.get("pf"):
             raise InvalidInput("pf", p.get("pf"), "is required with state=present (the PF netdev)")
+        if state == "absent":
+            for option in ("active", "autostart"):
+                if p.get(option):
+                    raise InvalidInput(option, True, "contradicts state=absent (an absent network is neither "
+                                                     "active nor autostarted); drop %s or use state=present" % option)
         return {"name": name, "state": state, "pf": _canon.ifname(p["pf"], "pf") if p.get("pf") else None,
                 "managed": p.get("managed", True), "active": p.get("active"), "autostart": p.get("autostart")}
 

@@ -31,7 +31,6 @@ from typing import Any
 
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils import _boot_scripts as boot
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils import _canon, _files
-from ansible_collections.kvmnet.hypervisor.plugins.module_utils._common_args import DEFAULT_LIBVIRT_URI
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._engine import Operation, Resource, field_changes
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._errors import (
     BackendUnavailable,
@@ -54,6 +53,8 @@ except ImportError:
 VF_FIELDS = ("mac", "vlan", "qos", "spoofchk", "trust", "link_state", "min_tx_rate", "max_tx_rate")
 #: drivers whose module takes the book's ``max_vfs`` option
 MAX_VFS_DRIVERS = ("igb",)
+#: the largest value of a netlink __u32 (VF index, IFLA_VF_RATE rates)
+U32_MAX = 2 ** 32 - 1
 
 
 def normalize_vf(item: dict[str, Any]) -> dict[str, Any]:
@@ -61,6 +62,8 @@ def normalize_vf(item: dict[str, Any]) -> dict[str, Any]:
     index = item.get("vf")
     if not isinstance(index, int) or isinstance(index, bool) or index < 0:
         raise InvalidInput("vfs.vf", index, "is not a VF index (an integer from 0)")
+    if index > U32_MAX:  # IFLA_VF_* index: __u32
+        raise InvalidInput("vfs[%d].vf" % index, index, "is out of range (a VF index of the PF)")
     out: dict[str, Any] = {"vf": index}
     out["mac"] = _canon.unicast_mac(item["mac"], "vfs[%d].mac" % index) if item.get("mac") is not None else None
     vlan = item.get("vlan")
@@ -81,8 +84,10 @@ def normalize_vf(item: dict[str, Any]) -> dict[str, Any]:
     out["link_state"] = state
     for rate in ("min_tx_rate", "max_tx_rate"):
         value = item.get(rate)
-        if value is not None and value < 0:
-            raise InvalidInput("vfs[%d].%s" % (index, rate), value, "is negative (Mbit/s, 0 = unlimited)")
+        if value is not None and not 0 <= value <= U32_MAX:
+            # IFLA_VF_RATE carries both rates as __u32 Mbit/s
+            raise InvalidInput("vfs[%d].%s" % (index, rate), value, "is out of range (0-%d Mbit/s, 0 = unlimited)"
+                               % U32_MAX)
         out[rate] = value
     if out["min_tx_rate"] and out["max_tx_rate"] and out["min_tx_rate"] > out["max_tx_rate"]:
         raise InvalidInput("vfs[%d].min_tx_rate" % index, out["min_tx_rate"], "is above max_tx_rate %d"
@@ -143,7 +148,7 @@ def plan_sriov(current: dict[str, Any], desired: dict[str, Any], busy: dict[str,
     target = numvfs if numvfs is not None else current["numvfs"]
     for index in desired["vfs"]:
         if index >= target:
-            raise InvalidInput("vfs", index, "is out of range: PF %s has %d VFs (0..%d)"
+            raise InvalidInput("vfs[%d].vf" % index, index, "is out of range: PF %s has %d VFs (0..%d)"
                                % (pf, target, target - 1) if target else
                                "is out of range: PF %s has no VFs (set numvfs)" % pf)
     resets = numvfs is not None and numvfs != current["numvfs"]
@@ -263,6 +268,7 @@ class SriovVfResource(Resource):
             if vf["vf"] in vfs:
                 raise InvalidInput("vfs", vf["vf"], "is listed twice")
             vfs[vf["vf"]] = vf
+        _canon.libvirt_uri(p.get("uri"))  # used only when VFs are destroyed: refused whatever the plan
         if (p.get("wait_timeout") or 0) < 0:
             raise InvalidInput("wait_timeout", p.get("wait_timeout"), "is negative")
         return {
@@ -339,7 +345,7 @@ class SriovVfResource(Resource):
         busy: dict[str, str] = {}
         if (desired["numvfs"] is not None and desired["numvfs"] != current["numvfs"] and current["numvfs"]
                 and not desired["force"]):
-            busy = running_domain_hostdevs(self.params.get("uri") or DEFAULT_LIBVIRT_URI)
+            busy = running_domain_hostdevs(_canon.libvirt_uri(self.params.get("uri")))
         ops = plan_sriov(current, desired, busy)
         if desired.get("files") is not None:  # a rollback: the files exactly as read before
             file_ops = _files.plan_files(current.get("files") or {}, desired["files"])

@@ -71,6 +71,7 @@ options:
       - Given with C(started) they are kept and run at confirmation, unless C(confirmed) gives its own.
       - An empty list confirms without checks. The confirmation task reaching the host is itself
         the first check.
+      - Refused with C(state=rolled_back), which reverts without checks.
     type: list
     elements: dict
     suboptions:

@@ -160,6 +160,9 @@ options:
     description:
       - Traffic shaping of the interface, in KiB/s and KiB. When given it is the whole setting;
         a direction not given is removed; C({}) removes all limits.
+      - Rates are 1 to 4294967295 KiB/s (an unsigned int in libvirt's API), I(burst) 1 to 4194303 KiB
+        (tc keeps it as 32-bit bytes); leave a key out for no limit. I(peak) needs I(average) and is
+        not below it; I(floor) is inbound only, on C(type=network).
     type: dict
     suboptions:
       inbound:

@@ -14,7 +14,9 @@ ArgumentSpecValidator as AnsibleModule would; what it accepts runs through _engi
 check mode). Every input must be refused: by the spec naming the option, or with a typed refusal
 (invalid_input / not_found / conflict / unsupported; backend_unavailable for uri / database)
 naming the option (``ports[0].name``, ``ports.name`` or ``ports[eth1].name`` count), no other
-exception, and the host snapshot identical before and after. Findings are collected for all
+exception, and the host snapshot identical before and after. An exception raised inside
+ansible-core's own validator on a wrong-type value (``bandwidth: 5``, ansible-core's bug)
+counts as refused by Ansible: the task fails before the module's code runs (sweep.py judge). Findings are collected for all
 examples of a module and reported together (the test fails listing every one).
 
 Deterministic (derandomize=True); ``KVT_SWEEP_EXAMPLES`` (default 30) sets the examples per
@@ -39,6 +41,7 @@ from testbed.util import unique_ifname
 
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils import _checkpoint_task
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._engine import execute
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "perf"))
@@ -82,6 +85,10 @@ class Bed:
 
     def make(self, cls, params):
         return cls(params) if self.root == "/" else cls(params, root=self.root)
+
+    def run(self, cls, params, check_mode=False):
+        """Run the module's code on validated parameters (the engine, with the bed's Resource)."""
+        return execute(self.make(cls, params), check_mode=check_mode)
 
     def reset(self):
         self.teardown()
@@ -357,6 +364,31 @@ class VhostNetBed(Bed):
         return dict(state="present", persist=False, experimental_zcopytx=False)
 
 
+class CheckpointBed(Bed):
+    """A checkpoint under a test root (no systemd here: automatic_rollback false, nothing is
+    armed). Not a Resource: the module's own runner (_checkpoint_task.execute) is run, with
+    the module's list of module_utils (what module_contract finds in its run() call)."""
+
+    def setup(self):
+        self.root = self.fresh_dir("checkpoint")
+
+    def snap(self):
+        return files_state(self.root)
+
+    def run(self, cls, params, check_mode=False):
+        return _checkpoint_task.execute(params, cls, check_mode=check_mode)
+
+    def base(self):
+        return dict(state="started", id="kvt-sweep", timeout=600, automatic_rollback=False, root=self.root,
+                    probes=[{"ping": "192.0.2.1", "count": 1, "timeout": 1}])
+
+
+def tcp_probe(value):
+    """The base's ping probe turned into a tcp probe of this value (the sweep mutates the sub-options
+    of a list's first item; a ping and a tcp in one probe is refused by the spec)."""
+    return {P("probes", 0, "ping"): None, P("probes", 0, "count"): None, P("probes", 0, "tcp"): value}
+
+
 # ------------------------------------------------------------------------------ the tables
 IFN, REF = "ifname", "ifname+"
 #: per module: the bed, the name class of each str option (``+``: refers to an existing object),
@@ -490,6 +522,17 @@ MODULES = {
             ({P("vfs", 0, "qos"): 3, P("vfs", 0, "vlan"): 0}, "qos without a VLAN"),
             ({P("vfs"): [{"vf": 0, "vlan": 10}, {"vf": 0, "vlan": 20}]}, "a VF listed twice"),
         ]),
+    "checkpoint": dict(
+        bed=CheckpointBed,
+        classes={"id": "checkpoint_id", "probes[].ping": "probe_host", "probes[].tcp": "host_port"},
+        ranges={"timeout": [0, 29, 86401], "probes[].count": [0, 21], "probes[].timeout": [0, 61]},
+        contradictions=[
+            ({P("state"): "rolled_back"}, "probes with state rolled_back"),
+            ({**tcp_probe("192.0.2.1:22"), P("probes", 0, "count"): 2}, "count on a tcp probe"),
+            ({P("probes", 0, "tcp"): "192.0.2.1:22"}, "ping and tcp in one probe"),
+            ({P("probes", 0, "ping"): None}, "a probe with neither ping nor tcp"),
+            ({P("probes", 0, "kvt_bogus"): 1}, "an unknown key in a probe"),
+        ]),
     "irq_affinity": dict(
         bed=IrqAffinityBed,
         classes={"interface": REF, "cpus": "cpus", "rps_cpus": "rps_cpus", "queue_cpus[].cpus": "cpus"},
@@ -517,10 +560,19 @@ def contra(module, note):
 #: one reproducer of each finding of the thorough run (KVT_SWEEP_EXAMPLES=150) on main as of
 #: this test's commit, so that a fix is seen by the default run (and a regression too)
 SEEDS = {
+    "checkpoint": [Mutation("name", tcp_probe(v))
+                   for v in ("192.0.2.1:0", "192.0.2.1:65536", "192.0.2.1:22\n", "2001:db8::1:22", "-x:22", "192.0.2.1")]
+    + [Mutation("name", {P("id"): v}) for v in ("kvt/x", "kvt\x00x", "..", "kvt\n", "../kvt")]
+    + [Mutation("name", {P("probes", 0, "ping"): v}) for v in ("-c1", "kvt\n", "192.0.2.1\n")]
+    + [Mutation("range", {P("timeout"): 29}), Mutation("range", {P("timeout"): 86401}),
+       Mutation("range", {P("probes", 0, "count"): 0}), Mutation("range", {P("probes", 0, "timeout"): 0}),
+       contra("checkpoint", "probes with state rolled_back"), contra("checkpoint", "count on a tcp probe"),
+       contra("checkpoint", "an unknown key in a probe"), contra("checkpoint", "a probe with neither ping nor tcp")],
     "irq_affinity": [Mutation("name", {P("cpus"): ""}), Mutation("name", {P("cpus"): "0,,1"}),
                      Mutation("name", {P("rps_cpus"): "0,,1"}), Mutation("name", {P("queue_cpus", 0, "cpus"): "0,,1"}),
                      contra("irq_affinity", "cpus with pin_irqs false"), contra("irq_affinity", "a queue listed twice")],
     "libvirt_iface": [Mutation("range", {P("bandwidth", "outbound", "burst"): 2 ** 32}),
+                      Mutation("name", {P("model"): "kvt\x00x"}), Mutation("missing", {P("source"): "kvtnoy"}),
                       Mutation("range", {P("bandwidth", "inbound", "average"): 2 ** 32 + 1}),
                       contra("libvirt_iface", "peak below average"),
                       Mutation("type", {P("bandwidth"): 5})],
@@ -573,7 +625,7 @@ def test_bad_input_sweep(module, request, tmp_path):
             .validate(base)
         assert not checked.error_messages, "%s: the base is refused: %s" % (module, checked.error_messages)
         before = bed.snap()
-        execute(bed.make(resource_class, checked.validated_parameters), check_mode=True)
+        bed.run(resource_class, checked.validated_parameters, check_mode=True)
         assert bed.snap() == before
 
         findings = []
@@ -590,7 +642,7 @@ def test_bad_input_sweep(module, request, tmp_path):
             params = mutation.apply(bed.base())
             t0 = time.monotonic()
             found = judge(module, spec, kwargs, resource_class, params, mutation, bed.snap, bed.make,
-                          aliases=conf.get("aliases"))
+                          aliases=conf.get("aliases"), runner=bed.run)
             seconds["findings" if found else "refused"] += time.monotonic() - t0
             if found:
                 found["params"] = {k: v for k, v in params.items() if v is not None}

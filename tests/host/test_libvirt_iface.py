@@ -309,12 +309,22 @@ def test_rollback_of_attach_and_detach_on_a_stopped_domain(libvirtd, libvirt_dom
 
 
 def test_real_libvirt_refusal_names_the_failed_step(libvirtd, libvirt_domains, host_links):
-    """A real libvirt error in a step: libvirt refuses to move the live interface to a bridge that
-    does not exist. The live view is applied first, so nothing was applied; the result says so."""
+    """A real libvirt error in a step: libvirt refuses to move the live interface to a device that
+    is no bridge (a veth; a bridge that does not exist is refused before, naming source). The
+    live view is applied first, so nothing was applied; the result says so."""
     dom = libvirt_domains.define([bridge_iface(host_links["br0"], mac=MAC)])
     before = domain_state(dom)
     with pytest.raises(ApplyFailed) as err:
-        run_iface(libvirtd, dom.name(), source="kvtnobr0")
+        run_iface(libvirtd, dom.name(), source=host_links["ve0"])
     assert err.value.details["applied"] == [] and err.value.details["rolled_back"] is True
-    assert err.value.details["failed"]["flags"] == ["live"] and "kvtnobr0" in err.value.msg
+    assert err.value.details["failed"]["flags"] == ["live"] and host_links["ve0"] in err.value.msg
+    assert domain_state(dom) == before
+
+
+def test_a_missing_bridge_is_refused_naming_source(libvirtd, libvirt_domains, host_links):
+    """libvirt's host has no interface of that name: NotFound naming source, before any step."""
+    dom = libvirt_domains.define([bridge_iface(host_links["br0"], mac=MAC)])
+    before = domain_state(dom)
+    with pytest.raises(NotFound, match=r"^source: 'kvtnobr0' is not a network interface on libvirt's host"):
+        run_iface(libvirtd, dom.name(), source="kvtnobr0")
     assert domain_state(dom) == before

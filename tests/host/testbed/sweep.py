@@ -29,12 +29,14 @@ Resource through ``_engine.execute`` (no check mode), and says what was wrong, o
 from __future__ import annotations
 
 import copy
+import os
 import re
 import string
 import traceback
 
 from hypothesis import strategies as st
 
+import ansible.module_utils as ansible_module_utils
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._engine import execute
@@ -153,6 +155,15 @@ URI_BAD = ["", "kvt-nope:///system", "qemu:///kvt-nope", "not a uri"]
 URI_SYNTAX_BAD = ["", "not a uri", "qemu:///system\n", "qemu:///system\x00"]
 DB_BAD = ["", "unix:/kvt-nonexistent/db.sock", "tcp:256.0.0.1:6640", "kvt-nope:x"]
 DRIVER_BAD = ["", "..", ".", "kvt/x", "kvt x", "kvt\nx", "kvt\x00x"]
+#: a checkpoint id: 1 to 64 of letters, digits, '.', '_', '-', starting with a letter or digit (a file name)
+CHECKPOINT_ID_BAD = ["", ".", "..", "../kvt", "kvt/x", "kvt\x00x", "kvt\nx", "kvt x", "-kvt", "a" * 65]
+#: a probe's host: an IP address or a DNS name, never something ping could take for an option
+PROBE_HOST_BAD = ["", "-c1", "-f", "kvt x", "kvt\nx", "kvt\x00x", "kvt/x", "kvt..x", "10.0.0.1\n", "a" * 64 + ".kvt",
+                  "10.0.0.300", "1.2.3"]
+#: a TCP probe: HOST:PORT ([ADDRESS]:PORT for IPv6), port 1-65535
+HOST_PORT_BAD = ["", "192.0.2.1", "192.0.2.1:0", "192.0.2.1:65536", "192.0.2.1:", ":22", "2001:db8::1:22",
+                 "[2001:db8::1]", "192.0.2.1:22\n", "-x:22", "192.0.2.1:22x", "192.0.2.1: 22", "kvt x:22",
+                 "[kvt]:22", "192.0.2.1:99999999999999999999"]
 FREE_BAD = ["", "kvt bogus", "kvt\nx", "kvt\x00x"]
 
 CLASSES = {
@@ -173,6 +184,9 @@ CLASSES = {
     "uri_syntax": (URI_SYNTAX_BAD, ""),
     "database": (DB_BAD, ""),
     "driver": (DRIVER_BAD, "/ \n\x00"),
+    "checkpoint_id": (CHECKPOINT_ID_BAD, "/ :;\n\x00"),
+    "probe_host": (PROBE_HOST_BAD, "/ :;\n\x00"),
+    "host_port": (HOST_PORT_BAD, ""),
     "free": (FREE_BAD, ""),
 }
 
@@ -212,7 +226,7 @@ def missing_names(cls):
 def type_values(optspec):
     """Values of a wrong type for the option's spec type (what a typo in YAML gives)."""
     kind = optspec.get("type", "str")
-    if kind == "str":
+    if kind in ("str", "path"):
         return [{"kvt": "x"}, ["kvt0", "kvt1"]]
     if kind == "int":
         return [{"kvt": 1}, [1, 2], "kvt", "1.5", 1.5, "0x10 bogus"]
@@ -307,10 +321,13 @@ def mutations(spec, base, classes=None, ranges=None, huge_ok=(), contradictions=
 
 
 # ------------------------------------------------------------------------------ judging
-def judge(module, spec, validator_kwargs, resource_class, params, mutation, snap, make_resource, aliases=None):
+def judge(module, spec, validator_kwargs, resource_class, params, mutation, snap, make_resource, aliases=None,
+          runner=None):
     """Run one mutated parameter set; returns None when it was refused properly, else a finding
     (a dict: module, mutation, params, what happened). ``snap()`` takes the host snapshot;
-    ``make_resource(cls, validated_params)`` builds the Resource on the test bed (root=...)."""
+    ``make_resource(cls, validated_params)`` builds the Resource on the test bed (root=...);
+    ``runner(cls, validated_params)`` instead runs a module that is no Resource (checkpoint) and
+    returns its result."""
     aliases = aliases or {}
     finding = {"module": module, "kind": mutation.kind, "mutation": mutation.label(), "note": mutation.note}
 
@@ -327,6 +344,17 @@ def judge(module, spec, validator_kwargs, resource_class, params, mutation, snap
         result = ArgumentSpecValidator(spec, **{k: v for k, v in validator_kwargs.items()
                                                 if k in VALIDATOR_KWARGS}).validate(params)
     except Exception as exc:  # noqa: BLE001 - under AnsibleModule this is a traceback too
+        if mutation.kind == "type" and _raised_in_ansible_core(exc):
+            # Refused by Ansible. A value of the wrong type for an option with sub-options (an int
+            # or a list where a dict goes: ``bandwidth: 5``) makes ansible-core's set_fallbacks()
+            # raise TypeError inside ArgumentSpecValidator.validate(), before it checks the type
+            # (ansible-core's bug: ansible/ansible PR 81631, from community.docker issue 680; still
+            # so in 2.19). Under AnsibleModule that exception leaves AnsibleModule.__init__: the
+            # module process exits 1 with the traceback, the controller reports MODULE FAILURE and
+            # the task fails -- before the module's own code runs, so nothing on the host changes
+            # and no module can intercept it. Only this case: an exception of ansible-core's own
+            # code on a wrong-type input; anything else the validator raises stays a finding.
+            return None
         finding["what"] = "Ansible's argument spec validator itself raised %s: %s (ansible-core; a traceback " \
                           "under AnsibleModule)" % (type(exc).__name__, exc)
         return finding
@@ -340,7 +368,8 @@ def judge(module, spec, validator_kwargs, resource_class, params, mutation, snap
     before = snap()
     error = None
     try:
-        outcome = execute(make_resource(resource_class, validated), check_mode=False)
+        outcome = runner(resource_class, validated) if runner else \
+            execute(make_resource(resource_class, validated), check_mode=False)
     except KvmnetError as exc:
         error = exc
         outcome = None
@@ -354,7 +383,7 @@ def judge(module, spec, validator_kwargs, resource_class, params, mutation, snap
         finding["host_changed"] = _diff_summary(before, after)
     if outcome is not None:
         finding["what"] = "ACCEPTED: changed=%s operations=%s" % (
-            outcome["changed"], [(o["action"], o["target"]) for o in outcome["operations"]][:6])
+            outcome["changed"], [(o["action"], o["target"]) for o in outcome.get("operations", [])][:6])
         return finding
     allowed = CONNECTION_REFUSALS if connection else REFUSALS
     problems = []
@@ -371,6 +400,14 @@ def judge(module, spec, validator_kwargs, resource_class, params, mutation, snap
         return None
     finding["what"] = "; ".join(problems)
     return finding
+
+
+def _raised_in_ansible_core(exc):
+    """Whether ``exc`` was raised by ansible-core's own module_utils (the innermost frame of its
+    traceback is a file of the installed ``ansible.module_utils`` package)."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    core = os.path.dirname(os.path.abspath(ansible_module_utils.__file__)) + os.sep
+    return bool(frames) and os.path.abspath(frames[-1].filename).startswith(core)
 
 
 def _diff_summary(before, after, limit=600):

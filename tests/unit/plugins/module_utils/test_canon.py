@@ -153,3 +153,24 @@ def test_netns_name_refused_naming_option_and_value(name, reason):
         _canon.netns_name(name)
     assert err.value.option == "netns" and err.value.value == name
     assert err.value.msg.startswith("netns: %r" % (name,))
+
+
+@pytest.mark.parametrize("uri", ["qemu:///system", "qemu:///session", "test:///default", "qemu+ssh://root@hv1/system",
+                                 "qemu+tcp://10.0.0.1:16509/system", "qemu+unix:///system?socket=/run/x.sock",
+                                 "qemu+ssh://[2001:db8::1]/system?keyfile=/root/.ssh/id", "lxc:///"])
+def test_libvirt_uri_accepted(uri):
+    assert _canon.libvirt_uri(uri) == uri
+
+
+def test_libvirt_uri_default():
+    assert _canon.libvirt_uri(None) == "qemu:///system"
+
+
+@pytest.mark.parametrize("uri", ["", " ", "not a uri", "qemu:///system\n", "qemu:///system\x00", "qemu:///sys tem",
+                                 "qemu:///system\t", "qemu:/system", "qemu", "///system", "1qemu:///system",
+                                 "qemu:///\x7f"])
+def test_libvirt_uri_refused_naming_option_and_value(uri):
+    with pytest.raises(InvalidInput) as err:
+        _canon.libvirt_uri(uri, "uri")
+    assert err.value.option == "uri"
+    assert err.value.msg.startswith("uri: %r is not a libvirt URI" % uri)

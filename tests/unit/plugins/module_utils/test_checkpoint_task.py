@@ -143,6 +143,19 @@ def test_probes_at_confirmation(root):
     ({"state": "started", "probes": [{"tcp": "192.0.2.1:22", "count": 2}]}, "probes[0].count"),
     ({"state": "started", "probes": [{"ping": "192.0.2.1", "tcp": "192.0.2.1:22"}]}, "probes[0]"),
     ({"state": "started", "probes": [{}]}, "probes[0]"),
+    # a trailing newline passed '$' (re.match): the bad-input sweep's findings
+    ({"state": "started", "id": "kvt\n"}, "id"),
+    ({"state": "started", "probes": [{"ping": "gw.example\n"}]}, "probes[0].ping"),
+    ({"state": "started", "probes": [{"tcp": "192.0.2.1:22\n"}]}, "probes[0].tcp"),
+    # all-digit last label: a mistyped address, not a host name
+    ({"state": "started", "probes": [{"ping": "10.0.0.300"}]}, "probes[0].ping"),
+    ({"state": "started", "probes": [{"ping": "1.2.3"}]}, "probes[0].ping"),
+    ({"state": "started", "probes": [{"tcp": "10.0.0.300:22"}]}, "probes[0].tcp"),
+    # '' is not '/': never the real host by a typo
+    ({"state": "started", "root": ""}, "root"),
+    # probes do nothing with rolled_back: a contradiction, refused
+    ({"state": "rolled_back", "probes": [{"ping": "192.0.2.1"}]}, "probes"),
+    ({"state": "rolled_back", "probes": []}, "probes"),
 ])
 def test_bad_input_names_the_option_and_changes_nothing(root, params, option):
     with pytest.raises(InvalidInput) as err:
@@ -164,3 +177,8 @@ def test_probe_forms():
 def test_exec_line_quotes_what_systemd_would_split_or_expand():
     assert _checkpoint_units.exec_line(["/usr/bin/python3", "-I", "/a b/replay.py", "100%", "$x"]) == \
         '/usr/bin/python3 -I "/a b/replay.py" 100%% $$x'
+
+
+@pytest.mark.parametrize("host", ["gw.example.", "host-1", "a1.b2.example", "192.0.2.1", "2001:db8::1"])
+def test_probe_host_names_and_addresses_accepted(host):
+    assert _checkpoint_probes.normalize([{"ping": host}])[0]["ping"] == host

@@ -126,6 +126,38 @@ def test_canonical_bandwidth():
         _libvirt.canonical_bandwidth({"inbound": {"average": -1}})
 
 
+def test_canonical_bandwidth_limits_accepted():
+    top = 2 ** 32 - 1
+    value = {"inbound": {"average": top, "peak": top, "burst": top // 1024, "floor": top},
+             "outbound": {"average": 1, "peak": 1, "burst": 1}}
+    assert _libvirt.canonical_bandwidth(value) == value
+    assert _libvirt.canonical_bandwidth({"inbound": {"floor": 100}}) == {"inbound": {"floor": 100}}
+
+
+@pytest.mark.parametrize("value,msg", [
+    # unsigned int in libvirt's API (virDomainSetInterfaceParameters)
+    ({"inbound": {"average": 2 ** 32}}, r"^bandwidth\.inbound\.average: 4294967296 is out of range \(1-4294967295 KiB/s"),
+    ({"outbound": {"average": 10, "peak": 2 ** 32}}, r"^bandwidth\.outbound\.peak: 4294967296 is out of range"),
+    ({"inbound": {"average": 10, "floor": 2 ** 64}}, r"^bandwidth\.inbound\.floor: 18446744073709551616 is out"),
+    # tc keeps a burst as 32-bit bytes
+    ({"outbound": {"average": 10, "burst": 4194304}}, r"^bandwidth\.outbound\.burst: 4194304 is out of range "
+                                                      r"\(1-4194303 KiB"),
+    ({"outbound": {"average": 10, "burst": 2 ** 32}}, r"^bandwidth\.outbound\.burst: 4294967296 is out of range"),
+    # libvirt writes 0 as "not set": it would never converge
+    ({"inbound": {"average": 0}}, r"^bandwidth\.inbound\.average: 0 is out of range"),
+    ({"inbound": {"average": 10, "peak": True}}, r"^bandwidth\.inbound\.peak: True is not an integer"),
+    ({"inbound": {"average": 1000, "peak": 10}}, r"^bandwidth\.inbound\.peak: 10 is below bandwidth\.inbound\.average "
+                                                 r"1000"),
+    ({"outbound": {"average": 1000, "peak": 999}}, r"^bandwidth\.outbound\.peak: 999 is below"),
+    ({"inbound": {"floor": 10, "peak": 20}}, r"^bandwidth\.inbound\.peak: 20 needs bandwidth\.inbound\.average"),
+    ({"inbound": {"floor": 10, "burst": 20}}, r"^bandwidth\.inbound\.burst: 20 needs bandwidth\.inbound\.average"),
+    ({"outbound": {"average": 10, "floor": 5}}, r"^bandwidth\.outbound\.floor: 5 is only valid for inbound"),
+])
+def test_canonical_bandwidth_refused_naming_the_sub_option(value, msg):
+    with pytest.raises(InvalidInput, match=msg):
+        _libvirt.canonical_bandwidth(value)
+
+
 class FakeLibvirtError(Exception):
     def __init__(self, code, msg="boom"):
         super().__init__(msg)

@@ -154,11 +154,22 @@ def base_params(**kw):
     (dict(type="direct", virtualport="openvswitch"), "virtualport"),
     (dict(type="hostdev", source="99:99.9"), "source"), (dict(config=False, live=False), "config"),
     (dict(vf=1), "vf"), (dict(vlan={"tags": [0]}), "vlan.tags"),
+    (dict(bandwidth={"inbound": {"average": 1000, "peak": 10}}), "bandwidth.inbound.peak"),
+    (dict(bandwidth={"outbound": {"average": 1, "burst": 2 ** 32}}), "bandwidth.outbound.burst"),
+    (dict(type="bridge", source="br0", bandwidth={"inbound": {"average": 10, "floor": 5}}), "bandwidth.inbound.floor"),
+    (dict(uri=""), "uri"), (dict(uri="qemu:///system\n"), "uri"),
+    (dict(model="kvt\x00x"), "model"), (dict(portgroup="a\nb"), "portgroup"), (dict(driver_name="vhost\t"), "driver_name"),
 ])
 def test_normalize_rejects(kw, option):
     with pytest.raises(InvalidInput) as err:
         L.LibvirtIfaceResource(base_params(**kw)).normalize()
     assert err.value.option == option
+
+
+def test_floor_on_a_network_interface_is_accepted():
+    d = L.LibvirtIfaceResource(base_params(type="network", source="default",
+                                           bandwidth={"inbound": {"average": 10, "floor": 5}})).normalize()
+    assert d["bandwidth"] == {"inbound": {"average": 10, "floor": 5}}
 
 
 def test_resolve_vf_from_sysfs(tmp_path):
@@ -285,3 +296,34 @@ def test_bad_domain_names_refused(name):
 def test_domain_names_libvirt_accepts_are_kept():
     for name in ("vm1", "my vm", "db-01.example", "0f3b1c2e-1111-2222-3333-444455556666"):
         assert L.LibvirtIfaceResource({"domain": name, "mac": MAC}).normalize()["domain"] == name
+
+
+class _NoInterface(_libvirt.libvirt.libvirtError if _libvirt.libvirt else Exception):
+    def __init__(self, code):  # pylint: disable=super-init-not-called
+        self.code = code
+
+    def get_error_code(self):
+        return self.code
+
+
+class _Conn:
+    def __init__(self, known, code=_libvirt.ERR_NO_INTERFACE):
+        self.known, self.code = known, code
+
+    def interfaceLookupByName(self, name):  # noqa: N802 - libvirt's name
+        if name not in self.known:
+            raise _NoInterface(self.code)
+        return object()
+
+
+@pytest.mark.skipif(_libvirt.libvirt is None, reason="libvirt-python")
+def test_source_must_be_an_interface_of_libvirts_host(tmp_path):
+    (tmp_path / "sys" / "class" / "net" / "br-local").mkdir(parents=True)
+    res = L.LibvirtIfaceResource(base_params(type="bridge", source="br-x"), root=str(tmp_path))
+    res.virt.conn = _Conn({"br-lv"})
+    with pytest.raises(NotFound, match=r"^source: 'br-nope' is not a network interface on libvirt's host"):
+        res.require_host_interface("br-nope")
+    res.require_host_interface("br-lv")  # libvirt's interface driver knows it
+    res.require_host_interface("br-local")  # a netcf backend knows configured ones only: sysfs has it
+    res.virt.conn = _Conn(set(), code=_libvirt.ERR_NO_SUPPORT)
+    res.require_host_interface("br-nope")  # no interface driver: no answer, libvirt checks at apply

@@ -55,6 +55,22 @@ def test_normalize_refuses_naming_option_and_value(kw, option):
     assert repr(kw[option]) in err.value.msg
 
 
+@pytest.mark.parametrize("option", ["active", "autostart"])
+def test_absent_with_active_or_autostart_is_a_contradiction(option):
+    with pytest.raises(InvalidInput, match=r"^%s: True contradicts state=absent" % option) as err:
+        N.LibvirtSriovNetworkResource(params(state="absent", pf=None, **{option: True})).normalize()
+    assert err.value.option == option
+    # false (or not given) is what absent means: accepted
+    assert N.LibvirtSriovNetworkResource(params(state="absent", active=False, autostart=False)).normalize()
+
+
+@pytest.mark.parametrize("uri", ["", "not a uri", "qemu:///system\n", "qemu:///system\x00", "qemu:/system"])
+def test_uri_refused_before_connecting(uri):
+    with pytest.raises(InvalidInput, match="^uri: ") as err:
+        N.LibvirtSriovNetworkResource(params(uri=uri))
+    assert err.value.option == "uri"
+
+
 def test_plan_refuses_a_pf_that_is_not_a_network_interface(tmp_path):
     (tmp_path / "sys" / "class" / "net" / "enp1s0").mkdir(parents=True)
     res = N.LibvirtSriovNetworkResource(params(pf="enp9s0"), root=str(tmp_path))

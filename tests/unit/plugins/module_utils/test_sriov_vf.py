@@ -87,8 +87,8 @@ def test_rate_needs_pf_up():
 
 @pytest.mark.parametrize("want,msg", [
     (desired(8), r"numvfs: 8 is above sriov_totalvfs 7 of PF enp1s0 \(0000:01:00.0\)"),
-    (desired(vfs=[{"vf": 3, "trust": True}]), r"vfs: 3 is out of range: PF enp1s0 has 3 VFs \(0..2\)"),
-    (desired(0, vfs=[{"vf": 0, "trust": True}]), r"vfs: 0 is out of range: PF enp1s0 has no VFs"),
+    (desired(vfs=[{"vf": 3, "trust": True}]), r"vfs\[3\]\.vf: 3 is out of range: PF enp1s0 has 3 VFs \(0..2\)"),
+    (desired(0, vfs=[{"vf": 0, "trust": True}]), r"vfs\[0\]\.vf: 0 is out of range: PF enp1s0 has no VFs"),
 ])
 def test_bad_input(want, msg):
     with pytest.raises(InvalidInput, match=msg):
@@ -101,10 +101,20 @@ def test_bad_input(want, msg):
     ({"vf": 1, "mac": "01:00:5e:00:00:01"}, r"vfs\[1\].mac: .* multicast"),
     ({"vf": -1}, r"vfs.vf: -1 is not a VF index"),
     ({"vf": 0, "min_tx_rate": 200, "max_tx_rate": 100}, r"min_tx_rate: 200 is above max_tx_rate 100"),
+    # IFLA_VF_RATE is __u32 Mbit/s: a larger rate was an untyped struct.error at apply
+    ({"vf": 0, "max_tx_rate": 2 ** 32}, r"vfs\[0\]\.max_tx_rate: 4294967296 is out of range \(0-4294967295"),
+    ({"vf": 0, "min_tx_rate": 2 ** 32}, r"vfs\[0\]\.min_tx_rate: 4294967296 is out of range"),
+    ({"vf": 0, "vlan": 2 ** 32}, r"vfs\[0\]\.vlan: 4294967296 is out of range"),
+    ({"vf": 0, "vlan": 10, "qos": 2 ** 32}, r"vfs\[0\]\.qos: 4294967296 is out of range"),
+    ({"vf": 2 ** 32}, r"vfs\[4294967296\]\.vf: 4294967296 is out of range"),
 ])
 def test_bad_vf_input(item, msg):
     with pytest.raises(InvalidInput, match=msg):
         normalize_vf(item)
+
+
+def test_u32_rates_accepted():
+    assert normalize_vf({"vf": 0, "min_tx_rate": 0, "max_tx_rate": 2 ** 32 - 1})["max_tx_rate"] == 2 ** 32 - 1
 
 
 def test_vf_in_use_blocks_reset_unless_force():
