@@ -86,21 +86,31 @@ def check_every_step(make, snap, steps, after=False, method="apply_operation"):
 
 
 _VOLATILE = ("stats", "stats64", "operstate", "linkmode", "carrier_changes", "carrier_up_count",
-             "carrier_down_count", "flags", "linkinfo_slave_data_lacp", "addr_info_volatile")
+             "carrier_down_count", "flags", "linkinfo_slave_data_lacp", "addr_info_volatile",
+             "preferred_life_time", "valid_life_time",
+             # a bridge's timers tick by themselves
+             "hello_timer", "tcn_timer", "topology_change_timer", "gc_timer")
+
+
+def _is_kernel_ipv6(entry):
+    """An IPv6 link-local address or route: the kernel adds it when a link comes up (after
+    duplicate address detection, so at a moment of its own), no module writes it."""
+    text = str(entry.get("local") or entry.get("dst") or "")
+    return entry.get("family") == "inet6" and entry.get("scope") == "link" or text.startswith("fe80:")
 
 
 def _scrub(value):
     if isinstance(value, dict):
-        return {k: _scrub(v) for k, v in value.items() if k not in _VOLATILE
-                and k not in ("preferred_life_time", "valid_life_time")}
+        return {k: _scrub(v) for k, v in value.items() if k not in _VOLATILE}
     if isinstance(value, list):
-        return [_scrub(v) for v in value]
+        return [_scrub(v) for v in value if not (isinstance(v, dict) and _is_kernel_ipv6(v))]
     return value
 
 
 def netns_state(ns):
     """Links (with their details), addresses and routes of a namespace, as ``ip -j`` shows them
-    (counters, operstate and lifetimes left out: they move by themselves)."""
+    (counters, operstate, lifetimes, bridge timers and the kernel's IPv6 link-local addresses and
+    routes left out: they move by themselves)."""
     out = {}
     for what in (("-d", "link", "show"), ("addr", "show"), ("route", "show", "table", "all")):
         text = ns.ip("-j", *what, check=False) if what[0] != "-d" else ns.ip("-d", "-j", "link", "show")
