@@ -371,7 +371,7 @@ def replay(root: str = "/", log: Any = None) -> dict[str, Any]:
     engine, then the files, then their reloads. Each step is logged (``log(text)``); a failed
     step does not stop the others. Returns the report (also kept at LAST_REPORT) and closes
     the checkpoint. Nothing to do (no checkpoint open): an empty report."""
-    from ansible_collections.kvmnet.hypervisor.plugins.module_utils._engine import Operation, restore_to
+    from ansible_collections.kvmnet.hypervisor.plugins.module_utils._engine import Operation, error_text, restore_to
 
     say = log or (lambda text: None)
     checkpoint = open_checkpoint(root)
@@ -396,7 +396,7 @@ def replay(root: str = "/", log: Any = None) -> dict[str, Any]:
                               "; STILL DIFFERENT: " + "; ".join(Operation(**op).describe() for op in remaining)
                               if remaining else ""))
         except Exception as exc:  # log it and go on with the others
-            text = exc.msg if isinstance(exc, KvmnetError) else "%s: %s" % (type(exc).__name__, exc)
+            text = error_text(exc)
             report["errors"].append({"what": what, "error": text})
             say("%s: FAILED to roll back: %s" % (what, text))
         finally:

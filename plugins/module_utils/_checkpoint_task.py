@@ -35,6 +35,7 @@ from ansible_collections.kvmnet.hypervisor.plugins.module_utils import (
     _checkpoint_units,
     _files,
 )
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils._engine import error_text
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._command import run_command
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._errors import (
     BackendUnavailable,
@@ -173,7 +174,7 @@ def start(params: dict[str, Any], library: list[Any]) -> dict[str, Any]:
                 units = _checkpoint_units.arm(checkpoint)
             checkpoint.commit()
         except BaseException as exc:
-            problem = exc.msg if isinstance(exc, KvmnetError) else "%s: %s" % (type(exc).__name__, exc)
+            problem = error_text(exc)
             cleanup = ""
             try:
                 _checkpoint_units.disarm(root)

@@ -164,13 +164,12 @@ class Resource:
             try:
                 self.apply_operation(op)
             except Exception as exc:  # untyped too: what was applied before it must not be lost
-                text = exc.msg if isinstance(exc, KvmnetError) else "unexpected %s: %s" % (type(exc).__name__, exc)
                 raise ApplyFailed(
-                    "%s failed: %s%s" % (op.describe(), text,
+                    "%s failed: %s%s" % (op.describe(), error_text(exc),
                                          "; applied before it: " + "; ".join(a.describe() for a in applied)
                                          if applied else ""),
                     applied=[a.to_dict() for a in applied],
-                    failed=op.to_dict(),
+                    failed_step=op.to_dict(),
                     cause=exc.kind if isinstance(exc, KvmnetError) else BackendUnavailable.kind,
                 ) from exc
             applied.append(op)
@@ -281,6 +280,11 @@ def execute(resource: Resource, check_mode: bool = False) -> dict[str, Any]:
     return result
 
 
+def error_text(exc: BaseException) -> str:
+    """What a failure says: a typed error's message, else ``unexpected <type>: <text>``."""
+    return exc.msg if isinstance(exc, KvmnetError) else "unexpected %s: %s" % (type(exc).__name__, exc)
+
+
 def restore_to(resource: Resource, before: dict[str, Any] | None,
                desired: dict[str, Any]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Plan from the host as it is now back to ``before`` and apply it; returns ``(reverted,
@@ -308,13 +312,13 @@ def rollback(resource: Resource, before: dict[str, Any] | None, desired: dict[st
     from ansible_collections.kvmnet.hypervisor.plugins.module_utils import _files
 
     error = exc if isinstance(exc, KvmnetError) else BackendUnavailable(
-        "%s: unexpected %s: %s" % (resource.diff_header(), type(exc).__name__, exc))
+        "%s: %s" % (resource.diff_header(), error_text(exc)))
     details = dict(error.details) if isinstance(error, ApplyFailed) else {}
     if isinstance(error, VerificationFailed):  # everything was applied; the read-back differs
-        details = {"applied": [op.to_dict() for op in operations], "failed": {"action": "verify",
+        details = {"applied": [op.to_dict() for op in operations], "failed_step": {"action": "verify",
                    "target": resource.diff_header(), "remaining": error.details.get("remaining", [])}}
     applied = details.get("applied", [])
-    failed = details.get("failed") or (operations[len(applied)].to_dict() if len(applied) < len(operations) else None)
+    failed = details.get("failed_step") or (operations[len(applied)].to_dict() if len(applied) < len(operations) else None)
     cause = details.get("cause", error.kind)
     reverted: list[dict[str, Any]] = []
     remaining: list[dict[str, Any]] = []
@@ -334,7 +338,7 @@ def rollback(resource: Resource, before: dict[str, Any] | None, desired: dict[st
             undo, remaining = restore_to(resource, before, desired)
             reverted += undo
     except Exception as undo_exc:  # the rollback itself failed: say what stands
-        problem = undo_exc.msg if isinstance(undo_exc, KvmnetError) else "%s: %s" % (type(undo_exc).__name__, undo_exc)
+        problem = error_text(undo_exc)
     back = problem is None and not remaining
     text = error.msg if isinstance(error, ApplyFailed) else "%s failed: %s" % (
         Operation(**failed).describe() if failed else resource.diff_header(), error.msg)
@@ -347,7 +351,7 @@ def rollback(resource: Resource, before: dict[str, Any] | None, desired: dict[st
     else:
         text += "; rolled back, but the host still differs from its state before the run: %s" % "; ".join(
             Operation(**op).describe() for op in remaining)
-    return ApplyFailed(text, failed=failed, applied=applied, reverted=reverted, remaining=remaining,
+    return ApplyFailed(text, failed_step=failed, applied=applied, reverted=reverted, remaining=remaining,
                        rolled_back=back, rollback_error=problem, cause=cause, changed=not back)
 
 
@@ -367,8 +371,6 @@ def run(module: Any, resource_class: type[Resource]) -> None:
             exception=exc.import_error, error=exc.kind, **exc.details)
     except KvmnetError as exc:
         details = dict(exc.details)
-        if "failed" in details:  # the failed step: Ansible's own ``failed`` (true) would overwrite it
-            details["failed_step"] = details.pop("failed")
         module.fail_json(msg=exc.msg, error=exc.kind, exception=traceback.format_exc(),
                          changed=bool(details.pop("changed", False)), **details)
     except Exception as exc:  # a bug or an untyped backend error: still a result, never a traceback

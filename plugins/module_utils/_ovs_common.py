@@ -421,8 +421,8 @@ def raise_on_failures(failures: list[str], what: str, applied: list[dict[str, An
     if failures:
         raise ApplyFailed("%s: ovs-vswitchd could not set up %s" % (what, "; ".join(failures)),
                           interface_errors=failures, applied=list(applied or []),
-                          failed={"action": "vswitchd_setup", "target": failures[0].split(":")[0],
-                                  "errors": failures})
+                          failed_step={"action": "vswitchd_setup", "target": failures[0].split(":")[0],
+                                       "errors": failures})
 
 
 def ifnames(names: list[tuple[str, Any]]) -> None:
@@ -471,16 +471,16 @@ class OvsResource(Resource):
             details = {k: v for k, v in exc.details.items() if k != "committed"}
             if exc.details.get("committed"):
                 raise ApplyFailed(exc.msg, applied=applied + [op.to_dict() for op in operations],
-                                  failed={"action": "vswitchd_apply", "target": what}, cause=exc.kind,
+                                  failed_step={"action": "vswitchd_apply", "target": what}, cause=exc.kind,
                                   **details) from exc
-            raise ApplyFailed(exc.msg, applied=applied, failed={"action": "commit", "target": what},
+            raise ApplyFailed(exc.msg, applied=applied, failed_step={"action": "commit", "target": what},
                               cause=exc.kind, unchanged=not applied and not self.db.uncertain, **details) from exc
         applied += [op.to_dict() for op in operations]
         try:
             failures = interface_failures(self.db, interfaces)
         except KvmnetError as exc:
             raise ApplyFailed("%s: %s" % (what, exc.msg), applied=applied,
-                              failed={"action": "vswitchd_setup", "target": what}, cause=exc.kind) from exc
+                              failed_step={"action": "vswitchd_setup", "target": what}, cause=exc.kind) from exc
         raise_on_failures(failures, what, applied)
 
     def restore_desired(self, before: dict[str, Any] | None, desired: dict[str, Any]) -> dict[str, Any]:

@@ -258,7 +258,7 @@ class OvsPatchResource(OvsResource):
                 action(op)
             except KvmnetError as exc:
                 raise ApplyFailed("%s failed: %s" % (op.describe(), exc.msg), applied=[a.to_dict() for a in applied],
-                                  failed=op.to_dict(), cause=exc.kind) from exc
+                                  failed_step=op.to_dict(), cause=exc.kind) from exc
             applied.append(op)
 
         for op in operations:

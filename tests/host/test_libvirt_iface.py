@@ -279,7 +279,7 @@ def _rollback_sweep(libvirtd, dom, steps, **kw):
     for after in (False, True):
         errors += check_every_step(make, lambda: domain_state(dom), steps, after=after)
     for err in errors:
-        assert err.details["failed"]["target"] == "%s/%s" % (dom.name(), MAC)
+        assert err.details["failed_step"]["target"] == "%s/%s" % (dom.name(), MAC)
         assert err.details["cause"] == "backend_unavailable"  # the injected error is untyped: typed now
     return errors
 
@@ -317,7 +317,7 @@ def test_real_libvirt_refusal_names_the_failed_step(libvirtd, libvirt_domains, h
     with pytest.raises(ApplyFailed) as err:
         run_iface(libvirtd, dom.name(), source=host_links["ve0"])
     assert err.value.details["applied"] == [] and err.value.details["rolled_back"] is True
-    assert err.value.details["failed"]["flags"] == ["live"] and host_links["ve0"] in err.value.msg
+    assert err.value.details["failed_step"]["flags"] == ["live"] and host_links["ve0"] in err.value.msg
     assert domain_state(dom) == before
 
 

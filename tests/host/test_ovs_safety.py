@@ -153,7 +153,7 @@ def test_bridge_port_vswitchd_refuses_is_rolled_back(ovs):
     details = err.value.details
     assert exact(ovs)() == before
     assert details["rolled_back"] is True and details["changed"] is False
-    assert details["failed"]["action"] == "vswitchd_setup" and details["failed"]["target"] == "nosuchdev0"
+    assert details["failed_step"]["action"] == "vswitchd_setup" and details["failed_step"]["target"] == "nosuchdev0"
     assert [op["action"] for op in details["applied"]] == ["modify_port", "add_port"]
     assert {(op["action"], op["target"]) for op in details["reverted"]} == {("modify_port", "vm1"),
                                                                             ("delete_port", "nosuchdev0")}
@@ -294,7 +294,7 @@ def test_bond_member_vswitchd_refuses_is_rolled_back(bonded):
     details = err.value.details
     assert exact(bonded)() == before
     assert details["rolled_back"] is True and details["changed"] is False
-    assert details["failed"]["target"] == "nosuch0" and "nosuch0" in err.value.msg
+    assert details["failed_step"]["target"] == "nosuch0" and "nosuch0" in err.value.msg
 
 
 def test_bond_delete_rolled_back(bonded):
@@ -356,8 +356,8 @@ def test_patch_end_vswitchd_refuses_is_rolled_back(bridges):
     details = err.value.details
     assert exact(bridges)() == before
     assert details["rolled_back"] is True and details["changed"] is False
-    assert details["failed"]["action"] == "vswitchd_setup" and details["failed"]["target"] == "pb"
-    assert details["failed"]["errors"][0].startswith("pb: ") and "pb: " in err.value.msg
+    assert details["failed_step"]["action"] == "vswitchd_setup" and details["failed_step"]["target"] == "pb"
+    assert details["failed_step"]["errors"][0].startswith("pb: ") and "pb: " in err.value.msg
 
 
 def test_patch_refuses_bad_names(bridges):

@@ -102,7 +102,7 @@ def test_bind_fails_at_each_step_and_is_rolled_back(tree):
     assert [o["action"] for o in plan] == ["set_driver_override", "unbind", "probe"]
     for after in (False, True):
         errors = check_every_step(make, snap, 3, after=after)
-        assert [e.details["failed"]["action"] for e in errors] == ["set_driver_override", "unbind", "probe"]
+        assert [e.details["failed_step"]["action"] for e in errors] == ["set_driver_override", "unbind", "probe"]
         reverted = [[r["action"] for r in e.details["reverted"]] for e in errors]
         assert reverted == ([[], ["set_driver_override"], ["set_driver_override"]] if not after
                             else [["set_driver_override"]] * 3)

@@ -64,7 +64,7 @@ def sweep(make, snap, steps):
 def assert_names_steps(errors, steps):
     for err in errors:
         details = err.details
-        assert details["failed"]["action"] and "reverted" in details
+        assert details["failed_step"]["action"] and "reverted" in details
         assert details["rolled_back"] is True and details["remaining"] == []
     # a failure after the last step leaves everything applied: all of it is reverted
     last = errors[-1].details

@@ -122,7 +122,7 @@ def test_rollback_at_each_step_sysfs_files_and_pf(pf_on_tree):
         ("set_drivers_autoprobe", name), ("write_file", "/etc/kvmnet/sriov/0000:01:00.0.json")]
     for after in (False, True):
         errors = check_every_step(make, snap, 2, after=after)
-        assert [e.details["failed"]["action"] for e in errors] == ["set_drivers_autoprobe", "write_file"]
+        assert [e.details["failed_step"]["action"] for e in errors] == ["set_drivers_autoprobe", "write_file"]
     # after both steps: the file restored byte for byte by the journal, then autoprobe set back
     assert [r["action"] for r in errors[1].details["reverted"]] == ["restore_file", "set_drivers_autoprobe"]
     res = execute(make(lambda cls: cls))

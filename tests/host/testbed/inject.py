@@ -77,7 +77,7 @@ def check_every_step(make, snap, steps, after=False, method="apply_operation"):
         details = err.details
         assert details["rolled_back"] is True, "step %d: %s" % (k, err.msg)
         assert details["changed"] is False
-        assert details["failed"], "step %d: no failed step named" % k
+        assert details["failed_step"], "step %d: no failed step named" % k
         assert "injected failure" in err.msg
         if method == "apply_operation":  # the failed step is never counted as applied
             assert len(details["applied"]) == k - 1, "step %d: applied %r" % (k, details["applied"])

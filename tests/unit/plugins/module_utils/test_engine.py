@@ -175,7 +175,7 @@ def test_failure_at_each_step_rolls_the_host_back():
         err = info.value
         assert host == before, "step %d" % k
         assert len(err.details["applied"]) == k - 1
-        assert err.details["failed"]["target"] == sorted(want)[k - 1]
+        assert err.details["failed_step"]["target"] == sorted(want)[k - 1]
         assert err.details["rolled_back"] is True and err.details["changed"] is False
         assert err.details["remaining"] == []
         # what was undone: the applied steps, and the half of the failed one
@@ -189,7 +189,7 @@ def test_failure_names_failed_and_applied_steps():
         execute(ManyResource({"items": {"a": None, "b": {"color": "red"}}}, host, fail_at=2))
     err = info.value
     assert err.details["applied"] == [{"action": "delete", "target": "a"}]
-    assert err.details["failed"] == {"action": "create", "target": "b", "color": "red"}
+    assert err.details["failed_step"] == {"action": "create", "target": "b", "color": "red"}
     assert err.details["reverted"] == [{"action": "create", "target": "a", "color": "red"}]
     assert err.msg.startswith("create b failed: backend says no; applied before it: delete a; rolled back")
 
@@ -230,7 +230,7 @@ def test_verification_failure_is_rolled_back():
         execute(resource)
     assert info.value.details["cause"] == "verification_failed"
     assert "modify a (color: drifted -> blue)" in info.value.msg
-    assert info.value.details["failed"]["action"] == "verify"
+    assert info.value.details["failed_step"]["action"] == "verify"
     # the drifting backend cannot be put back either: the result says so
     assert info.value.details["changed"] is True
 

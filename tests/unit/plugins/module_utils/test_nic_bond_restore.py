@@ -129,7 +129,7 @@ def sweep(tmp_path, build, options, root=None):
             assert now == before, "k=%d after=%s: %s\nbefore %r\nnow    %r" % (k, after, err.msg, before, now)
             details = err.details
             assert details["rolled_back"] is True and details["changed"] is False, err.msg
-            assert len(details["applied"]) == k - 1 and details["failed"]["action"] == plan[k - 1]
+            assert len(details["applied"]) == k - 1 and details["failed_step"]["action"] == plan[k - 1]
             assert ("injected failure %s step %d" % ("after" if after else "at", k)) in err.msg
             errors.append(err)
     # and without a failure: applied, converged
@@ -257,6 +257,6 @@ def test_a_failure_inside_the_move_address_step_is_rolled_back(tmp_path):
     with pytest.raises(ApplyFailed) as info:
         execute(res)
     details = info.value.details
-    assert details["failed"]["action"] == "move_address" and details["rolled_back"] is True
+    assert details["failed_step"]["action"] == "move_address" and details["rolled_back"] is True
     assert ("br1", "10.0.0.5/24") not in model.snapshot()["addrs"]
     assert model.snapshot() == before

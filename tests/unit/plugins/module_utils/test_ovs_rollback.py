@@ -213,7 +213,7 @@ class Untouched(Resource):
     def apply(self, operations):
         self.params["gone"] = True
         raise ApplyFailed("database: the connection was lost before the transaction was sent", applied=[],
-                          failed={"action": "commit", "target": "x"}, cause="backend_unavailable",
+                          failed_step={"action": "commit", "target": "x"}, cause="backend_unavailable",
                           unchanged=self.params["unchanged"])
 
 

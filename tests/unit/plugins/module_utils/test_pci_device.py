@@ -107,7 +107,7 @@ def test_failure_at_each_step_is_rolled_back(sysfs, k, after):
     with pytest.raises(ApplyFailed) as err:
         execute(Failing(params(), root=str(sysfs.parent)))
     details = err.value.details
-    assert details["failed"]["action"] == BIND[k - 1].action
+    assert details["failed_step"]["action"] == BIND[k - 1].action
     assert details["applied"] == [op.to_dict() for op in BIND[:k - 1]]
     assert details["rolled_back"] is True and details["changed"] is False, err.value.msg
     assert read_pci_device(str(sysfs), ADDR)["driver_override"] is None

@@ -344,6 +344,6 @@ def test_failure_at_each_step_puts_the_pf_back(tmp_path, monkeypatch, commands):
             details = err.value.details
             assert details["rolled_back"] is True and details["changed"] is False, err.value.msg
             assert [o["action"] for o in details["applied"]] == plan[:k - 1]
-            assert details["failed"]["action"] == plan[k - 1] and "injected" in err.value.msg
+            assert details["failed_step"]["action"] == plan[k - 1] and "injected" in err.value.msg
             assert details["reverted"] or (k == 1 and not after)
             assert sriov_snapshot(root, nl) == before, (k, after, err.value.msg)
