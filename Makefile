@@ -47,7 +47,7 @@ UNIT_JOBS   ?= 2
 
 TEST_STAGES := setup build sanity units lint docs host molecule
 
-.PHONY: help setup build srclink sanity units lint docs host molecule lab lab-down bench test clean
+.PHONY: help setup build srclink sanity units lint changelog docs host molecule lab lab-down bench test clean
 
 help: ## list the targets
 	@echo "kvmnet.hypervisor - make targets (venv: $(VENV), ANSIBLE_COLLECTIONS_PATH=$(SRC_ROOT))"
@@ -87,10 +87,14 @@ sanity: $(STAMP) ## ansible-test sanity --venv --python 3.11 on a real copy in b
 	@# judged by the outer repo's index (where build/ is ignored) and every test would be skipped.
 	cd $(ACT) && git init -q . && ansible-test sanity --venv --python $(PYVER) $(SANITY_ARGS)
 
-lint: srclink ## ansible-lint (offline, production profile) + antsibull-changelog lint
+lint: srclink ## ansible-lint (offline, production profile) + antsibull-changelog lint + CHANGELOG.rst up to date
 	cd $(REPO) && ansible-lint --offline --profile production
 	cd $(REPO) && antsibull-changelog lint
 	cd $(REPO) && antsibull-changelog lint-changelog-yaml changelogs/changelog.yaml
+	bash $(REPO)/scripts/changelog.sh check
+
+changelog: srclink ## regenerate CHANGELOG.rst from changelogs/ (after adding a fragment; scripts/changelog.sh)
+	bash $(REPO)/scripts/changelog.sh update
 
 docs: build ## ansible-doc renders every module from the built artifact + antsibull-docs lint
 	@set -e; cd $(REPO); n=0; failed=""; \
