@@ -68,12 +68,13 @@ srclink: $(STAMP) ## symlink tree build/src/ansible_collections/kvmnet/hyperviso
 	@mkdir -p $(dir $(SRC_LINK))
 	@ln -sfn $(REPO) $(SRC_LINK)
 
-build: srclink ## galaxy build into build/dist and install into build/collections
+build: srclink ## galaxy build into build/dist and install into build/collections; check the tarball
 	rm -rf $(DIST) $(INSTALLED)
 	mkdir -p $(DIST) $(INSTALLED)
 	cd $(REPO) && ansible-galaxy collection build --force --output-path $(DIST) .
 	ANSIBLE_COLLECTIONS_PATH=$(INSTALLED) ansible-galaxy collection install --offline --force -p $(INSTALLED) $(DIST)/$(NAMESPACE)-$(NAME)-*.tar.gz
 	@ls -l $(DIST)
+	cd $(REPO) && KVMNET_DIST=$(DIST) python -m pytest -p no:cacheprovider -q tests/packaging
 
 # ------------------------------------------------------------------ static checks
 sanity: $(STAMP) ## ansible-test sanity --venv --python 3.11 on a real copy in build/act

@@ -1,3 +1,6 @@
+# Copyright (c) kvmnet.hypervisor contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Offline stand-in for the get-pip.py that ansible-test downloads before each venv it makes.
 
 scripts/setup.sh copies this file to ~/.ansible/test/cache/get_pip_<pip version>.py, where

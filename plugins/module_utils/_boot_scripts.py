@@ -1,5 +1,6 @@
 # Copyright (c) kvmnet.hypervisor contributors
-# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Small boot-time re-apply scripts and systemd/udev units written by sriov_vf and irq_affinity.
 
 Why scripts at all: SR-IOV VF settings are lost whenever the PF driver (re)loads, and IRQ

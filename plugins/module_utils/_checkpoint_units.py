@@ -1,5 +1,6 @@
 # Copyright (c) kvmnet.hypervisor contributors
-# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The systemd units that roll an open checkpoint back by themselves.
 
 Nothing here depends on the ssh session or on the module's process: systemd runs the

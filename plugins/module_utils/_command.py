@@ -1,5 +1,6 @@
 # Copyright (c) kvmnet.hypervisor contributors
-# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The one way the collection runs a program: an argument list, a timeout, a typed error.
 
 Only where no API exists: ``modprobe`` with module options, ``nmcli`` / ``networkctl`` reloads,

@@ -1,5 +1,6 @@
 # Copyright (c) kvmnet.hypervisor contributors
-# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Options several modules share, each with its one default, merged into the modules' specs.
 
 A module adds a group to its own options, as community.docker merges ``DOCKER_COMMON_ARGS``::

@@ -1,5 +1,6 @@
 # Copyright (c) kvmnet.hypervisor contributors
-# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Channel counts (``ethtool -l`` / ``ethtool -L``) through the SIOCETHTOOL ioctl, no process.
 
 pyroute2 0.7.2 has no ethtool-netlink channels API (0.9 does), so the one API both floors

@@ -1,5 +1,6 @@
 # Copyright (c) kvmnet.hypervisor contributors
-# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The irq_affinity resource: a NIC's queue IRQs, RPS/XPS, channels, irqbalance (seed pattern 5).
 
 By hand: ``ethtool -L eth0 combined 4``; ``grep eth0 /proc/interrupts``; ``echo 2 >

@@ -1,5 +1,6 @@
 # Copyright (c) kvmnet.hypervisor contributors
-# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The libvirt_hostdev resource: one PCI ``<hostdev>`` of a domain, keyed by its host PCI address.
 
 Whole-device PCI passthrough (pattern 6) for devices that are not SR-IOV VFs (for VFs prefer

@@ -1,5 +1,6 @@
 # Copyright (c) kvmnet.hypervisor contributors
-# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The libvirt_iface resource: one ``<interface>`` of a domain, keyed by MAC (or alias).
 
 Two views of the domain are managed: the persistent definition (``config``) and the running

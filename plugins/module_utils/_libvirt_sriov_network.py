@@ -1,5 +1,6 @@
 # Copyright (c) kvmnet.hypervisor contributors
-# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The libvirt_sriov_network resource: a libvirt network that is a pool of the VFs of one PF.
 
 ``<network><name>N</name><forward mode='hostdev' managed='yes'><pf dev='enp1s0'/></forward></network>``:

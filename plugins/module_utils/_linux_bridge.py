@@ -1,5 +1,6 @@
 # Copyright (c) kvmnet.hypervisor contributors
-# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The linux_bridge resource: a host Linux bridge and its ports (pattern 1 of the seed, host side).
 
 What ``ip link add br0 type bridge; ip link set eth0 master br0; ip link set br0 up`` do by

@@ -1,5 +1,6 @@
 # Copyright (c) kvmnet.hypervisor contributors
-# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The macvtap resource: one MacVTap link on a lower device (pattern 3 of the seed).
 
 What ``ip link add link eth1 name macvtap0 type macvtap mode bridge``, ``ip link set

@@ -1,5 +1,6 @@
 # Copyright (c) kvmnet.hypervisor contributors
-# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Netlink through pyroute2, in the host's namespace or inside a named network namespace.
 
 Only the API that pyroute2 0.7.2 (the floor: Debian 12's python3-pyroute2) and 0.9.x share is

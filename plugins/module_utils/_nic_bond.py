@@ -1,5 +1,6 @@
 # Copyright (c) kvmnet.hypervisor contributors
-# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The nic_bond resource: a Linux bond of host NICs, optionally under a Linux bridge that
 carries the host's address (pattern 11 of the seed: ``mode=1 miimon=100``, bond0 -> br1 with
 IPADDR/NETMASK), applied over netlink and persisted for the network stack in use.

@@ -1,5 +1,6 @@
 # Copyright (c) kvmnet.hypervisor contributors
-# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """nic_bond with NetworkManager running: the hand-over of a plan, and nmcli to apply it.
 
 NetworkManager owns the links of the profiles it runs: when it re-reads the keyfiles nic_bond

@@ -1,5 +1,6 @@
 # Copyright (c) kvmnet.hypervisor contributors
-# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The ovs_bond resource: a bonded port on an Open vSwitch bridge (pattern 9).
 
 ``ovs-vsctl add-bond br0 bond0 eth2 eth3 lacp=active; set port bond0 bond_mode=balance-slb``

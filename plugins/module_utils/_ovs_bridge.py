@@ -1,5 +1,6 @@
 # Copyright (c) kvmnet.hypervisor contributors
-# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The ovs_bridge resource: an Open vSwitch bridge and, optionally, its ports (pattern 8).
 
 What ``ovs-vsctl add-br br0; add-port br0 eth1; set port tap1 tag=3`` do by hand, in one

@@ -1,5 +1,6 @@
 # Copyright (c) kvmnet.hypervisor contributors
-# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """NetworkManager keyfiles for a bond, its members (ports) and the bridge above it.
 
 Pure: :func:`render` maps a bond configuration (see ``_persist_net``) to ``{path: content}``

@@ -1,5 +1,6 @@
 # Copyright (c) kvmnet.hypervisor contributors
-# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The sriov_vf resource: a PF's virtual functions and their attributes (pattern 7 of the seed).
 
 By hand: ``echo 7 > /sys/class/net/enp1s0/device/sriov_numvfs`` (or ``modprobe igb max_vfs=7``),

@@ -1,5 +1,6 @@
 # Copyright (c) kvmnet.hypervisor contributors
-# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The vhost_net resource: the in-kernel virtio-net back end (seed pattern 2).
 
 By hand: ``modprobe vhost_net``, ``echo vhost_net >> /etc/modules-load.d/...``,

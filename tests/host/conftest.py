@@ -1,3 +1,6 @@
+# Copyright (c) kvmnet.hypervisor contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Host integration tests (tier 2): real kernel, real Open vSwitch, real libvirtd. Run as root:
 
     PYTHONPATH=build/src ANSIBLE_COLLECTIONS_PATH=build/src .venv/bin/pytest tests/host

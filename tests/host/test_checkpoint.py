@@ -1,5 +1,6 @@
 # Copyright (c) kvmnet.hypervisor contributors
-# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Checkpoints on real components: netlink in a netns, a private OVS, a private libvirtd, files.
 
 The checkpoint is started through ansible-playbook (so lib/ is copied from AnsiballZ's zip)

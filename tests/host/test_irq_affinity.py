@@ -1,5 +1,6 @@
 # Copyright (c) kvmnet.hypervisor contributors
-# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """irq_affinity on this machine's real IRQs: the queue IRQs of a virtio-net NIC of the host.
 
 IRQs belong to the host, not to a network namespace, so this tier uses the host's own NIC:

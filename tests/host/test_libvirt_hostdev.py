@@ -1,5 +1,6 @@
 # Copyright (c) kvmnet.hypervisor contributors
-# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """libvirt_hostdev against the test bed's private libvirtd: the persistent definition of a stopped
 and of a running (paused) domain, check mode, and bad input refused with the domain XML untouched.
 

@@ -1,5 +1,6 @@
 # Copyright (c) kvmnet.hypervisor contributors
-# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """libvirt_iface against the test bed's private libvirtd (qemu driver, TCG, disk-less domains),
 which runs in its own network namespace: bridges, veths and the OVS bridge are made there.
 

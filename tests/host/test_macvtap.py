@@ -1,5 +1,6 @@
 # Copyright (c) kvmnet.hypervisor contributors
-# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """macvtap on the real kernel: a fresh network namespace with a veth pair as the lower device.
 
 The engine is driven directly (execute) and through ansible-playbook (check mode, --diff, errors);

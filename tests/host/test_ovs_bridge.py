@@ -1,5 +1,6 @@
 # Copyright (c) kvmnet.hypervisor contributors
-# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """ovs_bridge against a private Open vSwitch (userspace datapath) in a fresh network namespace.
 
 Every assertion reads OVSDB back with ovs-vsctl (the test's own eyes, not the module's) or sends

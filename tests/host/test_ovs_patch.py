@@ -1,5 +1,6 @@
 # Copyright (c) kvmnet.hypervisor contributors
-# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """ovs_patch on a private Open vSwitch: patch pair and veth pair between br0 and br1 carry traffic.
 
 VM A hangs off br0, VM B off br1 (veth ends moved into their own namespaces); they reach each

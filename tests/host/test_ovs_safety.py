@@ -1,5 +1,6 @@
 # Copyright (c) kvmnet.hypervisor contributors
-# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Issue 12 for the OVS modules: a failed run is rolled back, errors are typed, bad names refused.
 
 Each scenario snapshots the private OVS (``ovsdb_state``: every table as ovsdb-client dumps it;

@@ -1,5 +1,6 @@
 # Copyright (c) kvmnet.hypervisor contributors
-# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """pci_device on this machine: the in-use guard and bad input against the real sysfs (never
 writing it: an unbind here would take the machine's own NIC away), and the three bind steps
 failing one by one on a sysfs tree under a test root, rolled back to the same sysfs values.

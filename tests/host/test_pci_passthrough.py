@@ -1,5 +1,6 @@
 # Copyright (c) kvmnet.hypervisor contributors
-# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """PCI passthrough pieces on this machine: the node-device tree from the private libvirtd, and the
 pci_device preflight on the real sysfs (this kernel has no IOMMU: binding must be refused, nothing
 written). Check mode only, so that a machine WITH an IOMMU never gets a real device unbound here.

@@ -1,5 +1,6 @@
 # Copyright (c) kvmnet.hypervisor contributors
-# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Rollback of the netlink / sysfs modules (issue 12): a failure injected at every step boundary
 of a realistic plan (before the k-th step, and after it did its work) leaves the host exactly as
 it was: the namespace's links, addresses and routes (``netns_state``) plus every link's admin

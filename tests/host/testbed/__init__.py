@@ -1,3 +1,6 @@
+# Copyright (c) kvmnet.hypervisor contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """kvmnet.hypervisor host test bed (tier 2): real network namespaces, private Open vSwitch and
 libvirtd instances, and an ansible-playbook runner. Used by tests/host/conftest.py (fixtures in
 testbed.fixtures) and by the benchmark; every resource is named/prefixed ``kvt-`` and cleaned up.

@@ -1,3 +1,6 @@
+# Copyright (c) kvmnet.hypervisor contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """pytest fixtures of the host test bed. tests/host/conftest.py does ``from testbed.fixtures import *``;
 a benchmark or another conftest can do the same (with tests/host on sys.path).
 

@@ -1,3 +1,6 @@
+# Copyright (c) kvmnet.hypervisor contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Failure injection at step boundaries, and host snapshots to compare before / after.
 
 ``fail_at(cls, k)`` subclasses a Resource so that its k-th step raises :class:`InjectedFailure`

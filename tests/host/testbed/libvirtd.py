@@ -1,3 +1,6 @@
+# Copyright (c) kvmnet.hypervisor contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """A private libvirtd (qemu:///system driver, TCG) + virtlogd, and disk-less test domains.
 
 Isolation: both daemons run in their own network namespace (``netns``, a fresh kvt- Netns by

@@ -1,3 +1,6 @@
+# Copyright (c) kvmnet.hypervisor contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Throwaway network namespaces with helpers for veth pairs, bridges and taps inside them.
 
 Every namespace is named ``kvt-<owner pid hex>-<n>`` so that a later run can reap the namespaces of

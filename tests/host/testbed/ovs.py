@@ -1,3 +1,6 @@
+# Copyright (c) kvmnet.hypervisor contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """A private Open vSwitch: its own ovsdb-server + ovs-vswitchd, db, sockets, pidfiles and logs.
 
 Debian's openvswitch-switch binaries, no kernel datapath: ovs-vswitchd runs with --disable-system,

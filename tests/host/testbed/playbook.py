@@ -1,3 +1,6 @@
+# Copyright (c) kvmnet.hypervisor contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Run tasks through a real ``ansible-playbook`` (connection local) and hand back per-task results.
 
     res = run_playbook([{"name": "touch", "ansible.builtin.file": {"path": p, "state": "touch"}}], diff=True)

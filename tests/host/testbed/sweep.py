@@ -1,3 +1,6 @@
+# Copyright (c) kvmnet.hypervisor contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The bad-input sweep's machinery: mutations drawn from a module's own argument spec, and the
 judgement of one run (refused, naming the option, host unchanged) -- the module-specific parts
 (valid base parameters, name classes, ranges, contradicting pairs, the test bed) live in

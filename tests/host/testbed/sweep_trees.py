@@ -1,3 +1,6 @@
+# Copyright (c) kvmnet.hypervisor contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Host trees under a test root (``Resource(params, root=...)``) for the bad-input sweep: the
 parts of /sys, /proc, /lib/modules the sysfs-family modules read, shaped like the ones their
 unit tests build (tests/unit/plugins/module_utils/test_sysfs.py make_tree, test_pci_device,

@@ -1,3 +1,6 @@
+# Copyright (c) kvmnet.hypervisor contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 # Test-bed callback: records every task result of a playbook run as JSON for the tests to assert on.
 # Enabled by tests/host/testbed/playbook.py (ANSIBLE_CALLBACKS_ENABLED=kvt_results, results file in
 # KVT_RESULTS_FILE); the stdout callback stays the default one so a failing test shows the usual log.

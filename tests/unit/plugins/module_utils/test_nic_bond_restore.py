@@ -1,5 +1,6 @@
 # Copyright (c) kvmnet.hypervisor contributors
-# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """nic_bond rollback: a failure injected at every step boundary of realistic plans (before the
 k-th step and after it did its work) leaves the host model exactly as it was, and the failure
 names failed / applied / reverted.

@@ -1,5 +1,6 @@
 # Copyright (c) kvmnet.hypervisor contributors
-# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Rolling back the OVS resources (pure): the restore target of each resource, planned from the
 state a run left (predicted), leads back to the state read before; planned from that state, it
 is no change at all. The host tier (tests/host/test_ovs_safety.py) proves it on a real OVS."""

@@ -1,5 +1,6 @@
 # Copyright (c) kvmnet.hypervisor contributors
-# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The boot-time SR-IOV re-apply script (kvmnet-sriov-apply), run for real as a process on a
 fake sysfs, with a fake ``ip`` on PATH that only knows the interface names that exist.
 
