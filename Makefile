@@ -25,6 +25,10 @@ SRC_ROOT  := $(BUILD)/src
 SRC_LINK  := $(SRC_ROOT)/ansible_collections/$(NAMESPACE)/$(NAME)
 DIST      := $(BUILD)/dist
 INSTALLED := $(BUILD)/collections
+# tests/ee/execution-environment.yml + the tarball are staged in build/ee-def; ansible-builder
+# writes the EE build context (Containerfile, _build/) to build/ee
+EE_DEF    := $(BUILD)/ee-def
+EE_CTX    := $(BUILD)/ee
 ACT_ROOT  := $(BUILD)/act
 ACT       := $(ACT_ROOT)/ansible_collections/$(NAMESPACE)/$(NAME)
 STAMP     := $(VENV)/.kvmnet-requirements.sha256
@@ -68,13 +72,18 @@ srclink: $(STAMP) ## symlink tree build/src/ansible_collections/kvmnet/hyperviso
 	@mkdir -p $(dir $(SRC_LINK))
 	@ln -sfn $(REPO) $(SRC_LINK)
 
-build: srclink ## galaxy build into build/dist and install into build/collections; check the tarball
-	rm -rf $(DIST) $(INSTALLED)
-	mkdir -p $(DIST) $(INSTALLED)
+build: srclink ## galaxy build into build/dist, install into build/collections, EE build context in build/ee, check all three
+	rm -rf $(DIST) $(INSTALLED) $(EE_DEF) $(EE_CTX)
+	mkdir -p $(DIST) $(INSTALLED) $(EE_DEF)
 	cd $(REPO) && ansible-galaxy collection build --force --output-path $(DIST) .
 	ANSIBLE_COLLECTIONS_PATH=$(INSTALLED) ansible-galaxy collection install --offline --force -p $(INSTALLED) $(DIST)/$(NAMESPACE)-$(NAME)-*.tar.gz
 	@ls -l $(DIST)
-	cd $(REPO) && KVMNET_DIST=$(DIST) python -m pytest -p no:cacheprovider -q tests/packaging
+	@# the execution environment for AWX/AAP: only its build context (no container engine here)
+	cp $(REPO)/tests/ee/execution-environment.yml $(EE_DEF)/
+	cp $(DIST)/$(NAMESPACE)-$(NAME)-*.tar.gz $(EE_DEF)/$(NAMESPACE)-$(NAME).tar.gz
+	ansible-builder create --file $(EE_DEF)/execution-environment.yml --context $(EE_CTX) --output-filename Containerfile
+	cd $(REPO) && KVMNET_DIST=$(DIST) KVMNET_INSTALLED=$(INSTALLED) KVMNET_EE_CONTEXT=$(EE_CTX) \
+	  python -m pytest -p no:cacheprovider -q tests/packaging
 
 # ------------------------------------------------------------------ static checks
 sanity: $(STAMP) ## ansible-test sanity --venv --python 3.11 on a real copy in build/act

@@ -1,11 +1,13 @@
 # Copyright (c) kvmnet.hypervisor contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""The built collection tarball carries the licence and the changelog."""
+"""The built collection tarball carries the licence, the changelog and the EE metadata."""
 
 from __future__ import annotations
 
 import json
+
+import yaml
 
 SPDX = b"# SPDX-License-Identifier: GPL-3.0-or-later"
 LICENCE_LINE = b"# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)"
@@ -41,3 +43,9 @@ def test_every_plugin_file_has_the_spdx_header(tarball):
 def test_changelog_is_in_the_tarball(tarball, repo):
     assert tarball.get("CHANGELOG.rst") == (repo / "CHANGELOG.rst").read_bytes()
 
+
+def test_ee_metadata_names_files_that_are_in_the_tarball(tarball):
+    meta = yaml.safe_load(tarball["meta/execution-environment.yml"])
+    assert set(meta["dependencies"]) == {"python", "system"}
+    for path in meta["dependencies"].values():
+        assert path in tarball, f"meta/execution-environment.yml names {path}, not in the tarball"
