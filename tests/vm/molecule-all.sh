@@ -5,7 +5,7 @@
 #
 #   1. takes the machine's VM lock (a second run waits), cleans stale VMs of dead runs
 #   2. refuses to start next to a VM that stays up (lab VM, interactive converge); VMs of
-#      another live run are waited for (tests/vm/vm-up.sh)
+#      another live run are waited for (playbooks/molecule/files/vm-up.sh)
 #   3. builds the guest image if its inputs changed (cached in $KVMNET_VM_CACHE)
 #   4. `molecule test` per scenario (create, converge, idempotence, verify, reboot, verify,
 #      destroy); destroy always runs, and leftovers are removed by pid after each scenario
@@ -63,10 +63,10 @@ for d in "$VM_RUN"/*/; do
 done
 if [ -n "$busy" ] && [ "${KVMNET_VM_ALLOW_PARALLEL:-0}" != 1 ]; then
   vm_die "VM(s)$busy still running (lab or interactive molecule): stop them first
-       (make lab-down / tests/vm/vm-down.sh NAME), or set KVMNET_VM_ALLOW_PARALLEL=1"
+       (make lab-down / playbooks/molecule/files/vm-down.sh NAME), or set KVMNET_VM_ALLOW_PARALLEL=1"
 fi
 
-# boot retries of this run (tests/vm/vm-restart.sh appends one line per retried boot)
+# boot retries of this run (playbooks/molecule/files/vm-restart.sh appends one line per retried boot)
 RETRY_LOG=$VM_RUN/boot-retries.log
 RETRY_SKIP=$(cat "$RETRY_LOG" 2>/dev/null | wc -l)
 
@@ -92,7 +92,7 @@ for s in "${SCENARIOS[@]}"; do
   T=$(date +%s)
   # every output line gets the seconds since the scenario started (for the step timings)
   if [ "${KVMNET_VM_VERBOSE:-0}" = 1 ]; then out=/dev/stderr; else out=/dev/null; fi
-  timeout --kill-after=60 "$STO" "$VM_DIR/molecule.sh" "$s" test </dev/null 2>&1 |
+  timeout --kill-after=60 "$STO" "$LAB_DIR/molecule.sh" "$s" test </dev/null 2>&1 |
     while IFS= read -r line; do printf '%5d %s\n' $(( $(date +%s) - T )) "$line"; done | tee "$log" >"$out"
   rc=${PIPESTATUS[0]}
   SECS[$s]=$(( $(date +%s) - T ))
