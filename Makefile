@@ -137,7 +137,8 @@ host: srclink ## tier 2: pytest tests/host as root (real kernel, netns, private 
 	if [ $$rc = 5 ]; then echo "host: no tests collected in tests/host (the host tier is not written yet)"; fi; \
 	exit $$rc
 
-molecule: srclink ## tier 3: Molecule scenarios on qemu VMs (tests/vm/molecule-all.sh)
+# build first: the last entry, user-repo, installs the built tarball (tests/molecule-user/run.sh)
+molecule: build ## tier 3: Molecule scenarios on qemu VMs + the sample user repo (tests/vm/molecule-all.sh)
 	@$(call run_owned_script,tests/vm/molecule-all.sh)
 
 lab: setup srclink ## set up what is missing (idempotent), boot the lab VM, run playbooks/hypervisor.yml (tests/vm/lab-up.sh)

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# `make lab`: boot one lab hypervisor VM (Debian 12 under qemu, the NIC layout of
-# tests/vm/vm-up.sh), run playbooks/hypervisor.yml against it with the lab inventory
+# `make lab`: boot one lab hypervisor VM (Debian 12 under qemu, the collection's VM platform:
+# playbooks/molecule/files/vm-up.sh, NIC layout in docs/molecule.md), run playbooks/hypervisor.yml against it with the lab inventory
 # (tests/vm/lab/: inventory.yml, group_vars/hypervisors.yml), print what got configured,
 # and leave the VM running. Run it again to re-apply (idempotent); `make lab-down` stops it.
 #
@@ -34,10 +34,10 @@ if [ -f "$PLAYBOOK" ]; then
   VENV=$(vm_venv)
   export PATH="$VENV/bin:$PATH"
   ANSIBLE_COLLECTIONS_PATH=$(vm_collection_path); export ANSIBLE_COLLECTIONS_PATH
-  export ANSIBLE_CONFIG=$VM_DIR/lab/ansible.cfg
+  export ANSIBLE_CONFIG=$LAB_DIR/lab/ansible.cfg
   vm_log "ansible-playbook $PLAYBOOK"
   T=$(date +%s)
-  ansible-playbook -i "$VM_DIR/lab/inventory.yml" "$PLAYBOOK" "$@" || rc=$?
+  ansible-playbook -i "$LAB_DIR/lab/inventory.yml" "$PLAYBOOK" "$@" || rc=$?
   vm_log "playbook finished in $(( $(date +%s) - T )) s (rc=$rc)"
 else
   vm_log "no $PLAYBOOK yet: showing the VM's network state only"

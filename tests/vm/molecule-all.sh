@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # Tier 3: run every Molecule VM scenario, one at a time (2 cores: never two VMs at once).
 #
-# usage: tests/vm/molecule-all.sh [SCENARIO...]     (default: every extensions/molecule/*/molecule.yml)
+# usage: tests/vm/molecule-all.sh [SCENARIO...]     (default: every extensions/molecule/*/molecule.yml,
+#                                                   then user-repo)
+#   user-repo: the sample user repo tests/molecule-user (its run.sh installs the built tarball
+#   build/dist/*.tar.gz and runs its scenario with nothing from the source tree); always last
 #
 #   1. takes the machine's VM lock (a second run waits), cleans stale VMs of dead runs
 #   2. refuses to start next to a VM that stays up (lab VM, interactive converge); VMs of
-#      another live run are waited for (tests/vm/vm-up.sh)
+#      another live run are waited for (playbooks/molecule/files/vm-up.sh)
 #   3. builds the guest image if its inputs changed (cached in $KVMNET_VM_CACHE)
 #   4. `molecule test` per scenario (create, converge, idempotence, verify, reboot, verify,
 #      destroy); destroy always runs, and leftovers are removed by pid after each scenario
@@ -21,7 +24,13 @@ set -uo pipefail
 LOGS=${KVMNET_VM_LOGS:-$REPO_ROOT/build/vm-logs}
 STO=${KVMNET_VM_SCENARIO_TIMEOUT:-1200}
 MOLDIR=$REPO_ROOT/extensions/molecule
+USER_REPO=user-repo
 mkdir -p "$LOGS"
+
+# scenario_dir S: the directory of scenario S's playbooks
+scenario_dir() {
+  if [ "$1" = "$USER_REPO" ]; then echo "$REPO_ROOT/tests/molecule-user/molecule/default"; else echo "$MOLDIR/$1"; fi
+}
 
 if [ $# -gt 0 ]; then
   SCENARIOS=("$@")
@@ -43,7 +52,8 @@ else
   # (the longest) last
   mapfile -t SCENARIOS < <(printf '%s\n' "${SCENARIOS[@]}" | grep -x kernel
     printf '%s\n' "${SCENARIOS[@]}" | grep -vx 'kernel\|hypervisor'
-    printf '%s\n' "${SCENARIOS[@]}" | grep -x hypervisor)
+    printf '%s\n' "${SCENARIOS[@]}" | grep -x hypervisor
+    echo "$USER_REPO")
 fi
 [ ${#SCENARIOS[@]} -gt 0 ] || vm_die "no scenarios under extensions/molecule/"
 VENV=$(vm_venv)
@@ -63,10 +73,10 @@ for d in "$VM_RUN"/*/; do
 done
 if [ -n "$busy" ] && [ "${KVMNET_VM_ALLOW_PARALLEL:-0}" != 1 ]; then
   vm_die "VM(s)$busy still running (lab or interactive molecule): stop them first
-       (make lab-down / tests/vm/vm-down.sh NAME), or set KVMNET_VM_ALLOW_PARALLEL=1"
+       (make lab-down / playbooks/molecule/files/vm-down.sh NAME), or set KVMNET_VM_ALLOW_PARALLEL=1"
 fi
 
-# boot retries of this run (tests/vm/vm-restart.sh appends one line per retried boot)
+# boot retries of this run (playbooks/molecule/files/vm-restart.sh appends one line per retried boot)
 RETRY_LOG=$VM_RUN/boot-retries.log
 RETRY_SKIP=$(cat "$RETRY_LOG" 2>/dev/null | wc -l)
 
@@ -81,8 +91,8 @@ for s in "${SCENARIOS[@]}"; do
   missing=""
   # a scenario may run another scenario's playbooks (provisioner.playbooks in molecule.yml)
   for f in converge verify; do
-    p=$(awk -v k="$f" '$1 == k":" { print $2; exit }' "$MOLDIR/$s/molecule.yml" 2>/dev/null)
-    [ -f "$MOLDIR/$s/${p:-$f.yml}" ] || missing+=" ${p:-$f.yml}"
+    p=$(awk -v k="$f" '$1 == k":" { print $2; exit }' "$(scenario_dir "$s")/molecule.yml" 2>/dev/null)
+    [ -f "$(scenario_dir "$s")/${p:-$f.yml}" ] || missing+=" ${p:-$f.yml}"
   done
   if [ -n "$missing" ]; then
     RESULT[$s]="FAIL (incomplete:$missing)"; SECS[$s]=0; FAILED=$((FAILED + 1))
@@ -92,7 +102,9 @@ for s in "${SCENARIOS[@]}"; do
   T=$(date +%s)
   # every output line gets the seconds since the scenario started (for the step timings)
   if [ "${KVMNET_VM_VERBOSE:-0}" = 1 ]; then out=/dev/stderr; else out=/dev/null; fi
-  timeout --kill-after=60 "$STO" "$VM_DIR/molecule.sh" "$s" test </dev/null 2>&1 |
+  if [ "$s" = "$USER_REPO" ]; then cmd=("$REPO_ROOT/tests/molecule-user/run.sh" test)
+  else cmd=("$LAB_DIR/molecule.sh" "$s" test); fi
+  timeout --kill-after=60 "$STO" "${cmd[@]}" </dev/null 2>&1 |
     while IFS= read -r line; do printf '%5d %s\n' $(( $(date +%s) - T )) "$line"; done | tee "$log" >"$out"
   rc=${PIPESTATUS[0]}
   SECS[$s]=$(( $(date +%s) - T ))

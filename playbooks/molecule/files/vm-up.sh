@@ -1,18 +1,18 @@
 #!/usr/bin/env bash
 # Boot one throw-away lab hypervisor VM from the cached image (copy-on-write overlay).
 #
-# usage: tests/vm/vm-up.sh NAME SSH_PORT [--iommu 0|1] [--igb 0|1] [--mq 0|1]
-#                                        [--mem MiB] [--smp N] [--no-wait]
+# usage: vm-up.sh NAME SSH_PORT [--iommu 0|1] [--igb 0|1] [--mq 0|1]
+#                                   [--mem MiB] [--smp N] [--no-wait]
 #   --iommu 1   emulated intel-iommu + intel_iommu=on iommu=pt   (default 1: vfio/hostdev work)
 #   --igb 1     Intel 82576 PF with SR-IOV (7 VFs) on a pcie-root-port   (default 1)
 #   --mq 1      4-queue virtio-net with RSS on a multi-queue tap (needs root)   (default 1)
 #   --mem 3072  guest RAM in MiB;  --smp 2  vCPUs (TCG: one host thread per vCPU)
 #   --no-wait   return right after qemu started (default: wait until a real ssh command works)
 #
-# qemu runs with -no-reboot: a reboot inside the guest ends qemu, and tests/vm/vm-restart.sh
-# powers the same VM (same disk, same devices) on again. A warm reset of qemu 10 under TCG
-# with intel-iommu + igb hung the guest's second vCPU at the next boot on these machines
-# (rcu stalls, no ssh); a fresh qemu process boots the guest reliably.
+# qemu runs with -no-reboot: a reboot inside the guest ends qemu, and vm-restart.sh (beside
+# this script) powers the same VM (same disk, same devices) on again. A warm reset of qemu 10
+# under TCG with intel-iommu + igb hung the guest's second vCPU at the next boot on these
+# machines (rcu stalls, no ssh); a fresh qemu process boots the guest reliably.
 #   --group G   VMs of one group (one Molecule scenario) may run together; a VM of another
 #               group makes this wait until it is gone (2 cores: one VM run at a time).
 #               Default: the VM's own name. KVMNET_VM_ALLOW_PARALLEL=1 skips the wait,
@@ -51,7 +51,7 @@ done
 [[ $PORT =~ ^[0-9]+$ ]] || vm_die "bad ssh port '$PORT'"
 GROUP=${GROUP:-$NAME}
 for f in base.qcow2 vmlinuz initrd.img id_ed25519; do
-  [ -s "$VM_CACHE/$f" ] || vm_die "no $VM_CACHE/$f: run tests/vm/build-image.sh first"
+  [ -s "$VM_CACHE/$f" ] || vm_die "no $VM_CACHE/$f: run $VM_DIR/build-image.sh first"
 done
 
 D=$VM_RUN/$NAME
@@ -73,11 +73,11 @@ if [ "${KVMNET_VM_ALLOW_PARALLEL:-0}" != 1 ]; then
   QEND=$(( $(date +%s) + ${KVMNET_VM_QUEUE_TIMEOUT:-2700} )); n=0
   while busy=$(others) && [ -n "$busy" ]; do
     [ $((n % 60)) = 0 ] && vm_log "$NAME waits: VM(s) $(echo $busy) still running (one VM run at a time; KVMNET_VM_ALLOW_PARALLEL=1 overrides)"
-    [ "$(date +%s)" -lt "$QEND" ] || vm_die "$NAME: gave up waiting for $(echo $busy) (stop it: tests/vm/vm-down.sh NAME)"
+    [ "$(date +%s)" -lt "$QEND" ] || vm_die "$NAME: gave up waiting for $(echo $busy) (stop it: $VM_DIR/vm-down.sh NAME)"
     flock -u 8; sleep 5; n=$((n + 5)); flock 8
   done
 fi
-if vm_pid_alive "$D"; then vm_die "VM $NAME already runs (pid $(cat "$D/qemu.pid")); tests/vm/vm-down.sh $NAME"; fi
+if vm_pid_alive "$D"; then vm_die "VM $NAME already runs (pid $(cat "$D/qemu.pid")); $VM_DIR/vm-down.sh $NAME"; fi
 [ -d "$D" ] && "$VM_DIR/vm-down.sh" "$NAME"          # leftovers of a dead VM
 if ss -Hltn "sport = :$PORT" 2>/dev/null | grep -q .; then
   vm_die "port 127.0.0.1:$PORT is already in use"

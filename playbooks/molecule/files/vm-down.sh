@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Stop a VM started by vm-up.sh and delete its overlay, tap and state.
-# usage: tests/vm/vm-down.sh NAME...
+# usage: vm-down.sh NAME...
 # The VM is stopped by the pid in its pid file (checked against qemu's command line),
 # never by process name. Missing VMs are fine (idempotent); always exits 0 unless a
 # process refuses to die.

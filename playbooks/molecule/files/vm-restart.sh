@@ -2,7 +2,7 @@
 # Power a lab VM on again after the guest rebooted (a reboot ends qemu: vm-up.sh uses
 # -no-reboot), with the same disk overlay, devices and ssh port, and wait for ssh.
 #
-# usage: tests/vm/vm-restart.sh NAME [--timeout S]
+# usage: vm-restart.sh NAME [--timeout S]
 #   waits up to S seconds (default 300) for the guest's reboot to end its qemu, then starts
 #   qemu again from $KVMNET_VM_RUN/NAME/args and waits for ssh (KVMNET_VM_BOOT_TIMEOUT, 300 s).
 #   If qemu is still running after S seconds the guest did not reboot: the console's tail is

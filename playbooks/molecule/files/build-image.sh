@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Build (or reuse) the Debian 12 lab guest image for tier-3 tests.
+# Build (or reuse) the Debian 12 hypervisor guest image of the VM platform (the create step of
+# kvmnet.hypervisor.molecule.create runs it; it needs root).
 #
-# usage: tests/vm/build-image.sh [--check|--force]
+# usage: build-image.sh [--check|--force]
 #   (none)   build unless the cached image matches the current inputs
 #   --check  exit 0 if the cached image is up to date, 1 if a build is needed
 #   --force  rebuild even if up to date
@@ -38,7 +39,7 @@ case $MODE in
 esac
 
 for t in mmdebstrap mkfs.ext4 qemu-img ssh-keygen gcc make xz; do
-  command -v "$t" >/dev/null || vm_die "missing host tool '$t' (see tests/vm/README.md, host packages)"
+  command -v "$t" >/dev/null || vm_die "missing host tool '$t' (see docs/molecule.md of kvmnet.hypervisor, host packages)"
 done
 [ "$(id -u)" = 0 ] || vm_die "build-image.sh must run as root (mmdebstrap, chroot)"
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Stop lab VMs left behind by interrupted runs and remove their overlays and taps.
-# usage: tests/vm/cleanup-stale.sh [--all]
+# usage: cleanup-stale.sh [--all]
 #   default: VM directories whose qemu is gone, and VMs whose owning run (molecule-all.sh,
 #            molecule.sh test) is gone. VMs without an owner (an interactive
 #            `molecule.sh X converge`, the lab VM of lab-up.sh) are reported, not stopped.
@@ -19,7 +19,7 @@ for d in "$VM_RUN"/*/; do
   if [ $ALL = 0 ] && vm_pid_alive "$d"; then
     owner=$(cat "$d/owner" 2>/dev/null || true)
     if [ -z "$owner" ]; then
-      vm_log "VM $n runs without an owning run (interactive or lab VM): left alone (tests/vm/vm-down.sh $n)"
+      vm_log "VM $n runs without an owning run (interactive or lab VM): left alone ($VM_DIR/vm-down.sh $n)"
       continue
     fi
     [ "$owner" != "${KVMNET_VM_OWNER:-}" ] && vm_owner_alive "$owner" && {
