@@ -33,6 +33,9 @@ ACT_ROOT  := $(BUILD)/act
 ACT       := $(ACT_ROOT)/ansible_collections/$(NAMESPACE)/$(NAME)
 STAMP     := $(VENV)/.kvmnet-requirements.sha256
 TIMINGS   := $(BUILD)/timings.txt
+# the docs site: antsibull-docs writes the RST into $(DOCSITE)/rst, Sphinx the HTML into $(DOCSITE)/build/html
+DOCSITE   := $(BUILD)/docsite
+DOCS_PORT ?= 8000
 
 export PATH := $(VENV)/bin:$(PATH)
 export ANSIBLE_COLLECTIONS_PATH := $(SRC_ROOT)
@@ -51,7 +54,7 @@ UNIT_JOBS   ?= 2
 
 TEST_STAGES := setup build sanity units lint docs host molecule
 
-.PHONY: help setup build srclink sanity units lint changelog docs host molecule lab lab-down bench test clean
+.PHONY: help setup build srclink sanity units lint changelog docs docsite docs-serve host molecule lab lab-down bench test clean
 
 help: ## list the targets
 	@echo "kvmnet.hypervisor - make targets (venv: $(VENV), ANSIBLE_COLLECTIONS_PATH=$(SRC_ROOT))"
@@ -106,7 +109,7 @@ lint: srclink ## ansible-lint (offline, production profile) + antsibull-changelo
 changelog: srclink ## regenerate CHANGELOG.rst from changelogs/ (after adding a fragment; scripts/changelog.sh)
 	bash $(REPO)/scripts/changelog.sh update
 
-docs: build ## ansible-doc renders every module from the built artifact + antsibull-docs lint
+docs: build ## ansible-doc renders every module from the built artifact + antsibull-docs lint + docsite
 	@set -e; cd $(REPO); n=0; failed=""; \
 	for f in plugins/modules/*.py; do \
 	  [ -e "$$f" ] || continue; m=$$(basename "$$f" .py); [ "$$m" = __init__ ] && continue; n=$$((n+1)); \
@@ -118,6 +121,36 @@ docs: build ## ansible-doc renders every module from the built artifact + antsib
 	echo "ansible-doc: $$n module(s) checked"; \
 	[ -z "$$failed" ] || { echo "modules whose docs do not render:$$failed"; exit 1; }
 	cd $(REPO) && antsibull-docs lint-collection-docs --plugin-docs .
+	@$(MAKE) -C $(REPO) docsite
+
+# The guides are Markdown (docs/*.md, docs/patterns/*.md; docs/README.md is their index on GitHub).
+# antsibull-docs takes extra docs as RST only, so each guide has a stub docs/docsite/rst/<page>.rst
+# (listed in docs/docsite/extra-docs.yml) and the site gets the Markdown in the stub's place,
+# rendered by myst-parser: one home per page. Sphinx runs with -W: a warning fails the build.
+docsite: srclink ## docs site: antsibull-docs + Sphinx (-W) into build/docsite/build/html
+	@cd $(REPO); t0=$$(date +%s); bad=""; \
+	for f in docs/*.md docs/patterns/*.md; do \
+	  [ "$$f" = docs/README.md ] && continue; p=$${f#docs/}; p=$${p%.md}; \
+	  [ -f docs/docsite/rst/$$p.rst ] || bad="$$bad\n  $$f has no stub docs/docsite/rst/$$p.rst (copy another stub) listed in docs/docsite/extra-docs.yml"; \
+	done; \
+	for s in $$(cd docs/docsite/rst && find . -name '*.rst' | sed 's|^\./||'); do \
+	  [ -f docs/$${s%.rst}.md ] || bad="$$bad\n  docs/docsite/rst/$$s is the stub of docs/$${s%.rst}.md, which does not exist"; \
+	done; \
+	[ -z "$$bad" ] || { echo -e "docsite: guides and their stubs do not match:$$bad"; exit 1; }; \
+	rm -rf $(DOCSITE); mkdir -p -m 755 $(DOCSITE); mkdir -m 700 $(DOCSITE)/rst; \
+	antsibull-docs sphinx-init --use-current --fail-on-error --dest-dir $(DOCSITE) --project $(FQCN) \
+	  --copyright "$(FQCN) contributors" --title $(FQCN) --html-short-title $(FQCN) $(FQCN) >/dev/null; \
+	cat scripts/docsite-conf.py >> $(DOCSITE)/conf.py; \
+	(cd $(DOCSITE) && antsibull-docs --config-file antsibull-docs.cfg collection --use-current --fail-on-error --dest-dir rst $(FQCN)); \
+	site=$(DOCSITE)/rst/collections/$(NAMESPACE)/$(NAME)/docsite; \
+	for s in $$(cd docs/docsite/rst && find . -name '*.rst' | sed 's|^\./||'); do \
+	  rm $$site/$$s; cp docs/$${s%.rst}.md $$site/$${s%.rst}.md; \
+	done; \
+	(cd $(DOCSITE) && sphinx-build -M html rst build -c . -W --keep-going -q); \
+	echo "docsite: $(DOCSITE)/build/html/index.html built in $$(( $$(date +%s) - t0 ))s (view it: make docs-serve)"
+
+docs-serve: docsite ## build the docs site and serve it on http://localhost:8000/ (DOCS_PORT=...)
+	python -m http.server --bind 127.0.0.1 --directory $(DOCSITE)/build/html $(DOCS_PORT)
 
 # ------------------------------------------------------------------ test tiers
 # No unit tests is only acceptable while there is no plugin code to test.

@@ -30,6 +30,8 @@ description:
     covered.
 author:
   - kvmnet.hypervisor contributors (@kvmnet)
+extends_documentation_fragment:
+  - kvmnet.hypervisor.attributes.platform
 attributes:
   check_mode:
     description: In check mode the module does nothing (it reports an open checkpoint) and says so in C(msg).
@@ -116,6 +118,10 @@ seealso:
   - name: Safe changes
     description: Rollback on failure, the checkpoint timeline, what is not covered, clearing a stale checkpoint.
     link: https://github.com/kvmnet/hypervisor/blob/main/docs/safety.md
+  - module: kvmnet.hypervisor.nic_bond
+    description: Host uplink changes, the usual reason to open a checkpoint.
+  - module: kvmnet.hypervisor.ovs_bridge
+    description: Moving the management address onto an OVS bridge, the other one.
 """
 
 EXAMPLES = r"""

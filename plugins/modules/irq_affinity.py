@@ -25,6 +25,8 @@ author:
   - kvmnet.hypervisor contributors (@kvmnet)
 extends_documentation_fragment:
   - kvmnet.hypervisor.attributes
+  - kvmnet.hypervisor.attributes.platform
+  - kvmnet.hypervisor.attributes.action_group
 options:
   interface:
     description: The network interface (host network namespace).
@@ -103,8 +105,13 @@ notes:
   - IRQ affinity needs real MSI queue IRQs; on a VM test bed use a multi-queue virtio-net NIC.
 seealso:
   - name: IRQ tuning pattern
-    description: What to write and what you get.
+    description: NIC interrupts, RPS/XPS, channels and irqbalance - what to write and what you get.
     link: https://github.com/kvmnet/hypervisor/blob/main/docs/patterns/irq_tuning.md
+  - name: Multi-queue virtio-net pattern
+    description: vhost driver with N queues, and the IRQs of those queues.
+    link: https://github.com/kvmnet/hypervisor/blob/main/docs/patterns/virtio_multiqueue.md
+  - module: kvmnet.hypervisor.libvirt_iface
+    description: The number of queues of a guest NIC (I(queues)).
 """
 
 EXAMPLES = r"""

@@ -22,6 +22,8 @@ author:
   - kvmnet.hypervisor contributors (@kvmnet)
 extends_documentation_fragment:
   - kvmnet.hypervisor.attributes
+  - kvmnet.hypervisor.attributes.platform
+  - kvmnet.hypervisor.attributes.action_group
   - kvmnet.hypervisor.libvirt
 options:
   domain:
@@ -66,6 +68,16 @@ options:
       - Seconds to wait for the guest to release a live-detached device; with C(0) it reads back once and does not wait.
     type: int
     default: 10
+seealso:
+  - name: PCI passthrough pattern
+    description: Find the device, bind it to vfio-pci, give it (or an SR-IOV VF) to a guest.
+    link: https://github.com/kvmnet/hypervisor/blob/main/docs/patterns/pci_passthrough.md
+  - module: kvmnet.hypervisor.pci_device
+    description: Bind the device to vfio-pci first (or let libvirt do it with I(managed=true)).
+  - module: kvmnet.hypervisor.libvirt_nodedev_info
+    description: Find the device's PCI address.
+  - module: kvmnet.hypervisor.libvirt_iface
+    description: An SR-IOV VF as a guest network interface (C(type=hostdev)) keeps its MAC and VLAN.
 """
 
 EXAMPLES = r"""

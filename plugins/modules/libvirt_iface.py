@@ -32,6 +32,8 @@ author:
   - kvmnet.hypervisor contributors (@kvmnet)
 extends_documentation_fragment:
   - kvmnet.hypervisor.attributes
+  - kvmnet.hypervisor.attributes.platform
+  - kvmnet.hypervisor.attributes.action_group
   - kvmnet.hypervisor.libvirt
 options:
   domain:
@@ -208,12 +210,25 @@ notes:
   - The host-side objects (Linux bridge, OVS bridge, MacVTap lower device, VFs) must exist; see
     M(kvmnet.hypervisor.macvtap), M(kvmnet.hypervisor.sriov_vf) and the patterns in C(docs/patterns/).
 seealso:
-  - name: Linux bridge pattern
-    description: Host bridge over a NIC, VM interfaces on it.
+  - name: VM side of the host patterns
+    description: libvirt_iface snippets for each host pattern.
+    link: https://github.com/kvmnet/hypervisor/blob/main/docs/patterns/vm_interfaces.md
+  - name: Traditional Linux bridge pattern
+    description: Host bridge over a NIC, VM interfaces with tap + virtio on it.
     link: https://github.com/kvmnet/hypervisor/blob/main/docs/patterns/linux_bridge.md
   - name: Multi-queue virtio-net pattern
-    description: vhost driver with N queues.
+    description: vhost driver with N queues, and the IRQs of those queues.
     link: https://github.com/kvmnet/hypervisor/blob/main/docs/patterns/virtio_multiqueue.md
+  - module: kvmnet.hypervisor.linux_bridge
+    description: The host bridge a C(type=bridge) interface joins.
+  - module: kvmnet.hypervisor.ovs_bridge
+    description: The Open vSwitch bridge a C(type=bridge) interface with I(virtualport=openvswitch) joins.
+  - module: kvmnet.hypervisor.macvtap
+    description: MacVTap links on the host side; a C(type=direct) interface is the guest side.
+  - module: kvmnet.hypervisor.sriov_vf
+    description: The VFs a C(type=hostdev) interface takes.
+  - module: kvmnet.hypervisor.libvirt_sriov_network
+    description: A pool of VFs for C(type=network) interfaces.
 """
 
 EXAMPLES = r"""

@@ -17,13 +17,23 @@ description:
 author:
   - kvmnet.hypervisor contributors (@kvmnet)
 extends_documentation_fragment:
-  - kvmnet.hypervisor.attributes
+  - kvmnet.hypervisor.attributes.info_module
+  - kvmnet.hypervisor.attributes.platform
+  - kvmnet.hypervisor.attributes.action_group
   - kvmnet.hypervisor.libvirt
 options:
   capability:
     description:
       - Only return devices with this capability (C(pci), C(net), ...); the tree always shows all.
     type: str
+seealso:
+  - name: PCI passthrough pattern
+    description: Find the device, bind it to vfio-pci, give it (or an SR-IOV VF) to a guest.
+    link: https://github.com/kvmnet/hypervisor/blob/main/docs/patterns/pci_passthrough.md
+  - module: kvmnet.hypervisor.pci_device
+    description: Bind a device found here to a driver.
+  - module: kvmnet.hypervisor.libvirt_hostdev
+    description: Give a device found here to a guest.
 """
 
 EXAMPLES = r"""

@@ -20,6 +20,8 @@ author:
   - kvmnet.hypervisor contributors (@kvmnet)
 extends_documentation_fragment:
   - kvmnet.hypervisor.attributes
+  - kvmnet.hypervisor.attributes.platform
+  - kvmnet.hypervisor.attributes.action_group
   - kvmnet.hypervisor.libvirt
 options:
   name:
@@ -52,6 +54,17 @@ options:
     description:
       - Start the network when libvirtd starts; left alone when not given.
     type: bool
+seealso:
+  - name: SR-IOV pattern
+    description: What to write and what you get.
+    link: https://github.com/kvmnet/hypervisor/blob/main/docs/patterns/sriov.md
+  - name: PCI passthrough pattern
+    description: Find the device, bind it to vfio-pci, give it (or an SR-IOV VF) to a guest.
+    link: https://github.com/kvmnet/hypervisor/blob/main/docs/patterns/pci_passthrough.md
+  - module: kvmnet.hypervisor.sriov_vf
+    description: Create the VFs of the PF first.
+  - module: kvmnet.hypervisor.libvirt_iface
+    description: Guest interfaces of C(type=network) that take a VF from the pool.
 """
 
 EXAMPLES = r"""

@@ -22,6 +22,8 @@ author:
   - kvmnet.hypervisor contributors (@kvmnet)
 extends_documentation_fragment:
   - kvmnet.hypervisor.attributes
+  - kvmnet.hypervisor.attributes.platform
+  - kvmnet.hypervisor.attributes.action_group
   - kvmnet.hypervisor.netns
 options:
   name:
@@ -54,6 +56,14 @@ options:
       - Administrative state; a new bridge is brought up when not given.
     type: str
     choices: [up, down]
+seealso:
+  - name: Traditional Linux bridge pattern
+    description: Host bridge over a NIC, VM interfaces with tap + virtio on it.
+    link: https://github.com/kvmnet/hypervisor/blob/main/docs/patterns/linux_bridge.md
+  - module: kvmnet.hypervisor.nic_bond
+    description: A bond of host NICs under a bridge that carries the host address, persisted.
+  - module: kvmnet.hypervisor.libvirt_iface
+    description: Guest interfaces on the bridge.
 """
 
 EXAMPLES = r"""

@@ -24,6 +24,8 @@ author:
   - kvmnet.hypervisor developers (@kvmnet)
 extends_documentation_fragment:
   - kvmnet.hypervisor.attributes
+  - kvmnet.hypervisor.attributes.platform
+  - kvmnet.hypervisor.attributes.action_group
   - kvmnet.hypervisor.netns
 options:
   name:
@@ -74,6 +76,8 @@ seealso:
   - name: MacVTap pattern
     description: What to write and what you get, with diagrams.
     link: https://github.com/kvmnet/hypervisor/blob/main/docs/patterns/macvtap.md
+  - module: kvmnet.hypervisor.libvirt_iface
+    description: The guest side, C(type=direct).
 """
 
 EXAMPLES = r"""

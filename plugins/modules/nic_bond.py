@@ -58,6 +58,8 @@ author:
   - kvmnet.hypervisor developers (@kvmnet)
 extends_documentation_fragment:
   - kvmnet.hypervisor.attributes
+  - kvmnet.hypervisor.attributes.platform
+  - kvmnet.hypervisor.attributes.action_group
   - kvmnet.hypervisor.netns
 options:
   name:
@@ -188,6 +190,15 @@ seealso:
   - name: Host bond under a bridge pattern
     description: What to write and what you get, with the files each stack gets.
     link: https://github.com/kvmnet/hypervisor/blob/main/docs/patterns/host_bond_bridge.md
+  - name: Safe changes
+    description: Rollback on failure, the checkpoint timeline, what is not covered, clearing a stale checkpoint.
+    link: https://github.com/kvmnet/hypervisor/blob/main/docs/safety.md
+  - module: kvmnet.hypervisor.linux_bridge
+    description: A bridge without a bond or a host address.
+  - module: kvmnet.hypervisor.ovs_bond
+    description: A bond on an Open vSwitch bridge instead.
+  - module: kvmnet.hypervisor.checkpoint
+    description: Commit-confirm around an uplink change.
 """
 
 EXAMPLES = r"""

@@ -26,6 +26,8 @@ author:
   - kvmnet.hypervisor developers (@kvmnet)
 extends_documentation_fragment:
   - kvmnet.hypervisor.attributes
+  - kvmnet.hypervisor.attributes.platform
+  - kvmnet.hypervisor.attributes.action_group
   - kvmnet.hypervisor.ovsdb
 options:
   name:
@@ -119,6 +121,10 @@ seealso:
   - name: OVS bond pattern
     description: What to write and what you get, with diagrams.
     link: https://github.com/kvmnet/hypervisor/blob/main/docs/patterns/ovs_bond.md
+  - module: kvmnet.hypervisor.ovs_bridge
+    description: The bridge the bond is a port of.
+  - module: kvmnet.hypervisor.nic_bond
+    description: A Linux bond instead.
 """
 
 EXAMPLES = r"""

@@ -29,6 +29,8 @@ author:
   - kvmnet.hypervisor developers (@kvmnet)
 extends_documentation_fragment:
   - kvmnet.hypervisor.attributes
+  - kvmnet.hypervisor.attributes.platform
+  - kvmnet.hypervisor.attributes.action_group
   - kvmnet.hypervisor.ovsdb
 options:
   name:
@@ -167,6 +169,12 @@ seealso:
   - name: Open vSwitch with VLANs pattern
     description: What to write and what you get, with diagrams.
     link: https://github.com/kvmnet/hypervisor/blob/main/docs/patterns/ovs_vlan.md
+  - module: kvmnet.hypervisor.ovs_bond
+    description: A bonded port on the bridge.
+  - module: kvmnet.hypervisor.ovs_patch
+    description: Join two bridges.
+  - module: kvmnet.hypervisor.libvirt_iface
+    description: Guest interfaces on the bridge, with a VLAN tag.
 """
 
 EXAMPLES = r"""

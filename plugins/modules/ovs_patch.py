@@ -22,6 +22,8 @@ author:
   - kvmnet.hypervisor developers (@kvmnet)
 extends_documentation_fragment:
   - kvmnet.hypervisor.attributes
+  - kvmnet.hypervisor.attributes.platform
+  - kvmnet.hypervisor.attributes.action_group
   - kvmnet.hypervisor.ovsdb
   - kvmnet.hypervisor.netns
 options:
@@ -64,6 +66,8 @@ seealso:
   - name: OVS interconnect pattern
     description: What to write and what you get, with diagrams.
     link: https://github.com/kvmnet/hypervisor/blob/main/docs/patterns/ovs_interconnect.md
+  - module: kvmnet.hypervisor.ovs_bridge
+    description: The bridges to join.
 """
 
 EXAMPLES = r"""

@@ -24,6 +24,8 @@ author:
   - kvmnet.hypervisor contributors (@kvmnet)
 extends_documentation_fragment:
   - kvmnet.hypervisor.attributes
+  - kvmnet.hypervisor.attributes.platform
+  - kvmnet.hypervisor.attributes.action_group
 options:
   address:
     description:
@@ -46,6 +48,16 @@ notes:
   - Other devices of the same IOMMU group must be bound to vfio-pci too (or be bridges) before a guest can use the device.
   - The binding does not survive a reboot; the M(kvmnet.hypervisor.pci_device) task belongs in the play run at boot,
     or use C(managed) hostdevs.
+seealso:
+  - name: PCI passthrough pattern
+    description: Find the device, bind it to vfio-pci, give it (or an SR-IOV VF) to a guest.
+    link: https://github.com/kvmnet/hypervisor/blob/main/docs/patterns/pci_passthrough.md
+  - module: kvmnet.hypervisor.libvirt_nodedev_info
+    description: Find the device's PCI address and driver.
+  - module: kvmnet.hypervisor.libvirt_hostdev
+    description: Give the device to a guest.
+  - module: kvmnet.hypervisor.sriov_vf
+    description: Create VFs to bind.
 """
 
 EXAMPLES = r"""

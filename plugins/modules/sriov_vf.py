@@ -26,6 +26,8 @@ author:
   - kvmnet.hypervisor contributors (@kvmnet)
 extends_documentation_fragment:
   - kvmnet.hypervisor.attributes
+  - kvmnet.hypervisor.attributes.platform
+  - kvmnet.hypervisor.attributes.action_group
 options:
   pf:
     description:
@@ -124,6 +126,12 @@ seealso:
   - name: SR-IOV pattern
     description: What to write and what you get.
     link: https://github.com/kvmnet/hypervisor/blob/main/docs/patterns/sriov.md
+  - module: kvmnet.hypervisor.libvirt_sriov_network
+    description: A libvirt network that pools the VFs.
+  - module: kvmnet.hypervisor.libvirt_iface
+    description: A VF as a guest network interface (C(type=hostdev)).
+  - module: kvmnet.hypervisor.pci_device
+    description: Bind a VF to vfio-pci.
 """
 
 EXAMPLES = r"""

@@ -23,6 +23,8 @@ author:
   - kvmnet.hypervisor contributors (@kvmnet)
 extends_documentation_fragment:
   - kvmnet.hypervisor.attributes
+  - kvmnet.hypervisor.attributes.platform
+  - kvmnet.hypervisor.attributes.action_group
 options:
   state:
     description:
@@ -48,6 +50,8 @@ seealso:
   - name: vhost-net pattern
     description: What to write and what you get.
     link: https://github.com/kvmnet/hypervisor/blob/main/docs/patterns/vhost_net.md
+  - module: kvmnet.hypervisor.libvirt_iface
+    description: The guest NIC with the vhost driver (C(driver_name=vhost)).
 """
 
 EXAMPLES = r"""

@@ -784,7 +784,7 @@ def verdicts(bench):
 
 
 def write_doc(text, machine):
-    block = [BEGIN, "", "#### Machine", ""] + ["- %s: %s" % kv for kv in machine] + ["", "#### Results", "", text, END]
+    block = [BEGIN, "", "### Machine", ""] + ["- %s: %s" % kv for kv in machine] + ["", "### Results", "", text, END]
     body = DOC.read_text() if DOC.exists() else ""
     if BEGIN in body and END in body:
         head, rest = body.split(BEGIN, 1)
