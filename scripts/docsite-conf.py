@@ -11,3 +11,6 @@ nitpick_ignore = [
     ('std:ref', 'common_return_values'),
     ('std:ref', 'ansible_configuration_settings'),
 ]
+
+# Links to a section of another guide (safety.md#clearing-a-stale-checkpoint) work as on GitHub.
+myst_heading_anchors = 3
