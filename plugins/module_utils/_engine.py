@@ -366,7 +366,7 @@ def _yaml_literal(value: Any) -> tuple[str, list[str]] | None:
         return None
     lines = value[:-1].split("\n") if value.endswith("\n") else value.split("\n")
     # a block's indentation is taken from its first non-empty line; blank lines must be empty
-    if any(line.strip() == "" and line for line in lines) or next(l for l in lines if l).startswith(" "):
+    if any(line.strip() == "" and line for line in lines) or next(line for line in lines if line).startswith(" "):
         return None
     return ("|" if value.endswith("\n") else "|-"), lines
 

@@ -59,6 +59,11 @@ def live_changeable(field: str, current: dict[str, Any], desired: dict[str, Any]
     return False
 
 
+def _shown(value: Any) -> str:
+    """A field's value in a message (None: unset)."""
+    return "unset" if value is None else str(value)
+
+
 def resolve_vf(pf: str, vf: int, sysfs: str = "/sys") -> str:
     """PCI address of VF ``vf`` of the PF netdev ``pf`` (``<sysfs>/class/net/<pf>/device/virtfn<vf>``)."""
     _canon.ifname(pf, "pf")
@@ -575,16 +580,15 @@ class LibvirtIfaceResource(Resource):
                 for f in self.restart_fields if after["config"].get(f) != after["live"].get(f)}
 
     def warnings(self, after: dict[str, Any] | None, operations: list[Operation]) -> list[str]:
+        """A config-only change waits for the domain's restart, which the module does not do."""
         pending = self.pending_restart(after)
         if not pending:
             return []
-        def show(value: Any) -> str:
-            return "unset" if value is None else str(value)
-
+        fields = "; ".join("%s: defined %s, running %s" % (f, _shown(v["defined"]), _shown(v["running"]))
+                           for f, v in sorted(pending.items()))
         return ["%s: the running domain differs from the persistent definition (%s); the definition takes "
                 "effect when domain %s is shut down and started again (a reboot inside the guest is not enough)"
-                % (self.diff_header(), "; ".join("%s: defined %s, running %s" % (f, show(v["defined"]), show(v["running"]))
-                                                 for f, v in sorted(pending.items())), self.params["domain"])]
+                % (self.diff_header(), fields, self.params["domain"])]
 
     def extra_results(self, after: dict[str, Any] | None) -> dict[str, Any]:
         return {"pending_restart": bool(self.pending_restart(after))}
