@@ -61,6 +61,8 @@ def live_changeable(field: str, current: dict[str, Any], desired: dict[str, Any]
 
 def _shown(value: Any) -> str:
     """A field's value in a message (None: unset)."""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
     return "unset" if value is None else str(value)
 
 

@@ -125,7 +125,8 @@ def test_yaml_text_is_readable():
 
 
 JSON = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.text(),
+    # any text, and text made of what YAML is picky about (multi-line: literal blocks)
+    st.none() | st.booleans() | st.integers() | st.text() | st.text(alphabet=" \n\tab#:-|>'\""),
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
     max_leaves=12)
 
