@@ -106,8 +106,8 @@ def test_bridge_attach_live_changes_and_idempotence(libvirtd, libvirt_domains, h
     assert (dom.XMLDesc(0), dom.XMLDesc(_libvirt.XML_INACTIVE)) == xml_before
     # --diff: the interface's fields as YAML, then its XML in each view as a text diff of its own
     assert "  link_state: down\n" in pred["diff"][0]["before"] and "  link_state: up\n" in pred["diff"][0]["after"]
-    assert [e["before_header"].rsplit("(", 1)[-1] for e in pred["diff"][1:]] == ["persistent definition)",
-                                                                                "running domain)"]
+    views = [e["before_header"].rsplit("(", 1)[-1] for e in pred["diff"][1:]]
+    assert views == ["persistent definition)", "running domain)"]
     for entry in pred["diff"][1:]:
         assert "<link state=\"down\"/>" in entry["before"] and "<link state=\"up\"/>" in entry["after"]
 
