@@ -20,7 +20,9 @@ attributes:
     description: Can run in check mode and return the changed status and operations it would apply, without changing the host.
     support: full
   diff_mode:
-    description: Returns the object's state before and after (C(before)/C(after)) in diff mode.
+    description:
+      - In diff mode, shows the object before and after as YAML, and a unified diff of every file the module
+        writes or removes and of every libvirt XML it changes (the same in check mode).
     support: full
   idempotent:
     description:

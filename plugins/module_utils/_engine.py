@@ -16,9 +16,11 @@ through five verbs, always in this order::
     verify(desired)          read back and re-plan: the plan must now be empty (bounded retries)
 
 ``changed`` is ``bool(plan)``, exactly. Check mode plans and predicts the result with
-:meth:`Resource.predict` instead of applying; the ``diff`` (before/after) and ``operations``
-return values are derived from the same plan in both modes, so ``--check --diff`` shows what a
-real run will do.
+:meth:`Resource.predict` instead of applying; the ``diff`` and ``operations`` return values are
+derived from the same plan in both modes, so ``--check --diff`` shows what a real run will do.
+``diff`` is a list of Ansible diff entries (:func:`diff_entries`): the object before/after as
+YAML text, one entry per file the plan writes or removes (``_files.diff_entries``), one per
+text document of the object (libvirt XML, :meth:`Resource.diff_view`).
 
 :func:`run` is the only place in the collection that calls ``exit_json`` / ``fail_json``.
 Everything below it raises the typed errors of ``_errors`` and can be tested with plain pytest
@@ -27,7 +29,9 @@ through :func:`execute`, without Ansible.
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import time
 import traceback
 from typing import Any
@@ -227,6 +231,20 @@ class Resource:
         """Names the object in the --diff output."""
         return self.__class__.__name__
 
+    def diff_view(self, state: dict[str, Any] | None) -> tuple[dict[str, Any] | None, dict[str, str]]:
+        """``state`` split for ``--diff``: the fields shown as the object's YAML, and the text
+        documents shown as diffs of their own, by header (libvirt XML). Default: the state
+        without ``files`` (every file the plan writes or removes is an entry of its own, from
+        the plan), no documents."""
+        if state is None:
+            return None, {}
+        return {k: v for k, v in state.items() if k != "files"}, {}
+
+    def warnings(self, after: dict[str, Any] | None, operations: list[Operation]) -> list[str]:
+        """What the host still needs and the module did not do (a domain to restart, say), one
+        warning each, from the final (check mode: predicted) state and the plan. Default: none."""
+        return []
+
 
 def execute(resource: Resource, check_mode: bool = False) -> dict[str, Any]:
     """Drive ``resource`` through the contract and return the module result (no Ansible needed).
@@ -241,6 +259,7 @@ def execute(resource: Resource, check_mode: bool = False) -> dict[str, Any]:
         desired = resource.normalize()
         current = resource.read_current()
         operations = resource.plan(current, desired)
+        files_diff = _files.diff_entries(operations, resource.root)  # before anything is applied
         if not operations:
             after = current
         elif check_mode:
@@ -262,23 +281,122 @@ def execute(resource: Resource, check_mode: bool = False) -> dict[str, Any]:
                 for guard in guards:
                     _files.remove_guard(guard)
         extra = resource.extra_results(after)
+        warnings = resource.warnings(after, operations)
     finally:
         resource.close()
-    header = resource.diff_header()
     result: dict[str, Any] = {
         "changed": bool(operations),
         "operations": [op.to_dict() for op in operations],
         "before": current,
         "after": after,
-        "diff": {
-            "before": current if current is not None else {},
-            "after": after if after is not None else {},
-            "before_header": "%s (before)" % header,
-            "after_header": "%s (after)" % header,
-        },
+        "diff": diff_entries(resource, current, after, files_diff),
+        "warnings": warnings,
     }
     result.update(extra)
     return result
+
+
+def diff_entries(resource: Resource, before: dict[str, Any] | None, after: dict[str, Any] | None,
+                 files_diff: list[dict[str, str]]) -> list[dict[str, str]]:
+    """The ``diff`` result: Ansible diff entries whose before/after are texts, which Ansible's
+    callback shows as a unified diff. First the object (its fields as YAML, headed by
+    :meth:`Resource.diff_header`; ``''`` when it does not exist), then ``files_diff`` (one entry per
+    file, headed by its path), then every document of :meth:`Resource.diff_view` that differs."""
+    header = resource.diff_header()
+    fields_before, texts_before = resource.diff_view(before)
+    fields_after, texts_after = resource.diff_view(after)
+    entries = [{"before": yaml_text(fields_before), "after": yaml_text(fields_after),
+                "before_header": header, "after_header": header}]
+    entries += files_diff
+    for name in list(texts_before) + [n for n in texts_after if n not in texts_before]:
+        old, new = texts_before.get(name) or "", texts_after.get(name) or ""
+        if old != new:
+            entries.append({"before": old, "after": new, "before_header": name, "after_header": name})
+    return entries
+
+
+#: strings YAML reads as themselves without quotes (no YAML 1.1 boolean / null, no number)
+_YAML_PLAIN = re.compile(r"[A-Za-z_/][A-Za-z0-9_./-]*\Z")
+_YAML_RESERVED = ("y", "n", "yes", "no", "true", "false", "on", "off", "null")
+
+
+def yaml_text(value: Any) -> str:
+    """``value`` (JSON-like: dicts, lists, scalars) as block-style YAML text, keys sorted, for
+    a diff a person reads; ``''`` for None (no object). Strings that YAML would read as
+    something else are double-quoted (what is not printable escaped); multi-line text is a
+    literal block. A small emitter: the managed host need not have PyYAML."""
+    if value is None:
+        return ""
+    return "".join(line + "\n" for line in _yaml_block(value, 0))
+
+
+def _yaml_block(value: Any, indent: int) -> list[str]:
+    pad = " " * indent
+    if isinstance(value, dict) and value:
+        lines: list[str] = []
+        for key in sorted(value, key=str):
+            lines += _yaml_entry(pad + _yaml_scalar(str(key)) + ":", value[key], indent)
+        return lines
+    if isinstance(value, (list, tuple)) and value:
+        lines = []
+        for item in value:
+            lines += _yaml_entry(pad + "-", item, indent)
+        return lines
+    return [pad + _yaml_scalar(value)]
+
+
+def _yaml_entry(head: str, value: Any, indent: int) -> list[str]:
+    """``head`` (``key:`` or ``-`` at ``indent``) followed by ``value``."""
+    if isinstance(value, (dict, list, tuple)) and value:
+        nested = _yaml_block(value, indent + 2)
+        if head.endswith("-"):  # "- key: value" with the item's other keys under it
+            return [head + " " + nested[0].lstrip()] + nested[1:]
+        return [head] + nested
+    literal = _yaml_literal(value)
+    if literal is not None:
+        indicator, lines = literal
+        return [head + " " + indicator] + [" " * (indent + 2) + line if line else "" for line in lines]
+    return [head + " " + _yaml_scalar(value)]
+
+
+def _yaml_literal(value: Any) -> tuple[str, list[str]] | None:
+    """``("|" or "|-", lines)`` for multi-line text a literal block holds as it is, else None."""
+    if not isinstance(value, str) or "\n" not in value.rstrip("\n") or value.endswith("\n\n"):
+        return None
+    if not all(c == "\n" or c.isprintable() for c in value):  # tabs, YAML 1.1 line breaks: quoted
+        return None
+    lines = value[:-1].split("\n") if value.endswith("\n") else value.split("\n")
+    # a block's indentation is taken from its first non-empty line; blank lines must be empty
+    if any(line.strip() == "" and line for line in lines) or next(line for line in lines if line).startswith(" "):
+        return None
+    return ("|" if value.endswith("\n") else "|-"), lines
+
+
+def _yaml_scalar(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return json.dumps(value)
+    if isinstance(value, dict):
+        return "{}"
+    if isinstance(value, (list, tuple)):
+        return "[]"
+    text = str(value)
+    if _YAML_PLAIN.match(text) and text.lower() not in _YAML_RESERVED:
+        return text
+    return '"%s"' % "".join(_yaml_char(c) for c in text)
+
+
+def _yaml_char(char: str) -> str:
+    """One character inside a double-quoted YAML string: as it is when printable, else escaped."""
+    if char in '"\\':
+        return "\\" + char
+    if char.isprintable():
+        return char
+    code = ord(char)
+    return "\\x%02x" % code if code < 0x100 else "\\u%04x" % code if code < 0x10000 else "\\U%08x" % code
 
 
 def error_text(exc: BaseException) -> str:
@@ -381,4 +499,6 @@ def run(module: Any, resource_class: type[Resource]) -> None:
     else:
         if not module._diff:
             result.pop("diff")
+        for warning in result.pop("warnings"):
+            module.warn(warning)
         module.exit_json(**result)

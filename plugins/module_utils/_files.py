@@ -9,6 +9,9 @@ current content, plans one ``write_file`` / ``remove_file`` operation per file t
 and applies it with write-to-temp + fsync + rename, so a crash never leaves half a file.
 ``root`` (default ``/``) lets tests point everything at a temporary directory.
 
+With ``--diff`` every file a plan writes or removes is shown as its own unified diff
+(:func:`diff_entries`), headed by its path, from the plan: check mode shows the same.
+
 udev and systemd read their rules and units when told to: a plan that writes or removes one
 ends with ``reload_udev`` / ``reload_systemd`` (:func:`plan_reloads`), so the rule or unit is in
 force from this run on, not from the next boot.
@@ -62,6 +65,21 @@ def plan_files(current: dict[str, str | None], desired: dict[str, str | None],
         else:
             ops.append(Operation("write_file", path, mode="%04o" % mode, content=want))
     return ops
+
+
+def diff_entries(operations: list[Operation], root: str = "/") -> list[dict[str, str]]:
+    """One Ansible diff entry per ``write_file`` / ``remove_file`` of ``operations``: the file's
+    text now (``''`` for a file that does not exist) and its planned text (``''`` for a file to
+    remove), both headers the path. Called on the plan before it is applied: a real run and
+    check mode show the same."""
+    entries = []
+    for op in operations:
+        if op.action not in ("write_file", "remove_file"):
+            continue
+        after = op.params["content"] if op.action == "write_file" else ""
+        entries.append({"before": read_text(op.target, root) or "", "after": after,
+                        "before_header": op.target, "after_header": op.target})
+    return entries
 
 
 #: callables ``guard(path, root)`` run before any file is written or removed: the engine's

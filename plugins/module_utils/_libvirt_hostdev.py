@@ -78,6 +78,7 @@ class LibvirtHostdevResource(LibvirtIfaceResource):
     """A PCI hostdev of a libvirt domain (reuses libvirt_iface's connection, apply and verify)."""
 
     parse_device = staticmethod(_libvirt.parse_hostdev)
+    restart_fields = ("managed",)
 
     def diff_header(self) -> str:
         return "hostdev %s of domain %s" % (self.params["source"], self.params["domain"])
@@ -118,12 +119,6 @@ class LibvirtHostdevResource(LibvirtIfaceResource):
         if desired["state"] == "present":
             require_pci_device(self.host_path("/sys/bus/pci/devices/" + desired["source"]), desired["source"])
         return plan_hostdev(current, desired, self.elements)
-
-    def extra_results(self, after: dict[str, Any] | None) -> dict[str, Any]:
-        out = super().extra_results(after)
-        out["pending_restart"] = bool(after and after.get("running") and after.get("config") and after.get("live")
-                                      and after["config"]["managed"] != after["live"]["managed"])
-        return out
 
 
 __all__ = ["LibvirtHostdevResource", "build_hostdev", "plan_hostdev", "flags_value"]

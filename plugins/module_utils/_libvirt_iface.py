@@ -42,6 +42,8 @@ FIELDS = ("type", "source", "source_mode", "portgroup", "virtualport", "managed"
 #: fields qemu/libvirt can change on a running domain (source: see live_changeable)
 LIVE_FIELDS = ("link_state", "bandwidth", "vlan", "portgroup")
 VIEWS = ("config", "live")
+#: how the diff names each view
+VIEW_TITLES = (("config", "persistent definition"), ("live", "running domain"))
 _ALIAS_RE = re.compile(r"^ua-[A-Za-z0-9_-]+$")
 #: queue sizes qemu accepts for virtio-net
 QUEUE_SIZES = (256, 512, 1024)
@@ -56,6 +58,13 @@ def live_changeable(field: str, current: dict[str, Any], desired: dict[str, Any]
         # a new bridge / network is a reconnect of the tap; a new lower dev or PCI device is not
         return current.get("type") in ("bridge", "network") and desired.get("type") in (None, current.get("type"))
     return False
+
+
+def _shown(value: Any) -> str:
+    """A field's value in a message (None: unset)."""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return "unset" if value is None else str(value)
 
 
 def resolve_vf(pf: str, vf: int, sysfs: str = "/sys") -> str:
@@ -348,13 +357,15 @@ class LibvirtIfaceResource(Resource):
     parse_device = staticmethod(_libvirt.parse_interface)
 
     verify_delay = 0.5
+    #: the fields a running domain's device may differ in from the definition until a restart
+    #: (libvirt fills in the alias and target dev of the running one)
+    restart_fields = tuple(f for f in FIELDS if f not in ("alias", "target_dev"))
 
     def __init__(self, params: dict[str, Any], root: str = "/") -> None:
         super().__init__(params, root)
         self.virt = _libvirt.Connection(_canon.libvirt_uri(params.get("uri")))
         self.dom: Any = None
         self.elements: dict[str, Any] = {}
-        self.current: dict[str, Any] | None = None
 
     def open(self) -> None:
         self.virt.open()
@@ -475,8 +486,6 @@ class LibvirtIfaceResource(Resource):
                 iface = _libvirt.parse_interface(elem)
                 iface["xml"] = _libvirt.to_string(elem)
                 current[view] = iface
-        if self.current is None:  # the state before the run, for the diff (verify reads again)
-            self.current = current
         return current
 
     def plan(self, current: dict[str, Any] | None, desired: dict[str, Any]) -> list[Operation]:
@@ -551,21 +560,38 @@ class LibvirtIfaceResource(Resource):
                     after[view] = device
         return after
 
-    def extra_results(self, after: dict[str, Any] | None) -> dict[str, Any]:
-        def text(state: dict[str, Any] | None) -> str:
-            if not state:
-                return ""
-            parts = []
-            for view, title in (("config", "persistent definition"), ("live", "running domain")):
-                if view in state and (view == "config" or state.get("running")):
-                    parts.append("<!-- %s -->\n%s" % (title, (state.get(view) or {}).get("xml") or "<!-- absent -->\n"))
-            return "".join(parts)
+    def diff_view(self, state: dict[str, Any] | None) -> tuple[dict[str, Any] | None, dict[str, str]]:
+        """The device's XML in each view (persistent definition, running domain) is a document
+        of its own; the fields without it are the object."""
+        fields, texts = super().diff_view(state)
+        if fields is None:
+            return fields, texts
+        for view, title in VIEW_TITLES:
+            device = fields.get(view)
+            if device is not None:
+                fields[view] = {k: v for k, v in device.items() if k != "xml"}
+                texts["%s (%s)" % (self.diff_header(), title)] = device["xml"]
+        return fields, texts
 
-        pending = bool(after and after.get("running") and after.get("config") and after.get("live")
-                       and any(after["config"].get(f) != after["live"].get(f) for f in FIELDS if f not in ("alias", "target_dev")))
-        return {
-            "pending_restart": pending,
-            "diff": {"before": text(self.current), "after": text(after),
-                     "before_header": "%s (before)" % self.diff_header(),
-                     "after_header": "%s (after)" % self.diff_header()},
-        }
+    def pending_restart(self, after: dict[str, Any] | None) -> dict[str, dict[str, Any]]:
+        """The fields in which the running domain's device differs from the persistent definition
+        (a config-only change that waits for the next start of the domain), as
+        ``{field: {"running": x, "defined": y}}``."""
+        if not (after and after.get("running") and after.get("config") and after.get("live")):
+            return {}
+        return {f: {"running": after["live"].get(f), "defined": after["config"].get(f)}
+                for f in self.restart_fields if after["config"].get(f) != after["live"].get(f)}
+
+    def warnings(self, after: dict[str, Any] | None, operations: list[Operation]) -> list[str]:
+        """A config-only change waits for the domain's restart, which the module does not do."""
+        pending = self.pending_restart(after)
+        if not pending:
+            return []
+        fields = "; ".join("%s: defined %s, running %s" % (f, _shown(v["defined"]), _shown(v["running"]))
+                           for f, v in sorted(pending.items()))
+        return ["%s: the running domain differs from the persistent definition (%s); the definition takes "
+                "effect when domain %s is shut down and started again (a reboot inside the guest is not enough)"
+                % (self.diff_header(), fields, self.params["domain"])]
+
+    def extra_results(self, after: dict[str, Any] | None) -> dict[str, Any]:
+        return {"pending_restart": bool(self.pending_restart(after))}

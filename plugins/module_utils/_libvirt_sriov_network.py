@@ -154,6 +154,22 @@ class LibvirtSriovNetworkResource(Resource):
                 after["xml"] = op.params["xml"]
         return after
 
+    def diff_view(self, state: dict[str, Any] | None) -> tuple[dict[str, Any] | None, dict[str, str]]:
+        """The persistent definition's XML is a document of its own; the fields without it are the object."""
+        fields, texts = super().diff_view(state)
+        if fields is not None and fields.get("xml") is not None:
+            texts["%s (persistent definition)" % self.diff_header()] = fields.pop("xml")
+        return fields, texts
+
+    def warnings(self, after: dict[str, Any] | None, operations: list[Operation]) -> list[str]:
+        """A new definition of an active network waits for its restart, which the module does not do."""
+        if not any("restart_needed" in op.changes for op in operations):
+            return []
+        name = self.params["name"]
+        return ["network %s is active and runs its old definition until it is restarted (virsh net-destroy %s; "
+                "virsh net-start %s), which takes its VFs away from the running guests that use them"
+                % (name, name, name)]
+
     def apply_operation(self, op: Operation) -> None:
         what = "network %r: %s" % (op.target, op.action)
         conn = self.virt.conn

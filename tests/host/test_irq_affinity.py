@@ -17,6 +17,7 @@ import subprocess
 import sys
 
 import pytest
+from testbed.util import object_diff
 
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils import _boot_scripts as boot
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._engine import execute
@@ -109,7 +110,7 @@ def test_through_ansible_check_diff_and_bad_input(saved_affinity, run_playbook):
     real = run_playbook([task], diff=True)
     assert not real.failed, str(real)
     assert all(affinity(irq) == target for irq in QUEUE_IRQS)
-    assert all(v["cpus"] == target for v in real["irq"].diff["after"]["irqs"].values())
+    assert all(v["cpus"] == target for v in object_diff(real["irq"].diff)["after"]["irqs"].values())
     assert not run_playbook([task])["irq"].changed
 
     for bad, kind, words in [

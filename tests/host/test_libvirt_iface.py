@@ -105,7 +105,12 @@ def test_bridge_attach_live_changes_and_idempotence(libvirtd, libvirt_domains, h
     pred = run_iface(libvirtd, name, check_mode=True, link_state="up")
     assert pred["changed"] and pred["after"]["live"]["link_state"] == "up"
     assert (dom.XMLDesc(0), dom.XMLDesc(_libvirt.XML_INACTIVE)) == xml_before
-    assert "<link state=\"down\"/>" in pred["diff"]["before"] and "<link state=\"up\"/>" in pred["diff"]["after"]
+    # --diff: the interface's fields as YAML, then its XML in each view as a text diff of its own
+    assert "  link_state: down\n" in pred["diff"][0]["before"] and "  link_state: up\n" in pred["diff"][0]["after"]
+    views = [e["before_header"].rsplit("(", 1)[-1] for e in pred["diff"][1:]]
+    assert views == ["persistent definition)", "running domain)"]
+    for entry in pred["diff"][1:]:
+        assert "<link state=\"down\"/>" in entry["before"] and "<link state=\"up\"/>" in entry["after"]
 
 
 def test_refuse_live_queue_change_unless_config_only(libvirtd, libvirt_domains, host_links):
@@ -120,6 +125,7 @@ def test_refuse_live_queue_change_unless_config_only(libvirtd, libvirt_domains, 
     res = run_iface(libvirtd, name, queues=4, allow_config_only=True)
     assert res["changed"] and [o["flags"] for o in res["operations"]] == [["config"]]
     assert res["pending_restart"] is True
+    assert "queues: defined 4, running 1" in res["warnings"][0] and name in res["warnings"][0]
     assert iface_of(dom, inactive=True)[0]["queues"] == 4
     assert iface_of(dom)[0]["queues"] == 1
     assert run_iface(libvirtd, name, queues=4, allow_config_only=True)["changed"] is False

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from testbed.util import object_diff
 
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._engine import execute
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._errors import InvalidInput, NotFound
@@ -135,7 +136,7 @@ def test_through_ansible_check_diff_idempotence_and_errors(lower_ns, run_playboo
     check = run_playbook([task], check=True, diff=True)
     assert not check.failed, str(check)
     assert check["macvtap"].changed
-    assert check["macvtap"].diff["after"]["mode"] == "vepa"
+    assert object_diff(check["macvtap"].diff)["after"]["mode"] == "vepa"
     assert kernel_link(lower_ns, "mvt0") is None, "check mode created the link"
 
     real = run_playbook([task], diff=True)
@@ -148,8 +149,8 @@ def test_through_ansible_check_diff_idempotence_and_errors(lower_ns, run_playboo
 
     retag = dict(task, **{"kvmnet.hypervisor.macvtap": dict(task["kvmnet.hypervisor.macvtap"], mode="bridge")})
     diff = run_playbook([retag], diff=True)
-    assert diff["macvtap"].diff["before"]["mode"] == "vepa"
-    assert diff["macvtap"].diff["after"]["mode"] == "bridge"
+    assert object_diff(diff["macvtap"].diff)["before"]["mode"] == "vepa"
+    assert object_diff(diff["macvtap"].diff)["after"]["mode"] == "bridge"
 
     bad = dict(task, **{"kvmnet.hypervisor.macvtap": dict(task["kvmnet.hypervisor.macvtap"], mode="hairpin")})
     res = run_playbook([bad])

@@ -10,6 +10,7 @@ traffic through the bridge (ping between namespaces over VLAN access ports).
 from __future__ import annotations
 
 import pytest
+from testbed.util import object_diff
 
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._engine import execute
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._errors import (
@@ -64,7 +65,7 @@ def test_bridge_ports_tags_trunks_retag_idempotence(ovs):
     retag = run(ovs, ports=[{"name": "vm1", "tag": 3}])
     assert retag["operations"] == [{"action": "modify_port", "target": "vm1", "bridge": "br0",
                                     "changes": {"tag": {"before": 10, "after": 3}}}]
-    assert retag["diff"]["before"]["ports"][1]["tag"] == 10 and retag["diff"]["after"]["ports"][1]["tag"] == 3
+    assert object_diff(retag["diff"])["before"]["ports"][1]["tag"] == 10 and object_diff(retag["diff"])["after"]["ports"][1]["tag"] == 3
     assert ovs.vsctl("get", "port", "vm1", "tag") == "3"
     assert ovs.vsctl("get", "port", "vm2", "tag") == "20"
     assert ovs.vsctl("get", "bridge", "br0", "fail_mode") == "standalone"
@@ -113,7 +114,7 @@ def test_clear_tag_trunks_vlan_mode(ovs, run_playbook):
 
     res = run(ovs, ports=untag)
     assert res["operations"] == expected
-    assert res["diff"]["before"]["ports"][1]["tag"] == 10 and res["diff"]["after"]["ports"][1]["tag"] is None
+    assert object_diff(res["diff"])["before"]["ports"][1]["tag"] == 10 and object_diff(res["diff"])["after"]["ports"][1]["tag"] is None
     assert ovs.vsctl("get", "port", "vm1", "tag") == "[]" and ovs.vsctl("get", "port", "vm1", "vlan_mode") == "[]"
     assert ovs.vsctl("get", "port", "vm2", "tag") == "20", "a port not listed was changed"
     again = run(ovs, ports=untag)
@@ -139,8 +140,8 @@ def test_clear_tag_trunks_vlan_mode(ovs, run_playbook):
         "name": "br0", "database": ovs.db, "ports": [{"name": "vm2", "clear": ["tag"]}]}}
     check = run_playbook([task], check=True, diff=True)
     assert not check.failed and check["bridge"].changed, str(check)
-    assert check["bridge"].diff["before"]["ports"][2]["tag"] == 20
-    assert check["bridge"].diff["after"]["ports"][2]["tag"] is None
+    assert object_diff(check["bridge"].diff)["before"]["ports"][2]["tag"] == 20
+    assert object_diff(check["bridge"].diff)["after"]["ports"][2]["tag"] is None
     assert ovs.vsctl("get", "port", "vm2", "tag") == "20", "check mode cleared the tag"
     real = run_playbook([task], diff=True)
     assert not real.failed and real["bridge"].changed and ovs.vsctl("get", "port", "vm2", "tag") == "[]"
@@ -219,7 +220,7 @@ def test_through_ansible_playbook_check_diff(ovs, run_playbook):
         "ports": [{"name": "vm1", "type": "internal", "tag": 2}]}}
     check = run_playbook([task], check=True, diff=True)
     assert not check.failed, str(check)
-    assert check["bridge"].changed and check["bridge"].diff["after"]["ports"][0]["tag"] == 2
+    assert check["bridge"].changed and object_diff(check["bridge"].diff)["after"]["ports"][0]["tag"] == 2
     assert "br0" not in bridges(ovs)
     real = run_playbook([task], diff=True)
     assert not real.failed and real["bridge"].changed
@@ -229,8 +230,8 @@ def test_through_ansible_playbook_check_diff(ovs, run_playbook):
     retag = {"name": "bridge", "kvmnet.hypervisor.ovs_bridge": dict(task["kvmnet.hypervisor.ovs_bridge"],
                                                                     ports=[{"name": "vm1", "tag": 3}])}
     diff = run_playbook([retag], check=True, diff=True)
-    assert diff["bridge"].diff["before"]["ports"][0]["tag"] == 2
-    assert diff["bridge"].diff["after"]["ports"][0]["tag"] == 3
+    assert object_diff(diff["bridge"].diff)["before"]["ports"][0]["tag"] == 2
+    assert object_diff(diff["bridge"].diff)["after"]["ports"][0]["tag"] == 3
     assert ovs.vsctl("get", "port", "vm1", "tag") == "2", "check mode retagged"
     bad = run_playbook([{"name": "bridge", "kvmnet.hypervisor.ovs_bridge": dict(
         task["kvmnet.hypervisor.ovs_bridge"], ports=[{"name": "vm1", "tag": 4095}])}])

@@ -11,6 +11,8 @@ import subprocess
 import time
 from pathlib import Path
 
+import yaml
+
 TMP_ROOT = Path(os.environ.get("KVT_TMP", "/tmp"))
 # Everything the test bed creates carries this prefix (netns names, temp dirs, domains, links).
 PREFIX = "kvt-"
@@ -139,3 +141,9 @@ TIMINGS = {}
 
 def record_timing(label, seconds):
     TIMINGS.setdefault(label, []).append(seconds)
+
+
+def object_diff(diff):
+    """The object's before / after (dicts) from a module's ``diff`` list: its first entry holds
+    them as YAML text ('' for an object that does not exist)."""
+    return {side: yaml.safe_load(diff[0][side]) or {} for side in ("before", "after")}

@@ -88,8 +88,8 @@ def test_modify_reports_exact_changes_and_diff():
     res = execute(DictResource({"name": "a", "color": "blue"}, host))
     assert res["operations"] == [{"action": "modify", "target": "a",
                                   "changes": {"color": {"before": "red", "after": "blue"}}}]
-    assert res["diff"]["before"] == {"color": "red", "size": 1}
-    assert res["diff"]["after"] == {"color": "blue", "size": 1}
+    assert res["diff"] == [{"before": "color: red\nsize: 1\n", "after": "color: blue\nsize: 1\n",
+                            "before_header": "DictResource", "after_header": "DictResource"}]
 
 
 def test_not_mentioned_is_left_alone():
@@ -113,7 +113,8 @@ def test_check_mode_predicts_and_changes_nothing():
 def test_check_mode_absent_predicts_none():
     host = {"a": {"color": "red"}}
     res = execute(DictResource({"name": "a", "state": "absent"}, host), check_mode=True)
-    assert res["changed"] is True and res["after"] is None and res["diff"]["after"] == {}
+    assert res["changed"] is True and res["after"] is None
+    assert (res["diff"][0]["before"], res["diff"][0]["after"]) == ("color: red\n", "")
     assert "a" in host
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import pytest
 
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils import _libvirt
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils._engine import execute
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._errors import InvalidInput, NotFound, Unsupported
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._libvirt_hostdev import LibvirtHostdevResource, plan_hostdev
 
@@ -55,3 +56,38 @@ def test_source_must_exist_under_root(tmp_path):
     res = LibvirtHostdevResource(hostdev_params(source="04:00.1"), root=str(tmp_path))
     with pytest.raises(NotFound, match="source: PCI device 0000:04:00.1 does not exist"):
         res.plan(current, res.normalize())
+
+
+def test_config_only_managed_change_warns_and_diffs_the_definition():
+    """managed cannot change on a running domain: with allow_config_only the definition
+    changes (check mode), the XML diff shows it, and a warning names the domain to restart."""
+    xml = ("<hostdev mode='subsystem' type='pci' managed='yes'><source><address domain='0x0000' bus='0x04' "
+           "slot='0x00' function='0x0'/></source></hostdev>")
+
+    class Fake(LibvirtHostdevResource):
+        def open(self):
+            pass
+
+        def close(self):
+            pass
+
+        def read_current(self):
+            self.elements = {view: _libvirt.parse_xml(xml) for view in ("config", "live")}
+            current = {"domain": "vm1", "running": True, "persistent": True}
+            for view, elem in self.elements.items():
+                current[view] = dict(_libvirt.parse_hostdev(elem), xml=_libvirt.to_string(elem))
+            return current
+
+        def plan(self, current, desired):  # the PCI device is not looked up in this test's sysfs
+            return plan_hostdev(current, desired, self.elements)
+
+    res = execute(Fake(hostdev_params(managed=False, allow_config_only=True)), check_mode=True)
+    assert res["pending_restart"] is True
+    assert res["warnings"] == [
+        "hostdev 04:00.0 of domain vm1: the running domain differs from the persistent definition (managed: "
+        "defined no, running yes); the definition takes effect when domain vm1 is shut down and started again "
+        "(a reboot inside the guest is not enough)"]
+    obj, definition = res["diff"]
+    assert "xml" not in obj["after"] and "  managed: false\n" in obj["after"]
+    assert definition["before_header"] == "hostdev 04:00.0 of domain vm1 (persistent definition)"
+    assert 'managed="yes"' in definition["before"] and 'managed="no"' in definition["after"]

@@ -221,9 +221,12 @@ def test_detach_timeout_refused(timeout):
 
 
 class FakeResource(L.LibvirtIfaceResource):
-    """The module with the one read point replaced (no libvirt)."""
+    """The module with the one read point replaced (no libvirt); an update replaces the XML of
+    its views (``views``: the domain's interface per view, as libvirt would return it)."""
 
-    views = {"config": OVS_CONFIG, "live": OVS_LIVE}
+    def __init__(self, params, views=None):
+        super().__init__(params)
+        self.views = dict(views or {"config": OVS_CONFIG, "live": OVS_LIVE})
 
     def open(self):
         pass
@@ -237,20 +240,68 @@ class FakeResource(L.LibvirtIfaceResource):
         for view in ("config", "live"):
             if current[view]:
                 current[view]["xml"] = _libvirt.to_string(self.elements[view])
-        if self.current is None:
-            self.current = current
         return current
+
+    def apply_operation(self, op):
+        assert op.action == "update"
+        for view in op.params["flags"]:
+            self.views[view] = op.params["xml"]
 
 
 def test_check_mode_predicts_and_diff_is_xml():
     res = execute(FakeResource(base_params(link_state="down")), check_mode=True)
     assert res["changed"] and res["after"]["live"]["link_state"] == "down"
     assert res["after"]["config"]["link_state"] == "down"
-    assert '<link state="down"/>' in res["diff"]["after"] and "<link" not in res["diff"]["before"]
-    assert "<!-- running domain -->" in res["diff"]["before"]
-    assert res["pending_restart"] is False
+    header = "interface %s of domain vm1" % MAC
+    obj, config, live = res["diff"]
+    # the object: its fields as YAML, without the XML (a document of its own per view)
+    assert obj["before_header"] == obj["after_header"] == header
+    assert "  link_state: up\n" in obj["before"] and "  link_state: down\n" in obj["after"]
+    assert "xml" not in obj["before"] + obj["after"] and "<interface" not in obj["after"]
+    # one XML diff per view, named by the interface, the domain and the view
+    assert (config["before_header"], live["before_header"]) == (header + " (persistent definition)",
+                                                                header + " (running domain)")
+    assert config["before"] == _libvirt.to_string(_libvirt.parse_xml(OVS_CONFIG))
+    assert live["before"] == _libvirt.to_string(_libvirt.parse_xml(OVS_LIVE))
+    for entry in (config, live):
+        assert entry["before_header"] == entry["after_header"]
+        assert '<link state="down"/>' in entry["after"] and "<link" not in entry["before"]
+        assert entry["after"].replace('  <link state="down"/>\n', "") == entry["before"]
+    assert res["pending_restart"] is False and res["warnings"] == []
     again = execute(FakeResource(base_params(link_state="up")), check_mode=True)
     assert again["changed"] is False and again["operations"] == []
+    assert len(again["diff"]) == 1 and again["diff"][0]["before"] == again["diff"][0]["after"]
+
+
+def test_real_run_shows_the_diff_check_mode_predicted():
+    resource = FakeResource(base_params(link_state="down"))
+    predicted = execute(FakeResource(base_params(link_state="down")), check_mode=True)
+    res = execute(resource)
+    assert res["changed"] and res["after"]["live"]["link_state"] == "down"
+    assert "state=\"down\"" in resource.views["live"]
+    assert res["diff"] == predicted["diff"]
+
+
+def test_config_only_change_on_a_running_domain_warns_to_restart_it():
+    """queues cannot change live: with allow_config_only the definition changes, the running
+    domain does not, and the module says the domain needs a restart (it does not restart it)."""
+    params = base_params(queues=4, driver_name="vhost", allow_config_only=True)
+    for check_mode in (True, False):
+        resource = FakeResource(params)
+        res = execute(resource, check_mode=check_mode)
+        assert [(op["action"], op["flags"]) for op in res["operations"]] == [("update", ["config"])]
+        assert res["pending_restart"] is True
+        assert res["warnings"] == [
+            "interface %s of domain vm1: the running domain differs from the persistent definition "
+            "(driver_name: defined vhost, running unset; queues: defined 4, running 1); the definition "
+            "takes effect when domain vm1 is shut down and started again (a reboot inside the guest is not "
+            "enough)" % MAC]
+        assert [e["before_header"].rsplit(" (", 1)[-1] for e in res["diff"][1:]] == ["persistent definition)"]
+        assert "<driver name=\"vhost\" queues=\"4\"/>" in res["diff"][1]["after"]
+        assert ("queues=" in resource.views["config"]) is not check_mode
+    # the same interface on a stopped domain: nothing waits for a restart
+    stopped = execute(FakeResource(params, views={"config": OVS_CONFIG, "live": None, "running": False}))
+    assert stopped["pending_restart"] is False and stopped["warnings"] == []
 
 
 def with_xml(current):

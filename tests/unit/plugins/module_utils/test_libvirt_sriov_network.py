@@ -9,6 +9,7 @@ import pytest
 
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils import _libvirt
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils import _libvirt_sriov_network as N
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils._engine import execute
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._errors import Conflict, InvalidInput, NotFound
 
 
@@ -107,3 +108,33 @@ def test_restore_defines_the_old_xml_and_its_state():
         ("define", before["xml"]), ("start", None), ("autostart", None)]
     assert plan_network(before, target) == []
     assert res.restore_desired(None, dict(want, state="present"))["state"] == "absent"
+
+
+def test_check_mode_pf_change_of_an_active_network_diffs_the_xml_and_warns(tmp_path):
+    """--check --diff: the definition's XML before and after as a diff of its own, and a
+    warning that the active network keeps its old definition until restarted."""
+    (tmp_path / "sys" / "class" / "net" / "enp2s0").mkdir(parents=True)
+    old_xml = N.network_xml("pool", "enp1s0", True, "u-1")
+
+    class Fake(N.LibvirtSriovNetworkResource):
+        def open(self):
+            pass
+
+        def close(self):
+            pass
+
+        def read_current(self):
+            return dict(N.parse_network(_libvirt.parse_xml(old_xml)), name="pool", active=True, autostart=True,
+                        xml=old_xml)
+
+    res = execute(Fake({"name": "pool", "pf": "enp2s0", "uri": "test:///default"}, root=str(tmp_path)),
+                  check_mode=True)
+    obj, definition = res["diff"]
+    assert obj["before_header"] == obj["after_header"] == "network pool"
+    assert "pf: enp1s0\n" in obj["before"] and "pf: enp2s0\n" in obj["after"] and "xml" not in obj["after"]
+    assert definition == {"before": old_xml, "after": old_xml.replace("enp1s0", "enp2s0"),
+                          "before_header": "network pool (persistent definition)",
+                          "after_header": "network pool (persistent definition)"}
+    assert res["warnings"] == [
+        "network pool is active and runs its old definition until it is restarted (virsh net-destroy pool; "
+        "virsh net-start pool), which takes its VFs away from the running guests that use them"]

@@ -65,6 +65,12 @@ def test_load_and_persist_planned(tmp_path):
         Operation("load", "vhost_net", changes={"module": {"before": "absent", "after": "loaded"}}).to_dict()]
     assert result["usable"] is True  # predicted
     assert not os.path.exists(os.path.join(str(tmp_path), LOAD_CONF.lstrip("/")))
+    # --diff: the module's state as YAML (files apart), then the file it would create
+    obj, load_conf = result["diff"]
+    assert obj["before_header"] == "kernel module vhost_net" and "module: loaded\n" in obj["after"]
+    assert "files" not in obj["after"]
+    assert load_conf == {"before": "", "after": result["operations"][0]["content"],
+                         "before_header": LOAD_CONF, "after_header": LOAD_CONF}
 
 
 def test_loaded_and_persisted_is_no_change(tmp_path):
@@ -99,6 +105,8 @@ def test_absent(tmp_path):
     write(root, LOAD_CONF, "vhost_net\n")
     result = execute(resource(root, state="absent"), check_mode=True)
     assert [o["action"] for o in result["operations"]] == ["remove_file", "unload"]
+    assert result["diff"][1] == {"before": "vhost_net\n", "after": "", "before_header": LOAD_CONF,
+                                 "after_header": LOAD_CONF}
     with pytest.raises(Conflict, match="built into kernel"):
         plan_vhost({"kernel": RELEASE, "module": "builtin", "refcnt": 0}, {"state": "absent",
                                                                            "experimental_zcopytx": None})
