@@ -2,11 +2,12 @@
 # (Sphinx settings only; the collection's docs themselves are in plugins/, roles/*/meta/ and docs/.)
 
 # The guides are Markdown (docs/**/*.md, read on GitHub as they are); myst-parser renders them.
-extensions.append('myst_parser')  # noqa: F821 - defined by the generated part above
+# `extensions` is defined by the generated part above
+extensions.append('myst_parser')  # noqa: F821 pylint: disable=undefined-variable
 
 # The build is offline (CI reaches no docs server), so there is no intersphinx. The labels of
 # the Ansible documentation that antsibull-docs' page templates link to stay plain text.
-extensions.remove('sphinx.ext.intersphinx')  # noqa: F821
+extensions.remove('sphinx.ext.intersphinx')  # noqa: F821 pylint: disable=undefined-variable
 nitpick_ignore = [
     ('std:ref', 'common_return_values'),
     ('std:ref', 'ansible_configuration_settings'),
