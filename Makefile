@@ -52,7 +52,7 @@ HOST_TESTS  ?= tests/host
 SANITY_ARGS ?=
 UNIT_JOBS   ?= 2
 
-TEST_STAGES := setup build sanity units lint docs host molecule
+TEST_STAGES := setup build units docs, then sanity lint host beside molecule
 
 .PHONY: help setup build srclink sanity units lint changelog docs docsite docs-serve host molecule lab lab-down bench test clean
 
@@ -190,16 +190,8 @@ echo "$@: bash $(1)"; bash "$(1)"
 endef
 
 # ------------------------------------------------------------------ everything
-test: ## CI: setup build sanity units lint docs host molecule, fail-fast, timed
-	@mkdir -p $(BUILD); : > $(TIMINGS); t0=$$(date +%s); \
-	for s in $(TEST_STAGES); do \
-	  echo "=================== make $$s"; start=$$(date +%s); rc=0; \
-	  $(MAKE) -C $(REPO) $$s || rc=$$?; \
-	  line=$$(printf 'TIMING %-9s %5ss  %s' "$$s" "$$(( $$(date +%s) - start ))" "$$([ $$rc = 0 ] && echo ok || echo "FAILED rc=$$rc")"); \
-	  echo "$$line" | tee -a $(TIMINGS); \
-	  if [ $$rc != 0 ]; then echo "make test: stage '$$s' failed (timings: $(TIMINGS))"; cat $(TIMINGS); exit $$rc; fi; \
-	done; \
-	echo "TIMING total     $$(( $$(date +%s) - t0 ))s" | tee -a $(TIMINGS); cat $(TIMINGS)
+test: ## CI: setup build units docs, then sanity lint host beside molecule (scripts/test.sh), timed
+	@bash $(REPO)/scripts/test.sh "$(MAKE)" $(REPO)
 
 clean: ## remove build/ (keeps .venv)
 	rm -rf $(BUILD)

@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# `make test` (what CI runs through .ci/run): every stage, timed, in two lanes.
+#
+#   1. in order, fail-fast:   setup build units docs
+#   2. side by side:          lane "checks": sanity lint host   (nice 10, output in build/logs/checks.log)
+#                             lane "vm":     molecule           (output here)
+#
+# Why two lanes: the VM tier is the long pole (about an hour of qemu TCG), and a TCG guest runs
+# its Python on one vCPU most of the time, so one of the two cores sits idle; the checks lane
+# (ansible-test sanity, ansible-lint, the host tier: one pytest process) uses it. Still one VM
+# at a time. The checks lane stops at its first failed stage; the VM lane always runs to its
+# end. Timings of both lanes go to build/timings.txt; the exit status is the first failure's.
+#
+# usage: scripts/test.sh MAKE REPO        (the Makefile's `test` target calls it)
+set -uo pipefail
+MAKE_BIN=${1:?make}
+REPO=${2:?repo}
+BUILD=$REPO/build
+TIMINGS=$BUILD/timings.txt
+LOGS=$BUILD/logs
+mkdir -p "$BUILD" "$LOGS"
+: > "$TIMINGS"
+T0=$(date +%s)
+
+# stage NAME: run `make NAME`, print and record its timing line; returns make's status
+stage() {
+  local s=$1 start rc=0 line
+  echo "=================== make $s"
+  start=$(date +%s)
+  "$MAKE_BIN" -C "$REPO" "$s" || rc=$?
+  line=$(printf 'TIMING %-9s %5ss  %s' "$s" "$(( $(date +%s) - start ))" "$([ $rc = 0 ] && echo ok || echo "FAILED rc=$rc")")
+  echo "$line" | tee -a "$TIMINGS"
+  return $rc
+}
+
+finish() {
+  echo "TIMING total     $(( $(date +%s) - T0 ))s" | tee -a "$TIMINGS"
+  cat "$TIMINGS"
+  exit "$1"
+}
+
+for s in setup build units docs; do
+  stage "$s" || { echo "make test: stage '$s' failed (timings: $TIMINGS)"; finish 1; }
+done
+
+# lane "checks" in the background, at a lower priority than the VM
+CHECKS_LOG=$LOGS/checks.log
+CHECKS_RC=$LOGS/checks.rc
+rm -f "$CHECKS_RC"
+(
+  renice -n 10 -p "$BASHPID" >/dev/null 2>&1 || true
+  rc=0
+  for s in sanity lint host; do
+    stage "$s" || { rc=$?; echo "make test: stage '$s' failed" ; break; }
+  done
+  echo "$rc" > "$CHECKS_RC"
+) > "$CHECKS_LOG" 2>&1 &
+CHECKS_PID=$!
+echo "=================== lane checks (sanity lint host) runs beside the VM tier: $CHECKS_LOG"
+
+vm_rc=0
+stage molecule || vm_rc=$?
+
+wait "$CHECKS_PID" 2>/dev/null
+checks_rc=$(cat "$CHECKS_RC" 2>/dev/null || echo 99)
+echo "=================== lane checks: $([ "$checks_rc" = 0 ] && echo ok || echo "FAILED rc=$checks_rc") (log: $CHECKS_LOG)"
+if [ "$checks_rc" != 0 ]; then
+  echo "--- the last 80 lines of the checks lane:"
+  tail -n 80 "$CHECKS_LOG"
+fi
+if [ "$vm_rc" != 0 ]; then echo "make test: stage 'molecule' failed"; finish "$vm_rc"; fi
+if [ "$checks_rc" != 0 ]; then echo "make test: the checks lane failed"; finish 1; fi
+finish 0
