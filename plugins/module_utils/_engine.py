@@ -246,11 +246,12 @@ class Resource:
         return []
 
 
-def execute(resource: Resource, check_mode: bool = False) -> dict[str, Any]:
+def execute(resource: Resource, check_mode: bool = False, diff: bool = True) -> dict[str, Any]:
     """Drive ``resource`` through the contract and return the module result (no Ansible needed).
 
     A failure while applying is undone (:func:`rollback`) and raised as :class:`ApplyFailed`
     saying what failed, what was applied, what was reverted and whether the host is back.
+    ``diff=False`` (a run without ``--diff``) leaves the ``diff`` key out and reads no file for it.
     """
     from ansible_collections.kvmnet.hypervisor.plugins.module_utils import _checkpoint, _files
 
@@ -259,7 +260,7 @@ def execute(resource: Resource, check_mode: bool = False) -> dict[str, Any]:
         desired = resource.normalize()
         current = resource.read_current()
         operations = resource.plan(current, desired)
-        files_diff = _files.diff_entries(operations, resource.root)  # before anything is applied
+        files_diff = _files.diff_entries(operations, resource.root) if diff else []  # before any change
         if not operations:
             after = current
         elif check_mode:
@@ -289,9 +290,10 @@ def execute(resource: Resource, check_mode: bool = False) -> dict[str, Any]:
         "operations": [op.to_dict() for op in operations],
         "before": current,
         "after": after,
-        "diff": diff_entries(resource, current, after, files_diff),
         "warnings": warnings,
     }
+    if diff:
+        result["diff"] = diff_entries(resource, current, after, files_diff)
     result.update(extra)
     return result
 
@@ -481,7 +483,7 @@ def run(module: Any, resource_class: type[Resource]) -> None:
     """
     try:
         resource = resource_class(module.params)
-        result = execute(resource, check_mode=module.check_mode)
+        result = execute(resource, check_mode=module.check_mode, diff=module._diff)
     except MissingDependency as exc:
         from ansible.module_utils.basic import missing_required_lib
         module.fail_json(
@@ -497,8 +499,6 @@ def run(module: Any, resource_class: type[Resource]) -> None:
                          % (resource_class.__name__, type(exc).__name__, exc),
                          error="internal_error", exception=traceback.format_exc(), changed=False)
     else:
-        if not module._diff:
-            result.pop("diff")
         for warning in result.pop("warnings"):
             module.warn(warning)
         module.exit_json(**result)

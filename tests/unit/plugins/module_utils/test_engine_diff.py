@@ -165,3 +165,17 @@ def test_run_hands_warnings_to_module_warn_and_drops_the_diff_without_diff_mode(
     module = FakeModule(PARAMS, check_mode=True, diff=True)
     run(module, NeedsRestart)
     assert [e["before_header"] for e in module.result["diff"]] == ["NeedsRestart", OLD, NETDEV, UNIT]
+
+
+def test_without_diff_mode_no_diff_is_built_and_no_file_read_for_it(tmp_path, monkeypatch):
+    root = host(tmp_path)
+
+    def no_file_diff(*args):
+        raise AssertionError("file diffs built although --diff was not asked for")
+
+    monkeypatch.setattr(_files, "diff_entries", no_file_diff)
+    res = execute(FilesResource(PARAMS, root=root), check_mode=True, diff=False)
+    assert "diff" not in res and res["changed"] is True
+    res = execute(FilesResource(PARAMS, root=root), diff=False)
+    assert "diff" not in res
+    assert (tmp_path / "etc/systemd/system/kvmnet-x.service").read_text() == "[Unit]\nDescription=x\n"
