@@ -15,14 +15,14 @@
 #   5. prints per-scenario and per-step timings; exit 1 if any scenario failed or is
 #      incomplete (no scenario is ever skipped silently)
 #
-# env: KVMNET_VM_SCENARIO_TIMEOUT  seconds per scenario (default 1200)
+# env: KVMNET_VM_SCENARIO_TIMEOUT  seconds per scenario (default 1800: hypervisor takes 15-20 min)
 #      KVMNET_VM_LOGS             log dir (default build/vm-logs); one log per scenario
 #      KVMNET_VM_VERBOSE=1        also stream molecule's output to the console
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 
 LOGS=${KVMNET_VM_LOGS:-$REPO_ROOT/build/vm-logs}
-STO=${KVMNET_VM_SCENARIO_TIMEOUT:-1200}
+STO=${KVMNET_VM_SCENARIO_TIMEOUT:-1800}
 MOLDIR=$REPO_ROOT/extensions/molecule
 USER_REPO=user-repo
 mkdir -p "$LOGS"
