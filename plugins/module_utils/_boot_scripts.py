@@ -279,12 +279,22 @@ IRQBALANCE_POLICY = r'''#!/bin/sh
 # irqbalance --policyscript: called as "<sysfs device path> <irq>"; prints ban=true for the
 # MSI IRQs of every interface listed in /etc/kvmnet/irq/*.json, so irqbalance leaves the
 # affinity kvmnet set alone. Resolved at run time: IRQ numbers change across boots.
+# The NIC is found by the PCI address its file keeps: irqbalance may run in a network
+# namespace of its own (Debian 13's unit has PrivateNetwork=yes), where /sys/class/net does
+# not list the host's NICs; by name only for a file without one.
 irq="$2"
-for conf in /etc/kvmnet/irq/*.json; do
+conf_dir=${KVMNET_IRQ_CONF_DIR:-/etc/kvmnet/irq}
+sys=${KVMNET_SYSFS:-/sys}
+for conf in "$conf_dir"/*.json; do
     [ -e "$conf" ] || continue
-    ifname=$(basename "$conf" .json)
-    dev=$(readlink -f "/sys/class/net/$ifname/device") || continue
-    [ -d "$dev/msi_irqs" ] || dev=$(dirname "$dev")
+    pci=$(sed -n 's/^ *"pci": "\([0-9A-Fa-f:.]*\)",\{0,1\}$/\1/p' "$conf")
+    if [ -n "$pci" ]; then
+        dev=$sys/bus/pci/devices/$pci
+    else
+        ifname=$(basename "$conf" .json)
+        dev=$(readlink -f "$sys/class/net/$ifname/device") || continue
+        [ -d "$dev/msi_irqs" ] || dev=$(dirname "$dev")
+    fi
     if [ -e "$dev/msi_irqs/$irq" ]; then
         echo ban=true
         exit 0

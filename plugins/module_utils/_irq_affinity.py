@@ -292,6 +292,8 @@ class IrqAffinityResource(Resource):
             }
             if target["channels"]:
                 conf["combined_channels"] = target["channels"]
+            if current.get("pci"):  # irqbalance's policy script finds the NIC by it
+                conf["pci"] = current["pci"]
             wanted = {"%s/%s.json" % (boot.IRQ_CONFIG_DIR, self.ifname): json.dumps(conf, indent=2, sort_keys=True) + "\n"}
             scripts = {}
             if desired["persist"]:

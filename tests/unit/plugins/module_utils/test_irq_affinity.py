@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -195,7 +196,8 @@ def test_persist_and_irqbalance_files(mq_tree, fake_host):
     assert ops[0]["action"] == "write_file" and ops[-1]["action"] == "set_xps"
     assert fake_host["commands"] == [["systemctl", "daemon-reload"], ["udevadm", "control", "--reload"]]
     conf = json.load(open(os.path.join(mq_tree, "etc/kvmnet/irq/enp0s10.json")))
-    assert conf == {"interface": "enp0s10", "queue_pattern": r"^{dev}-(?P<kind>input|output)\.(?P<queue>\d+)$",
+    assert conf == {"interface": "enp0s10", "pci": "0000:00:0a.0",
+                    "queue_pattern": r"^{dev}-(?P<kind>input|output)\.(?P<queue>\d+)$",
                     "queue_cpus": {"0": "0", "1": "1", "2": "0", "3": "1"}, "rps_cpus": {},
                     "xps_cpus": {"0": "0", "1": "1", "2": "0", "3": "1"}}
     assert os.stat(os.path.join(mq_tree, boot.IRQ_SCRIPT_PATH.lstrip("/"))).st_mode & 0o777 == 0o755
@@ -256,6 +258,28 @@ def test_boot_script_reapplies_what_the_module_persisted(mq_tree):
     assert [read("sys/class/net/enp0s10/queues/rx-%d/rps_cpus" % q) for q in range(4)] == ["00000003"] * 4
     assert [read("sys/class/net/enp0s10/queues/tx-%d/xps_cpus" % q) for q in range(4)] == [
         "00000001", "00000002", "00000001", "00000002"]
+
+
+def test_irqbalance_policy_bans_the_queue_irqs_without_the_nic_in_its_network_namespace(mq_tree):
+    """The policy script run as a process, as irqbalance runs it.
+
+    Regression (VM tier, kernel scenario on Debian 13): trixie's irqbalance unit has
+    PrivateNetwork=yes, so /sys/class/net inside it lists no host NIC; the script found the NIC
+    by name there, banned nothing, irqbalance moved the pinned IRQs and the next run changed
+    them back (idempotence failed). It finds the NIC by the PCI address the module keeps."""
+    execute(resource(mq_tree, cpus="0-1", irqbalance_ban=True))
+    shutil.rmtree(os.path.join(mq_tree, "sys/class/net/enp0s10"))      # irqbalance's own netns
+    script = os.path.join(mq_tree, boot.IRQBALANCE_POLICY_PATH.lstrip("/"))
+    env = dict(os.environ, KVMNET_SYSFS=os.path.join(mq_tree, "sys"),
+               KVMNET_IRQ_CONF_DIR=os.path.join(mq_tree, boot.IRQ_CONFIG_DIR.lstrip("/")))
+
+    def policy(irq):
+        proc = subprocess.run(["/bin/sh", script, "/sys/devices/pci0000:00/0000:00:0a.0", str(irq)], env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True, check=False)
+        assert proc.returncode == 0, proc.stderr
+        return proc.stdout
+    assert policy(50) == "ban=true\n"
+    assert policy(61) == ""            # not an IRQ of the NIC: irqbalance keeps balancing it
 
 
 def test_irqbalance_modes():
