@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
 # Tier 3: run every Molecule VM scenario, one at a time (2 cores: never two VMs at once).
 #
-# usage: tests/vm/molecule-all.sh [SCENARIO...]     (default: every extensions/molecule/*/molecule.yml,
-#                                                   then user-repo)
+# usage: tests/vm/molecule-all.sh [--all-releases] [SCENARIO[@RELEASE]...]
+#   (default: every extensions/molecule/*/molecule.yml, then user-repo, each on the guest
+#   release(s) tests/vm/releases.txt gives it: the whole run of `make test`)
+#   SCENARIO@RELEASE  run on that Debian release (bookworm | trixie); a bare SCENARIO runs on
+#                     $KVMNET_VM_RELEASE (default bookworm)
+#   --all-releases    every named (or every) scenario on every release the platform builds
 #   user-repo: the sample user repo tests/molecule-user (its run.sh installs the built tarball
 #   build/dist/*.tar.gz and runs its scenario with nothing from the source tree); always last
 #
@@ -32,6 +36,17 @@ scenario_dir() {
   if [ "$1" = "$USER_REPO" ]; then echo "$REPO_ROOT/tests/molecule-user/molecule/default"; else echo "$MOLDIR/$1"; fi
 }
 
+ALL_RELEASES=0
+if [ "${1:-}" = --all-releases ]; then ALL_RELEASES=1; shift; fi
+RELEASES_FILE=$LAB_DIR/releases.txt
+# releases_of S: the releases scenario S runs on in the whole run (tests/vm/releases.txt)
+releases_of() {
+  local r
+  r=$(awk -v s="$1" '!/^[[:space:]]*#/ && $1 == s { $1 = ""; print; exit }' "$RELEASES_FILE")
+  [ -n "${r// /}" ] || vm_die "scenario $1 has no line in $RELEASES_FILE (every scenario runs on a release it names)"
+  echo $r
+}
+
 if [ $# -gt 0 ]; then
   SCENARIOS=("$@")
 else
@@ -56,13 +71,27 @@ else
     echo "$USER_REPO")
 fi
 [ ${#SCENARIOS[@]} -gt 0 ] || vm_die "no scenarios under extensions/molecule/"
+# -> RUNS: SCENARIO@RELEASE entries, in order
+RUNS=()
+for s in "${SCENARIOS[@]}"; do
+  if [[ $s == *@* ]]; then RUNS+=("$s"); continue; fi
+  if [ "$ALL_RELEASES" = 1 ]; then rels=("${VM_RELEASES[@]}")
+  elif [ $# -gt 0 ]; then rels=("$VM_RELEASE")
+  else read -r -a rels <<<"$(releases_of "$s")"
+  fi
+  for r in "${rels[@]}"; do RUNS+=("$s@$r"); done
+done
+for e in "${RUNS[@]}"; do
+  vm_image_dir "${e#*@}" >/dev/null || exit 1
+  [ "${e%@*}" = "$USER_REPO" ] || [ -f "$MOLDIR/${e%@*}/molecule.yml" ] || vm_die "no scenario ${e%@*}"
+done
 VENV=$(vm_venv)
 [ -x "$VENV/bin/molecule" ] || vm_die "no molecule in $VENV"
 
 T_ALL=$(date +%s)
 vm_lock
 KVMNET_VM_OWNER=$(vm_owner_token $$); export KVMNET_VM_OWNER
-vm_log "scenarios (${#SCENARIOS[@]}): ${SCENARIOS[*]}"
+vm_log "scenarios (${#RUNS[@]}): ${RUNS[*]}"
 
 "$VM_DIR/cleanup-stale.sh"
 # VMs still up now: those of another live run end by themselves (vm-up.sh waits for them);
@@ -81,18 +110,22 @@ RETRY_LOG=$VM_RUN/boot-retries.log
 RETRY_SKIP=$(cat "$RETRY_LOG" 2>/dev/null | wc -l)
 
 T=$(date +%s)
-"$VM_DIR/build-image.sh" || vm_die "guest image build failed"
+for r in $(printf '%s\n' "${RUNS[@]}" | sed 's/.*@//' | sort -u); do
+  "$VM_DIR/build-image.sh" "$r" || vm_die "guest image build ($r) failed"
+done
 T_IMAGE=$(( $(date +%s) - T ))
 
 declare -A RESULT SECS STEPS
 FAILED=0
-for s in "${SCENARIOS[@]}"; do
-  log=$LOGS/$s.log
+for e in "${RUNS[@]}"; do
+  s=$e
+  scen=${e%@*}
+  log=$LOGS/$e.log
   missing=""
   # a scenario may run another scenario's playbooks (provisioner.playbooks in molecule.yml)
   for f in converge verify; do
-    p=$(awk -v k="$f" '$1 == k":" { print $2; exit }' "$(scenario_dir "$s")/molecule.yml" 2>/dev/null)
-    [ -f "$(scenario_dir "$s")/${p:-$f.yml}" ] || missing+=" ${p:-$f.yml}"
+    p=$(awk -v k="$f" '$1 == k":" { print $2; exit }' "$(scenario_dir "$scen")/molecule.yml" 2>/dev/null)
+    [ -f "$(scenario_dir "$scen")/${p:-$f.yml}" ] || missing+=" ${p:-$f.yml}"
   done
   if [ -n "$missing" ]; then
     RESULT[$s]="FAIL (incomplete:$missing)"; SECS[$s]=0; FAILED=$((FAILED + 1))
@@ -102,9 +135,9 @@ for s in "${SCENARIOS[@]}"; do
   T=$(date +%s)
   # every output line gets the seconds since the scenario started (for the step timings)
   if [ "${KVMNET_VM_VERBOSE:-0}" = 1 ]; then out=/dev/stderr; else out=/dev/null; fi
-  if [ "$s" = "$USER_REPO" ]; then cmd=("$REPO_ROOT/tests/molecule-user/run.sh" test)
-  else cmd=("$LAB_DIR/molecule.sh" "$s" test); fi
-  timeout --kill-after=60 "$STO" "${cmd[@]}" </dev/null 2>&1 |
+  if [ "$scen" = "$USER_REPO" ]; then cmd=("$REPO_ROOT/tests/molecule-user/run.sh" test)
+  else cmd=("$LAB_DIR/molecule.sh" "$scen" test); fi
+  KVMNET_VM_RELEASE=${e#*@} timeout --kill-after=60 "$STO" "${cmd[@]}" </dev/null 2>&1 |
     while IFS= read -r line; do printf '%5d %s\n' $(( $(date +%s) - T )) "$line"; done | tee "$log" >"$out"
   rc=${PIPESTATUS[0]}
   SECS[$s]=$(( $(date +%s) - T ))
@@ -132,15 +165,15 @@ TOTAL=$(( $(date +%s) - T_ALL ))
   echo "=== tier 3: Molecule VM scenarios (one VM at a time, qemu $VM_ACCEL) ==="
   printf '%-22s %-28s %6s  %s\n' scenario result seconds steps
   printf '%-22s %-28s %6s\n' "(image)" "$( [ "$T_IMAGE" -gt 5 ] && echo built || echo cached)" "$T_IMAGE"
-  for s in "${SCENARIOS[@]}"; do
+  for s in "${RUNS[@]}"; do
     printf '%-22s %-28s %6s  %s\n' "$s" "${RESULT[$s]}" "${SECS[$s]}" "${STEPS[$s]:-}"
   done
-  printf '%-22s %-28s %6s\n' total "$(( ${#SCENARIOS[@]} - FAILED ))/${#SCENARIOS[@]} passed" "$TOTAL"
+  printf '%-22s %-28s %6s\n' total "$(( ${#RUNS[@]} - FAILED ))/${#RUNS[@]} passed" "$TOTAL"
   echo "logs: $LOGS"
   # a retried boot is not hidden: every one is listed (the scenario passed on the second boot)
   tail -n +$(( RETRY_SKIP + 1 )) "$RETRY_LOG" 2>/dev/null | sed 's/^/boot retried: /'
   # why each failed scenario failed, in a few lines (CI shows the tail of the output)
-  for s in "${SCENARIOS[@]}"; do
+  for s in "${RUNS[@]}"; do
     [ "${RESULT[$s]}" = ok ] || [ ! -f "$LOGS/$s.log" ] && continue
     echo "--- $s failed at:"
     # the task, ansible's one-line error and the head of the first fatal result that was not
@@ -151,7 +184,9 @@ TOTAL=$(( $(date +%s) - T_ALL ))
          / fatal: / && !done && !cap { cap = 1; ign = 0; n = 0; buf = ""; ptask = task; perr = err }
          cap && n < 45 { buf = buf $0 "\n"; n++ }
          /\.\.\.ignoring/ { if (cap) ign = 1 }
-         / CRITICAL / && !crit { crit = $0 }
+         / CRITICAL / && !crit && !/glob failed/ { crit = $0 }
+         / ERROR +Idempotence test failed/ { idem = 1 }
+         idem && /^ *[0-9]+ \*  => / { crit = crit (crit == "" ? "" : "\n") $0 }
          END { if (cap && !ign && !done) { print ptask; print perr; printf "%s", buf; done = 1 }
                if (!done && crit != "") print crit }' "$LOGS/$s.log" | cut -c7- | cut -c1-600
   done

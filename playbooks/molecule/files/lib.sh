@@ -7,14 +7,27 @@
 #   KVMNET_VM_CACHE  image cache, survives between runs on one machine  [/var/cache/kvmnet-vm]
 #   KVMNET_VM_RUN    state of running VMs (overlays, pid files, logs)   [/tmp/kvmnet-vm]
 #   KVMNET_VM_ACCEL  qemu accelerator: tcg | kvm                        [tcg]
-#   KVMNET_VM_SUITE  Debian suite of the guest image                    [bookworm]
+#   KVMNET_VM_RELEASE  Debian release of the guest (bookworm | trixie)  [bookworm]
+#                      (a Molecule platform's `release` key wins; KVMNET_VM_SUITE is the old name)
 
 VM_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 VM_CACHE=${KVMNET_VM_CACHE:-/var/cache/kvmnet-vm}
 VM_RUN=${KVMNET_VM_RUN:-/tmp/kvmnet-vm}
 VM_ACCEL=${KVMNET_VM_ACCEL:-tcg}
 VM_KEY=$VM_CACHE/id_ed25519
-VM_SUITE=${KVMNET_VM_SUITE:-bookworm}
+# the releases the platform builds and boots (one home: create.yml and tests read it here)
+VM_RELEASES=(bookworm trixie)
+VM_RELEASE=${KVMNET_VM_RELEASE:-${KVMNET_VM_SUITE:-bookworm}}
+
+# vm_image_dir RELEASE : where the image of RELEASE is cached (base.qcow2, vmlinuz, initrd.img,
+# image.stamp); dies on a release the platform does not know
+vm_image_dir() {
+  local r
+  for r in "${VM_RELEASES[@]}"; do
+    [ "$r" = "$1" ] && { echo "$VM_CACHE/$1"; return 0; }
+  done
+  vm_die "unknown guest release '$1' (known: ${VM_RELEASES[*]})"
+}
 
 # ssh options for the lab: every guest shares the image's host keys and is thrown away,
 # so there is no host key to pin.

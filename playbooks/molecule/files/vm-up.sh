@@ -2,11 +2,13 @@
 # Boot one throw-away lab hypervisor VM from the cached image (copy-on-write overlay).
 #
 # usage: vm-up.sh NAME SSH_PORT [--iommu 0|1] [--igb 0|1] [--mq 0|1]
-#                                   [--mem MiB] [--smp N] [--no-wait]
+#                                   [--mem MiB] [--smp N] [--release R] [--no-wait]
 #   --iommu 1   emulated intel-iommu + intel_iommu=on iommu=pt   (default 1: vfio/hostdev work)
 #   --igb 1     Intel 82576 PF with SR-IOV (7 VFs) on a pcie-root-port   (default 1)
 #   --mq 1      4-queue virtio-net with RSS on a multi-queue tap (needs root)   (default 1)
 #   --mem 3072  guest RAM in MiB;  --smp 2  vCPUs (TCG: one host thread per vCPU)
+#   --release R Debian release of the guest: bookworm | trixie (default $KVMNET_VM_RELEASE
+#               or bookworm); its image must be built (build-image.sh [R])
 #   --no-wait   return right after qemu started (default: wait until a real ssh command works)
 #
 # qemu runs with -no-reboot: a reboot inside the guest ends qemu, and vm-restart.sh (beside
@@ -27,14 +29,14 @@
 #   enp1s0   52:54:00:00:03:01  igb 82576 SR-IOV PF behind pcie-root-port (hub 3)
 #   enp0s10  52:54:00:00:04:01  virtio mq=on queues=4 vectors=10 rss=on, tap backend
 #
-# State in $KVMNET_VM_RUN/NAME: disk.qcow2 (overlay), qemu.pid, port, tap, cmdline, console.log
+# State in $KVMNET_VM_RUN/NAME: disk.qcow2 (overlay), qemu.pid, port, release, tap, cmdline, console.log
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
 usage() { sed -n '4,10p' "$0" >&2; exit 2; }
 [ $# -ge 2 ] || usage
 NAME=$1; PORT=$2; shift 2
-IOMMU=1 IGB=1 MQ=1 MEM=3072 SMP=2 WAIT=1 WAIT_TIMEOUT=${KVMNET_VM_BOOT_TIMEOUT:-300} GROUP=
+IOMMU=1 IGB=1 MQ=1 MEM=3072 SMP=2 RELEASE=$VM_RELEASE WAIT=1 WAIT_TIMEOUT=${KVMNET_VM_BOOT_TIMEOUT:-300} GROUP=
 while [ $# -gt 0 ]; do
   case $1 in
     --iommu) IOMMU=$2; shift 2 ;;
@@ -42,6 +44,7 @@ while [ $# -gt 0 ]; do
     --mq) MQ=$2; shift 2 ;;
     --mem) MEM=$2; shift 2 ;;
     --smp) SMP=$2; shift 2 ;;
+    --release) RELEASE=$2; shift 2 ;;
     --no-wait) WAIT=0; shift ;;
     --group) GROUP=$2; shift 2 ;;
     *) usage ;;
@@ -50,8 +53,9 @@ done
 [[ $NAME =~ ^[A-Za-z0-9][A-Za-z0-9_.-]*$ ]] || vm_die "bad VM name '$NAME'"
 [[ $PORT =~ ^[0-9]+$ ]] || vm_die "bad ssh port '$PORT'"
 GROUP=${GROUP:-$NAME}
-for f in base.qcow2 vmlinuz initrd.img id_ed25519; do
-  [ -s "$VM_CACHE/$f" ] || vm_die "no $VM_CACHE/$f: run $VM_DIR/build-image.sh first"
+IMG=$(vm_image_dir "$RELEASE") || exit 2
+for f in "$IMG/base.qcow2" "$IMG/vmlinuz" "$IMG/initrd.img" "$VM_KEY"; do
+  [ -s "$f" ] || vm_die "no $f: run $VM_DIR/build-image.sh $RELEASE first"
 done
 
 D=$VM_RUN/$NAME
@@ -87,7 +91,8 @@ echo "$PORT" > "$D/port"
 # owner: the run that will destroy this VM (empty for interactive VMs and the lab VM)
 echo "${KVMNET_VM_OWNER:-}" > "$D/owner"
 echo "$GROUP" > "$D/group"
-qemu-img create -q -f qcow2 -F qcow2 -b "$VM_CACHE/base.qcow2" "$D/disk.qcow2"
+echo "$RELEASE" > "$D/release"
+qemu-img create -q -f qcow2 -F qcow2 -b "$IMG/base.qcow2" "$D/disk.qcow2"
 
 APPEND="root=/dev/vda rw console=ttyS0 quiet systemd.show_status=0 mitigations=off"
 MACHINE=q35
@@ -99,7 +104,7 @@ if [ "$IOMMU" = 1 ]; then
 fi
 ARGS=(-machine "$MACHINE" "${ARGS[@]}")
 V="speed=10000,duplex=full"
-ARGS+=(-kernel "$VM_CACHE/vmlinuz" -initrd "$VM_CACHE/initrd.img" -append "$APPEND"
+ARGS+=(-kernel "$IMG/vmlinuz" -initrd "$IMG/initrd.img" -append "$APPEND"
   -drive "file=$D/disk.qcow2,if=none,id=d0,format=qcow2,cache=unsafe,discard=unmap"
   -device virtio-blk-pci,drive=d0,addr=0x3
   -netdev "user,id=mgmt,hostfwd=tcp:127.0.0.1:${PORT}-:22"
@@ -130,7 +135,7 @@ T0=$(date +%s.%N)
 qemu-system-x86_64 "${ARGS[@]}" 8>&- 9>&- </dev/null >"$D/qemu.out" 2>&1 || {
   cat "$D/qemu.out" >&2; vm_die "qemu failed to start $NAME"; }
 flock -u 8; exec 8>&-
-vm_log "$NAME: qemu pid $(cat "$D/qemu.pid"), ssh 127.0.0.1:$PORT (iommu=$IOMMU igb=$IGB mq=$MQ mem=$MEM smp=$SMP)"
+vm_log "$NAME: qemu pid $(cat "$D/qemu.pid"), ssh 127.0.0.1:$PORT (release=$RELEASE iommu=$IOMMU igb=$IGB mq=$MQ mem=$MEM smp=$SMP)"
 [ "$WAIT" = 1 ] || exit 0
 
 vm_wait_ssh "$D" "$NAME" "$PORT" "$WAIT_TIMEOUT" "$T0"
