@@ -36,8 +36,10 @@ import contextlib
 import fcntl
 import hashlib
 import importlib
+import importlib.util
 import json
 import os
+import pkgutil
 import shutil
 import sys
 import tempfile
@@ -263,14 +265,24 @@ def last_report(root: str = "/") -> dict[str, Any] | None:
         return None
 
 
-def library_modules(modules: list[Any]) -> list[Any]:
-    """``modules`` and every module of the collection's module_utils loaded in this process
-    (what they import), without packages, by name: what :func:`copy_library` copies."""
-    found = {m.__name__: m for m in modules}
-    for name, module in list(sys.modules.items()):
-        if name.startswith(LIBRARY_PACKAGE + ".") and module is not None:
-            found[name] = module
-    return [found[name] for name in sorted(found) if not hasattr(found[name], "__path__")]
+def library_sources() -> dict[str, str]:
+    """Name -> source of every module of the collection's module_utils this process can import
+    (for a module run by Ansible: what AnsiballZ shipped), read without importing them: what
+    :func:`copy_library` copies. Importing them all would load pyroute2, python-ovs and libvirt
+    (seconds on a slow host) for nothing."""
+    package = importlib.import_module(LIBRARY_PACKAGE)
+    sources = {}
+    for info in pkgutil.iter_modules(list(package.__path__), LIBRARY_PACKAGE + "."):
+        if info.ispkg:
+            continue
+        spec = importlib.util.find_spec(info.name)
+        source = spec.loader.get_source(info.name) if spec is not None and spec.loader is not None else None
+        if source is None:
+            raise BackendUnavailable("checkpoint: the source of %s is not available" % info.name)
+        sources[info.name] = source
+    if not sources:
+        raise BackendUnavailable("checkpoint: no module of %s found to copy" % LIBRARY_PACKAGE)
+    return sources
 
 
 def write_script(checkpoint: Checkpoint) -> str:
@@ -282,13 +294,13 @@ def write_script(checkpoint: Checkpoint) -> str:
     return path
 
 
-def copy_library(checkpoint: Checkpoint, modules: list[Any]) -> str:
-    """Write the source of ``modules`` (the module_utils the replay needs) under the
+def copy_library(checkpoint: Checkpoint, sources: dict[str, str]) -> str:
+    """Write ``sources`` (name -> source: the module_utils the replay needs) under the
     checkpoint's ``lib/`` as a regular package tree, so that the replay runs the code that
     journaled, from the host's disk; returns the ``lib`` directory."""
     lib = os.path.join(checkpoint.path, "lib")
-    for module in modules:
-        parts = module.__name__.split(".")
+    for name, source in sorted(sources.items()):
+        parts = name.split(".")
         directory = os.path.join(lib, *parts[:-1])
         os.makedirs(directory, exist_ok=True)
         for depth in range(1, len(parts)):
@@ -296,9 +308,6 @@ def copy_library(checkpoint: Checkpoint, modules: list[Any]) -> str:
             if not os.path.exists(init):
                 with open(init, "w", encoding="utf-8"):
                     pass
-        source = module.__loader__.get_source(module.__name__)
-        if source is None:
-            raise BackendUnavailable("checkpoint: the source of %s is not available" % module.__name__)
         with open(os.path.join(directory, parts[-1] + ".py"), "w", encoding="utf-8") as handle:
             handle.write(source)
     return lib

@@ -154,7 +154,7 @@ def rollback_now(checkpoint: _checkpoint.Checkpoint) -> dict[str, Any]:
     return dict(report, log=log)
 
 
-def start(params: dict[str, Any], library: list[Any]) -> dict[str, Any]:
+def start(params: dict[str, Any]) -> dict[str, Any]:
     """state=started."""
     root = params["root"]
     probes = params["probes"] or []
@@ -168,8 +168,8 @@ def start(params: dict[str, Any], library: list[Any]) -> dict[str, Any]:
                                          armed=params["automatic_rollback"])
         units: list[str] = []
         try:
-            modules = _checkpoint.library_modules(library)
-            _checkpoint.copy_library(checkpoint, modules)
+            sources = _checkpoint.library_sources()
+            _checkpoint.copy_library(checkpoint, sources)
             _checkpoint.write_script(checkpoint)
             if params["automatic_rollback"]:
                 units = _checkpoint_units.arm(checkpoint)
@@ -188,7 +188,7 @@ def start(params: dict[str, Any], library: list[Any]) -> dict[str, Any]:
                                      % (checkpoint.state["id"], problem, cleanup)) from exc
     result = _counts(checkpoint)
     result.update(changed=True, armed=params["automatic_rollback"], units=units, timeout=params["timeout"],
-                  rollback_command=checkpoint.command(), library=len(modules),
+                  rollback_command=checkpoint.command(), library=len(sources),
                   msg="checkpoint %s started: %s" % (checkpoint.state["id"], (
                       "the host rolls back by itself at %s unless it is confirmed" % result["deadline"]
                       if params["automatic_rollback"] else
@@ -282,22 +282,22 @@ def check_mode_result(params: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
-def execute(params: dict[str, Any], library: list[Any], check_mode: bool = False) -> dict[str, Any]:
+def execute(params: dict[str, Any], check_mode: bool = False) -> dict[str, Any]:
     """Run the checkpoint module without Ansible: the result, or a typed error."""
     canon = normalize(params)
     if check_mode:
         return check_mode_result(canon)
     if canon["state"] == "started":
-        return start(canon, library)
+        return start(canon)
     if canon["state"] == "confirmed":
         return confirm(canon)
     return roll_back(canon)
 
 
-def run(module: Any, library: list[Any]) -> None:
+def run(module: Any) -> None:
     """The one place that ends the checkpoint module (exit_json / fail_json)."""
     try:
-        result = execute(dict(module.params), library, check_mode=module.check_mode)
+        result = execute(dict(module.params), check_mode=module.check_mode)
     except KvmnetError as exc:
         details = dict(exc.details)
         module.fail_json(msg=exc.msg, error=exc.kind, exception=traceback.format_exc(),

@@ -245,60 +245,58 @@ units_removed:
 
 from ansible.module_utils.basic import AnsibleModule
 
-# Every module_utils file is imported here, so AnsiballZ ships them all: the checkpoint copies
-# them to the host, and the rollback runs that copy whatever module journaled.
-from ansible_collections.kvmnet.hypervisor.plugins.module_utils import (
-    _boot_scripts,
-    _canon,
-    _checkpoint,
-    _checkpoint_probes,
-    _checkpoint_units,
-    _command,
-    _common_args,
-    _deps,
-    _engine,
-    _errors,
-    _ethtool,
-    _files,
-    _irq_affinity,
-    _libvirt,
-    _libvirt_hostdev,
-    _libvirt_iface,
-    _libvirt_nodedev_info,
-    _libvirt_sriov_network,
-    _linux_bridge,
-    _macvtap,
-    _netlink,
-    _nic_bond,
-    _nic_bond_nm,
-    _nic_bond_plan,
-    _nic_bond_restore,
-    _ovs_bond,
-    _ovs_bridge,
-    _ovs_common,
-    _ovs_patch,
-    _ovsdb,
-    _pci_device,
-    _persist_bond,
-    _persist_ifcfg,
-    _persist_ifupdown,
-    _persist_net,
-    _persist_networkd,
-    _persist_nm,
-    _sriov_vf,
-    _sysfs,
-    _vhost_net,
-)
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._checkpoint_task import TIMEOUT_DEFAULT, run
 
-LIBRARY = [
-    _boot_scripts, _canon, _checkpoint, _checkpoint_probes, _checkpoint_units, _command, _common_args, _deps,
-    _engine, _errors, _ethtool, _files, _irq_affinity, _libvirt, _libvirt_hostdev, _libvirt_iface,
-    _libvirt_nodedev_info, _libvirt_sriov_network, _linux_bridge, _macvtap, _netlink, _nic_bond, _nic_bond_nm,
-    _nic_bond_plan, _nic_bond_restore, _ovs_bond, _ovs_bridge, _ovs_common, _ovs_patch, _ovsdb, _pci_device,
-    _persist_bond, _persist_ifcfg, _persist_ifupdown, _persist_net, _persist_networkd, _persist_nm, _sriov_vf,
-    _sysfs, _vhost_net,
-]
+
+def _payload() -> None:  # pragma: no cover - read by AnsiballZ, never called
+    """Every module_utils file of the collection, for AnsiballZ: it ships the module_utils a
+    module imports (it reads the source, imports inside functions too), and a checkpoint copies
+    all of them to the host so that the rollback can replay whatever module journaled. Never
+    called: the copy reads their sources without importing them (importing pyroute2,
+    python-ovs and libvirt took seconds on every checkpoint task)."""
+    # pylint: disable=import-outside-toplevel,unused-import
+    from ansible_collections.kvmnet.hypervisor.plugins.module_utils import (  # noqa: F401
+        _boot_scripts,
+        _canon,
+        _checkpoint,
+        _checkpoint_probes,
+        _checkpoint_units,
+        _command,
+        _common_args,
+        _deps,
+        _engine,
+        _errors,
+        _ethtool,
+        _files,
+        _irq_affinity,
+        _libvirt,
+        _libvirt_hostdev,
+        _libvirt_iface,
+        _libvirt_nodedev_info,
+        _libvirt_sriov_network,
+        _linux_bridge,
+        _macvtap,
+        _netlink,
+        _nic_bond,
+        _nic_bond_nm,
+        _nic_bond_plan,
+        _nic_bond_restore,
+        _ovs_bond,
+        _ovs_bridge,
+        _ovs_common,
+        _ovs_patch,
+        _ovsdb,
+        _pci_device,
+        _persist_bond,
+        _persist_ifcfg,
+        _persist_ifupdown,
+        _persist_net,
+        _persist_networkd,
+        _persist_nm,
+        _sriov_vf,
+        _sysfs,
+        _vhost_net,
+    )
 
 
 def main() -> None:
@@ -319,7 +317,7 @@ def main() -> None:
         ),
         supports_check_mode=True,
     )
-    run(module, LIBRARY)
+    run(module)
 
 
 if __name__ == "__main__":

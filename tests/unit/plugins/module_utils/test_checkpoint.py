@@ -168,10 +168,10 @@ def test_script_imports_only_its_lib(root, tmp_path):
     """The script puts lib/ first: the copied package is what runs (a regular package, with
     __init__.py at every level, wins over any other ansible_collections on the path)."""
     checkpoint = _checkpoint.create(root, "t7", 60, [])
-    modules = _checkpoint.library_modules([_checkpoint])
-    assert all(m.__name__.startswith(_checkpoint.LIBRARY_PACKAGE + ".") for m in modules)
-    assert {"_checkpoint", "_files", "_engine", "_errors", "_command"} <= {m.__name__.rsplit(".", 1)[1] for m in modules}
-    lib = _checkpoint.copy_library(checkpoint, modules)
+    sources = _checkpoint.library_sources()
+    assert all(name.startswith(_checkpoint.LIBRARY_PACKAGE + ".") for name in sources)
+    assert {"_checkpoint", "_files", "_engine", "_errors", "_command"} <= {n.rsplit(".", 1)[1] for n in sources}
+    lib = _checkpoint.copy_library(checkpoint, sources)
     script = _checkpoint.write_script(checkpoint)
     assert os.access(script, os.X_OK)
     for depth in ("ansible_collections", "ansible_collections/kvmnet/hypervisor/plugins/module_utils"):

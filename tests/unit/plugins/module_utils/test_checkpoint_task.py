@@ -25,7 +25,6 @@ from ansible_collections.kvmnet.hypervisor.plugins.module_utils._errors import (
     NotFound,
 )
 
-LIBRARY = [_checkpoint, _checkpoint_probes, _checkpoint_units, _files]
 
 
 @pytest.fixture
@@ -50,7 +49,7 @@ def root(tmp_path):
 
 
 def run(root, **params):
-    return _checkpoint_task.execute(dict({"root": root}, **params), LIBRARY)
+    return _checkpoint_task.execute(dict({"root": root}, **params))
 
 
 def test_started_arms_the_units_and_confirmed_disarms(root, systemctl):
@@ -100,12 +99,12 @@ def test_second_start_is_refused_naming_the_open_one(root):
 
 
 def test_check_mode_does_nothing(root):
-    res = _checkpoint_task.execute({"root": root, "state": "started"}, LIBRARY, check_mode=True)
+    res = _checkpoint_task.execute({"root": root, "state": "started"}, check_mode=True)
     assert res["changed"] is False and "check mode" in res["msg"] and "none open" in res["msg"]
     assert not os.path.exists(os.path.join(root, "var"))
     run(root, state="started", id="cp3", automatic_rollback=False)
     for state in ("confirmed", "rolled_back"):
-        res = _checkpoint_task.execute({"root": root, "state": state}, LIBRARY, check_mode=True)
+        res = _checkpoint_task.execute({"root": root, "state": state}, check_mode=True)
         assert res["changed"] is False and res["id"] == "cp3" and "'cp3'" in res["msg"]
     assert _checkpoint.open_checkpoint(root).state["id"] == "cp3"
 
@@ -160,7 +159,7 @@ def test_probes_at_confirmation(root):
 ])
 def test_bad_input_names_the_option_and_changes_nothing(root, params, option):
     with pytest.raises(InvalidInput) as err:
-        _checkpoint_task.execute(dict({"root": root}, **params), LIBRARY)
+        _checkpoint_task.execute(dict({"root": root}, **params))
     assert err.value.option == option
     assert not os.path.exists(os.path.join(root, "var"))
 
