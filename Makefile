@@ -109,7 +109,7 @@ build: srclink ## galaxy build into build/dist, install into build/collections, 
 	  python -m pytest -p no:cacheprovider -q tests/packaging
 
 # ------------------------------------------------------------------ static checks
-sanity: $(STAMP) ## ansible-test sanity --venv --python 3.11 on a real copy in build/act
+sanity: $(STAMP) ## ansible-test sanity --venv --python 3.11 on a real copy in build/act + compile on every managed-host Python here
 	VENV=$(VENV) bash $(REPO)/scripts/setup.sh get-pip
 	rm -rf $(ACT_ROOT)
 	mkdir -p $(ACT)
@@ -119,6 +119,17 @@ sanity: $(STAMP) ## ansible-test sanity --venv --python 3.11 on a real copy in b
 	@# ansible-test walks up to the nearest .git to list files; without its own the copy would be
 	@# judged by the outer repo's index (where build/ is ignored) and every test would be skipped.
 	cd $(ACT) && git init -q . && ansible-test sanity --venv --python $(PYVER) $(SANITY_ARGS)
+	@# The compile check on the other managed-host Pythons this machine has (scripts/interpreters.sh:
+	@# tests/platforms.yml's range), on the newest line only (2.17 knows no 3.13) and in a full run only.
+	@if [ -z "$(strip $(SANITY_ARGS))" ] && [ -z "$(strip $(ANSIBLE_CORE))" ]; then \
+	  pys=$$(bash $(REPO)/scripts/interpreters.sh $(BUILD)/interpreters); checked=$(PYVER); \
+	  for v in $$pys; do \
+	    [ "$$v" = $(PYVER) ] && continue; \
+	    (cd $(ACT) && PATH=$(BUILD)/interpreters:$$PATH ansible-test sanity --venv --python $$v --test compile); \
+	    checked="$$checked $$v"; \
+	  done; \
+	  echo "sanity: compile check on Python $$checked (the managed-host Pythons found here)"; \
+	fi
 
 lint: srclink ## ansible-lint (offline, production profile) + antsibull-changelog lint + CHANGELOG.rst up to date
 	cd $(REPO) && ansible-lint --offline --profile production
