@@ -134,7 +134,7 @@ def test_role_package_names_are_data_per_claimed_os_family(role):
     """A role that installs packages names them in vars/<os_family>.yml, one file per claimed family."""
     package_lists = _package_lists(role)
     families = _family_packages(role)
-    if all(isinstance(name, str) and name.strip("{} ") in _role_inputs(role) for _, name in package_lists):
+    if all(isinstance(listed[1], str) and listed[1].strip("{} ") in _role_inputs(role) for listed in package_lists):
         # installs nothing, or only what its caller gives it (ovs_service)
         assert not families, "%s names no packages of its own but has package files %s" % (role, sorted(families))
         return
