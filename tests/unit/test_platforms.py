@@ -113,6 +113,11 @@ def _package_lists(role):
     return found
 
 
+def _text(path):
+    with open(path, encoding="utf-8") as handle:
+        return handle.read()
+
+
 def _role_inputs(role):
     spec = _yaml("roles", role, "meta", "argument_specs.yml")["argument_specs"]["main"]
     return set(spec.get("options") or {})
@@ -144,6 +149,11 @@ def test_role_package_names_are_data_per_claimed_os_family(role):
     for family, packages in families.items():
         assert packages and all(isinstance(p, str) and p for p in packages), \
             "roles/%s/vars/%s.yml: __%s_packages is not a list of names" % (role, family, role)
+    service = "__%s_service" % role
+    if any(service in _text(path) for path in glob.glob(os.path.join(REPO, "roles", role, "tasks", "*.yml"))):
+        for family in families:
+            assert (_yaml("roles", role, "vars", family + ".yml") or {}).get(service), \
+                "roles/%s/vars/%s.yml names no %s, which the tasks use" % (role, family, service)
     for task_name, name in package_lists:
         assert isinstance(name, str) and "__%s_packages" % role in name, \
             "%s: task %r installs %r, not the OS family's __%s_packages" % (role, task_name, name, role)
