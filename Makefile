@@ -17,6 +17,26 @@ NAME      := hypervisor
 FQCN      := $(NAMESPACE).$(NAME)
 PYVER     ?= 3.11
 
+# The ansible-core matrix. .venv (requirements-dev.txt) carries the newest ansible-core, which every
+# tier runs on; each older line that meta/runtime.yml claims has a pin file
+# tests/matrix/ansible-core-X.txt and its own cached venv .venvs/ansible-core-X, made by
+# scripts/setup.sh like .venv. `make sanity|units|moddocs ANSIBLE_CORE=2.17` runs one target on
+# that line; `make matrix` runs all three on every line. The list of lines is the pin files.
+MATRIX_DIR   := $(REPO)/tests/matrix
+MATRIX_VENVS ?= $(REPO)/.venvs
+MATRIX_CORES := $(sort $(patsubst ansible-core-%.txt,%,$(notdir $(wildcard $(MATRIX_DIR)/ansible-core-*.txt))))
+ANSIBLE_CORE ?=
+ifeq ($(strip $(ANSIBLE_CORE)),)
+REQUIREMENTS := $(REPO)/requirements-dev.txt
+else
+REQUIREMENTS := $(MATRIX_DIR)/ansible-core-$(ANSIBLE_CORE).txt
+ifeq ($(wildcard $(REQUIREMENTS)),)
+$(error ANSIBLE_CORE=$(ANSIBLE_CORE) has no pin file $(REQUIREMENTS) (the matrix: $(MATRIX_CORES)))
+endif
+# override: a VENV=... given for .venv (e.g. the shared one) must not replace the line's own venv
+override VENV := $(MATRIX_VENVS)/ansible-core-$(ANSIBLE_CORE)
+endif
+
 # build/src/ansible_collections/kvmnet/hypervisor -> repo (live code, for pytest imports,
 # ansible-lint, ansible-playbook); build/collections holds the built artifact installed by galaxy;
 # build/act holds the real copy ansible-test needs (it resolves symlinks), as its own git
@@ -52,9 +72,9 @@ HOST_TESTS  ?= tests/host
 SANITY_ARGS ?=
 UNIT_JOBS   ?= 2
 
-TEST_STAGES := setup build units docs, then sanity lint host beside molecule
+TEST_STAGES := setup build units docs, then sanity lint host matrix beside molecule
 
-.PHONY: help setup build srclink sanity units lint changelog docs docsite docs-serve host molecule lab lab-down bench test clean
+.PHONY: help setup build srclink sanity units lint changelog docs moddocs docsite docs-serve host molecule lab lab-down bench matrix test clean
 
 help: ## list the targets
 	@echo "kvmnet.hypervisor - make targets (venv: $(VENV), ANSIBLE_COLLECTIONS_PATH=$(SRC_ROOT))"
@@ -67,8 +87,8 @@ setup: ## apt packages + qemu 10 (backports) + .venv + ansible-test get-pip shim
 	bash $(REPO)/scripts/setup.sh
 
 # Any target needing the venv re-runs setup's venv step when the requirements changed.
-$(STAMP): $(REPO)/requirements-dev.txt
-	bash $(REPO)/scripts/setup.sh venv
+$(STAMP): $(REQUIREMENTS) $(REPO)/requirements-tests.txt
+	VENV=$(VENV) REQUIREMENTS=$(REQUIREMENTS) bash $(REPO)/scripts/setup.sh venv
 	touch $@
 
 srclink: $(STAMP) ## symlink tree build/src/ansible_collections/kvmnet/hypervisor -> repo
@@ -89,16 +109,27 @@ build: srclink ## galaxy build into build/dist, install into build/collections, 
 	  python -m pytest -p no:cacheprovider -q tests/packaging
 
 # ------------------------------------------------------------------ static checks
-sanity: $(STAMP) ## ansible-test sanity --venv --python 3.11 on a real copy in build/act
-	bash $(REPO)/scripts/setup.sh get-pip
+sanity: $(STAMP) ## ansible-test sanity --venv --python 3.11 on a real copy in build/act + compile on every managed-host Python here
+	VENV=$(VENV) bash $(REPO)/scripts/setup.sh get-pip
 	rm -rf $(ACT_ROOT)
 	mkdir -p $(ACT)
-	tar -C $(REPO) --exclude=./.git --exclude=./.venv --exclude=./build --exclude=./tests/output \
+	tar -C $(REPO) --exclude=./.git --exclude=./.venv --exclude=./.venvs --exclude=./build --exclude=./tests/output \
 	  --exclude=./.ansible --exclude=./.hypothesis --exclude=__pycache__ --exclude=.pytest_cache --exclude='*.tar.gz' \
 	  -cf - . | tar -C $(ACT) -xf -
 	@# ansible-test walks up to the nearest .git to list files; without its own the copy would be
 	@# judged by the outer repo's index (where build/ is ignored) and every test would be skipped.
 	cd $(ACT) && git init -q . && ansible-test sanity --venv --python $(PYVER) $(SANITY_ARGS)
+	@# The compile check on the other managed-host Pythons this machine has (scripts/interpreters.sh:
+	@# tests/platforms.yml's range), on the newest line only (2.17 knows no 3.13) and in a full run only.
+	@if [ -z "$(strip $(SANITY_ARGS))" ] && [ -z "$(strip $(ANSIBLE_CORE))" ]; then \
+	  pys=$$(bash $(REPO)/scripts/interpreters.sh $(BUILD)/interpreters); checked=$(PYVER); \
+	  for v in $$pys; do \
+	    [ "$$v" = $(PYVER) ] && continue; \
+	    (cd $(ACT) && PATH=$(BUILD)/interpreters:$$PATH ansible-test sanity --venv --python $$v --test compile); \
+	    checked="$$checked $$v"; \
+	  done; \
+	  echo "sanity: compile check on Python $$checked (the managed-host Pythons found here)"; \
+	fi
 
 lint: srclink ## ansible-lint (offline, production profile) + antsibull-changelog lint + CHANGELOG.rst up to date
 	cd $(REPO) && ansible-lint --offline --profile production
@@ -110,7 +141,15 @@ changelog: srclink ## regenerate CHANGELOG.rst from changelogs/ (after adding a 
 	bash $(REPO)/scripts/changelog.sh update
 
 docs: build ## ansible-doc renders every module from the built artifact + antsibull-docs lint + docsite
+	@$(MAKE) -C $(REPO) moddocs
+	cd $(REPO) && antsibull-docs lint-collection-docs --plugin-docs .
+	@$(MAKE) -C $(REPO) docsite
+
+# ansible-doc of every module from the collection installed from the tarball (make build): the
+# ansible-core of the venv renders it (ANSIBLE_CORE=X: that line's; the matrix runs it per line).
+moddocs: $(STAMP) ## ansible-doc renders every module of the built artifact (run make build first)
 	@set -e; cd $(REPO); n=0; failed=""; \
+	[ -d $(INSTALLED)/ansible_collections/$(NAMESPACE)/$(NAME) ] || { echo "moddocs: no built artifact in $(INSTALLED): make build first"; exit 1; }; \
 	for f in plugins/modules/*.py; do \
 	  [ -e "$$f" ] || continue; m=$$(basename "$$f" .py); [ "$$m" = __init__ ] && continue; n=$$((n+1)); \
 	  if out=$$(ANSIBLE_COLLECTIONS_PATH=$(INSTALLED) ansible-doc -t module $(FQCN).$$m 2>&1) \
@@ -118,10 +157,8 @@ docs: build ## ansible-doc renders every module from the built artifact + antsib
 	    echo "ansible-doc $(FQCN).$$m: ok"; \
 	  else echo "$$out"; echo "ansible-doc $(FQCN).$$m: FAILED"; failed="$$failed $$m"; fi; \
 	done; \
-	echo "ansible-doc: $$n module(s) checked"; \
+	echo "ansible-doc (ansible-core $$(python -c 'from ansible.release import __version__; print(__version__)')): $$n module(s) checked"; \
 	[ -z "$$failed" ] || { echo "modules whose docs do not render:$$failed"; exit 1; }
-	cd $(REPO) && antsibull-docs lint-collection-docs --plugin-docs .
-	@$(MAKE) -C $(REPO) docsite
 
 # The guides are Markdown (docs/*.md, docs/patterns/*.md; docs/README.md is their index on GitHub).
 # antsibull-docs takes extra docs as RST only, so each guide has a stub docs/docsite/rst/<page>.rst
@@ -190,8 +227,14 @@ echo "$@: bash $(1)"; bash "$(1)"
 endef
 
 # ------------------------------------------------------------------ everything
-test: ## CI: setup build units docs, then sanity lint host beside molecule (scripts/test.sh), timed
+# the older ansible-core lines: units, moddocs and sanity on each (MATRIX_LINES='2.17' for some);
+# builds the artifact first only when build/collections has none
+MATRIX_LINES ?=
+matrix: srclink ## ansible-core matrix: units, docs rendering, sanity on every line of tests/matrix/ (scripts/matrix.sh)
+	@bash $(REPO)/scripts/matrix.sh "$(MAKE)" $(REPO) $(TIMINGS) $(MATRIX_LINES)
+
+test: ## CI: setup build units docs, then sanity lint host matrix beside molecule (scripts/test.sh), timed
 	@bash $(REPO)/scripts/test.sh "$(MAKE)" $(REPO)
 
-clean: ## remove build/ (keeps .venv)
+clean: ## remove build/ (keeps .venv and .venvs)
 	rm -rf $(BUILD)

@@ -3,12 +3,15 @@
 #
 # Idempotent and fast when already done (each step checks first):
 #   1. apt (root): qemu 10 from bookworm-backports, then scripts/packages-host.txt
-#   2. .venv (python3.11 -m venv) with requirements-dev.txt (skipped when the stamp matches)
+#   2. .venv (python3.11 -m venv) with requirements-dev.txt (skipped when the stamp matches);
+#      the same for an ansible-core matrix venv with REQUIREMENTS=tests/matrix/ansible-core-X.txt
 #   3. ansible-test's get-pip cache entry, pointed at scripts/get_pip_offline.py
 #
 # Environment:
 #   PYTHON=python3.11   interpreter for the venv
 #   VENV=<repo>/.venv   venv location
+#   REQUIREMENTS=<repo>/requirements-dev.txt   what pip installs into it (the Makefile passes
+#                       tests/matrix/ansible-core-X.txt and .venvs/ansible-core-X for ANSIBLE_CORE=X)
 #   SKIP_APT=1          skip step 1 (e.g. non-root developer machines with packages installed)
 #   FORCE_PIP=1         run pip even when the stamp says requirements are unchanged
 # Arguments: none = all steps; or any of: apt venv get-pip (e.g. `setup.sh get-pip`).
@@ -17,6 +20,7 @@ set -euo pipefail
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 PYTHON=${PYTHON:-python3.11}
 VENV=${VENV:-$REPO/.venv}
+REQUIREMENTS=${REQUIREMENTS:-$REPO/requirements-dev.txt}
 LOGDIR=$REPO/build/logs
 PKG_LIST=$REPO/scripts/packages-host.txt
 BACKPORTS_FILE=/etc/apt/sources.list.d/kvmnet-backports.sources
@@ -176,30 +180,45 @@ step_apt() {
 }
 
 # ---------------------------------------------------------------- 2. venv
+# The requirements file and every file it includes with -r (one level, relative to it): what
+# the stamp hashes, so editing requirements-tests.txt re-runs pip in every venv.
+requirement_files() {
+  local dir inc
+  echo "$REQUIREMENTS"
+  dir=$(dirname "$REQUIREMENTS")
+  sed -n 's/^[[:space:]]*-r[[:space:]]*//p' "$REQUIREMENTS" | while read -r inc; do
+    case $inc in /*) echo "$inc";; *) echo "$dir/$inc";; esac
+  done
+}
+
 step_venv() {
-  local stamp=$VENV/.kvmnet-requirements.sha256 want
+  local stamp=$VENV/.kvmnet-requirements.sha256 want log files
+  [ -f "$REQUIREMENTS" ] || die "requirements file $REQUIREMENTS does not exist"
+  log=$LOGDIR/pip-$(basename "$VENV").log
   if [ ! -x "$VENV/bin/python" ]; then
     command -v "$PYTHON" >/dev/null || die "$PYTHON not found (set PYTHON=...)"
     log "venv: creating $VENV with $PYTHON"
+    mkdir -p "$(dirname "$VENV")"
     "$PYTHON" -m venv "$VENV"
     rm -f "$stamp"
   fi
-  want=$( { "$VENV/bin/python" -c 'import sys; print(sys.version)'; cat "$REPO/requirements-dev.txt"; } | sha256sum | cut -d' ' -f1)
+  mapfile -t files < <(requirement_files)
+  want=$( { "$VENV/bin/python" -c 'import sys; print(sys.version)'; cat "${files[@]}"; } | sha256sum | cut -d' ' -f1)
   if [ "${FORCE_PIP:-0}" != 1 ] && [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then
     log "venv: requirements unchanged (stamp $stamp)"
     return 0
   fi
-  log "venv: pip install -r requirements-dev.txt (log: $LOGDIR/pip.log)"
-  : > "$LOGDIR/pip.log"
-  if ! "$VENV/bin/python" -m pip install -q --disable-pip-version-check -r "$REPO/requirements-dev.txt" \
-      >>"$LOGDIR/pip.log" 2>&1; then
-    tail -n 40 "$LOGDIR/pip.log" >&2
-    die "pip install failed (full log: $LOGDIR/pip.log)"
+  log "venv: pip install -r ${REQUIREMENTS#"$REPO"/} into $VENV (log: $log)"
+  : > "$log"
+  if ! "$VENV/bin/python" -m pip install -q --disable-pip-version-check -r "$REQUIREMENTS" \
+      >>"$log" 2>&1; then
+    tail -n 40 "$log" >&2
+    die "pip install failed (full log: $log)"
   fi
   "$VENV/bin/python" -c 'import ansible, ansible_test, pyroute2, ovs.db.idl, lxml.etree, libvirt, hypothesis' ||
     die "venv imports failed after pip install"
   echo "$want" > "$stamp"
-  log "venv: ready ($("$VENV/bin/ansible" --version | head -n1))"
+  log "venv: ready (ansible-core $("$VENV/bin/python" -c 'from ansible.release import __version__; print(__version__)'))"
 }
 
 # ---------------------------------------------------------------- 3. ansible-test get-pip shim

@@ -2,7 +2,9 @@
 # `make test` (what CI runs through .ci/run): every stage, timed, in two lanes.
 #
 #   1. in order, fail-fast:   setup build units docs
-#   2. side by side:          lane "checks": sanity lint host   (nice 10, output in build/logs/checks.log)
+#   2. side by side:          lane "checks": sanity lint host, then the ansible-core matrix
+#                                            (scripts/matrix.sh: units, moddocs, sanity on each
+#                                            older line; nice 10, output in build/logs/checks.log)
 #                             lane "vm":     molecule           (output here)
 #
 # Why two lanes: the VM tier is the long pole (about an hour of qemu TCG), and a TCG guest runs
@@ -22,16 +24,8 @@ mkdir -p "$BUILD" "$LOGS"
 : > "$TIMINGS"
 T0=$(date +%s)
 
-# stage NAME: run `make NAME`, print and record its timing line; returns make's status
-stage() {
-  local s=$1 start rc=0 line
-  echo "=================== make $s"
-  start=$(date +%s)
-  "$MAKE_BIN" -C "$REPO" "$s" || rc=$?
-  line=$(printf 'TIMING %-9s %5ss  %s' "$s" "$(( $(date +%s) - start ))" "$([ $rc = 0 ] && echo ok || echo "FAILED rc=$rc")")
-  echo "$line" | tee -a "$TIMINGS"
-  return $rc
-}
+# shellcheck source=scripts/stage.sh
+. "$REPO/scripts/stage.sh"
 
 finish() {
   echo "TIMING total     $(( $(date +%s) - T0 ))s" | tee -a "$TIMINGS"
@@ -40,7 +34,7 @@ finish() {
 }
 
 for s in setup build units docs; do
-  stage "$s" || { echo "make test: stage '$s' failed (timings: $TIMINGS)"; finish 1; }
+  stage "$s" "$s" || { echo "make test: stage '$s' failed (timings: $TIMINGS)"; finish 1; }
 done
 
 # lane "checks" in the background, at a lower priority than the VM
@@ -51,15 +45,19 @@ rm -f "$CHECKS_RC"
   renice -n 10 -p "$BASHPID" >/dev/null 2>&1 || true
   rc=0
   for s in sanity lint host; do
-    stage "$s" || { rc=$?; echo "make test: stage '$s' failed" ; break; }
+    stage "$s" "$s" || { rc=$?; echo "make test: stage '$s' failed" ; break; }
   done
+  # the older ansible-core lines (scripts/matrix.sh: its own timing lines go to the same file)
+  if [ "$rc" = 0 ]; then
+    bash "$REPO/scripts/matrix.sh" "$MAKE_BIN" "$REPO" "$TIMINGS" || { rc=$?; echo "make test: the ansible-core matrix failed"; }
+  fi
   echo "$rc" > "$CHECKS_RC"
 ) > "$CHECKS_LOG" 2>&1 &
 CHECKS_PID=$!
-echo "=================== lane checks (sanity lint host) runs beside the VM tier: $CHECKS_LOG"
+echo "=================== lane checks (sanity lint host, then the ansible-core matrix) runs beside the VM tier: $CHECKS_LOG"
 
 vm_rc=0
-stage molecule || vm_rc=$?
+stage molecule molecule || vm_rc=$?
 
 wait "$CHECKS_PID" 2>/dev/null
 checks_rc=$(cat "$CHECKS_RC" 2>/dev/null || echo 99)

@@ -164,6 +164,8 @@ options:
       - The files describe the options given (plus the bond's effective mode and options); an
         existing file with the same path is overwritten.
       - With I(netns) nothing is persisted (C(auto) means C(none); another value is an error).
+      - C(networkd), C(nm) and C(ifupdown) are proven through reboots on Debian test VMs; C(ifcfg) (RHEL)
+        is covered by unit tests of the files it renders only.
     type: str
     choices: [auto, networkd, nm, ifcfg, ifupdown, none]
     default: auto
