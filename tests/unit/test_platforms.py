@@ -3,8 +3,8 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """What the collection claims is what the tests run: platforms, package names, ansible-core, Python.
 
-tests/platforms.yml is the one home of the Debian releases the VM tier boots and of the managed
-hosts' Python range; requirements-dev.txt (the newest ansible-core, every tier) and
+playbooks/molecule/files/lib.sh (VM_RELEASES) is the one home of the Debian releases the VM tier
+boots, tests/platforms.yml of the managed hosts' Python range; requirements-dev.txt (the newest ansible-core, every tier) and
 tests/matrix/ansible-core-*.txt (the older lines: sanity, units, docs) are the one home of the
 ansible-core lines. Every role's meta/main.yml, its package-name files, meta/runtime.yml's
 requires_ansible and the README's table of what is tested are held to them here.
@@ -50,6 +50,18 @@ def _yaml(*parts):
 PLATFORMS = _yaml("tests", "platforms.yml")
 
 
+def _vm_releases():
+    """The Debian releases the VM platform builds and boots: VM_RELEASES in the shipped
+    platform's lib.sh (its one home; the platform cannot read tests/)."""
+    with open(os.path.join(REPO, "playbooks", "molecule", "files", "lib.sh"), encoding="utf-8") as handle:
+        match = re.search(r"^VM_RELEASES=\(([^)]*)\)$", handle.read(), re.M)
+    assert match, "no VM_RELEASES=(...) in playbooks/molecule/files/lib.sh"
+    return match.group(1).split()
+
+
+VM_RELEASES = _vm_releases()
+
+
 def _series(version):
     return tuple(int(part) for part in version.split(".")[:2])
 
@@ -77,7 +89,7 @@ def _core_lines():
 @pytest.mark.parametrize("role", ROLES)
 def test_role_claims_exactly_the_releases_the_vm_tier_runs(role):
     meta = _yaml("roles", role, "meta", "main.yml")["galaxy_info"]
-    assert meta["platforms"] == [{"name": "Debian", "versions": PLATFORMS["vm_releases"]}]
+    assert meta["platforms"] == [{"name": "Debian", "versions": VM_RELEASES}]
 
 
 @pytest.mark.parametrize("role", ROLES)
@@ -215,7 +227,7 @@ def test_readme_says_which_ansible_core_lines_run_which_tiers():
         readme = handle.read()
     assert "| controller: ansible-core %s | every tier |" % newest in readme
     assert "| controller: ansible-core %s | sanity, units, docs rendering |" % ", ".join(matrix) in readme
-    releases = PLATFORMS["vm_releases"]
+    releases = VM_RELEASES
     row = [line for line in readme.splitlines() if line.startswith("| managed host: Debian")]
     assert len(row) == 1 and all(release in row[0] for release in releases), row
     assert "Controller: ansible-core >= %s." % re.match(
