@@ -298,6 +298,8 @@ class _Mapper:
                 continue
             vfs = []
             for vf in cur.get("vfs") or []:
+                if vf.get("pci") in self.guest_pci:
+                    continue  # libvirt sets its MAC / VLAN from the guest's <interface type='hostdev'>
                 entry = {"vf": vf["vf"]}
                 if vf.get("mac") and vf["mac"] != "00:00:00:00:00:00":
                     entry["mac"] = vf["mac"]

@@ -139,8 +139,11 @@ def build_topology(state: dict[str, Any]) -> dict[str, Any]:
         for port in bridge.get("ports") or []:
             ovs_port_of[port["name"]] = br_name
 
+    vf_pci = {vf.get("pci") for pf in (state.get("sriov") or {}).values() for vf in pf.get("vfs") or []}
     for link in links.values():
         if link.get("kind") == "openvswitch":  # OVS's own internal netdevs (ovs-system, bridges)
+            continue
+        if link.get("pci") and link["pci"] in vf_pci:  # a VF's netdev: drawn as the VF (_sriov)
             continue
         if link["name"] in ovs_port_of and link.get("kind") not in (None, "device", "veth", "tun", "tap", "bond"):
             continue
@@ -210,7 +213,7 @@ def build_topology(state: dict[str, Any]) -> dict[str, Any]:
                 g.edge(br, "if:" + port["name"], "uplink", label)
 
     _sriov(g, state)
-    _domains(g, state, links, ovs_port_of)
+    _domains(g, state, links, set(ovs_bridges))
     return g.result()
 
 
@@ -238,7 +241,7 @@ def _sriov(g: _Graph, state: dict[str, Any]) -> None:
 
 
 def _domains(g: _Graph, state: dict[str, Any], links: dict[str, dict[str, Any]],
-             ovs_port_of: dict[str, str]) -> None:
+             ovs_names: set[str]) -> None:
     libvirt = state.get("libvirt") or {}
     pools = {n: net for n, net in (libvirt.get("networks") or {}).items() if net.get("forward_mode") == "hostdev"}
     for name, net in pools.items():
@@ -251,7 +254,7 @@ def _domains(g: _Graph, state: dict[str, Any], links: dict[str, dict[str, Any]],
         config = {i.get("mac"): i for i in (dom.get("config") or {}).get("interfaces") or []}
         for mac in sorted(set(config) | set(live), key=str):
             iface = live.get(mac) or config[mac]
-            _vnic(g, vm, dom_name, iface, links, ovs_port_of, pools)
+            _vnic(g, vm, dom_name, iface, ovs_names)
         hostdevs = {h["source"]: h for view in ("config", "live")
                     for h in (dom.get(view) or {}).get("hostdevs") or [] if h.get("source")}
         for addr in sorted(hostdevs):
@@ -261,8 +264,7 @@ def _domains(g: _Graph, state: dict[str, Any], links: dict[str, dict[str, Any]],
             g.edge(vm, pci, "hostdev", "managed" if hostdevs[addr].get("managed") else "")
 
 
-def _vnic(g: _Graph, vm: str, dom_name: str, iface: dict[str, Any], links: dict[str, dict[str, Any]],
-          ovs_port_of: dict[str, str], pools: dict[str, Any]) -> None:
+def _vnic(g: _Graph, vm: str, dom_name: str, iface: dict[str, Any], ovs_names: set[str]) -> None:
     mac = iface.get("mac") or "?"
     queues = iface.get("queues") or 1
     vnic = g.node("vnic:%s:%s" % (dom_name, mac), "vnic", mac, model=iface.get("model"),
@@ -272,8 +274,8 @@ def _vnic(g: _Graph, vm: str, dom_name: str, iface: dict[str, Any], links: dict[
     itype, source, dev = iface.get("type"), iface.get("source"), iface.get("target_dev")
     vlan = iface_vlan_label(iface.get("vlan"))
     if itype == "bridge" and source:
-        upper = "ovs:" + source if source in ((ovs_port_of and set(ovs_port_of.values())) or ()) or \
-            iface.get("virtualport") == "openvswitch" else "if:" + source
+        ovs = source in ovs_names or iface.get("virtualport") == "openvswitch"
+        upper = ("ovs:" if ovs else "if:") + source
         if dev:
             g.node("if:" + dev, "tap", dev)
             g.edge(vnic, "if:" + dev, "tap")
