@@ -282,7 +282,11 @@ class Gatherer:
             networks = {}
             for net in sorted(virt.call("listing networks", conn.listAllNetworks, 0), key=lambda n: n.name()):
                 what = "network %r" % net.name()
-                parsed = parse_network(_libvirt.parse_xml(virt.call(what, net.XMLDesc, 1)))
+                try:  # the persistent definition, as libvirt_sriov_network reads it
+                    xml = virt.call(what, net.XMLDesc, 1)  # VIR_NETWORK_XML_INACTIVE
+                except KvmnetError:  # a driver without the flag (test:///): its one definition
+                    xml = virt.call(what, net.XMLDesc, 0)
+                parsed = parse_network(_libvirt.parse_xml(xml))
                 parsed.pop("uuid", None)
                 parsed.update(active=bool(virt.call(what, net.isActive)), autostart=bool(virt.call(what, net.autostart)))
                 networks[net.name()] = parsed

@@ -180,9 +180,9 @@ class _Mapper:
                      for p in br.get("ports") or []}
         for name, link in sorted(self.links.items()):
             kind = link.get("kind")
-            if kind in ("tun", "tap") and name not in self.guest_devs and name not in ovs_ports \
-                    and not link.get("master"):
-                self.skip("%s link %s" % (kind, name), "a tap no running domain uses and no bridge holds")
+            if kind in ("tun", "tap") and name not in self.guest_devs:
+                self.skip("%s link %s" % (kind, name), "a tap no running domain uses: a tap belongs to the "
+                          "program that holds it open, it is not gathered as a bridge port")
             elif kind == "veth" and name not in ovs_ports and not link.get("master"):
                 self.skip("veth link %s" % name, "a veth pair outside any bridge: no module creates one alone")
             elif kind not in KNOWN_KINDS:
@@ -431,8 +431,5 @@ def map_state(state: dict[str, Any], params: dict[str, Any] | None = None) -> di
         m.skip("role variables", "gathered inside network namespace %s: the roles work in the host's namespace; "
                "use modules (their netns option)" % m.netns)
         m.vars = {}
-    for key in ("linux_bridge_libvirt_uri", "virtio_multiqueue_libvirt_uri"):
-        if m.uri:
-            m.vars[key] = m.uri
     return {"vars": {k: v for k, v in sorted(m.vars.items()) if v is not None}, "modules": dict(sorted(m.modules.items())),
             "unmanaged": m.unmanaged}
