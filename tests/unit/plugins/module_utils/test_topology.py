@@ -100,3 +100,12 @@ def test_mermaid_escapes_quotes_and_ids():
     text = T.render_mermaid(graph)
     assert 'n_if_a_b["a#quot;b"]' in text and 'n_if_a_b_["a-b"]' in text
     assert 'n_if_a_b -->|"x#quot;y"| n_if_a_b_' in text
+
+
+def test_docs_picture_is_the_rendered_lab():
+    """docs/topology.md shows the lab as the project renders it (not a hand-edited copy)."""
+    page = os.path.join(os.path.dirname(__file__), "..", "..", "..", "..", "docs", "topology.md")
+    with open(page, encoding="utf-8") as handle:
+        text = handle.read()
+    block = text.split("```mermaid\n", 1)[1].split("```", 1)[0]
+    assert block == T.render_mermaid(lab(), "kvmnet-lab")
