@@ -14,6 +14,13 @@ import pathlib
 import pytest
 import yaml
 
+
+class _Dumper(yaml.SafeDumper):  # pylint: disable=too-many-ancestors
+    """Block lists indented under their key, as yamllint (ansible-lint) wants the golden files."""
+
+    def increase_indent(self, flow=False, indentless=False):
+        return super().increase_indent(flow, False)
+
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils import _network_info_vars as V
 
 REPO = pathlib.Path(__file__).resolve().parents[4]
@@ -26,7 +33,7 @@ def lab_state():
 
 
 def _golden(name, value):
-    text = yaml.safe_dump(value, sort_keys=False, default_flow_style=False, width=120)
+    text = yaml.dump(value, Dumper=_Dumper, sort_keys=False, default_flow_style=False, width=120, explicit_start=True)
     path = os.path.join(GOLDEN, name)
     if os.environ.get("KVMNET_UPDATE_GOLDEN"):
         with open(path, "w", encoding="utf-8") as handle:
