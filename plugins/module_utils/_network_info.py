@@ -41,7 +41,7 @@ from ansible_collections.kvmnet.hypervisor.plugins.module_utils._errors import K
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._linux_bridge import LinuxBridgeResource
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._libvirt_sriov_network import parse_network
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._macvtap import MacvtapResource
-from ansible_collections.kvmnet.hypervisor.plugins.module_utils._netlink import Netlink, decode_bond
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils._netlink import Netlink
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._nic_bond import NicBondResource
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._ovs_bond import COLUMNS as BOND_COLUMNS
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._ovs_bond import bond_status, read_bond

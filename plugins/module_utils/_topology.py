@@ -302,15 +302,15 @@ def node_text(node: dict[str, Any]) -> list[str]:
     lines = [node["label"]]
     kind = node["kind"]
     if kind == "vnic":
-        lines.append(" ".join(x for x in (a.get("model"), ("%s queues" % a["queues"]) if a.get("queues") else "",
-                                           a.get("driver") or "") if x))
+        parts = (a.get("model"), ("%s queues" % a["queues"]) if a.get("queues") else "", a.get("driver"))
+        lines.append(" ".join(x for x in parts if x))
     elif kind == "nic":
         lines += nic_label(a)
         if a.get("numvfs"):
             lines.append("%s/%s VFs" % (a["numvfs"], a.get("totalvfs") or "?"))
     elif kind in ("bond", "ovs_bond"):
-        lines.append(" ".join(x for x in (a.get("mode"), ("LACP %s" % a["lacp"]) if a.get("lacp") else "",
-                                           a.get("lacp_status") or "") if x))
+        parts = (a.get("mode"), ("LACP %s" % a["lacp"]) if a.get("lacp") else "", a.get("lacp_status"))
+        lines.append(" ".join(x for x in parts if x))
     elif kind == "macvtap" and a.get("mode"):
         lines.append(a["mode"])
     elif kind == "vf":
@@ -382,7 +382,7 @@ def render_dot(topology: dict[str, Any], title: str | None = None) -> str:
         attrs = ['label="%s"' % _dot_text(edge["label"])] if edge["label"] else []
         if edge["kind"] in ("patch", "veth"):
             attrs += ["style=dashed", "dir=both"]
-        out.append('  "%s" -> "%s"%s;' % (_dot_text(edge["from"]), _dot_text(edge["to"]),
-                                         " [%s]" % ", ".join(attrs) if attrs else ""))
+        extra = " [%s]" % ", ".join(attrs) if attrs else ""
+        out.append('  "%s" -> "%s"%s;' % (_dot_text(edge["from"]), _dot_text(edge["to"]), extra))
     out.append("}")
     return "\n".join(out) + "\n"

@@ -17,7 +17,6 @@ import shutil
 import subprocess
 import sys
 
-import pytest
 import yaml
 from testbed.playbook import REPO, ansible_playbook_bin
 

@@ -21,6 +21,7 @@ class _Dumper(yaml.SafeDumper):  # pylint: disable=too-many-ancestors
     def increase_indent(self, flow=False, indentless=False):
         return super().increase_indent(flow, False)
 
+
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils import _network_info_vars as V
 
 REPO = pathlib.Path(__file__).resolve().parents[4]

@@ -17,6 +17,7 @@ class _Dumper(yaml.SafeDumper):  # pylint: disable=too-many-ancestors
     def increase_indent(self, flow=False, indentless=False):
         return super().increase_indent(flow, False)
 
+
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils import _topology as T
 
 GOLDEN = os.path.join(os.path.dirname(__file__), "golden", "network_info")
