@@ -14,13 +14,15 @@
     ovs        Open vSwitch bridges, ports (type, tag, trunks, vlan_mode, options), bonds with
                their LACP status, the collection's boot units
     sriov      SR-IOV PFs: numvfs, per-VF attributes, persistence;  vfio  PCI devices on vfio-pci
+    irq        the interfaces irq_affinity pinned (its own record, /etc/kvmnet/irq/<if>.json), its
+               boot unit and irqbalance ban, whether irqbalance runs
     libvirt    domains' interfaces and PCI hostdevs (persistent definition and running domain),
                networks
     notes      why a section is empty (no OVS, no libvirtd, no library): never a failure
 
 Every object is read by the reader its own module uses (one fact, one home): the resources'
 ``read_current`` with this run's backend handed over (LinuxBridge, Macvtap, NicBond, SriovVf,
-VhostNet), or the readers those resources are built on (``_ovs_bridge.read_bridge``,
+VhostNet, IrqAffinity), or the readers those resources are built on (``_ovs_bridge.read_bridge``,
 ``_ovs_bond.read_bond`` / ``bond_status``, ``_libvirt.parse_interface`` / ``parse_hostdev``,
 ``_libvirt_sriov_network.parse_network``, ``_pci_device.read_pci_device``). What the state means
 as role variables, module arguments and a graph is pure code elsewhere
@@ -30,14 +32,20 @@ as role variables, module arguments and a graph is pure code elsewhere
 from __future__ import annotations
 
 import ipaddress
+import json
 import os
+import re
 import socket
 from typing import Any
 
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils import _canon, _libvirt
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils import _boot_scripts as boot
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils import _network_info_vars, _topology
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._engine import Resource
-from ansible_collections.kvmnet.hypervisor.plugins.module_utils._errors import KvmnetError
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils._errors import KvmnetError, NotFound
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils._irq_affinity import (
+    IRQBALANCE_DEFAULTS, IrqAffinityResource,
+)
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._linux_bridge import LinuxBridgeResource
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._libvirt_sriov_network import parse_network
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._macvtap import MacvtapResource
@@ -230,6 +238,46 @@ class Gatherer:
                                                     "vendor", "device")})
         return out
 
+    def irq(self) -> dict[str, Any]:
+        """The interfaces whose queue IRQs irq_affinity pinned, as it reads them (its record, the
+        boot unit, irqbalance's ban); what the kernel or irqbalance chose is not a choice to gather."""
+        interfaces = {}
+        mode = None
+        persisted = banned = False
+        for entry in self.sys.listdir(boot.IRQ_CONFIG_DIR):
+            if not entry.endswith(".json"):
+                continue
+            name = entry[:-len(".json")]
+            res = IrqAffinityResource({"interface": name, "persist": True, "irqbalance_ban": True}, self.root)
+            try:
+                current = res.read_current()
+            except NotFound:
+                self.notes.append("irq: %s/%s names interface %s, which does not exist" % (boot.IRQ_CONFIG_DIR, entry,
+                                                                                          name))
+                continue
+            files = current["files"]
+            config = json.loads(files.get("%s/%s" % (boot.IRQ_CONFIG_DIR, entry)) or "{}")
+            interfaces[name] = {k: config.get(k) for k in ("queue_cpus", "rps_cpus", "xps_cpus", "combined_channels")}
+            persisted = persisted or files.get(boot.IRQ_UNIT_PATH) is not None
+            defaults = files.get(IRQBALANCE_DEFAULTS) or ""
+            if boot.IRQBALANCE_POLICY_PATH in defaults:
+                banned = True
+                found = re.search(r"^# mode: (\S+)$", defaults, re.M)
+                mode = found.group(1) if found else mode
+        return {"interfaces": interfaces, "persisted": persisted, "irqbalance_ban": banned, "irqbalance_mode": mode,
+                "irqbalance_running": self.running("irqbalance")}
+
+    def running(self, program: str) -> bool:
+        """Whether a process called ``program`` runs (``/proc/<pid>/comm``)."""
+        for pid in self.sys.listdir("/proc"):
+            if pid.isdigit():
+                try:
+                    if self.sys.read("/proc/%s/comm" % pid, "process %s" % pid) == program:
+                        return True
+                except KvmnetError:  # gone meanwhile, or not ours to read
+                    continue
+        return False
+
     # -- Open vSwitch ----------------------------------------------------------------------
     def ovs(self) -> dict[str, Any] | None:
         """Bridges (ovs_bridge's reader) and bonds (ovs_bond's) with their LACP status."""
@@ -317,12 +365,13 @@ class Gatherer:
             "vhost_net": self._section("vhost_net", self.vhost_net),
             "sriov": self._section("sriov", self.sriov, links) if not self.netns else {},
             "vfio": self._section("vfio", self.vfio) if not self.netns else [],
+            "irq": self._section("irq", self.irq) if not self.netns else None,
             "ovs": self._section("ovs", self.ovs),
             "libvirt": self._section("libvirt", self.libvirt),
         }
         if self.netns:
-            self.notes.append("sriov, vfio: not gathered inside network namespace %s (sysfs shows the host's "
-                              "devices)" % self.netns)
+            self.notes.append("sriov, vfio, irq: not gathered inside network namespace %s (sysfs shows the "
+                              "host's devices)" % self.netns)
         state["notes"] = list(self.notes)
         return state
 

@@ -331,6 +331,37 @@ class _Mapper:
         if bind:
             self.vars["pci_passthrough_bind_devices"] = bind
 
+    def irq(self) -> None:
+        irq = self.s.get("irq") or {}
+        entries = []
+        for name, conf in sorted((irq.get("interfaces") or {}).items()):
+            entry: dict[str, Any] = {"interface": name}
+            queues = conf.get("queue_cpus") or {}
+            if queues:
+                entry["queue_cpus"] = [{"queue": int(q), "cpus": queues[q]} for q in sorted(queues, key=int)]
+            rps = set((conf.get("rps_cpus") or {}).values())
+            if len(rps) == 1:
+                entry["rps_cpus"] = rps.pop() or "none"
+            elif rps:
+                self.skip("RPS of %s" % name, "different RPS CPUs per queue: irq_affinity sets one list for all "
+                          "(left alone)", "irq_affinity")
+            if conf.get("xps_cpus"):
+                entry["xps"] = True
+            if conf.get("combined_channels"):
+                entry["combined_channels"] = conf["combined_channels"]
+            self.add("irq_affinity", dict(entry, persist=bool(irq.get("persisted")),
+                                          irqbalance_ban=bool(irq.get("irqbalance_ban")),
+                                          irqbalance_mode=irq.get("irqbalance_mode") or "performance"))
+            entries.append(entry)
+        if not entries:
+            return
+        self.vars.update(irq_tuning_interfaces=entries, irq_tuning_persist=bool(irq.get("persisted")),
+                         irq_tuning_irqbalance="running" if irq.get("irqbalance_running") else "stopped",
+                         irq_tuning_irqbalance_mode=irq.get("irqbalance_mode") or "performance")
+        if irq.get("irqbalance_running") and not irq.get("irqbalance_ban"):
+            self.skip("irqbalance", "runs without the collection's ban of the pinned IRQs: the irq_tuning role "
+                      "would add the ban (and restart irqbalance)", "irq_affinity")
+
     # -- libvirt ----------------------------------------------------------------------------
     def domains(self) -> None:
         ifaces, hostdevs = [], []
@@ -425,6 +456,7 @@ def map_state(state: dict[str, Any], params: dict[str, Any] | None = None) -> di
     m.ovs()
     m.sriov()
     m.vfio()
+    m.irq()
     m.domains()
     m.networks()
     if m.netns:

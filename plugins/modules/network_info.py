@@ -14,7 +14,7 @@ description:
     reader of the module that manages it - Linux bonds, bridges and macvtaps, vhost_net, Open
     vSwitch bridges, ports, bonds, patch and veth links, SR-IOV PFs and their VFs, PCI devices
     on vfio-pci, libvirt domains' interfaces and PCI hostdevs (persistent definition and running
-    domain) and VF pool networks.
+    domain), VF pool networks, and the queue IRQ affinity / RPS / XPS / channels irq_affinity set.
   - Returns it as C(vars), the variables of the roles as C(kvmnet.hypervisor.hypervisor) (playbooks/hypervisor.yml)
     consumes them (a ready C(host_vars/<host>.yml)); as C(modules), the same as argument dicts
     per module; C(unmanaged), what exists but the collection cannot express, each with the reason;
@@ -29,8 +29,10 @@ description:
     managed hostdev) is gathered as the guest's interface.
   - Runs on any Linux host. Without Open vSwitch, libvirtd, their Python libraries or SR-IOV
     hardware those sections are empty and C(notes) says why; that is never a failure.
-  - Queue IRQ affinity, RPS / XPS and channels are not gathered - what the kernel or irqbalance
-    chose cannot be told apart from an operator's choice; write C(irq_tuning_interfaces) by hand.
+  - Queue IRQ affinity, RPS / XPS and channels are gathered for the interfaces
+    M(kvmnet.hypervisor.irq_affinity) pinned, from its own record (C(/etc/kvmnet/irq/<interface>.json));
+    on other NICs what the kernel or irqbalance chose cannot be told apart from a choice, and is
+    left out.
 author:
   - kvmnet.hypervisor contributors (@kvmnet)
 extends_documentation_fragment:
@@ -42,7 +44,7 @@ extends_documentation_fragment:
   - kvmnet.hypervisor.libvirt
 notes:
   - With I(netns), links, bonds, bridges, macvtaps and Open vSwitch ports are read in that
-    namespace; SR-IOV and vfio-pci devices are not (sysfs shows the host's), and C(vars) is
+    namespace; SR-IOV, vfio-pci devices and IRQs are not (sysfs shows the host's), and C(vars) is
     empty (the roles work in the host's namespace) - use C(modules), which carry I(netns).
   - libvirt is opened read-only (C(virConnectOpenReadOnly)).
 seealso:
@@ -150,7 +152,7 @@ topology:
     edges:
       - {from: "if:bond0", to: "if:enp0s7", kind: member, label: ""}
 state:
-  description: The state as read (links, bonds, bridges, macvtaps, vhost_net, ovs, sriov, vfio, libvirt, notes), what the rest is made of.
+  description: The state as read (links, bonds, bridges, macvtaps, vhost_net, ovs, sriov, vfio, irq, libvirt, notes), what the rest is made of.
   returned: always
   type: dict
 notes:

@@ -107,7 +107,7 @@ def test_a_host_without_ovs_or_libvirtd(netns, run_playbook, tmp_path):
     info = _gather(run_playbook, False, netns=netns.name, database="unix:%s/db.sock" % tmp_path, timeout=2,
                    uri="qemu+unix:///system?socket=%s/libvirt-sock" % tmp_path)
     assert info["state"]["ovs"] is None and info["state"]["libvirt"] is None
-    assert [n.split(":")[0] for n in info["notes"]] == ["ovs", "libvirt", "sriov, vfio"]
+    assert [n.split(":")[0] for n in info["notes"]] == ["ovs", "libvirt", "sriov, vfio, irq"]
     assert "db.sock" in info["notes"][0] and "libvirt-sock" in info["notes"][1]
     assert info["modules"] == {}
     assert {n["id"] for n in info["topology"]["nodes"]} == {"if:e0", "if:e1"}
