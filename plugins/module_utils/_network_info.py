@@ -59,6 +59,7 @@ from ansible_collections.kvmnet.hypervisor.plugins.module_utils._ovs_common impo
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._ovsdb import Ovsdb
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._pci_device import read_pci_device
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._persist_bond import file_paths
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils._persist_net import HEADER
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._sriov_vf import SriovVfResource
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._sysfs import Sysfs
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._vhost_net import VhostNetResource
@@ -192,8 +193,9 @@ class Gatherer:
             bond.pop("admin_state", None)
             persisted = None
             if current["persist"] != "none":
+                # the bond's files of that stack, written by nic_bond (its header), not the installer's
                 paths = file_paths(current["persist"], res.desired, bond.get("members") or [])
-                own = [p for p in paths if (current.get("files") or {}).get(p) is not None and "kvmnet" in p]
+                own = [p for p in paths if HEADER in ((current.get("files") or {}).get(p) or "")]
                 persisted = current["persist"] if own else None
             bond["persist"] = persisted or "none"
             bond["stack"] = current["persist"]
