@@ -254,8 +254,8 @@ class Gatherer:
             try:
                 current = res.read_current()
             except NotFound:
-                self.notes.append("irq: %s/%s names interface %s, which does not exist" % (boot.IRQ_CONFIG_DIR, entry,
-                                                                                          name))
+                where = "%s/%s" % (boot.IRQ_CONFIG_DIR, entry)
+                self.notes.append("irq: %s names interface %s, which does not exist" % (where, name))
                 continue
             files = current["files"]
             config = json.loads(files.get("%s/%s" % (boot.IRQ_CONFIG_DIR, entry)) or "{}")
