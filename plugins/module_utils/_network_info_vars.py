@@ -257,9 +257,6 @@ class _Mapper:
                 for key in ("datapath_type", "fail_mode"):
                     if args.get(key):
                         self.vars["ovs_vlan_" + key] = args[key]
-            elif ports and not self.netns:
-                self.skip("ports of OVS bridge %s" % name, "the ovs_vlan role manages one bridge per host",
-                          "ovs_bridge")
         first = True
         for name, bond in sorted((ovs.get("bonds") or {}).items()):
             args = {"name": name, "bridge": bond["bridge"], "members": bond["members"],
@@ -285,6 +282,12 @@ class _Mapper:
                     self.skip("tag of OVS bond %s" % name, "the ovs_bond role passes no tag (left alone)", "ovs_bond")
             elif not self.netns:
                 self.skip("OVS bond %s" % name, "the ovs_bond role manages one bond per host", "ovs_bond")
+        covered = {self.vars.get(k) for k in ("ovs_vlan_bridge", "ovs_bond_bridge", "ovs_interconnect_bridge",
+                                              "ovs_interconnect_peer_bridge")}
+        for name in sorted(bridges):
+            if name not in covered and not self.netns:
+                self.skip("OVS bridge %s" % name, "the roles manage one OVS bridge with VLAN ports (ovs_vlan), the "
+                          "bond's (ovs_bond) and the two of a link (ovs_interconnect) per host", "ovs_bridge")
         if self.database and not self.netns:
             for role in ("ovs_vlan", "ovs_bond", "ovs_interconnect"):
                 if role + "_bridge" in self.vars:

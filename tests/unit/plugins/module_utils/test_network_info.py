@@ -124,12 +124,18 @@ def test_one_object_per_role_the_others_are_listed():
     state["links"].append({"name": "bond1", "kind": "bond", "mtu": 1500, "addresses": []})
     state["bonds"]["bond1"] = dict(copy.deepcopy(state["bonds"]["bond0"]), members=["eth9"], master=None)
     state["bridges"]["br9"] = {"ports": [], "mtu": 1500, "admin_state": "up", "addresses": []}
+    state["ovs"]["bridges"]["br-x"] = {"name": "br-x", "datapath_type": "", "ports": [
+        {"name": "x10", "type": "internal", "tag": 10, "trunks": []}]}
     out = V.map_state(state, {})
     assert out["vars"]["host_bond_bridge_name"] == "bond0"
     assert [b["name"] for b in out["modules"]["nic_bond"]] == ["bond0", "bond1"]
     reasons = {u["object"]: u for u in out["unmanaged"]}
     assert reasons["bond bond1"]["module"] == "kvmnet.hypervisor.nic_bond"
     assert "bridge br9" in reasons
+    assert reasons["OVS bridge br-x"]["module"] == "kvmnet.hypervisor.ovs_bridge"
+    assert out["vars"]["ovs_vlan_bridge"] == "br-vm"
+    assert {b["name"] for b in out["modules"]["ovs_bridge"]} == {"br-tr", "br-vm", "br-x"}
+    assert "OVS bridge br-tr" not in reasons  # ovs_interconnect makes it
 
 
 def test_running_domain_differing_from_its_definition():
