@@ -32,6 +32,7 @@ as role variables, module arguments and a graph is pure code elsewhere
 from __future__ import annotations
 
 import ipaddress
+import itertools
 import json
 import os
 import re
@@ -58,7 +59,9 @@ from ansible_collections.kvmnet.hypervisor.plugins.module_utils._ovs_bridge impo
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._ovs_common import field_columns
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._ovsdb import Ovsdb
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._pci_device import read_pci_device
-from ansible_collections.kvmnet.hypervisor.plugins.module_utils._persist_bond import file_paths
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils._persist_bond import (
+    file_paths, persist_config, render_files,
+)
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._persist_net import HEADER
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._sriov_vf import SriovVfResource
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._sysfs import Sysfs
@@ -91,6 +94,8 @@ class Gatherer:
         self.nl = Netlink(netns)
         self.sys = Sysfs(root)
         self.notes: list[str] = []
+        #: the links as read by links() (persisted_options looks up the bond's carrier there)
+        self.links_read: list[dict[str, Any]] = []
 
     def close(self) -> None:
         """Close the netlink socket."""
@@ -127,6 +132,7 @@ class Gatherer:
             if not self.netns:  # sysfs shows the host's namespace only
                 entry.update(self.nic_details(link["name"]))
             out.append({k: v for k, v in entry.items() if v is not None})
+        self.links_read = out
         return out
 
     def nic_details(self, name: str) -> dict[str, Any]:
@@ -199,6 +205,8 @@ class Gatherer:
                 persisted = current["persist"] if own else None
             bond["persist"] = persisted or "none"
             bond["stack"] = current["persist"]
+            if persisted:
+                bond["persisted_options"] = self.persisted_options(persisted, name, bond, master, current)
             if not self.netns:
                 partner = self.sys.read("/sys/class/net/%s/bonding/ad_partner_mac" % name, name)
                 if bond.get("mode") == "802.3ad":
@@ -206,6 +214,28 @@ class Gatherer:
                                     "partner_mac": partner.strip() if partner else None}
             out[name] = bond
         return out
+
+    def persisted_options(self, stack: str, name: str, bond: dict[str, Any], master: dict[str, Any] | None,
+                          current: dict[str, Any]) -> list[str] | None:
+        """Which of address, gateway, mtu nic_bond's files of the bond hold: the combination whose
+        rendering (nic_bond's renderer) equals the files; None when none does (edited by hand)."""
+        carrier = master if master and master.get("kind") == "bridge" else None
+        holder = next((l for l in self.links_read if l["name"] == (carrier or {}).get("name", name)), {})
+        route = self.default_route() or {}
+        values = {"address": (holder.get("addresses") or [None])[0], "mtu": bond.get("mtu"),
+                  "gateway": route.get("gateway") if route.get("device") == holder.get("name") else None}
+        files = current.get("files") or {}
+        names = [k for k in ("address", "gateway", "mtu") if values[k] is not None]
+        for size in range(len(names), -1, -1):
+            for chosen in itertools.combinations(names, size):
+                if "gateway" in chosen and "address" not in chosen:
+                    continue
+                desired = {"name": name, "bridge": carrier["name"] if carrier else None}
+                desired.update({k: values[k] if k in chosen else None for k in names})
+                want = render_files(stack, persist_config(desired, bond, list(bond.get("members") or [])), files)
+                if all(files.get(path) == text for path, text in want.items()):
+                    return list(chosen)
+        return None
 
     # -- kernel features and devices -------------------------------------------------------
     def vhost_net(self) -> dict[str, Any]:

@@ -125,6 +125,18 @@ class _Mapper:
                 args.update(arp_interval=bond["arp_interval"], arp_ip_target=bond.get("arp_ip_target") or [])
             if args["address"] and route.get("device") == (carrier or name) and route.get("gateway"):
                 args["gateway"] = route["gateway"]
+            kept = bond.get("persisted_options")
+            if bond.get("persist") not in (None, "none") and kept is not None:
+                # nic_bond writes address, gateway and mtu into its files only when given: give
+                # exactly those its files hold, or the first run would rewrite them
+                for key in ("address", "gateway", "mtu"):
+                    if key not in kept and args.get(key) is not None:
+                        self.skip("%s of bond %s" % (key, name), "not in nic_bond's files (%s): not given, "
+                                  "left as it is" % bond["persist"], "nic_bond")
+                        args[key] = None
+            elif bond.get("persist") not in (None, "none"):
+                self.skip("files of bond %s" % name, "nic_bond's files of the bond differ from what it renders "
+                          "(edited by hand?): the first run rewrites them", "nic_bond")
             args = self.add("nic_bond", self._ns(_drop_none(args)))
             if len(addresses) > 1:
                 self.skip("addresses of %s" % (carrier or name), "nic_bond takes one address; gathered %s, left "

@@ -14,6 +14,7 @@ import pytest
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils import _network_info_vars as V
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._network_info import Gatherer
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._persist_net import HEADER
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils._persist_bond import persist_config, render_files
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._persist_networkd import paths
 
 LINKS = [
@@ -107,3 +108,21 @@ def test_persist_is_the_stack_when_nic_bond_wrote_the_files(host):
     assert gather(host)["bonds"]["bond0"]["persist"] == "none"  # the installer's, not ours
     _write(host, paths(config)[0], HEADER + "[NetDev]\nName=bond0\nKind=bond\n")
     assert gather(host)["bonds"]["bond0"]["persist"] == "networkd"
+
+
+def test_address_gateway_mtu_exactly_as_nic_bond_wrote_them(host):
+    """nic_bond writes address / gateway / mtu into its files only when given: gathered are those
+    its files hold (found by rendering), so that feeding them back rewrites nothing."""
+    bond = gather(host)["bonds"]["bond0"]
+    for given, expected in (({"address": "10.8.0.1/24"}, ["address"]),
+                            ({"address": "10.8.0.1/24", "gateway": "10.8.0.254", "mtu": 9000},
+                             ["address", "gateway", "mtu"]),
+                            ({"mtu": 9000}, ["mtu"])):
+        desired = dict({"name": "bond0", "bridge": "br1"}, **given)
+        for path, text in render_files("networkd", persist_config(desired, bond, ["eth1", "eth2"]), {}).items():
+            _write(host, path, text)
+        state = gather(host)
+        assert state["bonds"]["bond0"]["persist"] == "networkd"
+        assert state["bonds"]["bond0"]["persisted_options"] == expected
+        [args] = V.map_state(state, {})["modules"]["nic_bond"]
+        assert {k for k in ("address", "gateway", "mtu") if k in args} == set(expected)
