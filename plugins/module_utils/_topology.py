@@ -213,7 +213,7 @@ def build_topology(state: dict[str, Any]) -> dict[str, Any]:
                 g.edge(br, "if:" + port["name"], "uplink", label)
 
     _sriov(g, state)
-    _domains(g, state, links, set(ovs_bridges))
+    _domains(g, state, set(ovs_bridges))
     return g.result()
 
 
@@ -240,8 +240,7 @@ def _sriov(g: _Graph, state: dict[str, Any]) -> None:
             g.edge(vf_id, pf_id, "vf", ("vlan %s" % vf["vlan"]) if vf.get("vlan") else "")
 
 
-def _domains(g: _Graph, state: dict[str, Any], links: dict[str, dict[str, Any]],
-             ovs_names: set[str]) -> None:
+def _domains(g: _Graph, state: dict[str, Any], ovs_names: set[str]) -> None:
     libvirt = state.get("libvirt") or {}
     pools = {n: net for n, net in (libvirt.get("networks") or {}).items() if net.get("forward_mode") == "hostdev"}
     for name, net in pools.items():
