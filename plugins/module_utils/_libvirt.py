@@ -391,10 +391,12 @@ def translate(exc: Exception, what: str) -> KvmnetError:
 
 
 class Connection:
-    """One libvirt connection (``libvirt.open(uri)``), opened lazily by :meth:`open`."""
+    """One libvirt connection (``libvirt.open(uri)``; ``read_only``: ``libvirt.openReadOnly``,
+    for readers such as network_info), opened lazily by :meth:`open`."""
 
-    def __init__(self, uri: str) -> None:
+    def __init__(self, uri: str, read_only: bool = False) -> None:
         self.uri = uri
+        self.read_only = read_only
         self.conn: Any = None
 
     def open(self) -> None:
@@ -402,7 +404,7 @@ class Connection:
         require_libs()
         libvirt.registerErrorHandler(lambda _ctx, _err: None, None)  # errors are raised, not printed
         try:
-            self.conn = libvirt.open(self.uri)
+            self.conn = libvirt.openReadOnly(self.uri) if self.read_only else libvirt.open(self.uri)
         except libvirt.libvirtError as exc:
             raise BackendUnavailable("uri: cannot connect to libvirt at %r: %s" % (self.uri, exc.get_error_message()),
                                      uri=self.uri) from exc

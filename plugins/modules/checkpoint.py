@@ -277,6 +277,8 @@ def _payload() -> None:  # pragma: no cover - read by AnsiballZ, never called
         _linux_bridge,
         _macvtap,
         _netlink,
+        _network_info,
+        _network_info_vars,
         _nic_bond,
         _nic_bond_nm,
         _nic_bond_plan,
@@ -295,6 +297,7 @@ def _payload() -> None:  # pragma: no cover - read by AnsiballZ, never called
         _persist_nm,
         _sriov_vf,
         _sysfs,
+        _topology,
         _vhost_net,
     )
 

@@ -19,6 +19,7 @@ from ansible_collections.kvmnet.hypervisor.plugins.modules import (
     libvirt_sriov_network,
     linux_bridge,
     macvtap,
+    network_info,
     nic_bond,
     ovs_bond,
     ovs_bridge,
@@ -38,6 +39,7 @@ CASES = [
     (linux_bridge, {"name": "br0"}, [NETNS_ARGS]),
     (macvtap, {"name": "mvt0", "state": "absent"}, [NETNS_ARGS]),
     (nic_bond, {"name": "bond0"}, [NETNS_ARGS]),
+    (network_info, {}, [NETNS_ARGS, OVSDB_ARGS, LIBVIRT_ARGS]),
 ]
 
 
