@@ -286,6 +286,12 @@ def _parse_vlan(vlan: Any) -> dict[str, Any]:
             "native_tag": native_tag, "native_mode": native_mode}
 
 
+def parse_vlan(vlan: Any) -> dict[str, Any]:
+    """A ``<vlan>`` element (of an interface, a network or a portgroup; None: no element) -> the
+    canonical ``vlan`` of the module docstring."""
+    return _parse_vlan(vlan)
+
+
 def _parse_bandwidth(bw: Any) -> dict[str, Any]:
     if bw is None:
         return {}
