@@ -364,10 +364,11 @@ class LibvirtNetworkResource(Resource):
         for op in operations:
             if op.action == "define":
                 after["xml"] = op.params["xml"]
-            elif op.action == "update" and "live" in op.params["flags"] and running is not None:
-                running["portgroups"] = target["portgroups"]
-            elif op.action == "update" and "config" in op.params["flags"]:
-                after["xml"] = X.render_network(desired["name"], target, after.get("xml"))
+            elif op.action == "update":
+                if "live" in op.params["flags"] and running is not None:
+                    running["portgroups"] = target["portgroups"]
+                if "config" in op.params["flags"]:
+                    after["xml"] = X.render_network(desired["name"], target, after.get("xml"))
             elif op.action == "start":
                 after["active"] = True
                 running = {k: target[k] for k in X.FIELDS + ("portgroups",)}

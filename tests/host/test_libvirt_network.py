@@ -1,0 +1,266 @@
+# Copyright (c) kvmnet.hypervisor contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""libvirt_network against the test bed's private libvirtd: each forward mode defined, read back
+from libvirt, rerun unchanged; portgroups updated on the running network and its persistent
+definition; a restart-needing change warned about, then applied with allow_restart; removal;
+bad input refused with libvirt's networks untouched; rollback at each step.
+
+The bridges, the Open vSwitch bridge and the macvtap lower devices live in libvirtd's own
+network namespace (libvirtd.netns, where its interface driver looks them up). The hostdev pool
+is defined over a veth and never started (no SR-IOV here).
+"""
+
+from __future__ import annotations
+
+import pytest
+from testbed.inject import check_every_step
+from testbed.util import unique_ifname
+
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils import _libvirt
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils import _libvirt_network_xml as X
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils._engine import execute
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils._errors import InvalidInput, NotFound
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils._libvirt_network import LibvirtNetworkResource
+
+NAME = "kvt-net"
+
+
+@pytest.fixture
+def links(libvirtd):
+    """In libvirtd's namespace: Linux bridges br0/br1, veths ve0<->ve1, an OVS bridge ovs (netdev)."""
+    ns = libvirtd.netns
+    names = {key: unique_ifname("kvt") for key in ("br0", "br1", "ve0", "ve1")}
+    ns.add_bridge(names["br0"])
+    ns.add_bridge(names["br1"])
+    ns.add_veth(names["ve0"], names["ve1"])
+    names["ovs"] = unique_ifname("kvtovs")
+    libvirtd.ovs.vsctl("--may-exist", "add-br", names["ovs"], "--", "set", "bridge", names["ovs"],
+                       "datapath_type=netdev")
+    yield names
+    libvirtd.ovs.vsctl("--if-exists", "del-br", names["ovs"])
+    for key in ("br0", "br1", "ve0"):
+        ns.ip("link", "del", names[key], check=False)
+
+
+@pytest.fixture
+def net(libvirtd):
+    """The network's name; whatever a test left under it is stopped and undefined afterwards."""
+    yield NAME
+    conn = libvirtd.conn()
+    if NAME in conn.listNetworks() + conn.listDefinedNetworks():
+        network = conn.networkLookupByName(NAME)
+        if network.isActive():
+            network.destroy()
+        network.undefine()
+
+
+def params(libvirtd, **kw):
+    base = dict(uri=libvirtd.uri, name=NAME, state="present", forward_mode=None, bridge=None, devices=None,
+                macvtap_mode=None, pf=None, managed=None, vlan=None, portgroups=None, portgroups_exclusive=False,
+                active=None, autostart=None, allow_restart=False)
+    base.update(kw)
+    return base
+
+
+def run_net(libvirtd, check_mode=False, **kw):
+    return execute(LibvirtNetworkResource(params(libvirtd, **kw)), check_mode=check_mode)
+
+
+def networks(libvirtd):
+    """Every network libvirt has: persistent XML, running XML (None when inactive), autostart."""
+    conn = libvirtd.conn()
+    out = {}
+    for name in conn.listNetworks() + conn.listDefinedNetworks():
+        network = conn.networkLookupByName(name)
+        out[name] = (network.XMLDesc(1), network.XMLDesc(0) if network.isActive() else None, network.autostart())
+    return out
+
+
+def libvirt_view(libvirtd, live=False):
+    """The network as libvirt has it (canonical form of its persistent or running XML)."""
+    network = libvirtd.conn().networkLookupByName(NAME)
+    return X.parse_network(_libvirt.parse_xml(network.XMLDesc(0 if live else 1)))
+
+
+OVS_PGS = [{"name": "access10", "default": True, "vlan": {"tags": [10]}},
+           {"name": "trunk", "vlan": {"tags": [10, 20, 30], "native_tag": 10}}]
+
+
+@pytest.mark.parametrize("mode", ["bridge", "openvswitch", "direct", "hostdev"])
+def test_each_forward_mode_defined_read_back_rerun_unchanged(libvirtd, links, net, mode):
+    kw = {"bridge": dict(bridge=links["br0"], active=True),
+          "openvswitch": dict(bridge=links["ovs"], vlan={"tags": [5]}, portgroups=OVS_PGS, active=True),
+          "direct": dict(devices=[links["ve1"], links["ve0"]], macvtap_mode="vepa", active=True),
+          "hostdev": dict(pf=links["ve0"], portgroups=[{"name": "v7", "vlan": {"tags": [7]}}])}[mode]
+    res = run_net(libvirtd, forward_mode=mode, autostart=True, **kw)
+    assert res["changed"] and res["operations"][0]["action"] == "define"
+    seen = libvirtd.conn().networkLookupByName(net)
+    assert seen.autostart() == 1 and seen.isActive() == (mode != "hostdev")
+    have = libvirt_view(libvirtd)
+    assert have["forward_mode"] == mode
+    if mode in ("bridge", "openvswitch"):
+        assert have["bridge"] == kw["bridge"]
+    if mode == "openvswitch":
+        assert "<virtualport type='openvswitch'/>" in seen.XMLDesc(0)
+        assert have["vlan"]["tags"] == [5]
+        assert [(pg["name"], pg["default"], pg["vlan"]["tags"], pg["vlan"]["native_tag"])
+                for pg in have["portgroups"]] == [("access10", True, [10], None), ("trunk", False, [10, 20, 30], 10)]
+    if mode == "direct":
+        assert (have["devices"], have["macvtap_mode"]) == (sorted([links["ve0"], links["ve1"]]), "vepa")
+    if mode == "hostdev":
+        assert (have["pf"], have["managed"], have["portgroups"][0]["vlan"]["tags"]) == (links["ve0"], True, [7])
+    before = networks(libvirtd)
+    again = run_net(libvirtd, forward_mode=mode, autostart=True, **kw)
+    assert again["changed"] is False and again["operations"] == []
+    assert networks(libvirtd) == before
+    assert run_net(libvirtd, state="absent")["operations"] == (
+        [{"action": "stop", "target": net}] if mode != "hostdev" else []) + [{"action": "undefine", "target": net}]
+    assert net not in networks(libvirtd)
+    assert run_net(libvirtd, state="absent")["changed"] is False
+
+
+def test_portgroups_updated_live_and_persistent(libvirtd, links, net):
+    base = dict(forward_mode="openvswitch", bridge=links["ovs"], active=True)
+    run_net(libvirtd, portgroups=OVS_PGS, **base)
+    uuid = libvirtd.conn().networkLookupByName(net).UUIDString()
+    # change access10's tag, add vlan20 as the new default, leave trunk alone (not listed)
+    want = [{"name": "access10", "vlan": {"tags": [11]}}, {"name": "vlan20", "default": True, "vlan": {"tags": [20]}}]
+    res = run_net(libvirtd, portgroups=want, **base)
+    assert [(o["action"], o.get("command"), o.get("flags")) for o in res["operations"]] == [
+        ("update", "modify", ["config", "live"]), ("update", "add", ["config", "live"])]
+    assert res["warnings"] == [] and res["pending_restart"] is False
+    for live in (False, True):  # the running network and its definition alike, without a restart
+        pgs = {pg["name"]: (pg["default"], pg["vlan"].get("tags")) for pg in libvirt_view(libvirtd, live)["portgroups"]}
+        assert pgs == {"access10": (False, [11]), "trunk": (False, [10, 20, 30]), "vlan20": (True, [20])}
+    assert libvirtd.conn().networkLookupByName(net).UUIDString() == uuid
+    assert run_net(libvirtd, portgroups=want, **base)["changed"] is False
+    # exclusive: trunk goes, live and persistent
+    res = run_net(libvirtd, portgroups=want, portgroups_exclusive=True, **base)
+    assert [(o["command"], o["changes"].keys()) for o in res["operations"]] == [("delete", {"portgroup trunk"})]
+    assert [pg["name"] for pg in libvirt_view(libvirtd, live=True)["portgroups"]] == ["access10", "vlan20"]
+    assert [pg["name"] for pg in libvirt_view(libvirtd)["portgroups"]] == ["access10", "vlan20"]
+    # an inactive network: the persistent definition only
+    libvirtd.conn().networkLookupByName(net).destroy()
+    res = run_net(libvirtd, portgroups=[{"name": "access10", "vlan": {"tags": [12]}}], **dict(base, active=None))
+    assert [(o["command"], o["flags"]) for o in res["operations"]] == [("modify", ["config"])]
+    assert libvirt_view(libvirtd)["portgroups"][0]["vlan"]["tags"] == [12]
+
+
+def test_restart_needed_warned_then_applied_with_allow_restart(libvirtd, links, net):
+    run_net(libvirtd, forward_mode="bridge", bridge=links["br0"], active=True)
+    res = run_net(libvirtd, forward_mode="bridge", bridge=links["br1"])
+    assert [o["action"] for o in res["operations"]] == ["define"]
+    assert res["operations"][0]["changes"]["restart_needed"] == {"before": False, "after": True}
+    assert res["pending_restart"] is True and "allow_restart" in res["warnings"][0]
+    assert "bridge" in res["warnings"][0]
+    assert libvirt_view(libvirtd)["bridge"] == links["br1"]
+    assert libvirt_view(libvirtd, live=True)["bridge"] == links["br0"]  # still the old one, running
+    again = run_net(libvirtd, forward_mode="bridge", bridge=links["br1"])
+    assert again["changed"] is False and again["pending_restart"] is True  # idempotent, still warning
+    res = run_net(libvirtd, forward_mode="bridge", bridge=links["br1"], allow_restart=True)
+    assert [o["action"] for o in res["operations"]] == ["stop", "start"]
+    assert libvirt_view(libvirtd, live=True)["bridge"] == links["br1"] and res["pending_restart"] is False
+    assert res["warnings"] == []
+
+
+def test_check_mode_predicts_changes_nothing_and_diffs_xml(libvirtd, links, net):
+    before = networks(libvirtd)
+    pred = run_net(libvirtd, check_mode=True, forward_mode="openvswitch", bridge=links["ovs"], portgroups=OVS_PGS,
+                   active=True)
+    assert [o["action"] for o in pred["operations"]] == ["define", "start"]
+    assert pred["after"]["portgroups"][0]["name"] == "access10" and pred["after"]["active"] is True
+    assert networks(libvirtd) == before
+    run_net(libvirtd, forward_mode="openvswitch", bridge=links["ovs"], portgroups=OVS_PGS, active=True)
+    defined = networks(libvirtd)
+    pred = run_net(libvirtd, check_mode=True, forward_mode="openvswitch", bridge=links["ovs"],
+                   portgroups=[{"name": "access10", "default": True, "vlan": {"tags": [99]}}])
+    assert [(o["action"], o["command"]) for o in pred["operations"]] == [("update", "modify")]
+    headers = [d["before_header"] for d in pred["diff"]]
+    assert headers == ["network %s" % net, "network %s (persistent definition)" % net,
+                       "network %s (running network)" % net]
+    assert "<tag id='99'/>" in pred["diff"][1]["after"] or '<tag id="99"/>' in pred["diff"][1]["after"]
+    assert networks(libvirtd) == defined
+
+
+@pytest.mark.parametrize("kw,option,kind", [
+    (dict(name=".."), "name", InvalidInput),
+    (dict(name="my net"), "name", InvalidInput),
+    (dict(name="a/b"), "name", InvalidInput),
+    (dict(name=""), "name", InvalidInput),
+    (dict(vlan={"tags": [0]}), "vlan.tags", InvalidInput),
+    (dict(vlan={"tags": [4095]}), "vlan.tags", InvalidInput),
+    (dict(portgroups=[{"name": "a"}, {"name": "a"}]), "portgroups", InvalidInput),
+    (dict(portgroups=[{"name": "a", "default": True}, {"name": "b", "default": True}]), "portgroups", InvalidInput),
+    (dict(portgroups=[{"name": "a", "vlan": {"tags": [4095]}}]), "portgroups[0].vlan.tags", InvalidInput),
+    (dict(devices=["eth0"]), "devices", InvalidInput),
+    (dict(pf="eth0"), "pf", InvalidInput),
+    (dict(macvtap_mode="vepa"), "macvtap_mode", InvalidInput),
+    (dict(bridge="kvtnobr0"), "bridge", NotFound),
+])
+@pytest.mark.parametrize("check_mode", [False, True])
+def test_bad_input_refused_nothing_changed(libvirtd, links, net, kw, option, kind, check_mode):
+    run_net(libvirtd, forward_mode="openvswitch", bridge=links["ovs"], portgroups=OVS_PGS, active=True)
+    before = networks(libvirtd)
+    want = dict(dict(forward_mode="openvswitch", bridge=links["br1"]), **kw)
+    with pytest.raises(kind) as err:
+        run_net(libvirtd, check_mode=check_mode, **want)
+    assert err.value.msg.startswith("%s: " % option), err.value.msg
+    assert networks(libvirtd) == before
+
+
+def test_bad_mode_options_and_missing_devices_refused(libvirtd, links, net):
+    before = networks(libvirtd)
+    for kw, text in ((dict(forward_mode="bridge", vlan={"tags": [5]}), "vlan: "),
+                     (dict(forward_mode="direct", devices=[links["ve0"], "kvtnodev0"]), "devices: 'kvtnodev0'"),
+                     (dict(forward_mode="hostdev", pf="kvtnopf0"), "pf: 'kvtnopf0'"),
+                     (dict(forward_mode="direct", devices=[]), "devices: []")):
+        with pytest.raises((InvalidInput, NotFound)) as err:
+            run_net(libvirtd, **dict(dict(bridge=links["br0"]) if kw["forward_mode"] == "bridge" else {}, **kw))
+        assert err.value.msg.startswith(text), err.value.msg
+    assert networks(libvirtd) == before
+
+
+def test_through_ansible_check_diff_and_bad_input(libvirtd, links, net, run_playbook):
+    task = {"uri": libvirtd.uri, "name": net, "forward_mode": "openvswitch", "bridge": links["ovs"],
+            "portgroups": OVS_PGS, "active": True}
+    before = networks(libvirtd)
+    res = run_playbook([
+        {"name": "vlan 0", "kvmnet.hypervisor.libvirt_network": dict(task, vlan={"tags": [0]}), "ignore_errors": True},
+        {"name": "pf on openvswitch", "kvmnet.hypervisor.libvirt_network": dict(task, pf="eth0"),
+         "ignore_errors": True},
+        {"name": "check", "kvmnet.hypervisor.libvirt_network": task, "check_mode": True},
+    ], diff=True)
+    assert res["vlan 0"].failed and res["vlan 0"].msg.startswith("vlan.tags: 0 "), res["vlan 0"].msg
+    assert res["pf on openvswitch"].msg.startswith("pf: 'eth0' applies to forward_mode hostdev only")
+    assert res["check"].changed and not res["check"].failed
+    assert networks(libvirtd) == before
+    res = run_playbook([{"name": "real", "kvmnet.hypervisor.libvirt_network": task},
+                        {"name": "again", "kvmnet.hypervisor.libvirt_network": task}])
+    assert res["real"].changed and not res["again"].changed
+
+
+# -- rollback: a failure at each step boundary leaves libvirt's networks as they were -------------
+def sweep(libvirtd, steps, **kw):
+    def make(wrap):
+        return wrap(LibvirtNetworkResource)(params(libvirtd, **kw))
+
+    errors = []
+    for after in (False, True):
+        errors += check_every_step(make, lambda: networks(libvirtd), steps, after=after)
+    return errors
+
+
+def test_rollback_at_each_step(libvirtd, links, net):
+    # new: define, start, autostart; the rollback stops and undefines it
+    sweep(libvirtd, 3, forward_mode="openvswitch", bridge=links["ovs"], portgroups=OVS_PGS, active=True,
+          autostart=True)
+    assert net not in networks(libvirtd)
+    run_net(libvirtd, forward_mode="openvswitch", bridge=links["ovs"], portgroups=OVS_PGS, active=True)
+    # two live portgroup updates then a redefinition with restart (stop, start) and autostart
+    want = [{"name": "access10", "vlan": {"tags": [11]}}, {"name": "vlan20", "default": True, "vlan": {"tags": [20]}}]
+    errors = sweep(libvirtd, 2, forward_mode="openvswitch", bridge=links["ovs"], portgroups=want)
+    assert [r["action"] for r in errors[3].details["reverted"]][-1] == "update"
+    sweep(libvirtd, 4, forward_mode="openvswitch", bridge=links["ovs"], vlan={"tags": [9]}, allow_restart=True,
+          autostart=True)
+    sweep(libvirtd, 2, state="absent")
