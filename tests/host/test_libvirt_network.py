@@ -20,7 +20,7 @@ from testbed.util import unique_ifname
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils import _libvirt
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils import _libvirt_network_xml as X
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._engine import execute
-from ansible_collections.kvmnet.hypervisor.plugins.module_utils._errors import InvalidInput, NotFound
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils._errors import InvalidInput, NotFound, Unsupported
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._libvirt_network import LibvirtNetworkResource
 
 NAME = "kvt-net"
@@ -264,3 +264,77 @@ def test_rollback_at_each_step(libvirtd, links, net):
     sweep(libvirtd, 4, forward_mode="openvswitch", bridge=links["ovs"], vlan={"tags": [9]}, allow_restart=True,
           autostart=True)
     sweep(libvirtd, 2, state="absent")
+
+
+# -- a guest on the network: libvirt_iface type network with a portgroup ------------------------
+def iface_params(libvirtd, domain, **kw):
+    base = dict(uri=libvirtd.uri, domain=domain, mac="52:54:00:6b:01:01", alias=None, state="present",
+                type="network", source=NAME, source_mode=None, portgroup=None, virtualport=None, pf=None, vf=None,
+                managed=None, model="virtio", driver_name=None, queues=None, rx_queue_size=None, tx_queue_size=None,
+                vlan=None, target_dev=None, mtu=None, link_state=None, bandwidth=None, config=True, live=True,
+                allow_config_only=False, detach_timeout=10)
+    base.update(kw)
+    return base
+
+
+def iface_of_live(dom):
+    """The target dev (tap) of the running domain's only interface."""
+    return _libvirt.parse_xml(dom.XMLDesc(0)).find("devices/interface/target").get("dev")
+
+
+def test_linux_bridge_network_port_portgroup_is_config_only(libvirtd, links, net, libvirt_domains):
+    from ansible_collections.kvmnet.hypervisor.plugins.module_utils._libvirt_iface import LibvirtIfaceResource
+
+    run_net(libvirtd, forward_mode="bridge", bridge=links["br0"], portgroups=[{"name": "a"}, {"name": "b"}],
+            active=True)
+    dom = libvirt_domains.define()
+    res = execute(LibvirtIfaceResource(iface_params(libvirtd, dom.name(), portgroup="a")))
+    assert res["after"]["live"]["type"] == "network" and res["after"]["live"]["source"] == net
+    # libvirt 9 keeps a running port's portgroup (an update "succeeds" and changes nothing): refused live
+    with pytest.raises(Unsupported, match="^live: libvirt cannot change portgroup"):
+        execute(LibvirtIfaceResource(iface_params(libvirtd, dom.name(), portgroup="b")))
+    res = execute(LibvirtIfaceResource(iface_params(libvirtd, dom.name(), portgroup="b", allow_config_only=True)))
+    assert [(o["action"], o["flags"]) for o in res["operations"]] == [("update", ["config"])]
+    assert (res["after"]["live"]["portgroup"], res["after"]["config"]["portgroup"]) == ("a", "b")
+    assert res["pending_restart"] is True
+    assert libvirtd.netns.link(iface_of_live(dom))["master"] == links["br0"]
+
+
+def test_guest_nic_on_a_portgroup_gets_its_vlan(libvirtd, links, net, libvirt_domains):
+    from ansible_collections.kvmnet.hypervisor.plugins.module_utils._libvirt_iface import LibvirtIfaceResource
+
+    run_net(libvirtd, forward_mode="openvswitch", bridge=links["ovs"], portgroups=OVS_PGS, active=True)
+    dom = libvirt_domains.define()
+    res = execute(LibvirtIfaceResource(iface_params(libvirtd, dom.name(), portgroup="access10")))
+    assert res["changed"] and res["after"]["live"]["portgroup"] == "access10"
+    port = res["after"]["live"]["target_dev"]
+    assert libvirtd.ovs.vsctl("get", "port", port, "tag").strip() == "10"  # the portgroup's VLAN on the OVS port
+    assert execute(LibvirtIfaceResource(iface_params(libvirtd, dom.name(), portgroup="access10")))["changed"] is False
+    # another portgroup of an Open vSwitch network: libvirt moves the port only by a reconnect it does
+    # not do live, so the running domain's port is refused up front; the definition takes it
+    xml = (dom.XMLDesc(0), dom.XMLDesc(2))
+    with pytest.raises(Unsupported, match="^live: libvirt cannot change portgroup of interface"):
+        execute(LibvirtIfaceResource(iface_params(libvirtd, dom.name(), portgroup="trunk")))
+    assert (dom.XMLDesc(0), dom.XMLDesc(2)) == xml
+    res = execute(LibvirtIfaceResource(iface_params(libvirtd, dom.name(), portgroup="trunk", live=False)))
+    assert res["after"]["config"]["portgroup"] == "trunk" and res["after"]["live"]["portgroup"] == "access10"
+    dom.destroy()
+    dom.createWithFlags(1)  # VIR_DOMAIN_START_PAUSED: the definition's portgroup now runs
+    port = iface_of_live(dom)
+    assert libvirtd.ovs.vsctl("get", "port", port, "trunks").strip() == "[10, 20, 30]"
+    assert execute(LibvirtIfaceResource(iface_params(libvirtd, dom.name(), portgroup="trunk")))["changed"] is False
+    # a portgroup the network does not have, or a network libvirt does not have: refused, domain untouched
+    xml = (dom.XMLDesc(0), dom.XMLDesc(2))
+    with pytest.raises(NotFound) as err:
+        execute(LibvirtIfaceResource(iface_params(libvirtd, dom.name(), portgroup="nope")))
+    assert err.value.msg == "portgroup: 'nope' is not a portgroup of network %r (it has: access10, trunk)" % net
+    with pytest.raises(NotFound, match="^source: network 'kvt-no-net' does not exist"):
+        execute(LibvirtIfaceResource(iface_params(libvirtd, dom.name(), source="kvt-no-net")))
+    assert (dom.XMLDesc(0), dom.XMLDesc(2)) == xml
+    # the portgroup's VLAN changed on the network: a guest plugged in after it gets the new tag
+    run_net(libvirtd, forward_mode="openvswitch", bridge=links["ovs"],
+            portgroups=[{"name": "access10", "default": True, "vlan": {"tags": [12]}}])
+    dom2 = libvirt_domains.define()
+    res = execute(LibvirtIfaceResource(iface_params(libvirtd, dom2.name(), mac="52:54:00:6b:01:02")))
+    port = res["after"]["live"]["target_dev"]  # no portgroup named: the default one (access10, now tag 12)
+    assert libvirtd.ovs.vsctl("get", "port", port, "tag").strip() == "12"
