@@ -25,8 +25,8 @@ description:
     I(allow_config_only=true), in which case they go to the persistent definition only and take effect at the
     next start, and C(pending_restart) says so.
   - Live changes libvirt can make are I(link_state), I(bandwidth), I(vlan), and the I(source) bridge
-    or network of a C(bridge)/C(network) interface (libvirt 9 keeps the portgroup of a running port:
-    it takes effect at the next start of the domain).
+    or network of a C(bridge)/C(network) interface (libvirt 9 keeps the portgroup of a running port,
+    so a new one takes effect at the next start of the domain).
   - A live detach is asynchronous (the guest must release the PCI device); the module re-reads
     until the interface is gone or I(detach_timeout) expires.
 author:

@@ -55,8 +55,8 @@ options:
   forward_mode:
     description:
       - The kind of network. Required with I(state=present).
-      - A network of another forward mode (C(nat), C(route), C(open), isolated) is not this module's:
-        a name that holds one is refused.
+      - A network of another forward mode (C(nat), C(route), C(open), isolated) is not this module's,
+        and a name that holds one is refused.
     type: str
     choices: [bridge, openvswitch, direct, hostdev]
   bridge:
@@ -84,7 +84,7 @@ options:
     type: bool
   vlan:
     description:
-      - The network's VLAN (I(forward_mode=openvswitch) or C(hostdev): libvirt has none on the
+      - The network's VLAN (I(forward_mode=openvswitch) or C(hostdev); libvirt has none on the
         others), used by guests whose portgroup has none. C(tags=[]) removes it; left alone when
         not given.
     type: dict
@@ -171,7 +171,7 @@ notes:
 seealso:
   - name: libvirt networks pattern
     description: What to write and what you get.
-    link: https://github.com/kvmnet/hypervisor/blob/main/docs/libvirt-networks.md
+    link: https://github.com/kvmnet/hypervisor/blob/main/docs/patterns/libvirt_networks.md
   - module: kvmnet.hypervisor.libvirt_iface
     description: Guest interfaces of C(type=network) with a I(portgroup).
   - module: kvmnet.hypervisor.ovs_bridge

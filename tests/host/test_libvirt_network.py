@@ -338,3 +338,25 @@ def test_guest_nic_on_a_portgroup_gets_its_vlan(libvirtd, links, net, libvirt_do
     res = execute(LibvirtIfaceResource(iface_params(libvirtd, dom2.name(), mac="52:54:00:6b:01:02")))
     port = res["after"]["live"]["target_dev"]  # no portgroup named: the default one (access10, now tag 12)
     assert libvirtd.ovs.vsctl("get", "port", port, "tag").strip() == "12"
+
+
+# -- the libvirt_networks role through ansible-playbook ---------------------------------------------
+def test_role_defines_converges_and_does_nothing_when_empty(libvirtd, links, net, run_playbook):
+    def role(networks):
+        return {"name": "networks", "ansible.builtin.include_role": {"name": "kvmnet.hypervisor.libvirt_networks"},
+                "vars": {"libvirt_networks_list": networks, "libvirt_networks_libvirt_uri": libvirtd.uri,
+                         "libvirt_networks_install_packages": False}}
+
+    before = networks(libvirtd)
+    empty = run_playbook([role([])])
+    assert empty.rc == 0 and [t.name for t in empty.tasks if t.changed] == [] and networks(libvirtd) == before
+    want = [{"name": net, "forward_mode": "openvswitch", "bridge": links["ovs"], "portgroups": OVS_PGS}]
+    res = run_playbook([role(want)])
+    assert res.rc == 0, res.stdout + res.stderr
+    seen = libvirtd.conn().networkLookupByName(net)
+    assert seen.isActive() and seen.autostart()  # started and autostarted unless the entry says otherwise
+    assert [pg["name"] for pg in libvirt_view(libvirtd, live=True)["portgroups"]] == ["access10", "trunk"]
+    again = run_playbook([role(want)])
+    assert again.rc == 0 and [t.name for t in again.tasks if t.changed] == []
+    gone = run_playbook([role([{"name": net, "state": "absent"}])])
+    assert gone.rc == 0 and net not in networks(libvirtd), gone.stdout + gone.stderr
