@@ -11,9 +11,10 @@ form live in ``_libvirt_network_xml``.
 
 What changes where (libvirt 9's network update API, ``virNetworkUpdate``):
 
-* a portgroup added, changed or removed: one update of the portgroup section per portgroup, on
-  the persistent definition and, when the network is active, on the running network too (live);
-* anything else (forward mode, bridge, devices, PF, the network's VLAN): the persistent
+* a portgroup added, changed or removed, a device added to or removed from a macvtap pool: one
+  update (section portgroup / forward-interface) each, on the persistent definition and, when the
+  network is active, on the running network too (live);
+* anything else (forward mode, bridge, macvtap mode, PF, the network's VLAN): the persistent
   definition is defined again (UUID and unmanaged elements kept). A running network keeps its
   old definition until restarted: with ``allow_restart`` the module stops and starts it (guests
   on it lose their connection), else it warns naming the fields that wait for the restart.
@@ -35,7 +36,7 @@ from ansible_collections.kvmnet.hypervisor.plugins.module_utils._errors import C
 
 #: libvirt's virNetworkUpdateCommand / virNetworkUpdateSection / flags values (stable ABI)
 UPDATE_COMMANDS = {"modify": 1, "delete": 2, "add": 3}
-SECTION_PORTGROUP = 9
+UPDATE_SECTIONS = {"forward-interface": 7, "portgroup": 9}
 UPDATE_FLAGS = {"live": 1, "config": 2}
 NETWORK_XML_INACTIVE = 1
 #: the options that belong to one forward mode each (refused on another)
@@ -104,9 +105,31 @@ def plan_portgroups(have: list[dict[str, Any]], want: list[dict[str, Any]]) -> l
     return out + sorted(changes, key=lambda c: c[1]["default"])
 
 
-def _pg_changes(command: str, pg: dict[str, Any], have: dict[str, Any] | None) -> dict[str, Any]:
-    return {"portgroup %s" % pg["name"]: {"before": have if command != "add" else None,
-                                          "after": None if command == "delete" else pg}}
+def plan_updates(have: dict[str, Any], want: dict[str, Any]) -> list[tuple[str, str, Any]]:
+    """``(section, command, item)`` network updates turning the definition ``have`` into ``want``
+    for what libvirt updates in place: portgroups (item: the portgroup), and the devices of a
+    macvtap pool that stays one (item: the device; additions first, a pool is never empty)."""
+    updates: list[tuple[str, str, Any]] = [("portgroup", command, pg)
+                                           for command, pg in plan_portgroups(have["portgroups"], want["portgroups"])]
+    if devices_updatable(have, want):
+        updates += [("forward-interface", "add", dev) for dev in want["devices"] if dev not in have["devices"]]
+        updates += [("forward-interface", "delete", dev) for dev in have["devices"] if dev not in want["devices"]]
+    return updates
+
+
+def devices_updatable(have: dict[str, Any] | None, want: dict[str, Any] | None) -> bool:
+    """A macvtap pool's devices change by network update (virNetworkUpdate section
+    forward-interface, live too) while it stays a macvtap pool."""
+    return bool(have and want) and have["forward_mode"] == want["forward_mode"] == "direct"
+
+
+def needs_redefinition(have: dict[str, Any] | None, want: dict[str, Any] | None) -> list[str]:
+    """The fields of ``want`` that differ from ``have`` and no network update changes (a
+    definition, or a running network's restart)."""
+    if not have or not want:
+        return []
+    changes = field_changes(have, want, X.FIELDS)
+    return sorted(f for f in changes if not (f == "devices" and devices_updatable(have, want)))
 
 
 def plan_network(current: dict[str, Any] | None, desired: dict[str, Any]) -> list[Operation]:
@@ -124,30 +147,28 @@ def plan_network(current: dict[str, Any] | None, desired: dict[str, Any]) -> lis
     target = restore["definition"] if restore else target_definition(current, desired)
     ops: list[Operation] = []
     active = bool(current and current["active"])
-    stays_active = active and desired.get("active") is not False
-    running = current.get("running") if stays_active else None
+    running = current.get("running") if active and desired.get("active") is not False else None
     live_target = restore["running"] if restore else target
-    live_changes = field_changes(running, live_target, X.FIELDS) if running and live_target else {}
-    restart = bool(live_changes) and (bool(desired.get("allow_restart")) or restore is not None)
-    config_changes = field_changes(current, target, X.FIELDS) if current else {}
+    live_restart = needs_redefinition(running, live_target)
+    restart = bool(live_restart) and (bool(desired.get("allow_restart")) or restore is not None)
+    redefine = needs_redefinition(current, target)
     base_xml = current.get("xml") if current else None
-    if current is None or config_changes or (restore and current.get("xml") != restore["xml"]
-                                             and (config_changes or current["portgroups"] != target["portgroups"])):
-        changes = dict(config_changes)
+    config_updates: list[tuple[str, str, Any]] = []
+    if current is None or redefine or (restore and current.get("xml") != restore["xml"]
+                                       and (redefine or plan_updates(current, target))):
+        changes = field_changes(current, target, X.FIELDS) if current else {}
         if current is not None and current["portgroups"] != target["portgroups"]:
             changes["portgroups"] = {"before": current["portgroups"], "after": target["portgroups"]}
-        if live_changes and not restart:
+        if live_restart and not restart:
             changes["restart_needed"] = {"before": False, "after": True}
         xml = restore["xml"] if restore else X.render_network(name, target, base_xml)
         ops.append(Operation("define", name, changes=changes, xml=xml))
-        config_pgs: list[tuple[str, dict[str, Any]]] = []
     else:
-        config_pgs = plan_portgroups(current["portgroups"], target["portgroups"])
-    live_pgs = plan_portgroups(running["portgroups"], live_target["portgroups"]) \
-        if running and live_target and not restart else []
-    ops += _portgroup_operations(name, current, config_pgs, live_pgs, base_xml)
+        config_updates = plan_updates(current, target)
+    live_updates = plan_updates(running, live_target) if running and live_target and not restart else []
+    ops += _update_operations(name, current, config_updates, live_updates, base_xml)
     if restart:
-        ops += [Operation("stop", name, changes={"restart": {"before": None, "after": sorted(live_changes)}}),
+        ops += [Operation("stop", name, changes={"restart": {"before": None, "after": live_restart}}),
                 Operation("start", name)]
     want_active = desired.get("active")
     if want_active is not None and active != want_active:
@@ -160,29 +181,34 @@ def plan_network(current: dict[str, Any] | None, desired: dict[str, Any]) -> lis
     return ops
 
 
-def _portgroup_operations(name: str, current: dict[str, Any] | None, config_pgs: list[tuple[str, dict[str, Any]]],
-                          live_pgs: list[tuple[str, dict[str, Any]]], base_xml: str | None) -> list[Operation]:
-    """One ``update`` per portgroup change, with the views (``config``, ``live``) it applies to:
-    the same change in both views is one call."""
+def _update_operations(name: str, current: dict[str, Any] | None, config_updates: list[tuple[str, str, Any]],
+                       live_updates: list[tuple[str, str, Any]], base_xml: str | None) -> list[Operation]:
+    """One ``update`` per portgroup or device change, with the views (``config``, ``live``) it
+    applies to: the same change in both views is one call."""
     base = _libvirt.parse_xml(base_xml) if base_xml else None
     have = {pg["name"]: pg for pg in (current or {}).get("portgroups") or []}
     running = {pg["name"]: pg for pg in ((current or {}).get("running") or {}).get("portgroups") or []}
-    merged: list[tuple[str, dict[str, Any], list[str]]] = []
-    for view, changes in (("config", config_pgs), ("live", live_pgs)):
-        for command, pg in changes:
+    merged: list[tuple[tuple[str, str, Any], list[str]]] = []
+    for view, updates in (("config", config_updates), ("live", live_updates)):
+        for update in updates:
             for entry in merged:
-                if entry[0] == command and entry[1] == pg:
-                    entry[2].append(view)
+                if entry[0] == update:
+                    entry[1].append(view)
                     break
             else:
-                merged.append((command, pg, [view]))
+                merged.append((update, [view]))
     ops = []
-    for command, pg, views in merged:
-        elem = X.find_portgroup(base, pg["name"]) if base is not None else None
-        xml = X.portgroup_xml({"name": pg["name"], "default": False, "vlan": {}} if command == "delete" else pg, elem)
-        before = (have if "config" in views else running).get(pg["name"])
-        ops.append(Operation("update", name, changes=_pg_changes(command, pg, before), command=command,
-                             section="portgroup", flags=views, xml=xml))
+    for (section, command, item), views in merged:
+        if section == "forward-interface":
+            changes = {"device %s" % item: {"before": None if command == "add" else item,
+                                            "after": item if command == "add" else None}}
+            xml = _libvirt.etree.tostring(_libvirt.etree.Element("interface", dev=item), encoding="unicode")
+        else:
+            elem = X.find_portgroup(base, item["name"]) if base is not None else None
+            xml = X.portgroup_xml(dict(item, default=False, vlan={}) if command == "delete" else item, elem)
+            before = None if command == "add" else (have if "config" in views else running).get(item["name"])
+            changes = {"portgroup %s" % item["name"]: {"before": before, "after": None if command == "delete" else item}}
+        ops.append(Operation("update", name, changes=changes, command=command, section=section, flags=views, xml=xml))
     return ops
 
 
@@ -339,10 +365,10 @@ class LibvirtNetworkResource(Resource):
             raise NotFound("name: network %r vanished before %s" % (op.target, op.action))
         if op.action == "update":
             flags = sum(UPDATE_FLAGS[view] for view in op.params["flags"])
-            self.virt.call("network %r: %s portgroup (%s)" % (op.target, op.params["command"],
-                                                              "+".join(op.params["flags"])),
-                           net.update, UPDATE_COMMANDS[op.params["command"]], SECTION_PORTGROUP, -1,
-                           op.params["xml"], flags)
+            self.virt.call("network %r: %s %s %s (%s)" % (op.target, op.params["command"], op.params["section"],
+                                                          op.params["xml"], "+".join(op.params["flags"])),
+                           net.update, UPDATE_COMMANDS[op.params["command"]], UPDATE_SECTIONS[op.params["section"]],
+                           -1, op.params["xml"], flags)
         elif op.action == "undefine":
             self.virt.call(what, net.undefine)
         elif op.action == "start":
@@ -366,7 +392,7 @@ class LibvirtNetworkResource(Resource):
                 after["xml"] = op.params["xml"]
             elif op.action == "update":
                 if "live" in op.params["flags"] and running is not None:
-                    running["portgroups"] = target["portgroups"]
+                    running.update(portgroups=target["portgroups"], devices=target["devices"])
                 if "config" in op.params["flags"]:
                     after["xml"] = X.render_network(desired["name"], target, after.get("xml"))
             elif op.action == "start":

@@ -24,8 +24,8 @@ description:
   - Compared on its canonical form (forward mode, bridge, devices, PF, managed, VLAN, portgroups);
     libvirt's UUID, the C(dev) attribute it adds to C(<forward>), the VF list it fills in at start
     and elements the module does not manage (C(<mtu>), C(<bandwidth>)...) are kept, never compared.
-  - Portgroups are changed with libvirt's network update API, on the persistent definition and, when
-    the network is active, on the running network at once. Any other change defines the persistent
+  - Portgroups, and the devices of a macvtap pool, are changed with libvirt's network update API, on the
+    persistent definition and, when the network is active, on the running network at once. Any other change defines the persistent
     definition again; an active network runs its old definition until restarted. The module restarts
     it only with I(allow_restart=true) (guests on it lose their connection); otherwise it warns naming
     the fields that wait for the restart and returns C(pending_restart=true).
@@ -166,8 +166,8 @@ options:
     type: bool
     default: false
 notes:
-  - Changing an active network's forward mode, bridge, devices, PF or VLAN needs a restart of the
-    network (see I(allow_restart)); a portgroup change does not.
+  - Changing an active network's forward mode, bridge, macvtap mode, PF or VLAN needs a restart of the
+    network (see I(allow_restart)); a portgroup or macvtap pool device change does not.
 seealso:
   - name: libvirt networks pattern
     description: What to write and what you get.
@@ -247,8 +247,9 @@ after:
   type: dict
 operations:
   description:
-    - The planned C(define) (with the XML), C(update) (one portgroup C(add), C(modify) or C(delete) with
-      the views it applies to, C(config) and/or C(live)), C(start), C(stop), C(autostart) and C(undefine)
+    - The planned C(define) (with the XML), C(update) (one portgroup or macvtap pool device C(add), C(modify) or
+      C(delete), its C(section) C(portgroup) or C(forward-interface), the views it applies to, C(config) and/or
+      C(live)), C(start), C(stop), C(autostart) and C(undefine)
       operations, one libvirt call each.
   returned: always
   type: list

@@ -147,6 +147,16 @@ def test_portgroups_updated_live_and_persistent(libvirtd, links, net):
     assert libvirt_view(libvirtd)["portgroups"][0]["vlan"]["tags"] == [12]
 
 
+def test_macvtap_pool_devices_updated_live(libvirtd, links, net):
+    run_net(libvirtd, forward_mode="direct", devices=[links["ve0"]], active=True)
+    res = run_net(libvirtd, forward_mode="direct", devices=[links["ve1"]])
+    assert [(o["command"], o["flags"]) for o in res["operations"]] == [("add", ["config", "live"]),
+                                                                      ("delete", ["config", "live"])]
+    assert res["pending_restart"] is False
+    assert libvirt_view(libvirtd)["devices"] == libvirt_view(libvirtd, live=True)["devices"] == [links["ve1"]]
+    assert run_net(libvirtd, forward_mode="direct", devices=[links["ve1"]])["changed"] is False
+
+
 def test_restart_needed_warned_then_applied_with_allow_restart(libvirtd, links, net):
     run_net(libvirtd, forward_mode="bridge", bridge=links["br0"], active=True)
     res = run_net(libvirtd, forward_mode="bridge", bridge=links["br1"])

@@ -203,6 +203,20 @@ def test_other_change_of_an_active_network_redefines_and_waits_for_restart():
         "stop", "start"]
 
 
+def test_macvtap_pool_devices_are_updates_too():
+    xml = X.render_network("net0", dict(desired(forward_mode="direct", bridge=None, devices=["eth1", "eth2"]),
+                                        portgroups=[]), "<network><uuid>u-1</uuid></network>")
+    cur = current_of(xml, active=True)
+    ops = N.plan_network(cur, desired(forward_mode="direct", bridge=None, devices=["eth2", "eth3"]))
+    assert [(o.params["section"], o.params["command"], o.params["xml"], o.params["flags"]) for o in ops] == [
+        ("forward-interface", "add", '<interface dev="eth3"/>', ["config", "live"]),
+        ("forward-interface", "delete", '<interface dev="eth1"/>', ["config", "live"])]
+    # another macvtap mode is a redefinition (and a restart)
+    (op,) = N.plan_network(cur, desired(forward_mode="direct", bridge=None, devices=["eth1", "eth2"],
+                                        macvtap_mode="vepa"))
+    assert op.action == "define" and op.changes["restart_needed"] == {"before": False, "after": True}
+
+
 def test_stopping_network_needs_no_restart_and_removal_is_stop_undefine():
     cur = current_of(ovs_xml(), active=True)
     assert [o.action for o in N.plan_network(cur, desired(bridge="ovsbr1", active=False, allow_restart=True))] == [
