@@ -161,7 +161,7 @@ options:
   allow_restart:
     description:
       - When a change of an active network is one libvirt cannot make on the running network (anything
-        but portgroups), stop and start it so that it runs the new definition. Guests on it lose their
+        but portgroups and macvtap pool devices), stop and start it so that it runs the new definition. Guests on it lose their
         connection. Without it the running network keeps its old definition and the module warns.
     type: bool
     default: false

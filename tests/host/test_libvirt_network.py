@@ -142,7 +142,8 @@ def test_portgroups_updated_live_and_persistent(libvirtd, links, net):
     assert [pg["name"] for pg in libvirt_view(libvirtd)["portgroups"]] == ["access10", "vlan20"]
     # an inactive network: the persistent definition only
     libvirtd.conn().networkLookupByName(net).destroy()
-    res = run_net(libvirtd, portgroups=[{"name": "access10", "vlan": {"tags": [12]}}], **dict(base, active=None))
+    inactive = dict(base, active=None)
+    res = run_net(libvirtd, portgroups=[{"name": "access10", "vlan": {"tags": [12]}}], **inactive)
     assert [(o["command"], o["flags"]) for o in res["operations"]] == [("modify", ["config"])]
     assert libvirt_view(libvirtd)["portgroups"][0]["vlan"]["tags"] == [12]
 

@@ -14,10 +14,10 @@ from ansible_collections.kvmnet.hypervisor.plugins.module_utils import _libvirt_
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._engine import execute
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._errors import Conflict, InvalidInput, NotFound
 
-ACCESS = {"name": "access10", "default": True, "vlan": {"tags": [10], "trunk": False, "native_tag": None,
-                                                         "native_mode": None}}
-TRUNK = {"name": "trunk", "default": False, "vlan": {"tags": [10, 20], "trunk": True, "native_tag": 10,
-                                                      "native_mode": "untagged"}}
+ACCESS = {"name": "access10", "default": True,
+          "vlan": {"tags": [10], "trunk": False, "native_tag": None, "native_mode": None}}
+TRUNK = {"name": "trunk", "default": False,
+         "vlan": {"tags": [10, 20], "trunk": True, "native_tag": 10, "native_mode": "untagged"}}
 
 
 def params(**kw):
