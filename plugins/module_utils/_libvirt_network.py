@@ -165,7 +165,9 @@ def plan_network(current: dict[str, Any] | None, desired: dict[str, Any]) -> lis
         ops.append(Operation("define", name, changes=changes, xml=xml))
     else:
         config_updates = plan_updates(current, target)
-    live_updates = plan_updates(running, live_target) if running and live_target and not restart else []
+    # a running network that waits for a restart gets everything then: updating it live in the
+    # meantime could ask the old network for what only the new one takes (a VLAN on a Linux bridge)
+    live_updates = plan_updates(running, live_target) if running and live_target and not live_restart else []
     ops += _update_operations(name, current, config_updates, live_updates, base_xml)
     if restart:
         ops += [Operation("stop", name, changes={"restart": {"before": None, "after": live_restart}}),
