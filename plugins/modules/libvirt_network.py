@@ -48,7 +48,7 @@ options:
     required: true
   state:
     description:
-      - C(present) defines it, C(absent) stops and undefines it (whatever its forward mode: the name says which).
+      - C(present) defines it, C(absent) stops and undefines it (whatever its forward mode, as the name says which).
     type: str
     choices: [present, absent]
     default: present

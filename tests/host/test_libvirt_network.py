@@ -142,8 +142,8 @@ def test_portgroups_updated_live_and_persistent(libvirtd, links, net):
     assert [pg["name"] for pg in libvirt_view(libvirtd)["portgroups"]] == ["access10", "vlan20"]
     # an inactive network: the persistent definition only
     libvirtd.conn().networkLookupByName(net).destroy()
-    inactive = dict(base, active=None)
-    res = run_net(libvirtd, portgroups=[{"name": "access10", "vlan": {"tags": [12]}}], **inactive)
+    res = run_net(libvirtd, forward_mode="openvswitch", bridge=links["ovs"],
+                  portgroups=[{"name": "access10", "vlan": {"tags": [12]}}])
     assert [(o["command"], o["flags"]) for o in res["operations"]] == [("modify", ["config"])]
     assert libvirt_view(libvirtd)["portgroups"][0]["vlan"]["tags"] == [12]
 
@@ -151,8 +151,8 @@ def test_portgroups_updated_live_and_persistent(libvirtd, links, net):
 def test_macvtap_pool_devices_updated_live(libvirtd, links, net):
     run_net(libvirtd, forward_mode="direct", devices=[links["ve0"]], active=True)
     res = run_net(libvirtd, forward_mode="direct", devices=[links["ve1"]])
-    assert [(o["command"], o["flags"]) for o in res["operations"]] == [("add", ["config", "live"]),
-                                                                      ("delete", ["config", "live"])]
+    assert [(o["command"], o["flags"]) for o in res["operations"]] == [
+        ("add", ["config", "live"]), ("delete", ["config", "live"])]
     assert res["pending_restart"] is False
     assert libvirt_view(libvirtd)["devices"] == libvirt_view(libvirtd, live=True)["devices"] == [links["ve1"]]
     assert run_net(libvirtd, forward_mode="direct", devices=[links["ve1"]])["changed"] is False
