@@ -229,6 +229,11 @@ def _int(text: str | None) -> int | None:
 def parse_interface(elem: Any) -> dict[str, Any]:
     """An ``<interface>`` element -> its canonical dict (see the module docstring)."""
     itype = elem.get("type")
+    if itype in ("bridge", "direct", "hostdev") and elem.find("source") is not None and \
+            elem.find("source").get("network"):
+        # a running domain shows a network interface with the type of the port libvirt gave it
+        # (<interface type='bridge'><source network='N' portgroup='P' bridge='br0'/>): it is a network one
+        itype = "network"
     out: dict[str, Any] = {"type": itype}
     mac = elem.find("mac")
     out["mac"] = _canon.mac(mac.get("address")) if mac is not None and mac.get("address") else None
@@ -271,6 +276,36 @@ def parse_interface(elem: Any) -> dict[str, Any]:
     return out
 
 
+def config_form(elem: Any) -> Any:
+    """The ``<interface>`` to hand back to libvirt (update, detach) for ``elem`` as read: a running
+    domain shows a network interface as the port libvirt gave it (type bridge/direct/hostdev,
+    ``<source network bridge dev portid>``, the network's ``<virtualport>`` and the portgroup's
+    ``<vlan>`` merged in); libvirt takes it back only as written in a definition (type network,
+    ``<source network portgroup>``), else it plugs the tap into the bridge as a plain one. The
+    merged-in virtualport and VLAN come from the network again."""
+    source = elem.find("source")
+    if elem.get("type") == "network" or source is None or not source.get("network"):
+        return elem
+    node = copy.deepcopy(elem)
+    node.set("type", "network")
+    node_source = node.find("source")
+    for attr in list(node_source.attrib):
+        if attr not in ("network", "portgroup"):
+            del node_source.attrib[attr]
+    for tag in ("virtualport", "vlan"):
+        for child in node.findall(tag):
+            node.remove(child)
+    return node
+
+
+def network_port_has_virtualport(iface: dict[str, Any]) -> bool:
+    """Whether ``iface`` (a canonical interface of a running domain) is a network interface whose
+    port has a virtualport (an Open vSwitch network): libvirt 9 moves such a port to another
+    network or portgroup only by a reconnect it does not do live (qemuDomainChangeNet: "unable
+    to change config on 'network' network type"); a Linux bridge network's port moves live."""
+    return iface.get("type") == "network" and iface.get("virtualport") not in (None, "none")
+
+
 def _parse_vlan(vlan: Any) -> dict[str, Any]:
     if vlan is None:
         return {}
@@ -284,6 +319,12 @@ def _parse_vlan(vlan: Any) -> dict[str, Any]:
         return {}
     return {"tags": sorted(set(tags)), "trunk": vlan.get("trunk") == "yes" or len(tags) > 1 or native_tag is not None,
             "native_tag": native_tag, "native_mode": native_mode}
+
+
+def parse_vlan(vlan: Any) -> dict[str, Any]:
+    """A ``<vlan>`` element (of an interface, a network or a portgroup; None: no element) -> the
+    canonical ``vlan`` of the module docstring."""
+    return _parse_vlan(vlan)
 
 
 def _parse_bandwidth(bw: Any) -> dict[str, Any]:
@@ -435,6 +476,24 @@ class Connection:
             if isinstance(err, NotFound):
                 raise NotFound("domain: %r does not exist on %s" % (ident, self.uri), domain=ident) from exc
             raise err from exc
+
+    def require_network(self, name: str, portgroup: str | None = None) -> None:
+        """NotFound naming ``source`` when libvirt has no network ``name``, or ``portgroup`` when
+        that network has no such portgroup (libvirt would only refuse it when the guest starts)."""
+        try:
+            net = self.conn.networkLookupByName(name)
+        except libvirt.libvirtError as exc:
+            if exc.get_error_code() == ERR_NO_NETWORK:
+                raise NotFound("source: network %r does not exist on %s; define it first (libvirt_network)"
+                               % (name, self.uri)) from exc
+            raise translate(exc, "network %r" % name) from exc
+        if portgroup is None:
+            return
+        root = parse_xml(self.call("network %r" % name, net.XMLDesc, 1))  # VIR_NETWORK_XML_INACTIVE
+        names = sorted(pg.get("name") for pg in root.findall("portgroup"))
+        if portgroup not in names:
+            raise NotFound("portgroup: %r is not a portgroup of network %r (it has: %s)"
+                           % (portgroup, name, ", ".join(names) or "none"))
 
     def call(self, what: str, func: Any, *args: Any) -> Any:
         """Call a libvirt function; a libvirtError becomes the typed error naming ``what``."""

@@ -40,7 +40,7 @@ FIELDS = ("type", "source", "source_mode", "portgroup", "virtualport", "managed"
           "queues", "rx_queue_size", "tx_queue_size", "vlan", "target_dev", "mtu", "link_state", "bandwidth",
           "alias")
 #: fields qemu/libvirt can change on a running domain (source: see live_changeable)
-LIVE_FIELDS = ("link_state", "bandwidth", "vlan", "portgroup")
+LIVE_FIELDS = ("link_state", "bandwidth", "vlan")  # not portgroup: libvirt 9 keeps a running port's
 VIEWS = ("config", "live")
 #: how the diff names each view
 VIEW_TITLES = (("config", "persistent definition"), ("live", "running domain"))
@@ -56,7 +56,8 @@ def live_changeable(field: str, current: dict[str, Any], desired: dict[str, Any]
         return True
     if field == "source":
         # a new bridge / network is a reconnect of the tap; a new lower dev or PCI device is not
-        return current.get("type") in ("bridge", "network") and desired.get("type") in (None, current.get("type"))
+        return current.get("type") in ("bridge", "network") and desired.get("type") in (None, current.get("type")) \
+            and not _libvirt.network_port_has_virtualport(current)
     return False
 
 
@@ -482,7 +483,7 @@ class LibvirtIfaceResource(Resource):
             root = _libvirt.parse_xml(self.virt.call("domain %r: reading XML" % name, self.dom.XMLDesc, flags))
             elem = self._find(root)
             if elem is not None:
-                self.elements[view] = elem
+                self.elements[view] = _libvirt.config_form(elem)
                 iface = _libvirt.parse_interface(elem)
                 iface["xml"] = _libvirt.to_string(elem)
                 current[view] = iface
@@ -494,19 +495,21 @@ class LibvirtIfaceResource(Resource):
             return plan_restore(current, desired["restore"], self.elements, target_name(desired))
         if desired["state"] == "present" and desired["type"] == "hostdev" and desired["source"] is not None:
             require_pci_device(self.host_path("/sys/bus/pci/devices/" + desired["source"]), desired["source"])
+        views = [current.get(v) for v in VIEWS if current.get(v)]
+        itype = desired["type"] or (views[0]["type"] if views else None)
+        network = desired["source"] or next((v["source"] for v in views), None)  # a portgroup is its network's
+        if desired["state"] == "present" and itype == "network" and network and (desired["source"] or desired["portgroup"]):
+            self.virt.require_network(network, desired["portgroup"] or None)
         ops = plan_interface(current, desired, self.elements)
-        if ops and desired["state"] == "present" and desired["source"] is not None:
-            views = [current.get(v) for v in VIEWS if current.get(v)]
-            itype = desired["type"] or (views[0]["type"] if views else None)
-            if itype in ("bridge", "direct") and any(v.get("source") != desired["source"] for v in views + [{}]):
-                self.require_host_interface(desired["source"])
+        if ops and desired["state"] == "present" and desired["source"] is not None and itype in ("bridge", "direct") \
+                and any(v.get("source") != desired["source"] for v in views + [{}]):
+            self.require_host_interface(desired["source"])
         return ops
 
     def require_host_interface(self, name: str) -> None:
-        """NotFound naming ``source`` when neither libvirt's host (its interface driver) nor this
-        host's sysfs has a network interface ``name``: libvirt would only fail when applying. A
-        lookup libvirt cannot make (no interface driver) is no answer: libvirt checks at apply;
-        a netcf backend knows only configured interfaces: the sysfs check keeps those."""
+        """NotFound naming ``source`` when neither libvirt's host (its interface driver) nor this host's sysfs
+        has a network interface ``name`` (libvirt would only fail when applying). No interface driver: libvirt
+        checks at apply; a netcf backend knows only configured interfaces: the sysfs check keeps those."""
         try:
             self.virt.conn.interfaceLookupByName(name)
             return

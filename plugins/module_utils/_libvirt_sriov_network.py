@@ -16,6 +16,7 @@ import os
 from typing import Any
 
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils import _canon, _libvirt
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils import _libvirt_network_xml as X
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._engine import Operation, Resource, field_changes
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._errors import Conflict, InvalidInput, NotFound
 
@@ -24,20 +25,18 @@ FIELDS = ("pf", "managed")
 
 
 def network_xml(name: str, pf: str, managed: bool, uuid: str | None = None) -> str:
-    """The network definition."""
-    uuid_line = "  <uuid>%s</uuid>\n" % uuid if uuid else ""
-    return ("<network>\n  <name>%s</name>\n%s  <forward mode='hostdev' managed='%s'>\n    <pf dev='%s'/>\n"
-            "  </forward>\n</network>\n" % (name, uuid_line, "yes" if managed else "no", pf))
+    """The network definition (rendered where every libvirt network's XML is: _libvirt_network_xml)."""
+    base = "<network><name>%s</name><uuid>%s</uuid></network>" % (name, uuid) if uuid else None
+    return X.render_network(name, {"forward_mode": "hostdev", "pf": pf, "managed": managed, "vlan": {},
+                                   "portgroups": []}, base)
 
 
 def parse_network(root: Any) -> dict[str, Any]:
-    """A ``<network>`` -> ``{"forward_mode", "pf", "managed", "uuid"}``."""
-    forward = root.find("forward")
-    pf = forward.find("pf") if forward is not None else None
-    return {"forward_mode": forward.get("mode") if forward is not None else None,
-            "pf": pf.get("dev") if pf is not None else None,
-            "managed": forward is not None and forward.get("managed") == "yes",
-            "uuid": root.findtext("uuid")}
+    """A ``<network>`` -> ``{"forward_mode", "pf", "managed", "uuid"}`` (from the canonical form
+    of _libvirt_network_xml)."""
+    network = X.parse_network(root)
+    return {"forward_mode": network["forward_mode"], "pf": network["pf"], "managed": bool(network["managed"]),
+            "uuid": network["uuid"]}
 
 
 def plan_network(current: dict[str, Any] | None, desired: dict[str, Any]) -> list[Operation]:

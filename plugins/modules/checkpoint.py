@@ -272,6 +272,8 @@ def _payload() -> None:  # pragma: no cover - read by AnsiballZ, never called
         _libvirt,
         _libvirt_hostdev,
         _libvirt_iface,
+        _libvirt_network,
+        _libvirt_network_xml,
         _libvirt_nodedev_info,
         _libvirt_sriov_network,
         _linux_bridge,

@@ -20,12 +20,13 @@ description:
     C(interfaceid)); libvirt's generated values never cause a change, and an Open vSwitch port
     keeps its identity across runs.
   - Changes qemu cannot make on a running guest (I(type), I(model), I(driver_name), I(queues),
-    queue sizes, I(target_dev), I(mtu), I(virtualport), I(alias), and the I(source) of a C(direct)
-    or C(hostdev) interface) are refused with an error naming them, nothing changed, unless
+    queue sizes, I(target_dev), I(mtu), I(virtualport), I(alias), I(portgroup), the I(source) of a
+    C(direct) or C(hostdev) interface, and of a C(network) interface on an Open vSwitch network) are refused with an error naming them, nothing changed, unless
     I(allow_config_only=true), in which case they go to the persistent definition only and take effect at the
     next start, and C(pending_restart) says so.
-  - Live changes libvirt can make are I(link_state), I(bandwidth), I(vlan), I(portgroup), and the
-    I(source) bridge or network of a C(bridge)/C(network) interface.
+  - Live changes libvirt can make are I(link_state), I(bandwidth), I(vlan), and the I(source) bridge
+    or network of a C(bridge)/C(network) interface (libvirt 9 keeps the portgroup of a running port,
+    so a new one takes effect at the next start of the domain).
   - A live detach is asynchronous (the guest must release the PCI device); the module re-reads
     until the interface is gone or I(detach_timeout) expires.
 author:
@@ -78,7 +79,8 @@ options:
     choices: [bridge, vepa, private, passthrough]
   portgroup:
     description:
-      - Port group of a C(network) interface; an empty string removes it.
+      - Port group of a C(network) interface (see M(kvmnet.hypervisor.libvirt_network)); an empty string
+        removes it. The network and the portgroup must exist in libvirt (refused otherwise, nothing changed).
     type: str
   virtualport:
     description:

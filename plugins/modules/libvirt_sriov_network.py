@@ -65,6 +65,8 @@ seealso:
     description: Create the VFs of the PF first.
   - module: kvmnet.hypervisor.libvirt_iface
     description: Guest interfaces of C(type=network) that take a VF from the pool.
+  - module: kvmnet.hypervisor.libvirt_network
+    description: The same pool (C(forward_mode=hostdev)) with portgroups and VLANs; both render the network XML in one place.
 """
 
 EXAMPLES = r"""

@@ -300,6 +300,36 @@ class SriovNetworkBed(Bed):
                     autostart=False)
 
 
+class NetworkBed(Bed):
+    """An Open vSwitch bridge in libvirtd's namespace (where its interface driver finds it); the
+    network's name is unique; libvirt's networks are the snapshot."""
+
+    def setup(self):
+        self.libvirtd = self.fixture("libvirtd")
+        self.bridge = unique_ifname("kvtovs")
+        self.libvirtd.ovs.vsctl("--may-exist", "add-br", self.bridge, "--", "set", "bridge", self.bridge,
+                                "datapath_type=netdev")
+        self.net = "kvt-sweep-net-%x-%d" % (os.getpid(), self.generation)
+
+    def teardown(self):
+        conn = self.libvirtd.conn()
+        for name in conn.listNetworks() + conn.listDefinedNetworks():
+            if name.startswith("kvt-sweep-net-"):
+                net = conn.networkLookupByName(name)
+                if net.isActive():
+                    net.destroy()
+                net.undefine()
+        self.libvirtd.ovs.vsctl("--if-exists", "del-br", self.bridge)
+
+    snap = SriovNetworkBed.snap
+
+    def base(self):
+        return dict(uri=self.libvirtd.uri, name=self.net, state="present", forward_mode="openvswitch",
+                    bridge=self.bridge, vlan={"tags": [5]},
+                    portgroups=[{"name": "pg1", "default": True, "vlan": {"tags": [10]}}],
+                    portgroups_exclusive=False, active=False, autostart=False, allow_restart=False)
+
+
 class PciDeviceBed(Bed):
     def setup(self):
         self.root = sweep_trees.pci_tree(self.fresh_dir("pci"))
@@ -508,6 +538,20 @@ MODULES = {
             ({P("state"): "absent", P("active"): True}, "absent and active"),
             ({P("state"): "absent", P("autostart"): True}, "absent and autostart"),
             ({P("active"): True, P("managed"): False, P("pf"): None}, "active without a PF"),
+        ]),
+    "libvirt_network": dict(
+        bed=NetworkBed,
+        classes={"name": "libvirt_name", "bridge": REF, "uri": "uri", "portgroups[].name": "libvirt_name",
+                 "devices[]": IFN, "pf": IFN},
+        ranges={"vlan.tags[]": [0, 4095, 4096], "vlan.native_tag": [0, 4095], "portgroups[].vlan.tags[]": [0, 4095],
+                "portgroups[].vlan.native_tag": [0, 4095]},
+        contradictions=[
+            ({P("state"): "absent", P("active"): True}, "absent and active"),
+            ({P("portgroups"): [{"name": "a", "default": True}, {"name": "b", "default": True}]}, "two defaults"),
+            ({P("portgroups"): [{"name": "a", "default": False}, {"name": "a", "default": False}]}, "a name twice"),
+            ({P("pf"): "eth0"}, "a hostdev option on openvswitch"),
+            ({P("forward_mode"): "bridge"}, "a VLAN on a Linux bridge network"),
+            ({P("forward_mode"): "direct"}, "direct without devices"),
         ]),
     "pci_device": dict(
         bed=PciDeviceBed,

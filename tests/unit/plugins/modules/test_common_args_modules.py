@@ -15,6 +15,7 @@ from ansible_collections.kvmnet.hypervisor.plugins.module_utils._common_args imp
 from ansible_collections.kvmnet.hypervisor.plugins.modules import (
     libvirt_hostdev,
     libvirt_iface,
+    libvirt_network,
     libvirt_nodedev_info,
     libvirt_sriov_network,
     linux_bridge,
@@ -33,6 +34,7 @@ CASES = [
     (ovs_patch, {"bridge": "br0", "peer_bridge": "br1"}, [OVSDB_ARGS, NETNS_ARGS]),
     (libvirt_hostdev, {"domain": "vm1", "source": "0000:03:10.0"}, [LIBVIRT_ARGS]),
     (libvirt_iface, {"domain": "vm1", "mac": "52:54:00:00:00:01"}, [LIBVIRT_ARGS]),
+    (libvirt_network, {"name": "net0", "state": "absent"}, [LIBVIRT_ARGS]),
     (libvirt_nodedev_info, {}, [LIBVIRT_ARGS]),
     (libvirt_sriov_network, {"name": "net0", "state": "absent"}, [LIBVIRT_ARGS]),
     (sriov_vf, {"pf": "eth0"}, [LIBVIRT_ARGS]),
