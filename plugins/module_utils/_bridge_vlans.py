@@ -135,6 +135,13 @@ def entry_of(view: dict[str, Any]) -> dict[str, Any]:
             "tagged": format_vids(v for v, u in vids.items() if not u)}
 
 
+def view_of(entry: dict[str, Any]) -> dict[str, Any]:
+    """The view of an entry as read or written (``pvid``, ``untagged``, ``tagged`` text)."""
+    vids = {v: True for v in parse_vids(entry["untagged"] or None, "untagged")}
+    vids.update({v: False for v in parse_vids(entry["tagged"] or None, "tagged")})
+    return {"pvid": entry["pvid"] or 0, "vids": vids}
+
+
 def copy_view(view: dict[str, Any]) -> dict[str, Any]:
     """A copy to change."""
     return {"pvid": view["pvid"], "vids": dict(view["vids"])}

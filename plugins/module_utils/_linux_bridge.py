@@ -35,13 +35,6 @@ NEW_BRIDGE_VLAN_OPTIONS = {"vlan_filtering": False, "default_pvid": 1}
 VLAN_FIELDS = tuple(NEW_BRIDGE_VLAN_OPTIONS)
 
 
-def view_of(entry: dict[str, Any]) -> dict[str, Any]:
-    """The view (``_bridge_vlans``) of an entry as read (``pvid``, ``untagged``, ``tagged`` text)."""
-    vids = {v: True for v in _vlans.parse_vids(entry["untagged"] or None, "untagged")}
-    vids.update({v: False for v in _vlans.parse_vids(entry["tagged"] or None, "tagged")})
-    return {"pvid": entry["pvid"] or 0, "vids": vids}
-
-
 def _grouped(add: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """``add`` items as ``{"vids": "100-110", "pvid", "untagged"}`` groups (the operation's form)."""
     out: list[dict[str, Any]] = []
@@ -68,9 +61,9 @@ def plan_vlans(current: dict[str, Any] | None, desired: dict[str, Any], ports_af
     moved as the kernel moves them when the run changes the default PVID or adds ports."""
     name = desired["name"]
     have = current or {}
-    views = {e["port"]: view_of(e) for e in have.get("port_vlans") or [] if e["port"] in ports_after}
+    views = {e["port"]: _vlans.view_of(e) for e in have.get("port_vlans") or [] if e["port"] in ports_after}
     old = have.get("default_pvid", 1) if current else NEW_BRIDGE_VLAN_OPTIONS["default_pvid"]
-    views[name] = view_of(have["self_vlans"]) if have.get("self_vlans") else (
+    views[name] = _vlans.view_of(have["self_vlans"]) if have.get("self_vlans") else (
         _vlans.empty_view() if current else {"pvid": old, "vids": {old: True}})
     new = old if desired.get("default_pvid") is None else desired["default_pvid"]
     _vlans.project_default_pvid(views, old, new)
@@ -144,7 +137,7 @@ def plan_bridge(current: dict[str, Any] | None, desired: dict[str, Any]) -> list
 
 def exact(entry: dict[str, Any]) -> dict[str, Any]:
     """A desired entry that asks for exactly the VLANs of ``entry`` as read (a rollback's)."""
-    view = view_of(entry)
+    view = _vlans.view_of(entry)
     return {"pvid": view["pvid"], "untagged": tuple(v for v, u in sorted(view["vids"].items()) if u),
             "tagged": tuple(v for v, u in sorted(view["vids"].items()) if not u)}
 
