@@ -10,7 +10,7 @@ NIC's MAC address::
 
     <metadata>
       <kvmnet:bridge-vlans xmlns:kvmnet="https://github.com/kvmnet/hypervisor/bridge-vlans">
-        <interface mac="52:54:00:00:00:01" pvid="100" untagged="100" tagged=""/>
+        <kvmnet:interface mac="52:54:00:00:00:01" pvid="100" untagged="100" tagged=""/>
       </kvmnet:bridge-vlans>
     </metadata>
 
@@ -79,7 +79,8 @@ def read_metadata(root: Any) -> dict[str, dict[str, Any]]:
     """``{mac: entry}`` from a domain's ``<metadata>`` (``{}`` without it)."""
     node = root.find("metadata/{%s}%s" % (NAMESPACE, ROOT))
     out = {}
-    for item in node.findall("interface") if node is not None else []:
+    # libvirt puts the children in the namespace too (kvmnet:interface)
+    for item in node.findall("{%s}interface" % NAMESPACE) + node.findall("interface") if node is not None else []:
         out[item.get("mac", "").lower()] = {"pvid": int(item.get("pvid") or 0), "untagged": item.get("untagged") or "",
                                            "tagged": item.get("tagged") or ""}
     return out

@@ -54,7 +54,8 @@ def domain_xml(interfaces, entries):
     meta = nicvlans.metadata_xml(entries).replace("<bridge-vlans>", '<kvmnet:bridge-vlans xmlns:kvmnet="%s">'
                                                    % nicvlans.NAMESPACE).replace("</bridge-vlans>",
                                                                                  "</kvmnet:bridge-vlans>")
-    meta = meta.replace("<bridge-vlans/>", '<kvmnet:bridge-vlans xmlns:kvmnet="%s"/>' % nicvlans.NAMESPACE)
+    # libvirt puts the children in the namespace too (measured with libvirt 9)
+    meta = meta.replace("<interface ", "<kvmnet:interface ")
     return "<domain type='kvm'><name>vm1</name><metadata>%s</metadata><devices>%s</devices></domain>" % (
         meta, "".join(interfaces))
 
