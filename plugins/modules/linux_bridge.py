@@ -103,8 +103,8 @@ options:
         elements: str
   self_vlans:
     description:
-      - VLANs of the bridge device itself (C(bridge vlan add dev br0 vid 10 self)): the host's own
-        traffic through the bridge, for an address on C(br0) (untagged, with I(pvid)) or on a VLAN
+      - VLANs of the bridge device itself (C(bridge vlan add dev br0 vid 10 self)), for the host's own
+        traffic through the bridge, an address on C(br0) (untagged, with I(pvid)) or on a VLAN
         device C(br0.10) over it (tagged). Same suboptions as an item of I(port_vlans), without I(port).
     type: dict
     suboptions:
