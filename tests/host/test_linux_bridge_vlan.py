@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -132,3 +134,33 @@ def test_a_kernel_without_vlan_filtering_refuses_it_and_the_bridge_stays(netns):
     assert exc.value.details["cause"] == "unsupported" and exc.value.details["rolled_back"] is True
     assert "setting the VLAN options of bridge br0" in exc.value.msg
     assert stable(netns.link("br0")) == before and netns.master_of("eth1") == "br0"
+
+
+HOOK = Path(__file__).resolve().parents[2] / "roles" / "linux_bridge" / "files" / "kvmnet-bridge-vlans"
+
+
+def test_the_qemu_hook_gives_a_real_tap_its_vlans_at_started(vlan_netns):
+    """The role's libvirt hook, run as libvirt runs it (XML on stdin) inside the netns, with a tap
+    that just joined the bridge (default PVID 1), as at a domain start."""
+    from ansible_collections.kvmnet.hypervisor.plugins.module_utils import _libvirt_iface_vlans as nicvlans
+
+    ns = vlan_netns
+    ns.add_tap("vnet0")
+    execute(LinuxBridgeResource(params(ns, ports=["vnet0"], vlan_filtering=True)))
+    assert vlans(ns)["vnet0"] == {1: {"PVID", "Egress Untagged"}}
+    meta = nicvlans.metadata_xml({"52:54:00:00:00:01": nicvlans.entry_of_vlan(
+        {"tags": [10, 20], "trunk": True, "native_tag": 10, "native_mode": "untagged"})})
+    meta = meta.replace("<bridge-vlans>", '<kvmnet:bridge-vlans xmlns:kvmnet="%s">' % nicvlans.NAMESPACE).replace(
+        "</bridge-vlans>", "</kvmnet:bridge-vlans>").replace("<interface ", "<kvmnet:interface ")
+    xml = ("<domain><name>vm1</name><metadata>%s</metadata><devices><interface type='bridge'>"
+           "<mac address='52:54:00:00:00:01'/><source bridge='br0'/><target dev='vnet0'/></interface>"
+           "</devices></domain>" % meta)
+    res = subprocess.run(ns.exec_prefix() + [sys.executable, str(HOOK), "vm1", "started", "begin", "-"], input=xml,
+                         capture_output=True, text=True, check=False, timeout=60)
+    assert (res.returncode, res.stdout) == (0, ""), res.stderr
+    assert vlans(ns)["vnet0"] == {10: {"PVID", "Egress Untagged"}, 20: set()}
+    # the module reads the same back: a rerun of the NIC's VLANs through linux_bridge changes nothing
+    again = execute(LinuxBridgeResource(params(ns, ports=["vnet0"], vlan_filtering=True, vlans_exclusive=True,
+                                               port_vlans=[{"port": "vnet0", "pvid": 10, "untagged": "10",
+                                                            "tagged": "20"}])))
+    assert again["changed"] is False
