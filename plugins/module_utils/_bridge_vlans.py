@@ -208,6 +208,20 @@ def project_default_pvid(views: dict[str, dict[str, Any]], old: int, new: int) -
             view["vids"].pop(old, None)
 
 
+def group_adds(add: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``add`` items as ``{"vids": "100-110", "pvid", "untagged"}``: consecutive VLANs with the same
+    flags in one range (a PVID alone), the form of an operation and of a ``bridge vlan add`` line."""
+    out: list[dict[str, Any]] = []
+    for item in sorted(add, key=lambda i: i["vid"]):
+        last = out[-1] if out else None
+        if last and not item["pvid"] and not last["pvid"] and last["untagged"] == item["untagged"] \
+                and last["vids"][-1] == item["vid"] - 1:
+            last["vids"].append(item["vid"])
+        else:
+            out.append({"vids": [item["vid"]], "pvid": item["pvid"], "untagged": item["untagged"]})
+    return [dict(g, vids=format_vids(g["vids"])) for g in out]
+
+
 def vlan_info_attrs(add: list[dict[str, Any]]) -> list[list[Any]]:
     """``IFLA_BRIDGE_VLAN_INFO`` attributes for ``add`` (or for a delete: items without flags),
     consecutive VLANs with the same flags sent as one range (a PVID never is a range)."""

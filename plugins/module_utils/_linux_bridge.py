@@ -6,8 +6,9 @@
 What ``ip link add br0 type bridge; ip link set eth0 master br0; ip link set br0 up`` do by
 hand, over netlink. Ports not listed are left on the bridge unless ``exclusive_ports`` is set
 (the taps libvirt adds for running guests are ports too: never remove them by accident). The
-host address and persistence across reboots are not handled here (see nic_bond /
-host_bond_bridge, or the distribution's network configuration).
+host address is not handled here (see nic_bond / host_bond_bridge); ``persist`` writes the files
+of one network stack (``_persist_networkd``, ``_persist_nm``, ``_persist_ifupdown``) that make the
+bridge, its listed ports and their VLANs again at boot.
 
 VLAN filtering (``bridge vlan``): ``vlan_filtering``, ``default_pvid``, the VLANs of listed
 ports (``port_vlans``) and of the bridge device itself (``self_vlans``), planned with the
@@ -24,28 +25,20 @@ from __future__ import annotations
 from typing import Any
 
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils import _bridge_vlans as _vlans
-from ansible_collections.kvmnet.hypervisor.plugins.module_utils import _canon
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils import _canon, _files, _persist_ifupdown, _persist_networkd, _persist_nm
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._engine import Operation, field_changes
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._errors import Conflict, InvalidInput, NotFound
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._netlink import NetlinkResource
 
 
+#: ``persist``: the renderers (``render_bridge``, ``bridge_paths``) and the files' mode, per stack
+PERSIST = {"networkd": (_persist_networkd, 0o644), "nm": (_persist_nm, _persist_nm.FILE_MODE),
+           "ifupdown": (_persist_ifupdown, 0o644)}
+PERSIST_CHOICES = ("none",) + tuple(PERSIST)
+
 #: the VLAN options of a bridge the kernel creates (IFLA_BR_VLAN_FILTERING, _DEFAULT_PVID)
 NEW_BRIDGE_VLAN_OPTIONS = {"vlan_filtering": False, "default_pvid": 1}
 VLAN_FIELDS = tuple(NEW_BRIDGE_VLAN_OPTIONS)
-
-
-def _grouped(add: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """``add`` items as ``{"vids": "100-110", "pvid", "untagged"}`` groups (the operation's form)."""
-    out: list[dict[str, Any]] = []
-    for item in sorted(add, key=lambda i: i["vid"]):
-        last = out[-1] if out else None
-        if last and not item["pvid"] and not last["pvid"] and last["untagged"] == item["untagged"] \
-                and last["vids"][-1] == item["vid"] - 1:
-            last["vids"].append(item["vid"])
-        else:
-            out.append({"vids": [item["vid"]], "pvid": item["pvid"], "untagged": item["untagged"]})
-    return [dict(g, vids=_vlans.format_vids(g["vids"])) for g in out]
 
 
 def expand_groups(groups: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -82,7 +75,7 @@ def plan_vlans(current: dict[str, Any] | None, desired: dict[str, Any], ports_af
             after = _vlans.apply_view(views[port], add, [])
             ops.append(Operation("vlan_add", port, changes={"vlans": {"before": _vlans.entry_of(views[port]),
                                                                       "after": _vlans.entry_of(after)}},
-                                 vlans=_grouped(add), **where))
+                                 vlans=_vlans.group_adds(add), **where))
             views[port] = after
         if delete:
             after = _vlans.apply_view(views[port], [], delete)
@@ -180,9 +173,17 @@ class LinuxBridgeResource(NetlinkResource):
             raise InvalidInput("mtu", p["mtu"], "is out of range (68-65535)")
         # port_masters / port_states: filled by plan() from the host (the ports' masters and
         # admin states then), which restore_desired() reads back after a failure
+        persist = p.get("persist") or "none"
+        if persist not in PERSIST_CHOICES:
+            raise InvalidInput("persist", persist, "is not one of %s" % ", ".join(PERSIST_CHOICES))
+        if persist != "none" and p.get("netns"):
+            raise InvalidInput("persist", persist, "cannot be used with netns: the files configure the host namespace")
+        if persist != "none" and ports is None and (p.get("state") or "present") == "present":
+            raise InvalidInput("persist", persist, "needs ports: the uplinks the files attach at boot (a guest's tap "
+                               "is libvirt's, never persisted)")
         return dict({"name": name, "state": p.get("state") or "present", "ports": ports, "mtu": p.get("mtu"),
                      "admin_state": p.get("admin_state"), "exclusive_ports": bool(p.get("exclusive_ports")),
-                     "port_masters": {}, "port_states": {}}, **self._normalize_vlans(name))
+                     "port_masters": {}, "port_states": {}, "persist": persist}, **self._normalize_vlans(name))
 
     def _normalize_vlans(self, name: str) -> dict[str, Any]:
         """``vlan_filtering``, ``default_pvid``, ``port_vlans`` (by port), ``self_vlans``,
@@ -248,7 +249,35 @@ class LinuxBridgeResource(NetlinkResource):
                 desired["port_states"][port] = link["admin_state"]
                 if master is not None and master["name"] != desired["name"]:
                     raise Conflict("ports: %r is already a port of %s; release it first" % (port, master["name"]))
-        return plan_bridge(current, desired)
+        ops = plan_bridge(current, desired)
+        return ops + self.plan_persist(current, desired, ops)
+
+    def plan_persist(self, current: dict[str, Any] | None, desired: dict[str, Any],
+                     ops: list[Operation]) -> list[Operation]:
+        """The files of ``persist`` (``write_file`` / ``remove_file``), rendered from the bridge as
+        the run leaves it (check mode's prediction): the listed ports only, their VLANs and the
+        bridge's own as they will be, when VLAN filtering is on."""
+        if desired.get("persist", "none") == "none":
+            return []
+        renderer, mode = PERSIST[desired["persist"]]
+        name = desired["name"]
+        if desired["state"] == "absent":
+            config = {"name": name, "ports": sorted(set((current or {}).get("ports") or []))}
+            paths = _persist_ifupdown.paths(config) if desired["persist"] == "ifupdown" else renderer.bridge_paths(config)
+            return _files.plan_files(_files.read_files(paths, self.root), {path: None for path in paths}, mode)
+        after = self.predict(current, desired, ops) or {}
+        filtering = bool(after.get("vlan_filtering"))
+        entries = {e["port"]: {k: e[k] for k in ("pvid", "untagged", "tagged")} for e in after.get("port_vlans") or []}
+        config = {"name": name, "ports": list(desired["ports"] or []), "mtu": desired.get("mtu"),
+                  "vlan_filtering": filtering, "default_pvid": after.get("default_pvid") if filtering else None,
+                  "port_vlans": {p: entries.get(p) for p in desired["ports"] or []} if filtering else {},
+                  "self_vlans": after.get("self_vlans") if filtering else None}
+        if desired["persist"] == "ifupdown":
+            interfaces = _files.read_text(_persist_ifupdown.INTERFACES, self.root)
+            files = renderer.render_bridge(config, interfaces)
+        else:
+            files = renderer.render_bridge(config)
+        return _files.plan_files(_files.read_files(sorted(files), self.root), files, mode)
 
     def restore_desired(self, before: dict[str, Any] | None, desired: dict[str, Any]) -> dict[str, Any]:
         """The bridge as read before: absent if it was; else its MTU, state, MAC (a bridge's MAC
@@ -257,12 +286,13 @@ class LinuxBridgeResource(NetlinkResource):
         brought_up = sorted(p for p, state in (desired.get("port_states") or {}).items()
                             if state == "down" and p not in (before or {}).get("ports", []))
         if before is None:
-            return dict(desired, state="absent", port_states={}, ports_down=brought_up)
+            return dict(desired, state="absent", port_states={}, ports_down=brought_up, persist="none")
         return {"name": before["name"], "state": "present", "ports": list(before["ports"]), "mtu": before["mtu"],
                 "admin_state": before["admin_state"], "exclusive_ports": True, "port_masters": {},
                 "port_states": {}, "mac": before["mac"], "ifindex": before["ifindex"], "ports_down": brought_up,
                 "options": self.options_read or {}, "vlan_filtering": before.get("vlan_filtering"),
-                "default_pvid": before.get("default_pvid"), "vlans_exclusive": True, **restore_vlans(before)}
+                "default_pvid": before.get("default_pvid"), "vlans_exclusive": True, "persist": "none",
+                **restore_vlans(before)}
 
     def predict(self, current: dict[str, Any] | None, desired: dict[str, Any],
                 operations: list[Operation]) -> dict[str, Any] | None:
@@ -292,6 +322,8 @@ class LinuxBridgeResource(NetlinkResource):
 
     def apply_operation(self, op: Operation) -> None:
         name = self.params["name"]
+        if _files.apply_file_operation(op, self.root):
+            return
         if op.action == "delete":
             self.nl.del_link(self._index(name), "deleting bridge %s" % name)
         elif op.action == "create":

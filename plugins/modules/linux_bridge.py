@@ -21,8 +21,9 @@ description:
     I(port_vlans) are left alone. A guest's tap gets its VLANs from
     M(kvmnet.hypervisor.libvirt_iface) (I(vlan) of a Linux-bridge NIC), which keeps them across
     domain restarts.
-  - Runtime state only. The host address and persistence across reboots are not handled here;
-    use M(kvmnet.hypervisor.nic_bond) (role C(host_bond_bridge)) or the distribution's network
+  - Runtime state, and with I(persist) the files of one network stack that make the bridge, the
+    ports of I(ports) and their VLANs again at boot. The host address is not handled here; use
+    M(kvmnet.hypervisor.nic_bond) (role C(host_bond_bridge)) or the distribution's network
     configuration for the bridge that carries the host's address.
 author:
   - kvmnet.hypervisor contributors (@kvmnet)
@@ -119,6 +120,22 @@ options:
         description: As in I(port_vlans).
         type: list
         elements: str
+  persist:
+    description:
+      - Write the files that make the bridge again at boot, for C(networkd) (C(.netdev) with
+        C(VLANFiltering=) / C(DefaultPVID=), C(.network) files with C([BridgeVLAN]) sections),
+        C(nm) (keyfiles with C(bridge.vlan-filtering), C(bridge.vlan-default-pvid), C(bridge.vlans),
+        C(bridge-port.vlans)) or C(ifupdown) (C(/etc/network/interfaces.d/<name>) with
+        C(bridge_vlan_aware yes); Debian's bridge-utils hook knows no other VLAN keyword, so the
+        default PVID and the VLANs are C(post-up) lines running C(ip link) / C(bridge vlan)).
+        C(none) writes nothing and leaves files alone.
+      - The files describe the bridge as the run leaves it (the VLANs of the listed ports and of the
+        bridge itself as read or predicted, when VLAN filtering is on); I(ports) is required, taps are
+        never persisted. They are read at the next boot; the running state is set over netlink now.
+        With I(state=absent) they are removed. Not with I(netns).
+    type: str
+    choices: [none, networkd, nm, ifupdown]
+    default: none
   vlans_exclusive:
     description:
       - Remove the VLANs of each port in I(port_vlans) (and of the bridge, with I(self_vlans)) that
@@ -153,6 +170,7 @@ EXAMPLES = r"""
     self_vlans:
       tagged: "100"
     vlans_exclusive: true
+    persist: networkd
 
 - name: Delete it
   kvmnet.hypervisor.linux_bridge:
@@ -188,7 +206,7 @@ after:
 operations:
   description:
     - The planned operations (C(create), C(modify), C(add_port), C(port_up), C(remove_port), C(vlan_add),
-      C(vlan_del), C(delete)), applied unless in check mode. C(port_up) brings up a port that was down,
+      C(vlan_del), C(delete), C(write_file), C(remove_file)), applied unless in check mode. C(port_up) brings up a port that was down,
       after it joined. C(vlan_add) sends C(vlans) (a VLAN sent again gets the flags given), C(vlan_del)
       removes C(vids); C(bridge_self) marks the bridge device's own VLANs.
   returned: always
@@ -204,7 +222,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._common_args import NETNS_ARGS
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._engine import run
-from ansible_collections.kvmnet.hypervisor.plugins.module_utils._linux_bridge import LinuxBridgeResource
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils._linux_bridge import PERSIST_CHOICES, LinuxBridgeResource
 
 _VLANS = dict(pvid=dict(type="int"), untagged=dict(type="list", elements="str"), tagged=dict(type="list", elements="str"))
 
@@ -224,6 +242,7 @@ def main() -> None:
             port_vlans=dict(type="list", elements="dict", options=dict(port=dict(type="str", required=True), **_VLANS)),
             self_vlans=dict(type="dict", options=_VLANS),
             vlans_exclusive=dict(type="bool", default=False),
+            persist=dict(type="str", choices=list(PERSIST_CHOICES), default="none"),
             **NETNS_ARGS,
         ),
         supports_check_mode=True,
