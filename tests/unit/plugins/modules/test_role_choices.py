@@ -27,6 +27,7 @@ FEEDS = [
     ("host_bond_bridge", ["host_bond_bridge_ad_select"], "nic_bond", ["ad_select"]),
     ("host_bond_bridge", ["host_bond_bridge_persist"], "nic_bond", ["persist"]),
     ("irq_tuning", ["irq_tuning_irqbalance_mode"], "irq_affinity", ["irqbalance_mode"]),
+    ("linux_bridge", ["linux_bridge_persist"], "linux_bridge", ["persist"]),
     ("macvtap", ["macvtap_links", "mode"], "macvtap", ["mode"]),
     ("macvtap", ["macvtap_links", "admin_state"], "macvtap", ["admin_state"]),
     ("macvtap", ["macvtap_links", "state"], "macvtap", ["state"]),
