@@ -49,9 +49,6 @@ except ImportError:
 
 NETNS_RUN_DIR = "/var/run/netns"
 IFF_UP = 0x1
-AF_BRIDGE = 7
-#: IFLA_EXT_MASK bit: report the bridge VLANs of each port, one attribute per VLAN
-RTEXT_FILTER_BRVLAN = 0x2
 
 #: IFLA_MACVLAN_MODE / IFLA_MACVTAP_MODE values (include/uapi/linux/if_link.h)
 MACVLAN_MODES = {"private": 1, "vepa": 2, "bridge": 4, "passthru": 8, "source": 16}
@@ -205,6 +202,13 @@ def encode_bond(fields: dict[str, Any], index_of: Callable[[str], int]) -> dict[
     return out
 
 
+def vlan_infos(msg: Any) -> list[tuple[int, int]]:
+    """``[(vid, BRIDGE_VLAN_INFO_* flags)]`` of an AF_BRIDGE link message (none without IFLA_AF_SPEC)."""
+    spec = msg.get_attr("IFLA_AF_SPEC")
+    infos = spec.get_attrs("IFLA_BRIDGE_VLAN_INFO") if spec is not None and hasattr(spec, "get_attrs") else []
+    return [(info["vid"], info["flags"]) for info in infos]
+
+
 class Netlink:
     """A netlink socket in the host namespace (``netns=None``) or in an existing named netns.
 
@@ -335,15 +339,12 @@ class Netlink:
     # -- VLANs of a VLAN-aware bridge (bridge vlan: AF_BRIDGE, IFLA_AF_SPEC) -------------------
     def bridge_vlans(self) -> dict[int, list[tuple[int, int]]]:
         """The bridge VLANs of every bridge port and bridge as ``{ifindex: [(vid, flags)]}``
-        (``bridge vlan show``: an AF_BRIDGE dump with RTEXT_FILTER_BRVLAN, one entry per VLAN);
+        (``bridge vlan show``: pyroute2's get_vlans(), an AF_BRIDGE dump with RTEXT_FILTER_BRVLAN,
+        one entry per VLAN);
         empty lists on a kernel without CONFIG_BRIDGE_VLAN_FILTERING."""
-        msgs = self._call("reading bridge VLANs", "link", "dump", family=AF_BRIDGE, ext_mask=RTEXT_FILTER_BRVLAN)
-        out: dict[int, list[tuple[int, int]]] = {}
-        for msg in msgs:
-            spec = msg.get_attr("IFLA_AF_SPEC")
-            infos = spec.get_attrs("IFLA_BRIDGE_VLAN_INFO") if spec is not None and hasattr(spec, "get_attrs") else []
-            out[msg["index"]] = [(info["vid"], info["flags"]) for info in infos]
-        return out
+        # get_vlans(): in pyroute2 0.7.2 link("dump", family=AF_BRIDGE, ...) without a match returns nothing
+        msgs = self._call("reading bridge VLANs", "get_vlans")
+        return {msg["index"]: vlan_infos(msg) for msg in msgs}
 
     def bridge_vlan(self, command: str, index: int, attrs: list[list[Any]], what: str, self_: bool = False) -> None:
         """``bridge vlan add|del dev INDEX ... [self]``: one RTM_SETLINK / RTM_DELLINK carrying the

@@ -121,6 +121,24 @@ def test_the_attributes_encode_as_iproute2_sends_them():
     assert bytes(msg.data[16:]).endswith(bytes.fromhex("0c001a00" "08000200" "0600" "0500"))
 
 
+def test_a_dumped_message_decodes_to_vids_and_flags():
+    """What the kernel sends for `bridge vlan show` (an AF_BRIDGE ifinfmsg with IFLA_AF_SPEC), decoded
+    by the pyroute2 installed (the VM tier runs Debian 12's 0.7.2) and read by _netlink.vlan_infos."""
+    ifinfmsg = pytest.importorskip("pyroute2.netlink.rtnl.ifinfmsg").ifinfmsg
+    from ansible_collections.kvmnet.hypervisor.plugins.module_utils._netlink import vlan_infos
+
+    sent = ifinfmsg()
+    sent["family"] = 7
+    sent["index"] = 4
+    sent["attrs"] = [["IFLA_IFNAME", "eth1"], ["IFLA_AF_SPEC", {"attrs": [
+        ["IFLA_BRIDGE_VLAN_INFO", {"flags": 6, "vid": 1}], ["IFLA_BRIDGE_VLAN_INFO", {"flags": 0, "vid": 100}]]}]]
+    sent.encode()
+    got = ifinfmsg(sent.data)
+    got.decode()
+    assert vlan_infos(got) == [(1, 6), (100, 0)]
+    assert bv.view_from_flags(vlan_infos(got)) == {"pvid": 1, "vids": {1: True, 100: False}}
+
+
 @given(st.sets(st.integers(bv.VID_MIN, bv.VID_MAX), max_size=60))
 def test_format_then_parse_round_trips(vids):
     assert bv.parse_vids(bv.format_vids(vids) or None, "x") == tuple(sorted(vids))
