@@ -99,9 +99,9 @@ def normalize_entry(raw: dict[str, Any], option: str) -> dict[str, Any]:
     tagged = parse_vids(raw.get("tagged"), option + ".tagged") if raw.get("tagged") is not None else None
     both = sorted(set(untagged or ()) & set(tagged or ()))
     if both:
-        raise InvalidInput(option + ".tagged", raw.get("tagged"), "overlaps %s.untagged in VLAN%s %s (a VLAN "
-                           "leaves a port either tagged or untagged)" % (option, "s" if len(both) > 1 else "",
-                                                                        format_vids(both)))
+        plural = "s" if len(both) > 1 else ""
+        raise InvalidInput(option + ".tagged", raw.get("tagged"), "overlaps %s.untagged in VLAN%s %s (a VLAN leaves "
+                           "a port either tagged or untagged)" % (option, plural, format_vids(both)))
     pvid = raw.get("pvid")
     if pvid is not None:
         if isinstance(pvid, bool) or not isinstance(pvid, int) or not 0 <= pvid <= VID_MAX:

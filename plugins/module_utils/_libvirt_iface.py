@@ -539,6 +539,7 @@ class LibvirtIfaceResource(Resource):
                     device = self.parse_device(_libvirt.parse_xml(op.params["xml"]))
                     device["xml"] = op.params["xml"]
                     after[view] = device
+        self.bridge_vlans.keep(after, current or {}, operations)
         return after
 
     def diff_view(self, state: dict[str, Any] | None) -> tuple[dict[str, Any] | None, dict[str, str]]:

@@ -81,8 +81,8 @@ def read_metadata(root: Any) -> dict[str, dict[str, Any]]:
     out = {}
     # libvirt puts the children in the namespace too (kvmnet:interface)
     for item in node.findall("{%s}interface" % NAMESPACE) + node.findall("interface") if node is not None else []:
-        out[item.get("mac", "").lower()] = {"pvid": int(item.get("pvid") or 0), "untagged": item.get("untagged") or "",
-                                           "tagged": item.get("tagged") or ""}
+        out[item.get("mac", "").lower()] = {"pvid": int(item.get("pvid") or 0),
+                                            "untagged": item.get("untagged") or "", "tagged": item.get("tagged") or ""}
     return out
 
 
@@ -117,6 +117,8 @@ class BridgeVlanPart:
         self._taps: TapVlans | None = None
         #: what :meth:`desired` found to do (for the warning)
         self.wanted: dict[str, Any] = {}
+        #: the views whose ``vlan`` was read from the metadata
+        self.shown: list[str] = []
 
     def taps(self) -> "TapVlans":
         """The netlink side, opened at first use (only NICs with bridge VLANs need pyroute2)."""
@@ -134,6 +136,7 @@ class BridgeVlanPart:
         shows its ``vlan`` from it, and the running one its tap's VLANs as ``tap_vlans``."""
         self.metadata = {view: read_metadata(root) for view, root in roots.items()}
         self.tap = {}
+        self.shown = []
         for view in VIEWS:
             iface = current.get(view)
             if iface is None or not is_linux_bridge_nic(iface, {}):
@@ -142,6 +145,7 @@ class BridgeVlanPart:
             if entry is None and not wanted:
                 continue
             iface["vlan"] = vlan_of_entry(entry)
+            self.shown.append(view)
             if view == "live":
                 self.tap = self.taps().read(iface.get("target_dev"))
                 iface["tap_vlans"] = self.tap["entry"]
@@ -235,6 +239,17 @@ class BridgeVlanPart:
                 after["live"] = dict(after["live"], tap_vlans=op.params["vlans"])
             return True
         return False
+
+    def keep(self, after: dict[str, Any], current: dict[str, Any], operations: list[Operation]) -> None:
+        """Check mode: a view whose XML an operation replaced keeps the ``vlan`` read from the
+        metadata (and the running one its ``tap_vlans``) unless this part changes them."""
+        set_views = {v for op in operations if op.action == "set_bridge_vlans" for v in op.params["flags"]}
+        retagged = any(op.action == "retag" for op in operations)
+        for view in self.shown:
+            if after.get(view) is not None and current.get(view) is not None and view not in set_views:
+                after[view] = dict(after[view], vlan=current[view]["vlan"])
+            if view == "live" and after.get(view) is not None and current.get(view) is not None and not retagged:
+                after[view] = dict(after[view], tap_vlans=current[view].get("tap_vlans"))
 
     def warnings(self, hook: str, domain: str) -> list[str]:
         """The VLANs of a Linux-bridge NIC hold after the next start only with the hook."""

@@ -297,7 +297,8 @@ from ansible_collections.kvmnet.hypervisor.plugins.module_utils._checkpoint_task
 LIBRARY = [
     _boot_scripts, _bridge_vlans, _canon, _checkpoint, _checkpoint_probes, _checkpoint_units, _command,
     _common_args, _deps, _engine, _errors, _ethtool, _files, _irq_affinity, _libvirt, _libvirt_hostdev,
-    _libvirt_iface, _libvirt_iface_restore, _libvirt_iface_vlans, _libvirt_nodedev_info, _libvirt_sriov_network, _linux_bridge, _macvtap, _netlink, _nic_bond, _nic_bond_nm,
+    _libvirt_iface, _libvirt_iface_restore, _libvirt_iface_vlans, _libvirt_nodedev_info, _libvirt_sriov_network,
+    _linux_bridge, _macvtap, _netlink, _nic_bond, _nic_bond_nm,
     _nic_bond_plan, _nic_bond_restore, _ovs_bond, _ovs_bridge, _ovs_common, _ovs_patch, _ovsdb, _pci_device,
     _persist_bond, _persist_ifcfg, _persist_ifupdown, _persist_net, _persist_networkd, _persist_nm, _sriov_vf,
     _sysfs, _vhost_net,

@@ -66,6 +66,13 @@ def test_vlan_of_a_linux_bridge_nic_goes_to_the_metadata_idempotent_check_mode_r
     res = run(libvirtd, name, vlan=trunk)
     assert res["after"] == pred["after"]
     assert stored(dom)[0] == {MAC: {"pvid": 100, "untagged": "", "tagged": "100,200-201"}}
+    # an XML change beside it: check mode predicts the fields the real run reads back (the vlan kept;
+    # the XML itself is libvirt's formatting of what was sent)
+    pred = run(libvirtd, name, check_mode=True, vlan=trunk, link_state="down")
+    assert [o["action"] for o in pred["operations"]] == ["update"]
+    real = run(libvirtd, name, vlan=trunk, link_state="down")
+    fields = [{k: v for k, v in res["after"]["config"].items() if k != "xml"} for res in (pred, real)]
+    assert fields[0] == fields[1] and fields[0]["vlan"]["tags"] == [100, 200, 201]
     # a second NIC's entry is kept beside the first
     run(libvirtd, name, mac="52:54:00:6b:00:22", type="bridge", source=bridge, vlan={"tags": [7]})
     assert set(stored(dom)[0]) == {MAC, "52:54:00:6b:00:22"}

@@ -164,4 +164,3 @@ def test_the_qemu_hook_gives_a_real_tap_its_vlans_at_started(vlan_netns):
                                                port_vlans=[{"port": "vnet0", "pvid": 10, "untagged": "10",
                                                             "tagged": "20"}])))
     assert again["changed"] is False
-

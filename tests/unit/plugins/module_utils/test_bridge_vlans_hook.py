@@ -51,9 +51,9 @@ json.dump(taps, open(state_file, "w"))
 
 def domain_xml(interfaces, entries):
     """A domain's live XML as libvirt gives it at "started": metadata as libvirt writes it."""
-    meta = nicvlans.metadata_xml(entries).replace("<bridge-vlans>", '<kvmnet:bridge-vlans xmlns:kvmnet="%s">'
-                                                   % nicvlans.NAMESPACE).replace("</bridge-vlans>",
-                                                                                 "</kvmnet:bridge-vlans>")
+    opening = '<kvmnet:bridge-vlans xmlns:kvmnet="%s">' % nicvlans.NAMESPACE
+    meta = nicvlans.metadata_xml(entries).replace("<bridge-vlans>", opening).replace("</bridge-vlans>",
+                                                                                     "</kvmnet:bridge-vlans>")
     # libvirt puts the children in the namespace too (measured with libvirt 9)
     meta = meta.replace("<interface ", "<kvmnet:interface ")
     return "<domain type='kvm'><name>vm1</name><metadata>%s</metadata><devices>%s</devices></domain>" % (
@@ -110,8 +110,8 @@ def test_a_trunk_gets_exactly_its_tags_and_an_unrelated_nic_is_left_alone(hook):
 
 @pytest.mark.parametrize("operation", ["prepare", "start", "stopped", "release", "migrate", "restore", "reconnect"])
 def test_other_operations_change_nothing_and_print_nothing(hook, operation):
-    xml = domain_xml([nic("52:54:00:00:00:01", "vnet0")], {"52:54:00:00:00:01": {"pvid": 5, "untagged": "5",
-                                                                                  "tagged": ""}})
+    access = {"52:54:00:00:00:01": {"pvid": 5, "untagged": "5", "tagged": ""}}
+    xml = domain_xml([nic("52:54:00:00:00:01", "vnet0")], access)
     res, taps, calls = hook(xml, operation=operation)
     assert (res.returncode, res.stdout, calls) == (0, "", [])
     assert taps == {"vnet0": {"1": [True, True]}}
@@ -123,8 +123,8 @@ def test_a_domain_without_metadata_is_left_alone(hook):
 
 
 def test_a_tap_that_cannot_be_tagged_fails_the_start_naming_domain_and_nic(hook):
-    xml = domain_xml([nic("52:54:00:00:00:01", "vnet7")], {"52:54:00:00:00:01": {"pvid": 5, "untagged": "5",
-                                                                                  "tagged": ""}})
+    access = {"52:54:00:00:00:01": {"pvid": 5, "untagged": "5", "tagged": ""}}
+    xml = domain_xml([nic("52:54:00:00:00:01", "vnet7")], access)
     res, _taps, _calls = hook(xml)
     assert res.returncode == 1 and res.stdout == ""
     assert "domain vm1, interface 52:54:00:00:00:01 (vnet7)" in res.stderr and 'Cannot find device "vnet7"' in res.stderr
