@@ -14,7 +14,7 @@ NIC's MAC address::
       </kvmnet:bridge-vlans>
     </metadata>
 
-The libvirt qemu hook the linux_bridge role installs (roles/linux_bridge/files/kvmnet-bridge-vlans)
+The libvirt qemu hook the linux_bridge role installs (roles/linux_bridge/files/kvmnet-bridge-vlans.py)
 reads it from the XML libvirt passes at every start (``started``: the tap exists, on its bridge),
 so the VLANs hold across domain restarts, host reboots and migrations in (the metadata travels
 with the domain). The module itself sets the running domain's tap at once (live retag), over

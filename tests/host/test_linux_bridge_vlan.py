@@ -136,7 +136,7 @@ def test_a_kernel_without_vlan_filtering_refuses_it_and_the_bridge_stays(netns):
     assert stable(netns.link("br0")) == before and netns.master_of("eth1") == "br0"
 
 
-HOOK = Path(__file__).resolve().parents[2] / "roles" / "linux_bridge" / "files" / "kvmnet-bridge-vlans"
+HOOK = Path(__file__).resolve().parents[2] / "roles" / "linux_bridge" / "files" / "kvmnet-bridge-vlans.py"
 
 
 def test_the_qemu_hook_gives_a_real_tap_its_vlans_at_started(vlan_netns):

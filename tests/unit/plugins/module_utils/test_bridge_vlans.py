@@ -70,7 +70,7 @@ def test_plan_adds_what_differs_and_leaves_the_rest_unless_exclusive():
 
 def test_plan_flags_are_replaced_so_a_tagged_vlan_loses_untagged_and_a_pvid_not_given_is_kept():
     have = view(10, v10=True, v20=True)
-    add, _ = bv.plan_view(have, want(tagged=(10, 20)), exclusive=False)
+    add, dummy = bv.plan_view(have, want(tagged=(10, 20)), exclusive=False)
     # 10 stays the PVID (not mentioned), both egress tagged now
     assert add == [{"vid": 10, "pvid": True, "untagged": False}, {"vid": 20, "pvid": False, "untagged": False}]
     assert bv.apply_view(have, add, []) == view(10, v10=False, v20=False)
@@ -80,7 +80,7 @@ def test_plan_pvid_moves_and_pvid_zero_clears_it_on_a_vlan_not_listed():
     have = view(10, v10=True, v20=False)
     assert bv.plan_view(have, want(pvid=20, tagged=(20,)), exclusive=False)[0] == [
         {"vid": 20, "pvid": True, "untagged": False}]
-    add, _ = bv.plan_view(have, want(pvid=0, tagged=(20,)), exclusive=False)
+    add, dummy = bv.plan_view(have, want(pvid=0, tagged=(20,)), exclusive=False)
     assert add == [{"vid": 10, "pvid": False, "untagged": True}]
     assert bv.apply_view(have, add, []) == view(0, v10=True, v20=False)
 
@@ -118,7 +118,7 @@ def test_the_attributes_encode_as_iproute2_sends_them():
     msg["family"] = 7
     msg["attrs"] = [["IFLA_AF_SPEC", {"attrs": bv.vlan_info_attrs([{"vid": 5, "pvid": True, "untagged": True}])}]]
     msg.encode()
-    assert bytes(msg.data[16:]).endswith(bytes.fromhex("0c001a00" "08000200" "0600" "0500"))
+    assert bytes(msg.data[16:]).endswith(bytes.fromhex("".join(["0c001a00", "08000200", "0600", "0500"])))
 
 
 def test_a_dumped_message_decodes_to_vids_and_flags():

@@ -1,7 +1,7 @@
 # Copyright (c) kvmnet.hypervisor contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""The libvirt qemu hook of the linux_bridge role (roles/linux_bridge/files/kvmnet-bridge-vlans), run
+"""The libvirt qemu hook of the linux_bridge role (roles/linux_bridge/files/kvmnet-bridge-vlans.py), run
 for real as a process with a domain XML on stdin, as libvirt runs it, and a fake ``bridge`` on PATH
 that keeps the taps' VLANs in a JSON file (what bridge(8) would show)."""
 
@@ -17,7 +17,7 @@ import pytest
 
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils import _libvirt_iface_vlans as nicvlans
 
-HOOK = Path(__file__).resolve().parents[4] / "roles" / "linux_bridge" / "files" / "kvmnet-bridge-vlans"
+HOOK = Path(__file__).resolve().parents[4] / "roles" / "linux_bridge" / "files" / "kvmnet-bridge-vlans.py"
 
 FAKE_BRIDGE = r'''#!/usr/bin/env python3
 # fake bridge(8): "-j vlan show dev T", "vlan add dev T vid N [pvid] [untagged] master", "vlan del dev T vid N master"

@@ -154,11 +154,11 @@ def test_new_vlan_aware_bridge_sets_the_options_before_the_ports_join_and_exclus
 def test_vlans_not_named_stay_and_a_rerun_is_empty():
     cur = vlan_bridge(ports=("eth1", "vnet0"), eth1={"pvid": 1, "untagged": "1", "tagged": "100-110"},
                       vnet0={"pvid": 100, "untagged": "100", "tagged": ""})
-    _, want = desired_of(port_vlans=[{"port": "eth1", "tagged": "100-110"}])
+    dummy, want = desired_of(port_vlans=[{"port": "eth1", "tagged": "100-110"}])
     assert plan_bridge(cur, want) == []
-    _, want = desired_of(port_vlans=[{"port": "eth1", "tagged": "100-110"}], vlans_exclusive=True)
+    dummy, want = desired_of(port_vlans=[{"port": "eth1", "tagged": "100-110"}], vlans_exclusive=True)
     assert [(o.action, o.target, o.params) for o in plan_bridge(cur, want)] == [("vlan_del", "eth1", {"vids": "1"})]
-    _, want = desired_of(port_vlans=[{"port": "eth9", "tagged": "5"}])
+    dummy, want = desired_of(port_vlans=[{"port": "eth9", "tagged": "5"}])
     with pytest.raises(Conflict, match="port_vlans: 'eth9' is not a port of br0"):
         plan_bridge(cur, want)
 
