@@ -187,13 +187,9 @@ class LinuxBridgeResource(NetlinkResource):
 
     def _normalize_vlans(self, name: str) -> dict[str, Any]:
         """``vlan_filtering``, ``default_pvid``, ``port_vlans`` (by port), ``self_vlans``,
-        ``vlans_exclusive``, checked before anything is read."""
+        ``vlans_exclusive``, checked before anything is read: each value, then that VLAN options
+        come with ``vlan_filtering=true``."""
         p = self.params
-        given = [k for k in ("default_pvid", "port_vlans", "self_vlans") if p.get(k) is not None]
-        if given and p.get("state", "present") != "absent" and p.get("vlan_filtering") is not True:
-            raise InvalidInput("vlan_filtering", p.get("vlan_filtering"), "must be true when %s %s given (a bridge "
-                               "without VLAN filtering ignores its VLANs)" % (", ".join(given),
-                                                                              "is" if len(given) == 1 else "are"))
         pvid = p.get("default_pvid")
         if pvid is not None and (isinstance(pvid, bool) or not 0 <= pvid <= _vlans.VID_MAX):
             raise InvalidInput("default_pvid", pvid, "is not a VLAN id (1-4094, or 0 for no default PVID)")
@@ -210,6 +206,12 @@ class LinuxBridgeResource(NetlinkResource):
         self_vlans = None
         if p.get("self_vlans") is not None:
             self_vlans = _vlans.normalize_entry(p["self_vlans"], "self_vlans")
+        # the values first (a bad one is named), then whether VLAN options are given at all
+        given = [k for k in ("default_pvid", "port_vlans", "self_vlans") if p.get(k) is not None]
+        if given and p.get("state", "present") != "absent" and p.get("vlan_filtering") is not True:
+            raise InvalidInput("vlan_filtering", p.get("vlan_filtering"), "must be true when %s %s given (a bridge "
+                               "without VLAN filtering ignores its VLANs)" % (", ".join(given),
+                                                                              "is" if len(given) == 1 else "are"))
         return {"vlan_filtering": p.get("vlan_filtering"), "default_pvid": pvid, "port_vlans": port_vlans,
                 "self_vlans": self_vlans, "vlans_exclusive": bool(p.get("vlans_exclusive"))}
 
