@@ -194,7 +194,7 @@ def project_default_pvid(views: dict[str, dict[str, Any]], old: int, new: int) -
     VLANs follow the same rule as a port's."""
     if old == new:
         return
-    for key, view in views.items():
+    for view in views.values():
         if not new:
             if _is_default(view, old):
                 del view["vids"][old]
