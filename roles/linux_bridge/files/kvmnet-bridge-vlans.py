@@ -33,7 +33,7 @@ def vids(text):
     out = []
     for part in (text or "").split(","):
         if part.strip():
-            first, _, last = part.strip().partition("-")
+            first, dummy, last = part.strip().partition("-")
             out += range(int(first), int(last or first) + 1)
     return out
 
