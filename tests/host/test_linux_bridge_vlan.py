@@ -4,7 +4,7 @@
 """linux_bridge VLAN filtering in a fresh netns on veths and a tap; read back with `bridge -j vlan show`.
 
 The VLAN tests need a kernel built with CONFIG_BRIDGE_VLAN_FILTERING (every distribution
-kernel has it; the host tier's own kernel on the CI machines does not). On a kernel without it
+kernel has it; this machine's 6.18.44-fc kernel does not). On a kernel without it
 they are skipped, and the test that such a kernel refuses VLAN filtering with the bridge left as
 it was runs instead; the Molecule libvirt scenario's verify checks a VM tap on Debian 12.
 """
