@@ -28,6 +28,8 @@ from typing import Any
 
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils import _canon, _libvirt
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._engine import Operation, Resource, existing, field_changes
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils._libvirt_iface_restore import VIEWS, plan_restore
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils._libvirt_iface_vlans import HOOK_PATH, BridgeVlanPart
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._errors import (
     InvalidInput,
     NotFound,
@@ -41,7 +43,6 @@ FIELDS = ("type", "source", "source_mode", "portgroup", "virtualport", "managed"
           "alias")
 #: fields qemu/libvirt can change on a running domain (source: see live_changeable)
 LIVE_FIELDS = ("link_state", "bandwidth", "vlan")  # not portgroup: libvirt 9 keeps a running port's
-VIEWS = ("config", "live")
 #: how the diff names each view
 VIEW_TITLES = (("config", "persistent definition"), ("live", "running domain"))
 _ALIAS_RE = re.compile(r"^ua-[A-Za-z0-9_-]+$")
@@ -299,38 +300,6 @@ def plan_interface(current: dict[str, Any], desired: dict[str, Any], elements: d
     return ops
 
 
-def _canonical(device: dict[str, Any] | None) -> dict[str, Any] | None:
-    return None if device is None else {k: v for k, v in device.items() if k != "xml"}
-
-
-def plan_restore(current: dict[str, Any], restore: dict[str, Any], elements: dict[str, Any], target: str,
-                 can_update: bool = True) -> list[Operation]:
-    """A rollback: each view's device back exactly as read before (``restore[view]``, with its
-    ``xml``; None: it did not exist). A device the failed run changed gets its old XML again
-    (update, or detach + attach where libvirt cannot update: hostdevs), one it added is
-    detached, one it removed is attached with its old XML (libvirt may then pick new generated
-    values, e.g. a live alias; verify says so if the domain differs)."""
-    ops = []
-    for view in VIEWS:
-        if not current.get("persistent" if view == "config" else "running"):
-            continue
-        want, have = restore.get(view), current.get(view)
-        if _canonical(want) == _canonical(have):
-            continue
-        if want is None:
-            ops.append(Operation("detach", target, flags=[view], xml=_libvirt.to_string(elements[view])))
-        elif have is None:
-            ops.append(Operation("attach", target, flags=[view], xml=want["xml"]))
-        elif can_update:
-            changes = {f: {"before": have.get(f), "after": want.get(f)} for f in sorted(want)
-                       if f != "xml" and want.get(f) != have.get(f)}
-            ops.append(Operation("update", target, changes=changes, flags=[view], xml=want["xml"]))
-        else:
-            ops.append(Operation("detach", target, flags=[view], xml=_libvirt.to_string(elements[view])))
-            ops.append(Operation("attach", target, flags=[view], xml=want["xml"]))
-    return ops
-
-
 def detach_attempts(timeout: Any, delay: float) -> int:
     """How many read-backs fit in ``detach_timeout`` seconds (None: 10 s; 0: read back once)."""
     if timeout is None:
@@ -367,11 +336,14 @@ class LibvirtIfaceResource(Resource):
         self.virt = _libvirt.Connection(_canon.libvirt_uri(params.get("uri")))
         self.dom: Any = None
         self.elements: dict[str, Any] = {}
+        #: ``vlan`` of a Linux-bridge NIC: domain metadata + the running tap (_libvirt_iface_vlans)
+        self.bridge_vlans = BridgeVlanPart()
 
     def open(self) -> None:
         self.virt.open()
 
     def close(self) -> None:
+        self.bridge_vlans.close()
         self.virt.close()
 
     def diff_header(self) -> str:
@@ -474,25 +446,29 @@ class LibvirtIfaceResource(Resource):
         current: dict[str, Any] = {"domain": self.virt.call("domain %r" % name, self.dom.name),
                                    "running": running, "persistent": persistent, "config": None, "live": None}
         self.elements = {}
+        roots = {}
         sources = []
         if persistent:
             sources.append(("config", _libvirt.XML_INACTIVE))
         if running:
             sources.append(("live", 0))
         for view, flags in sources:
-            root = _libvirt.parse_xml(self.virt.call("domain %r: reading XML" % name, self.dom.XMLDesc, flags))
+            root = roots[view] = _libvirt.parse_xml(self.virt.call("domain %r: reading XML" % name, self.dom.XMLDesc, flags))
             elem = self._find(root)
             if elem is not None:
                 self.elements[view] = _libvirt.config_form(elem)
                 iface = _libvirt.parse_interface(elem)
                 iface["xml"] = _libvirt.to_string(elem)
                 current[view] = iface
+        self.bridge_vlans.read(current, roots, self.params.get("vlan") is not None)
         return current
 
     def plan(self, current: dict[str, Any] | None, desired: dict[str, Any]) -> list[Operation]:
         current = existing(current)
         if desired.get("restore") is not None:
-            return plan_restore(current, desired["restore"], self.elements, target_name(desired))
+            return plan_restore(current, desired["restore"], self.elements, target_name(desired)) \
+                + self.bridge_vlans.plan(desired, target_name(desired))
+        desired.update(self.bridge_vlans.desired(current, desired))
         if desired["state"] == "present" and desired["type"] == "hostdev" and desired["source"] is not None:
             require_pci_device(self.host_path("/sys/bus/pci/devices/" + desired["source"]), desired["source"])
         views = [current.get(v) for v in VIEWS if current.get(v)]
@@ -500,11 +476,13 @@ class LibvirtIfaceResource(Resource):
         network = desired["source"] or next((v["source"] for v in views), None)  # a portgroup is its network's
         if desired["state"] == "present" and itype == "network" and network and (desired["source"] or desired["portgroup"]):
             self.virt.require_network(network, desired["portgroup"] or None)
-        ops = plan_interface(current, desired, self.elements)
+        # a Linux bridge NIC's vlan is no <vlan> of its XML (libvirt 9 cannot apply one) but metadata
+        linux_vlan = desired.get("bridge_vlan_views") is not None
+        ops = plan_interface(current, dict(desired, vlan=None) if linux_vlan else desired, self.elements)
         if ops and desired["state"] == "present" and desired["source"] is not None and itype in ("bridge", "direct") \
                 and any(v.get("source") != desired["source"] for v in views + [{}]):
             self.require_host_interface(desired["source"])
-        return ops
+        return ops + self.bridge_vlans.plan(desired, target_name(desired))
 
     def require_host_interface(self, name: str) -> None:
         """NotFound naming ``source`` when neither libvirt's host (its interface driver) nor this host's sysfs
@@ -530,9 +508,12 @@ class LibvirtIfaceResource(Resource):
     def apply(self, operations: list[Operation]) -> None:
         """One libvirt call per operation, live first (the view libvirt is most likely to refuse,
         and nothing is half-done then); a failure names the steps applied before it."""
-        super().apply(sorted(operations, key=lambda o: 0 if "live" in o.params["flags"] else 1))
+        super().apply(sorted(operations, key=lambda o: {"set_bridge_vlans": 2, "retag": 3}.get(
+            o.action, 0 if "live" in o.params.get("flags", ()) else 1)))
 
     def apply_operation(self, op: Operation) -> None:
+        if self.bridge_vlans.apply(op, self.virt, self.dom, lambda: (self.read_current()["live"] or {}).get("target_dev")):
+            return
         calls = {"attach": self.dom.attachDeviceFlags, "update": self.dom.updateDeviceFlags,
                  "detach": self.dom.detachDeviceFlags}
         what = "domain %r: %s %s (%s)" % (self.params["domain"], op.action, op.target.split("/", 1)[-1],
@@ -554,13 +535,14 @@ class LibvirtIfaceResource(Resource):
                 operations: list[Operation]) -> dict[str, Any] | None:
         after = dict(current or {})
         for op in operations:
-            for view in op.params["flags"]:
+            for view in [] if self.bridge_vlans.predict(after, op) else op.params["flags"]:
                 if op.action == "detach":
                     after[view] = None
                 else:
                     device = self.parse_device(_libvirt.parse_xml(op.params["xml"]))
                     device["xml"] = op.params["xml"]
                     after[view] = device
+        self.bridge_vlans.keep(after, current or {}, operations)
         return after
 
     def diff_view(self, state: dict[str, Any] | None) -> tuple[dict[str, Any] | None, dict[str, str]]:
@@ -588,13 +570,14 @@ class LibvirtIfaceResource(Resource):
     def warnings(self, after: dict[str, Any] | None, operations: list[Operation]) -> list[str]:
         """A config-only change waits for the domain's restart, which the module does not do."""
         pending = self.pending_restart(after)
+        hook = self.bridge_vlans.warnings(self.host_path(HOOK_PATH), self.params["domain"]) if operations else []
         if not pending:
-            return []
+            return hook
         fields = "; ".join("%s: defined %s, running %s" % (f, _shown(v["defined"]), _shown(v["running"]))
                            for f, v in sorted(pending.items()))
         return ["%s: the running domain differs from the persistent definition (%s); the definition takes "
                 "effect when domain %s is shut down and started again (a reboot inside the guest is not enough)"
-                % (self.diff_header(), fields, self.params["domain"])]
+                % (self.diff_header(), fields, self.params["domain"])] + hook
 
     def extra_results(self, after: dict[str, Any] | None) -> dict[str, Any]:
         return {"pending_restart": bool(self.pending_restart(after))}

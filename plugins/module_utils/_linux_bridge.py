@@ -6,22 +6,84 @@
 What ``ip link add br0 type bridge; ip link set eth0 master br0; ip link set br0 up`` do by
 hand, over netlink. Ports not listed are left on the bridge unless ``exclusive_ports`` is set
 (the taps libvirt adds for running guests are ports too: never remove them by accident). The
-host address and persistence across reboots are not handled here (see nic_bond /
-host_bond_bridge, or the distribution's network configuration).
+host address is not handled here (see nic_bond / host_bond_bridge); ``persist`` writes the files
+of one network stack (``_persist_networkd``, ``_persist_nm``, ``_persist_ifupdown``) that make the
+bridge, its listed ports and their VLANs again at boot.
+
+VLAN filtering (``bridge vlan``): ``vlan_filtering``, ``default_pvid``, the VLANs of listed
+ports (``port_vlans``) and of the bridge device itself (``self_vlans``), planned with the
+kernel's rules in ``_bridge_vlans``. VLANs not listed stay unless ``vlans_exclusive``.
 
 Rollback (:meth:`LinuxBridgeResource.restore_desired`): a bridge the run created is deleted; one
 it deleted is created again with its ifindex, MAC, MTU and state; ports go back to the list read
-before (``exclusive_ports``), and a port the run brought up is set down again.
+before (``exclusive_ports``), and a port the run brought up is set down again; the VLAN options
+and every port's VLANs go back exactly as read.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from ansible_collections.kvmnet.hypervisor.plugins.module_utils import _canon
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils import _bridge_vlans as _vlans
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils import _canon, _files, _persist_ifupdown, _persist_networkd, _persist_nm
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._engine import Operation, field_changes
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._errors import Conflict, InvalidInput, NotFound
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._netlink import NetlinkResource
+
+
+#: ``persist``: the renderers (``render_bridge``, ``bridge_paths``) and the files' mode, per stack
+PERSIST = {"networkd": (_persist_networkd, 0o644), "nm": (_persist_nm, _persist_nm.FILE_MODE),
+           "ifupdown": (_persist_ifupdown, 0o644)}
+PERSIST_CHOICES = ("none",) + tuple(PERSIST)
+
+#: the VLAN options of a bridge the kernel creates (IFLA_BR_VLAN_FILTERING, _DEFAULT_PVID)
+NEW_BRIDGE_VLAN_OPTIONS = {"vlan_filtering": False, "default_pvid": 1}
+VLAN_FIELDS = tuple(NEW_BRIDGE_VLAN_OPTIONS)
+
+
+def expand_groups(groups: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The ``add`` items of an operation's groups."""
+    return [{"vid": vid, "pvid": g["pvid"], "untagged": g["untagged"]}
+            for g in groups for vid in _vlans.parse_vids(g["vids"], "vids")]
+
+
+def plan_vlans(current: dict[str, Any] | None, desired: dict[str, Any], ports_after: list[str],
+               ) -> tuple[list[Operation], dict[str, dict[str, Any]]]:
+    """The ``vlan_add`` / ``vlan_del`` steps for the listed ports and the bridge itself, and
+    every port's view after the run (the bridge's own under its name). The views read are first
+    moved as the kernel moves them when the run changes the default PVID or adds ports."""
+    name = desired["name"]
+    have = current or {}
+    views = {e["port"]: _vlans.view_of(e) for e in have.get("port_vlans") or [] if e["port"] in ports_after}
+    old = have.get("default_pvid", 1) if current else NEW_BRIDGE_VLAN_OPTIONS["default_pvid"]
+    views[name] = _vlans.view_of(have["self_vlans"]) if have.get("self_vlans") else (
+        _vlans.empty_view() if current else {"pvid": old, "vids": {old: True}})
+    new = old if desired.get("default_pvid") is None else desired["default_pvid"]
+    _vlans.project_default_pvid(views, old, new)
+    for port in ports_after:  # a port that joins gets the default PVID
+        views.setdefault(port, {"pvid": new, "vids": {new: True}} if new else _vlans.empty_view())
+    wanted = dict(desired.get("port_vlans") or {})
+    if desired.get("self_vlans") is not None:
+        wanted[name] = desired["self_vlans"]
+    ops: list[Operation] = []
+    for port, want in wanted.items():
+        if port not in views:
+            raise Conflict("port_vlans: %r is not a port of %s (list it in ports)" % (port, name))
+        add, delete = _vlans.plan_view(views[port], want, bool(desired.get("vlans_exclusive")))
+        where = {"bridge_self": True} if port == name else {}
+        if add:
+            after = _vlans.apply_view(views[port], add, [])
+            ops.append(Operation("vlan_add", port, changes={"vlans": {"before": _vlans.entry_of(views[port]),
+                                                                      "after": _vlans.entry_of(after)}},
+                                 vlans=_vlans.group_adds(add), **where))
+            views[port] = after
+        if delete:
+            after = _vlans.apply_view(views[port], [], delete)
+            ops.append(Operation("vlan_del", port, changes={"vlans": {"before": _vlans.entry_of(views[port]),
+                                                                      "after": _vlans.entry_of(after)}},
+                                 vids=_vlans.format_vids(delete), **where))
+            views[port] = after
+    return ops, views
 
 
 def plan_bridge(current: dict[str, Any] | None, desired: dict[str, Any]) -> list[Operation]:
@@ -41,9 +103,13 @@ def plan_bridge(current: dict[str, Any] | None, desired: dict[str, Any]) -> list
         # ifindex, mac, options: only when a rollback puts back a bridge the run deleted
         again = {k: desired[k] for k in ("mac", "ifindex", "options") if desired.get(k)}
         ops.append(Operation("create", name, mtu=desired["mtu"], admin_state=desired["admin_state"] or "up", **again))
+        # the VLAN options before the ports join: a port joins with the default PVID of then
+        changes = field_changes(NEW_BRIDGE_VLAN_OPTIONS, desired, VLAN_FIELDS)
+        if changes:
+            ops.append(Operation("modify", name, changes=changes))
         have: list[str] = []
     else:
-        changes = field_changes(current, desired, ("mtu", "admin_state", "mac"))
+        changes = field_changes(current, desired, ("mtu", "admin_state", "mac") + VLAN_FIELDS)
         if changes:
             ops.append(Operation("modify", name, changes=changes))
         have = current["ports"]
@@ -53,11 +119,30 @@ def plan_bridge(current: dict[str, Any] | None, desired: dict[str, Any]) -> list
                                                                        "after": name}}))
             if states.get(port) == "down":  # a port forwards only while up: a step of its own
                 ops.append(Operation("port_up", port, changes={"admin_state": {"before": "down", "after": "up"}}))
+    ports_after = list(have) + [p for p in desired["ports"] or [] if p not in have]
     if desired["exclusive_ports"] and desired["ports"] is not None:
         for port in have:
             if port not in desired["ports"]:
                 ops.append(Operation("remove_port", port, changes={"master": {"before": name, "after": None}}))
-    return ops + downs
+                ports_after.remove(port)
+    return ops + plan_vlans(current, desired, ports_after)[0] + downs
+
+
+def exact(entry: dict[str, Any]) -> dict[str, Any]:
+    """A desired entry that asks for exactly the VLANs of ``entry`` as read (a rollback's)."""
+    view = _vlans.view_of(entry)
+    return {"pvid": view["pvid"], "untagged": tuple(v for v, u in sorted(view["vids"].items()) if u),
+            "tagged": tuple(v for v, u in sorted(view["vids"].items()) if not u)}
+
+
+def restore_vlans(before: dict[str, Any]) -> dict[str, Any]:
+    """``port_vlans`` / ``self_vlans`` that put back exactly the VLANs read before; none when
+    the kernel reported no bridge VLAN at all (built without VLAN filtering: nothing to put back)."""
+    entries = list(before.get("port_vlans") or []) + [dict(before.get("self_vlans") or {}, port=None)]
+    if not any(e.get("untagged") or e.get("tagged") for e in entries):
+        return {"port_vlans": None, "self_vlans": None}
+    return {"port_vlans": {e["port"]: exact(e) for e in before.get("port_vlans") or []},
+            "self_vlans": exact(before["self_vlans"])}
 
 
 class LinuxBridgeResource(NetlinkResource):
@@ -88,9 +173,47 @@ class LinuxBridgeResource(NetlinkResource):
             raise InvalidInput("mtu", p["mtu"], "is out of range (68-65535)")
         # port_masters / port_states: filled by plan() from the host (the ports' masters and
         # admin states then), which restore_desired() reads back after a failure
-        return {"name": name, "state": p.get("state") or "present", "ports": ports, "mtu": p.get("mtu"),
-                "admin_state": p.get("admin_state"), "exclusive_ports": bool(p.get("exclusive_ports")),
-                "port_masters": {}, "port_states": {}}
+        persist = p.get("persist") or "none"
+        if persist not in PERSIST_CHOICES:
+            raise InvalidInput("persist", persist, "is not one of %s" % ", ".join(PERSIST_CHOICES))
+        if persist != "none" and p.get("netns"):
+            raise InvalidInput("persist", persist, "cannot be used with netns: the files configure the host namespace")
+        if persist != "none" and ports is None and (p.get("state") or "present") == "present":
+            raise InvalidInput("persist", persist, "needs ports: the uplinks the files attach at boot (a guest's tap "
+                               "is libvirt's, never persisted)")
+        return dict({"name": name, "state": p.get("state") or "present", "ports": ports, "mtu": p.get("mtu"),
+                     "admin_state": p.get("admin_state"), "exclusive_ports": bool(p.get("exclusive_ports")),
+                     "port_masters": {}, "port_states": {}, "persist": persist}, **self._normalize_vlans(name))
+
+    def _normalize_vlans(self, name: str) -> dict[str, Any]:
+        """``vlan_filtering``, ``default_pvid``, ``port_vlans`` (by port), ``self_vlans``,
+        ``vlans_exclusive``, checked before anything is read: each value, then that VLAN options
+        come with ``vlan_filtering=true``."""
+        p = self.params
+        pvid = p.get("default_pvid")
+        if pvid is not None and (isinstance(pvid, bool) or not 0 <= pvid <= _vlans.VID_MAX):
+            raise InvalidInput("default_pvid", pvid, "is not a VLAN id (1-4094, or 0 for no default PVID)")
+        port_vlans = None
+        if p.get("port_vlans") is not None:
+            port_vlans = {}
+            for item in p["port_vlans"]:
+                port = _canon.ifname((item or {}).get("port"), "port_vlans.port")
+                if port == name:
+                    raise InvalidInput("port_vlans.port", port, "is the bridge itself; its own VLANs go in self_vlans")
+                if port in port_vlans:
+                    raise InvalidInput("port_vlans.port", port, "is listed twice")
+                port_vlans[port] = _vlans.normalize_entry(item, "port_vlans[%s]" % port)
+        self_vlans = None
+        if p.get("self_vlans") is not None:
+            self_vlans = _vlans.normalize_entry(p["self_vlans"], "self_vlans")
+        # the values first (a bad one is named), then whether VLAN options are given at all
+        given = [k for k in ("default_pvid", "port_vlans", "self_vlans") if p.get(k) is not None]
+        if given and p.get("state", "present") != "absent" and p.get("vlan_filtering") is not True:
+            raise InvalidInput("vlan_filtering", p.get("vlan_filtering"), "must be true when %s %s given (a bridge "
+                               "without VLAN filtering ignores its VLANs)" % (", ".join(given),
+                                                                              "is" if len(given) == 1 else "are"))
+        return {"vlan_filtering": p.get("vlan_filtering"), "default_pvid": pvid, "port_vlans": port_vlans,
+                "self_vlans": self_vlans, "vlans_exclusive": bool(p.get("vlans_exclusive"))}
 
     def read_current(self) -> dict[str, Any] | None:
         link = self.nl.link(self.params["name"])
@@ -98,9 +221,18 @@ class LinuxBridgeResource(NetlinkResource):
             return None
         if self.options_read is None:
             self.options_read = dict(link.get("bridge_options") or {})
-        ports = sorted(l["name"] for l in self.nl.links() if l.get("master_index") == link["ifindex"])
-        return {"name": link["name"], "kind": link["kind"], "mtu": link["mtu"], "admin_state": link["admin_state"],
-                "mac": link["mac"], "ifindex": link["ifindex"], "ports": ports}
+        members = {l["ifindex"]: l["name"] for l in self.nl.links() if l.get("master_index") == link["ifindex"]}
+        state = {"name": link["name"], "kind": link["kind"], "mtu": link["mtu"], "admin_state": link["admin_state"],
+                 "mac": link["mac"], "ifindex": link["ifindex"], "ports": sorted(members.values())}
+        if link["kind"] != "bridge":
+            return state
+        options = link.get("bridge_options") or {}
+        vlans = self.nl.bridge_vlans()
+        state.update(vlan_filtering=bool(options.get("vlan_filtering")), default_pvid=options.get("vlan_default_pvid", 1),
+                     port_vlans=[dict(port=members[index], **_vlans.entry_of(_vlans.view_from_flags(vlans.get(index, []))))
+                                 for index in sorted(members, key=members.get)],
+                     self_vlans=_vlans.entry_of(_vlans.view_from_flags(vlans.get(link["ifindex"], []))))
+        return state
 
     def plan(self, current: dict[str, Any] | None, desired: dict[str, Any]) -> list[Operation]:
         if desired["state"] == "present" or desired.get("ports_down"):
@@ -119,7 +251,35 @@ class LinuxBridgeResource(NetlinkResource):
                 desired["port_states"][port] = link["admin_state"]
                 if master is not None and master["name"] != desired["name"]:
                     raise Conflict("ports: %r is already a port of %s; release it first" % (port, master["name"]))
-        return plan_bridge(current, desired)
+        ops = plan_bridge(current, desired)
+        return ops + self.plan_persist(current, desired, ops)
+
+    def plan_persist(self, current: dict[str, Any] | None, desired: dict[str, Any],
+                     ops: list[Operation]) -> list[Operation]:
+        """The files of ``persist`` (``write_file`` / ``remove_file``), rendered from the bridge as
+        the run leaves it (check mode's prediction): the listed ports only, their VLANs and the
+        bridge's own as they will be, when VLAN filtering is on."""
+        if desired.get("persist", "none") == "none":
+            return []
+        renderer, mode = PERSIST[desired["persist"]]
+        name = desired["name"]
+        if desired["state"] == "absent":
+            config = {"name": name, "ports": sorted(set((current or {}).get("ports") or []))}
+            paths = _persist_ifupdown.paths(config) if desired["persist"] == "ifupdown" else renderer.bridge_paths(config)
+            return _files.plan_files(_files.read_files(paths, self.root), {path: None for path in paths}, mode)
+        after = self.predict(current, desired, ops) or {}
+        filtering = bool(after.get("vlan_filtering"))
+        entries = {e["port"]: {k: e[k] for k in ("pvid", "untagged", "tagged")} for e in after.get("port_vlans") or []}
+        config = {"name": name, "ports": list(desired["ports"] or []), "mtu": desired.get("mtu"),
+                  "vlan_filtering": filtering, "default_pvid": after.get("default_pvid") if filtering else None,
+                  "port_vlans": {p: entries.get(p) for p in desired["ports"] or []} if filtering else {},
+                  "self_vlans": after.get("self_vlans") if filtering else None}
+        if desired["persist"] == "ifupdown":
+            interfaces = _files.read_text(_persist_ifupdown.INTERFACES, self.root)
+            files = renderer.render_bridge(config, interfaces)
+        else:
+            files = renderer.render_bridge(config)
+        return _files.plan_files(_files.read_files(sorted(files), self.root), files, mode)
 
     def restore_desired(self, before: dict[str, Any] | None, desired: dict[str, Any]) -> dict[str, Any]:
         """The bridge as read before: absent if it was; else its MTU, state, MAC (a bridge's MAC
@@ -128,11 +288,13 @@ class LinuxBridgeResource(NetlinkResource):
         brought_up = sorted(p for p, state in (desired.get("port_states") or {}).items()
                             if state == "down" and p not in (before or {}).get("ports", []))
         if before is None:
-            return dict(desired, state="absent", port_states={}, ports_down=brought_up)
+            return dict(desired, state="absent", port_states={}, ports_down=brought_up, persist="none")
         return {"name": before["name"], "state": "present", "ports": list(before["ports"]), "mtu": before["mtu"],
                 "admin_state": before["admin_state"], "exclusive_ports": True, "port_masters": {},
                 "port_states": {}, "mac": before["mac"], "ifindex": before["ifindex"], "ports_down": brought_up,
-                "options": self.options_read or {}}
+                "options": self.options_read or {}, "vlan_filtering": before.get("vlan_filtering"),
+                "default_pvid": before.get("default_pvid"), "vlans_exclusive": True, "persist": "none",
+                **restore_vlans(before)}
 
     def predict(self, current: dict[str, Any] | None, desired: dict[str, Any],
                 operations: list[Operation]) -> dict[str, Any] | None:
@@ -146,6 +308,12 @@ class LinuxBridgeResource(NetlinkResource):
         if desired["exclusive_ports"] and desired["ports"] is not None:
             ports = set(desired["ports"])
         after["ports"] = sorted(ports)
+        for field in VLAN_FIELDS:
+            after[field] = desired[field] if desired.get(field) is not None else after.get(
+                field, NEW_BRIDGE_VLAN_OPTIONS[field])
+        views = plan_vlans(current, desired, after["ports"])[1]
+        after["port_vlans"] = [dict(port=port, **_vlans.entry_of(views[port])) for port in after["ports"]]
+        after["self_vlans"] = _vlans.entry_of(views[desired["name"]])
         return after
 
     def _index(self, name: str) -> int:
@@ -156,6 +324,8 @@ class LinuxBridgeResource(NetlinkResource):
 
     def apply_operation(self, op: Operation) -> None:
         name = self.params["name"]
+        if _files.apply_file_operation(op, self.root):
+            return
         if op.action == "delete":
             self.nl.del_link(self._index(name), "deleting bridge %s" % name)
         elif op.action == "create":
@@ -175,6 +345,11 @@ class LinuxBridgeResource(NetlinkResource):
             if op.params["admin_state"] == "up":
                 self.nl.set_link(self._index(name), "setting %s up" % name, state="up")
         elif op.action == "modify":
+            vlan_options = {"br_vlan_filtering" if k == "vlan_filtering" else "br_vlan_default_pvid":
+                            int(op.changes[k]["after"]) for k in VLAN_FIELDS if k in op.changes}
+            if vlan_options:
+                self.nl.set_link(self._index(name), "setting the VLAN options of bridge %s" % name, kind="bridge",
+                                 **vlan_options)
             if "mac" in op.changes:
                 self.nl.set_link(self._index(name), "setting the MAC of %s" % name, address=op.changes["mac"]["after"])
             if "mtu" in op.changes:
@@ -189,3 +364,11 @@ class LinuxBridgeResource(NetlinkResource):
             self.nl.set_link(self._index(op.target), "setting %s %s" % (op.target, state), state=state)
         elif op.action == "remove_port":
             self.nl.set_link(self._index(op.target), "releasing %s from %s" % (op.target, name), master=0)
+        elif op.action == "vlan_add":
+            self.nl.bridge_vlan("add", self._index(op.target), _vlans.vlan_info_attrs(expand_groups(op.params["vlans"])),
+                                "adding VLANs to %s" % op.target, self_=bool(op.params.get("bridge_self")))
+        elif op.action == "vlan_del":
+            items = [{"vid": vid} for vid in _vlans.parse_vids(op.params["vids"], "vids")]
+            self.nl.bridge_vlan("del", self._index(op.target), _vlans.vlan_info_attrs(items),
+                                "removing VLANs %s from %s" % (op.params["vids"], op.target),
+                                self_=bool(op.params.get("bridge_self")))

@@ -202,6 +202,13 @@ def encode_bond(fields: dict[str, Any], index_of: Callable[[str], int]) -> dict[
     return out
 
 
+def vlan_infos(msg: Any) -> list[tuple[int, int]]:
+    """``[(vid, BRIDGE_VLAN_INFO_* flags)]`` of an AF_BRIDGE link message (none without IFLA_AF_SPEC)."""
+    spec = msg.get_attr("IFLA_AF_SPEC")
+    infos = spec.get_attrs("IFLA_BRIDGE_VLAN_INFO") if spec is not None and hasattr(spec, "get_attrs") else []
+    return [(info["vid"], info["flags"]) for info in infos]
+
+
 class Netlink:
     """A netlink socket in the host namespace (``netns=None``) or in an existing named netns.
 
@@ -328,6 +335,25 @@ class Netlink:
     def del_link(self, index: int, what: str) -> None:
         """Delete a link."""
         self._link_call("del", what, index=index)
+
+    # -- VLANs of a VLAN-aware bridge (bridge vlan: AF_BRIDGE, IFLA_AF_SPEC) -------------------
+    def bridge_vlans(self) -> dict[int, list[tuple[int, int]]]:
+        """The bridge VLANs of every bridge port and bridge as ``{ifindex: [(vid, flags)]}``
+        (``bridge vlan show``: pyroute2's get_vlans(), an AF_BRIDGE dump with RTEXT_FILTER_BRVLAN,
+        one entry per VLAN);
+        empty lists on a kernel without CONFIG_BRIDGE_VLAN_FILTERING."""
+        # get_vlans(): in pyroute2 0.7.2 link("dump", family=AF_BRIDGE, ...) without a match returns nothing
+        msgs = self._call("reading bridge VLANs", "get_vlans")
+        return {msg["index"]: vlan_infos(msg) for msg in msgs}
+
+    def bridge_vlan(self, command: str, index: int, attrs: list[list[Any]], what: str, self_: bool = False) -> None:
+        """``bridge vlan add|del dev INDEX ... [self]``: one RTM_SETLINK / RTM_DELLINK carrying the
+        ``IFLA_BRIDGE_VLAN_INFO`` attributes ``attrs`` (``_bridge_vlans.vlan_info_attrs``);
+        ``self_`` for the VLANs of the bridge device itself (IFLA_BRIDGE_FLAGS = BRIDGE_FLAGS_SELF)."""
+        spec = ([["IFLA_BRIDGE_FLAGS", 2]] if self_ else []) + attrs
+        # the whole IFLA_AF_SPEC given: pyroute2 0.7 and 0.9 send it as it is (their vlan_info
+        # shorthand differs between versions and cannot carry flags on a range)
+        self._call(what, "vlan_filter", command, index=index, IFLA_AF_SPEC={"attrs": spec})
 
     # -- SR-IOV virtual functions (IFLA_VFINFO_LIST of a PF) ----------------------------------
     def vfs(self, index: int, what: str) -> dict[int, dict[str, Any]]:

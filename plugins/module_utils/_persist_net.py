@@ -20,6 +20,14 @@ The bond configuration (``config``) every renderer takes::
 
 Options equal to the kernel default are not written (the files stay short and read like the
 book's), except ``mode`` and, while ARP monitoring is off, ``miimon``.
+
+The VLAN-aware bridge configuration (linux_bridge, ``render_bridge`` of networkd, nm, ifupdown)::
+
+    name            bridge name                 ports       uplinks attached at boot (no taps)
+    mtu             MTU of the bridge, or None  vlan_filtering  bool
+    default_pvid    the bridge's default PVID (0: none)
+    port_vlans      {port: entry}, entry = {"pvid": vid or 0, "untagged": "1,5", "tagged": "100-110"}
+    self_vlans      the bridge device's own entry, or None
 """
 
 from __future__ import annotations
@@ -28,6 +36,7 @@ import os
 from typing import Any
 
 HEADER = "# Managed by kvmnet.hypervisor (nic_bond); local changes are overwritten.\n"
+BRIDGE_HEADER = "# Managed by kvmnet.hypervisor (linux_bridge); local changes are overwritten.\n"
 
 STACKS = ("networkd", "nm", "ifcfg", "ifupdown")
 

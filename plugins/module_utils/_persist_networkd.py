@@ -18,7 +18,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ansible_collections.kvmnet.hypervisor.plugins.module_utils._persist_net import HEADER, bond_option_pairs
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils import _bridge_vlans as _vlans
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils._persist_net import BRIDGE_HEADER, HEADER, bond_option_pairs
 
 DIRECTORY = "/etc/systemd/network"
 PREFIX = "30-kvmnet-"
@@ -46,11 +47,11 @@ def paths(config: dict[str, Any]) -> list[str]:
     return out
 
 
-def _ini(sections: list[tuple[str, list[tuple[str, Any]]]]) -> str:
+def _ini(sections: list[tuple[str, list[tuple[str, Any]]]], header: str = HEADER) -> str:
     blocks = []
     for title, pairs in sections:
         blocks.append("[%s]\n" % title + "".join("%s=%s\n" % (k, v) for k, v in pairs if v is not None))
-    return HEADER + "\n".join(blocks)
+    return header + "\n".join(blocks)
 
 
 def _address_section(config: dict[str, Any]) -> list[tuple[str, Any]]:
@@ -90,4 +91,43 @@ def render(config: dict[str, Any]) -> dict[str, str]:
                                                   ("Bridge", [("STP", "no")])])
         files[path_for(bridge, "network")] = _network(
             bridge, config, _address_section(config) + [("ConfigureWithoutCarrier", "yes")])
+    return files
+
+
+def bridge_paths(config: dict[str, Any]) -> list[str]:
+    """Every file :func:`render_bridge` may write for ``config``."""
+    return [path_for(config["name"], "netdev"), path_for(config["name"], "network")] + [
+        path_for(p, "network") for p in config.get("ports") or []]
+
+
+def _bridge_vlan_sections(entry: dict[str, Any] | None) -> list[tuple[str, list[tuple[str, Any]]]]:
+    """[BridgeVLAN] sections (systemd.network(5)): one per range of VLANs, of untagged VLANs, the PVID."""
+    if not entry:
+        return []
+    view = _vlans.view_of(entry)
+    sections = [("BridgeVLAN", [("VLAN", "%d-%d" % (a, b) if a != b else a)]) for a, b in _vlans.runs(view["vids"])]
+    sections += [("BridgeVLAN", [("EgressUntagged", "%d-%d" % (a, b) if a != b else a)])
+                 for a, b in _vlans.runs(v for v, u in view["vids"].items() if u)]
+    if view["pvid"]:
+        sections.append(("BridgeVLAN", [("PVID", view["pvid"])]))
+    return sections
+
+
+def render_bridge(config: dict[str, Any]) -> dict[str, str]:
+    """A VLAN-aware bridge (config: see ``_persist_net``): its .netdev (``VLANFiltering=``,
+    ``DefaultPVID=``), its .network with its own VLANs and one .network per port (``Bridge=``)."""
+    name = config["name"]
+    link = [("Link", [("MTUBytes", config["mtu"])])] if config.get("mtu") else []
+    default = config.get("default_pvid")
+    files = {path_for(name, "netdev"): _ini([
+        ("NetDev", [("Name", name), ("Kind", "bridge")]),
+        ("Bridge", [("STP", "no"), ("VLANFiltering", "yes" if config.get("vlan_filtering") else "no"),
+                    ("DefaultPVID", None if default is None else default or "none")])], BRIDGE_HEADER)}
+    files[path_for(name, "network")] = _ini(
+        [("Match", [("Name", name)])] + link + [("Network", [("LinkLocalAddressing", "no"), ("ConfigureWithoutCarrier", "yes")])]
+        + _bridge_vlan_sections(config.get("self_vlans")), BRIDGE_HEADER)
+    for port in config.get("ports") or []:
+        files[path_for(port, "network")] = _ini(
+            [("Match", [("Name", port)])] + link + [("Network", [("Bridge", name), ("LinkLocalAddressing", "no")])]
+            + _bridge_vlan_sections((config.get("port_vlans") or {}).get(port)), BRIDGE_HEADER)
     return files

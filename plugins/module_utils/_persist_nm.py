@@ -19,7 +19,8 @@ import ipaddress
 import uuid
 from typing import Any
 
-from ansible_collections.kvmnet.hypervisor.plugins.module_utils._persist_net import HEADER, bond_option_pairs
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils import _bridge_vlans as _vlans
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils._persist_net import BRIDGE_HEADER, HEADER, bond_option_pairs
 
 DIRECTORY = "/etc/NetworkManager/system-connections"
 PREFIX = "kvmnet-"
@@ -53,11 +54,11 @@ def paths(config: dict[str, Any]) -> list[str]:
     return [path_for(n) for n in names]
 
 
-def _keyfile(sections: list[tuple[str, list[tuple[str, Any]]]]) -> str:
+def _keyfile(sections: list[tuple[str, list[tuple[str, Any]]]], header: str = HEADER) -> str:
     blocks = []
     for title, pairs in sections:
         blocks.append("[%s]\n" % title + "".join("%s=%s\n" % (k, v) for k, v in pairs if v is not None))
-    return HEADER + "\n".join(blocks)
+    return header + "\n".join(blocks)
 
 
 def _connection(ifname: str, kind: str, master: str | None = None, port_type: str | None = None,
@@ -104,6 +105,43 @@ def render(config: dict[str, Any]) -> dict[str, str]:
         files[path_for(bridge)] = _keyfile([_connection(bridge, "bridge")] + _ethernet(config)
                                            + [("bridge", [("stp", "false")])]
                                            + _ip_sections(config.get("address"), config.get("gateway")))
+    return files
+
+
+def bridge_paths(config: dict[str, Any]) -> list[str]:
+    """Every file :func:`render_bridge` may write for ``config``."""
+    return [path_for(n) for n in [config["name"]] + list(config.get("ports") or [])]
+
+
+def nm_vlans(entry: dict[str, Any] | None) -> str | None:
+    """``bridge.vlans`` / ``bridge-port.vlans`` (nm-settings-keyfile(5)): ``VID[-VID] [pvid] [untagged]``,
+    comma separated; None for no entry."""
+    if not entry:
+        return None
+    view = _vlans.view_of(entry)
+    items = []
+    for untagged in (False, True):
+        for first, last in _vlans.runs(v for v, u in view["vids"].items() if u is untagged and v != view["pvid"]):
+            items.append(("%d-%d" % (first, last) if first != last else str(first)) + (" untagged" if untagged else ""))
+    if view["pvid"]:
+        items.append("%d pvid%s" % (view["pvid"], " untagged" if view["vids"][view["pvid"]] else ""))
+    return ",".join(items) or None
+
+
+def render_bridge(config: dict[str, Any]) -> dict[str, str]:
+    """Keyfiles of a VLAN-aware bridge (config: see ``_persist_net``): the bridge (``vlan-filtering``,
+    ``vlan-default-pvid``, its own ``vlans``) and one ethernet port profile per port (``bridge-port.vlans``)."""
+    name = config["name"]
+    ports = list(config.get("ports") or [])
+    default = config.get("default_pvid")
+    bridge = [("stp", "false"), ("vlan-filtering", "true" if config.get("vlan_filtering") else "false"),
+              ("vlan-default-pvid", default), ("vlans", nm_vlans(config.get("self_vlans")))]
+    files = {path_for(name): _keyfile([_connection(name, "bridge")] + _ethernet(config) + [("bridge", bridge)]
+                                      + _ip_sections(None, None), BRIDGE_HEADER)}
+    for port in ports:
+        vlans = nm_vlans((config.get("port_vlans") or {}).get(port))
+        files[path_for(port)] = _keyfile([_connection(port, "ethernet", name, "bridge")] + _ethernet(config)
+                                         + ([("bridge-port", [("vlans", vlans)])] if vlans else []), BRIDGE_HEADER)
     return files
 
 

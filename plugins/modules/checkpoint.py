@@ -257,6 +257,7 @@ def _payload() -> None:  # pragma: no cover - read by AnsiballZ, never called
     # pylint: disable=import-outside-toplevel,unused-import
     from ansible_collections.kvmnet.hypervisor.plugins.module_utils import (  # noqa: F401
         _boot_scripts,
+        _bridge_vlans,
         _canon,
         _checkpoint,
         _checkpoint_probes,
@@ -272,6 +273,8 @@ def _payload() -> None:  # pragma: no cover - read by AnsiballZ, never called
         _libvirt,
         _libvirt_hostdev,
         _libvirt_iface,
+        _libvirt_iface_restore,
+        _libvirt_iface_vlans,
         _libvirt_network,
         _libvirt_network_xml,
         _libvirt_nodedev_info,

@@ -127,7 +127,16 @@ options:
     type: int
   vlan:
     description:
-      - VLAN configuration (Open vSwitch ports, hostdev VFs). C(tags=[]) removes it.
+      - VLAN configuration (Open vSwitch ports, hostdev VFs, NICs on a VLAN-aware Linux bridge).
+        C(tags=[]) removes it.
+      - On a Linux bridge (I(type=bridge) without I(virtualport)) the VLANs are not written as
+        C(<vlan>) (libvirt before 11.1 cannot apply that) but kept in the domain's metadata, keyed
+        by the MAC address, and the running domain's tap is retagged at once (it gets exactly these
+        VLANs; with C(tags=[]) the bridge's default PVID). One tag is an access port (PVID,
+        untagged); a trunk carries its tags tagged, the I(native_tag) as PVID. The libvirt qemu hook
+        of the C(kvmnet.hypervisor.linux_bridge) role applies them at every start, also after a host
+        reboot or a migration (the metadata travels with the domain); the module warns when the hook
+        is missing. The bridge must have VLAN filtering (M(kvmnet.hypervisor.linux_bridge)).
     type: dict
     suboptions:
       tags:
@@ -260,6 +269,15 @@ EXAMPLES = r"""
     vlan:
       tags: [3]
 
+- name: A NIC on VLAN 100 of the VLAN-aware Linux bridge br0 (retagged live; the role's hook keeps it)
+  kvmnet.hypervisor.libvirt_iface:
+    domain: vm1
+    mac: "52:54:00:00:01:01"
+    type: bridge
+    source: br0
+    vlan:
+      tags: [100]
+
 - name: MacVTap (pattern 3)
   kvmnet.hypervisor.libvirt_iface:
     domain: vm1
@@ -306,6 +324,8 @@ before:
     - The interface before the run in each view; C(config) and C(live) are null when the
       interface is absent there (C(live) is null while the domain is shut off).
     - C(xml) is the interface's XML as libvirt returned it.
+    - A Linux-bridge NIC with bridge VLANs shows them as C(vlan) (from the domain's metadata), and
+      in C(live) its tap's VLANs as read from the kernel, C(tap_vlans) (C(pvid), C(untagged), C(tagged)).
   returned: always
   type: dict
   sample:
@@ -331,6 +351,9 @@ operations:
     - The planned libvirt calls, applied unless in check mode. C(action) is C(attach),
       C(update) or C(detach); C(flags) the views (C(config), C(live)); C(xml) the device XML
       passed; C(changes) the changed fields with C(before) and C(after).
+    - For the I(vlan) of a Linux-bridge NIC, C(set_bridge_vlans) sets the domain's metadata in the
+      views of C(flags) (C(xml) the element), and C(retag) gives the running tap C(tap) the VLANs
+      C(vlans) (C(pvid), C(untagged), C(tagged)).
   returned: always
   type: list
   elements: dict

@@ -59,6 +59,9 @@ class FakeNetlink:
     def default_routes(self, family):
         return [{"gateway": "10.8.0.254", "oif": 5}]
 
+    def bridge_vlans(self):
+        return {}  # no VLAN filtering on the bridge
+
 
 @pytest.fixture
 def host(tmp_path):

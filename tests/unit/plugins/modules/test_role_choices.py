@@ -33,6 +33,7 @@ FEEDS = [
     ("libvirt_networks", ["libvirt_networks_list", "vlan", "native_mode"], "libvirt_network", ["vlan", "native_mode"]),
     ("libvirt_networks", ["libvirt_networks_list", "portgroups", "vlan", "native_mode"], "libvirt_network",
      ["portgroups", "vlan", "native_mode"]),
+    ("linux_bridge", ["linux_bridge_persist"], "linux_bridge", ["persist"]),
     ("macvtap", ["macvtap_links", "mode"], "macvtap", ["mode"]),
     ("macvtap", ["macvtap_links", "admin_state"], "macvtap", ["admin_state"]),
     ("macvtap", ["macvtap_links", "state"], "macvtap", ["state"]),
