@@ -397,8 +397,7 @@ class VhostNetBed(Bed):
 
 class CheckpointBed(Bed):
     """A checkpoint under a test root (no systemd here: automatic_rollback false, nothing is
-    armed). Not a Resource: the module's own runner (_checkpoint_task.execute) is run, with
-    the module's list of module_utils (what module_contract finds in its run() call)."""
+    armed). Not a Resource: the module's own runner (_checkpoint_task.execute) is run."""
 
     def setup(self):
         self.root = self.fresh_dir("checkpoint")
@@ -407,7 +406,7 @@ class CheckpointBed(Bed):
         return files_state(self.root)
 
     def run(self, cls, params, check_mode=False):
-        return _checkpoint_task.execute(params, cls, check_mode=check_mode)
+        return _checkpoint_task.execute(params, check_mode=check_mode)
 
     def base(self):
         return dict(state="started", id="kvt-sweep", timeout=600, automatic_rollback=False, root=self.root,

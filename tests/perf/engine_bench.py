@@ -36,7 +36,8 @@ def module_spec(name):
 
 def module_contract(name):
     """(argument_spec, the other keyword arguments given to AnsibleModule (required_if,
-    mutually_exclusive, supports_check_mode, ...), Resource class) of plugins/modules/<name>.py."""
+    mutually_exclusive, supports_check_mode, ...), Resource class) of plugins/modules/<name>.py
+    (None for a module that is no Resource: checkpoint)."""
     mod = importlib.import_module("ansible_collections.kvmnet.hypervisor.plugins.modules.%s" % name)
     captured = {}
 
@@ -44,7 +45,7 @@ def module_contract(name):
         captured.update(spec=argument_spec, kwargs=kwargs)
         return None
 
-    def fake_run(module, resource_class):
+    def fake_run(module, resource_class=None):  # checkpoint's run() takes the module alone
         captured["resource"] = resource_class
         raise _Captured()
 

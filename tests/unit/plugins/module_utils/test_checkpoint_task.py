@@ -16,7 +16,6 @@ from ansible_collections.kvmnet.hypervisor.plugins.module_utils import (
     _checkpoint_probes,
     _checkpoint_task,
     _checkpoint_units,
-    _files,
 )
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._errors import (
     BackendUnavailable,
@@ -24,7 +23,6 @@ from ansible_collections.kvmnet.hypervisor.plugins.module_utils._errors import (
     InvalidInput,
     NotFound,
 )
-
 
 
 @pytest.fixture
