@@ -35,7 +35,7 @@ def fleet_report(value: Any, check: Any = None, title: str = "KVM hypervisor fle
             raise AnsibleFilterError("fleet_report: the network_info result of host %s is a %s, not a dict"
                                      % (name, type(info).__name__))
         host = {"name": name, "info": info, "check": None if checked is None else checked.get(name)}
-        if pictures and _report.host_status(info, {}) != "not gathered":
+        if pictures and "state" in info:
             host["svg"] = topology_svg(info, title=name)
         hosts.append(host)
     return _report.render_html(hosts, title=title, generated=generated)

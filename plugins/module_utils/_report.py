@@ -15,8 +15,8 @@ A host's ``check`` is what the ``kvmnet.hypervisor.drift`` callback wrote for it
      "tasks": [{"task": "...", "action": "kvmnet.hypervisor.nic_bond", "item": "bond0",
                 "changed": true, "failed": false, "msg": "", "operations": [{"action", "target", ...}]}]}
 
-The status of a host, in the order it is decided: ``not gathered`` (network_info failed or the
-host was unreachable), ``unreachable`` / ``check failed`` (the check run could not tell),
+The status of a host, in the order it is decided: ``unreachable`` (when gathered or checked),
+``not gathered`` (network_info failed), ``check failed`` (the check run could not tell),
 ``not checked`` (no check result for the host), ``drifting`` (a task would change something),
 ``in sync``.
 """
@@ -130,7 +130,9 @@ def drift_tasks(check: dict[str, Any] | None) -> list[dict[str, Any]]:
 
 def host_status(info: dict[str, Any] | None, check: dict[str, Any] | None) -> str:
     """One of :data:`STATUSES` for a host (see the module docstring for the order)."""
-    if not info or info.get("failed") or info.get("unreachable") or "state" not in info:
+    if info and info.get("unreachable"):
+        return "unreachable"
+    if not info or info.get("failed") or "state" not in info:
         return "not gathered"
     if check is None:
         return "not checked"
@@ -199,7 +201,7 @@ def _host_section(host: dict[str, Any], status: str, counts: dict[str, Any] | No
     check = host.get("check") or {}
     out = ['<section class="host" id="%s" data-host="%s" data-status="%s">' % (_anchor(name), _e(name), _e(status)),
            '<h2>%s <span class="status %s">%s</span></h2>' % (_e(name), STATUSES[status], _e(status))]
-    if status == "not gathered":
+    if counts is None:
         out.append('<p class="note">network_info did not return: %s</p>' % _e(info.get("msg") or "no result"))
     else:
         out.append("<p>%d bonds, %d of %d VFs in use, %d VMs (%d running), VLANs %s</p>" % (
@@ -208,7 +210,7 @@ def _host_section(host: dict[str, Any], status: str, counts: dict[str, Any] | No
     if status == "drifting" or (status == "check failed" and drift_tasks(check)):
         out.append("<h3>What differs (check mode of playbooks/hypervisor.yml)</h3>")
         out.append(_drift_table(drift_tasks(check)))
-    elif status in ("unreachable", "check failed"):
+    elif status in ("unreachable", "check failed") and counts is not None:
         out.append('<p class="note">the check run could not tell: %s</p>' % _e(check.get("msg") or status))
     if info.get("unmanaged"):
         out.append("<h3>Not managed by the collection</h3><ul>%s</ul>" % "".join(
@@ -229,7 +231,8 @@ def render_html(hosts: list[dict[str, Any]], title: str = "KVM hypervisor fleet"
     rows, sections, drifting = [], [], []
     for host in hosts:
         status = host_status(host.get("info"), host.get("check"))
-        counts = None if status == "not gathered" else host_counts(host["info"]["state"])
+        gathered = isinstance(host.get("info"), dict) and "state" in host["info"]
+        counts = host_counts(host["info"]["state"]) if gathered else None
         rows.append(_counts_row(host["name"], status, counts))
         sections.append(_host_section(host, status, counts))
         if status == "drifting":
