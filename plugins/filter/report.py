@@ -2,7 +2,7 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Filter ``fleet_report``: the static HTML page of playbooks/report.yml (documented in
-fleet_report.yml beside this file). The page is built by module_utils/_report.py; this filter
+fleet_report.yml beside this file). The page is built by plugin_utils/_report.py; this filter
 checks its input and draws each host's picture with the ``topology_svg`` filter (Graphviz)."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import Any
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.kvmnet.hypervisor.plugins.filter.topology import topology_svg
-from ansible_collections.kvmnet.hypervisor.plugins.module_utils import _report
+from ansible_collections.kvmnet.hypervisor.plugins.plugin_utils import _report
 
 
 def fleet_report(value: Any, check: Any = None, title: str = "KVM hypervisor fleet", generated: str = "",

@@ -32,7 +32,8 @@ from ansible_collections.kvmnet.hypervisor.plugins.filter import report as F
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils import _topology
 
 REPO = Path(__file__).resolve().parents[2]
-GOLDEN = REPO / "tests" / "unit" / "plugins" / "module_utils" / "golden"
+GOLDEN = REPO / "tests" / "unit" / "plugins" / "module_utils" / "golden"  # network_info's: the lab
+REPORT_GOLDEN = REPO / "tests" / "unit" / "plugins" / "plugin_utils" / "golden" / "report"
 OUT = REPO / "build" / "report-browser"
 CHROMIUM = shutil.which("chromium")
 #: Chromium's first start on two shared cores takes a while; a page without script renders at once
@@ -73,7 +74,7 @@ def _page():
     """The report written to build/report-browser/fleet.html, its DOM as Chromium built it, the screenshot."""
     infos = {"kvmnet-lab": _lab_info(), "kvmnet-lab-drifted": _lab_info(),
              "kvmnet-lab-down": {"unreachable": True, "changed": False, "msg": "Failed to connect to the host via ssh"}}
-    text = F.fleet_report(infos, check=_load("report", "fleet-check.yml"), title="kvmnet lab fleet",
+    text = F.fleet_report(infos, check=yaml.safe_load((REPORT_GOLDEN / "fleet-check.yml").read_text(encoding="utf-8")), title="kvmnet lab fleet",
                           generated="2026-11-30T17:00:00Z")
     OUT.mkdir(parents=True, exist_ok=True)
     report = OUT / "fleet.html"

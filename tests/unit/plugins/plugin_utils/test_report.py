@@ -1,7 +1,7 @@
 # Copyright (c) kvmnet.hypervisor contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""The fleet report page (module_utils/_report.py): counts, statuses, operations, the golden page,
+"""The fleet report page (plugin_utils/_report.py): counts, statuses, operations, the golden page,
 and the fleet_report filter and drift callback that feed it."""
 
 from __future__ import annotations
@@ -17,14 +17,17 @@ from ansible.errors import AnsibleFilterError
 
 from ansible_collections.kvmnet.hypervisor.plugins.callback import drift as D
 from ansible_collections.kvmnet.hypervisor.plugins.filter import report as F
-from ansible_collections.kvmnet.hypervisor.plugins.module_utils import _report as R
+from ansible_collections.kvmnet.hypervisor.plugins.plugin_utils import _report as R
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils import _topology
 
 GOLDEN = os.path.join(os.path.dirname(__file__), "golden")
+#: the lab hypervisor's gathered state (network_info's golden files)
+LAB = os.path.join(os.path.dirname(__file__), "..", "module_utils", "golden")
 
 
 def _load(*path):
-    with open(os.path.join(GOLDEN, *path), encoding="utf-8") as handle:
+    root = LAB if path[0] == "network_info" else GOLDEN
+    with open(os.path.join(root, *path), encoding="utf-8") as handle:
         return yaml.safe_load(handle)
 
 

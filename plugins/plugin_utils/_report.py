@@ -4,7 +4,8 @@
 """The fleet report: one static HTML page from every host's network_info result and the drift a
 check-mode run of playbooks/hypervisor.yml found (playbooks/report.yml; docs/brownfield.md).
 
-Controller-side and pure: nothing here reads a host, starts a process or names anything outside
+Controller-side only (plugin_utils: never shipped to a host, so not in a checkpoint's copy of
+module_utils) and pure: nothing here reads a host, starts a process or names anything outside
 the page. The pictures come in as SVG text (the ``fleet_report`` filter draws them with
 Graphviz); the page carries its CSS inline and no script, link or font, so it works offline and
 from a file:// URL, and contacts nothing when opened.
