@@ -70,16 +70,19 @@ class CallbackModule(CallbackBase):
     def _host(self, name: str) -> dict[str, Any]:
         return self.hosts.setdefault(name, {"failed": False, "unreachable": False, "msg": "", "tasks": []})
 
-    def _record(self, result: Any) -> None:
+    def _record(self, result: Any, failed: bool = False) -> None:
         host = self._host(result._host.get_name())
         task = result._task
-        host["tasks"] += records(task.get_name(), task.action, result._result)
+        res = result._result
+        if failed and not res.get("failed"):  # the failure is the callback's event, not always a key
+            res = dict(res, failed=True)
+        host["tasks"] += records(task.get_name(), task.action, res)
 
     def v2_runner_on_ok(self, result: Any) -> None:
         self._record(result)
 
     def v2_runner_on_failed(self, result: Any, ignore_errors: bool = False) -> None:
-        self._record(result)
+        self._record(result, failed=True)
         if not ignore_errors:
             host = self._host(result._host.get_name())
             host["msg"] = host["msg"] or "%s: %s" % (result._task.get_name(), result._result.get("msg", ""))

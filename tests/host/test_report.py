@@ -30,7 +30,8 @@ def _report(tmp_path, *extra, **extra_vars):
     local = {"ansible_connection": "local", "ansible_python_interpreter": sys.executable, "ansible_become": False}
     inventory = tmp_path / "hosts.yml"
     inventory.write_text(yaml.safe_dump({"hypervisors": {
-        "hosts": {"hv-ok": dict(local), "hv-drift": dict(local, kvmnet_domain_interfaces=DRIFT),
+        # hv-ok: a checkpoint opened with this timeout would fail the host; the check run opens none
+        "hosts": {"hv-ok": dict(local, kvmnet_checkpoint_timeout="not-a-number"), "hv-drift": dict(local, kvmnet_domain_interfaces=DRIFT),
                   "hv-gone": {"ansible_connection": "ssh", "ansible_host": "127.0.0.1", "ansible_port": 1,
                               "ansible_ssh_common_args": "-o ConnectTimeout=5 -o BatchMode=yes"}},
         "vars": {"kvmnet_gather_uri": TEST_URI, "kvmnet_gather_database": "unix:%s/db.sock" % tmp_path}}}))
@@ -71,3 +72,15 @@ def test_report_without_the_check(tmp_path):
     page = _report(tmp_path, kvmnet_report_check=False, kvmnet_report_pictures=False)
     assert _statuses(page) == {"hv-ok": "not checked", "hv-drift": "not checked", "hv-gone": "unreachable"}
     assert not page.xpath('//div[@class="picture"]')
+
+
+def test_check_args_reach_the_check_run(tmp_path):
+    """kvmnet_report_check_args go to the check run, after its own -e: turning the checkpoint back on
+    there makes hv-ok's invalid kvmnet_checkpoint_timeout fail it (so the other tests really run
+    without a checkpoint), and the page says why."""
+    page = _report(tmp_path, kvmnet_report_check_args=["--extra-vars", '{"kvmnet_checkpoint": true}'],
+                   kvmnet_report_pictures=False)
+    assert _statuses(page)["hv-ok"] == "check failed"
+    cells = [c.text_content() for c in page.xpath('//section[@data-host="hv-ok"]//table[@class="drift"]/tr/td')]
+    assert cells[1] == "kvmnet.hypervisor.checkpoint"
+    assert "argument 'timeout'" in cells[2]
