@@ -31,7 +31,7 @@ from typing import Any
 
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils import _canon, _libvirt
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils import _libvirt_network_xml as X
-from ansible_collections.kvmnet.hypervisor.plugins.module_utils._engine import Operation, Resource, field_changes
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils._engine import Operation, field_changes
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._errors import Conflict, InvalidInput, NotFound
 
 #: libvirt's virNetworkUpdateCommand / virNetworkUpdateSection / flags values (stable ABI)
@@ -214,21 +214,8 @@ def _update_operations(name: str, current: dict[str, Any] | None, config_updates
     return ops
 
 
-class LibvirtNetworkResource(Resource):
+class LibvirtNetworkResource(X.NetworkResource):
     """A libvirt network: bridge, openvswitch, direct (macvtap) or hostdev (VF pool)."""
-
-    def __init__(self, params: dict[str, Any], root: str = "/") -> None:
-        super().__init__(params, root)
-        self.virt = _libvirt.Connection(_canon.libvirt_uri(params.get("uri")))
-
-    def open(self) -> None:
-        self.virt.open()
-
-    def close(self) -> None:
-        self.virt.close()
-
-    def diff_header(self) -> str:
-        return "network %s" % self.params["name"]
 
     # -- normalize ------------------------------------------------------------------------
     def normalize(self) -> dict[str, Any]:
@@ -289,14 +276,6 @@ class LibvirtNetworkResource(Resource):
         return sorted(devices)
 
     # -- read ------------------------------------------------------------------------------
-    def _lookup(self) -> Any:
-        try:
-            return self.virt.conn.networkLookupByName(self.params["name"])
-        except _libvirt.libvirt.libvirtError as exc:
-            if exc.get_error_code() == _libvirt.ERR_NO_NETWORK:
-                return None
-            raise _libvirt.translate(exc, "network %r" % self.params["name"]) from exc
-
     def read_current(self) -> dict[str, Any] | None:
         net = self._lookup()
         if net is None:
@@ -358,27 +337,13 @@ class LibvirtNetworkResource(Resource):
 
     # -- apply -----------------------------------------------------------------------------
     def apply_operation(self, op: Operation) -> None:
-        what = "network %r: %s" % (op.target, op.describe().split(" ", 1)[0])
-        if op.action == "define":
-            self.virt.call(what, self.virt.conn.networkDefineXML, op.params["xml"])
-            return
-        net = self._lookup()
-        if net is None:
-            raise NotFound("name: network %r vanished before %s" % (op.target, op.action))
+        net = self.apply_network_operation(op, "network %r: %s" % (op.target, op.describe().split(" ", 1)[0]))
         if op.action == "update":
             flags = sum(UPDATE_FLAGS[view] for view in op.params["flags"])
             self.virt.call("network %r: %s %s %s (%s)" % (op.target, op.params["command"], op.params["section"],
                                                           op.params["xml"], "+".join(op.params["flags"])),
                            net.update, UPDATE_COMMANDS[op.params["command"]], UPDATE_SECTIONS[op.params["section"]],
                            -1, op.params["xml"], flags)
-        elif op.action == "undefine":
-            self.virt.call(what, net.undefine)
-        elif op.action == "start":
-            self.virt.call(what, net.create)
-        elif op.action == "stop":
-            self.virt.call(what, net.destroy)
-        elif op.action == "autostart":
-            self.virt.call(what, net.setAutostart, 1 if op.changes["autostart"]["after"] else 0)
 
     def predict(self, current: dict[str, Any] | None, desired: dict[str, Any],
                 operations: list[Operation]) -> dict[str, Any] | None:

@@ -28,7 +28,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from ansible_collections.kvmnet.hypervisor.plugins.module_utils import _libvirt
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils import _canon, _libvirt
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils._engine import Operation, Resource
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils._errors import NotFound
 
 #: the forward modes this collection manages, as its options name them
 FORWARD_MODES = ("bridge", "openvswitch", "direct", "hostdev")
@@ -177,3 +179,51 @@ def render_network(name: str, definition: dict[str, Any], base_xml: str | None =
         else:
             root.append(new)
     return _libvirt.to_string(root)
+
+
+class NetworkResource(Resource):
+    """What every libvirt network resource shares (libvirt_network, libvirt_sriov_network): the
+    connection, the lookup by name, and the operations on the network object itself."""
+
+    def __init__(self, params: dict[str, Any], root: str = "/") -> None:
+        super().__init__(params, root)
+        self.virt = _libvirt.Connection(_canon.libvirt_uri(params.get("uri")))
+
+    def open(self) -> None:
+        self.virt.open()
+
+    def close(self) -> None:
+        self.virt.close()
+
+    def diff_header(self) -> str:
+        return "network %s" % self.params["name"]
+
+    def _lookup(self) -> Any:
+        """The network named ``name``, or None when libvirt has none."""
+        try:
+            return self.virt.conn.networkLookupByName(self.params["name"])
+        except _libvirt.libvirt.libvirtError as exc:
+            if exc.get_error_code() == _libvirt.ERR_NO_NETWORK:
+                return None
+            raise _libvirt.translate(exc, "network %r" % self.params["name"]) from exc
+
+    def apply_network_operation(self, op: Operation, what: str) -> Any:
+        """define, undefine, start, stop, autostart; for another action the network object
+        (the caller applies it), so that a vanished network is one error for all of them."""
+        if op.action == "define":
+            self.virt.call(what, self.virt.conn.networkDefineXML, op.params["xml"])
+            return None
+        net = self._lookup()
+        if net is None:
+            raise NotFound("name: network %r vanished before %s" % (op.target, op.action))
+        if op.action == "undefine":
+            self.virt.call(what, net.undefine)
+        elif op.action == "start":
+            self.virt.call(what, net.create)
+        elif op.action == "stop":
+            self.virt.call(what, net.destroy)
+        elif op.action == "autostart":
+            self.virt.call(what, net.setAutostart, 1 if op.changes["autostart"]["after"] else 0)
+        else:
+            return net
+        return None

@@ -17,10 +17,9 @@ from typing import Any
 
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils import _canon, _libvirt
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils import _libvirt_network_xml as X
-from ansible_collections.kvmnet.hypervisor.plugins.module_utils._engine import Operation, Resource, field_changes
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils._engine import Operation, field_changes
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._errors import Conflict, InvalidInput, NotFound
 
-ERR_NO_NETWORK = 43
 FIELDS = ("pf", "managed")
 
 
@@ -75,21 +74,8 @@ def plan_network(current: dict[str, Any] | None, desired: dict[str, Any]) -> lis
     return ops
 
 
-class LibvirtSriovNetworkResource(Resource):
+class LibvirtSriovNetworkResource(X.NetworkResource):
     """A hostdev-forward libvirt network over one PF."""
-
-    def __init__(self, params: dict[str, Any], root: str = "/") -> None:
-        super().__init__(params, root)
-        self.virt = _libvirt.Connection(_canon.libvirt_uri(params.get("uri")))
-
-    def open(self) -> None:
-        self.virt.open()
-
-    def close(self) -> None:
-        self.virt.close()
-
-    def diff_header(self) -> str:
-        return "network %s" % self.params["name"]
 
     def normalize(self) -> dict[str, Any]:
         p = self.params
@@ -104,14 +90,6 @@ class LibvirtSriovNetworkResource(Resource):
                                                      "active nor autostarted); drop %s or use state=present" % option)
         return {"name": name, "state": state, "pf": _canon.ifname(p["pf"], "pf") if p.get("pf") else None,
                 "managed": p.get("managed", True), "active": p.get("active"), "autostart": p.get("autostart")}
-
-    def _lookup(self) -> Any:
-        try:
-            return self.virt.conn.networkLookupByName(self.params["name"])
-        except _libvirt.libvirt.libvirtError as exc:
-            if exc.get_error_code() == ERR_NO_NETWORK:
-                return None
-            raise _libvirt.translate(exc, "network %r" % self.params["name"]) from exc
 
     def read_current(self) -> dict[str, Any] | None:
         net = self._lookup()
@@ -170,19 +148,4 @@ class LibvirtSriovNetworkResource(Resource):
                 % (name, name, name)]
 
     def apply_operation(self, op: Operation) -> None:
-        what = "network %r: %s" % (op.target, op.action)
-        conn = self.virt.conn
-        if op.action == "define":
-            self.virt.call(what, conn.networkDefineXML, op.params["xml"])
-            return
-        net = self._lookup()
-        if net is None:
-            raise NotFound("name: network %r vanished before %s" % (op.target, op.action))
-        if op.action == "undefine":
-            self.virt.call(what, net.undefine)
-        elif op.action == "start":
-            self.virt.call(what, net.create)
-        elif op.action == "stop":
-            self.virt.call(what, net.destroy)
-        elif op.action == "autostart":
-            self.virt.call(what, net.setAutostart, 1 if op.changes["autostart"]["after"] else 0)
+        self.apply_network_operation(op, "network %r: %s" % (op.target, op.action))
