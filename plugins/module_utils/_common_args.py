@@ -38,6 +38,14 @@ LIBVIRT_ARGS = dict(
     uri=dict(type="str", default=DEFAULT_LIBVIRT_URI),
 )
 
+#: a libvirt ``<vlan>`` (libvirt_iface's vlan, libvirt_network's vlan and portgroups' vlan)
+VLAN_OPTIONS = dict(
+    tags=dict(type="list", elements="int"),
+    trunk=dict(type="bool"),
+    native_tag=dict(type="int"),
+    native_mode=dict(type="str", choices=["tagged", "untagged"]),
+)
+
 #: the network namespace the netlink modules work in (doc fragment kvmnet.hypervisor.netns)
 NETNS_ARGS = dict(
     netns=dict(type="str"),

@@ -375,7 +375,7 @@ pending_restart:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.kvmnet.hypervisor.plugins.module_utils._common_args import LIBVIRT_ARGS
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils._common_args import LIBVIRT_ARGS, VLAN_OPTIONS
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._engine import run
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._libvirt import DIRECT_MODES, IFACE_TYPES
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._libvirt_iface import LibvirtIfaceResource
@@ -405,12 +405,7 @@ def main() -> None:
             queues=dict(type="int"),
             rx_queue_size=dict(type="int"),
             tx_queue_size=dict(type="int"),
-            vlan=dict(type="dict", options=dict(
-                tags=dict(type="list", elements="int"),
-                trunk=dict(type="bool"),
-                native_tag=dict(type="int"),
-                native_mode=dict(type="str", choices=["tagged", "untagged"]),
-            )),
+            vlan=dict(type="dict", options=VLAN_OPTIONS),
             target_dev=dict(type="str"),
             mtu=dict(type="int"),
             link_state=dict(type="str", choices=["up", "down"]),

@@ -264,17 +264,10 @@ pending_restart:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.kvmnet.hypervisor.plugins.module_utils._common_args import LIBVIRT_ARGS
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils._common_args import LIBVIRT_ARGS, VLAN_OPTIONS
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._engine import run
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._libvirt_network import LibvirtNetworkResource
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._libvirt_network_xml import FORWARD_MODES, MACVTAP_MODES
-
-_VLAN = dict(
-    tags=dict(type="list", elements="int"),
-    trunk=dict(type="bool"),
-    native_tag=dict(type="int"),
-    native_mode=dict(type="str", choices=["tagged", "untagged"]),
-)
 
 
 def main() -> None:
@@ -290,11 +283,11 @@ def main() -> None:
             macvtap_mode=dict(type="str", choices=list(MACVTAP_MODES)),
             pf=dict(type="str"),
             managed=dict(type="bool"),
-            vlan=dict(type="dict", options=_VLAN),
+            vlan=dict(type="dict", options=VLAN_OPTIONS),
             portgroups=dict(type="list", elements="dict", options=dict(
                 name=dict(type="str", required=True),
                 default=dict(type="bool", default=False),
-                vlan=dict(type="dict", options=_VLAN),
+                vlan=dict(type="dict", options=VLAN_OPTIONS),
             )),
             portgroups_exclusive=dict(type="bool", default=False),
             active=dict(type="bool"),
