@@ -123,8 +123,11 @@ def render_bridge(config: dict[str, Any]) -> dict[str, str]:
         ("NetDev", [("Name", name), ("Kind", "bridge")]),
         ("Bridge", [("STP", "no"), ("VLANFiltering", "yes" if config.get("vlan_filtering") else "no"),
                     ("DefaultPVID", None if default is None else default or "none")])], BRIDGE_HEADER)}
+    # the bridge carries no host address (linux_bridge): it must not hold up network-online.target
+    # at boot while it has no carrier (no port up yet, the guests' taps come later)
     files[path_for(name, "network")] = _ini(
-        [("Match", [("Name", name)])] + link + [("Network", [("LinkLocalAddressing", "no"), ("ConfigureWithoutCarrier", "yes")])]
+        [("Match", [("Name", name)]), ("Link", [("MTUBytes", config.get("mtu")), ("RequiredForOnline", "no")]),
+         ("Network", [("LinkLocalAddressing", "no"), ("ConfigureWithoutCarrier", "yes")])]
         + _bridge_vlan_sections(config.get("self_vlans")), BRIDGE_HEADER)
     for port in config.get("ports") or []:
         files[path_for(port, "network")] = _ini(
