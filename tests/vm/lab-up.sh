@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
 # `make lab`: boot one lab hypervisor VM (Debian 12 under qemu, the collection's VM platform:
 # playbooks/molecule/files/vm-up.sh, NIC layout in docs/molecule.md), run playbooks/hypervisor.yml against it with the lab inventory
-# (tests/vm/lab/: inventory.yml, group_vars/hypervisors.yml), print what got configured,
-# and leave the VM running. Run it again to re-apply (idempotent); `make lab-down` stops it.
+# (tests/vm/lab/: inventory.yml, group_vars/hypervisors.yml) after defining the lab's paused L2
+# guests (tests/vm/lab/guests.yml), print what got configured, gather the lab back
+# (playbooks/gather.yml: host_vars and its picture) and write its fleet report
+# (playbooks/report.yml), print where they are, and leave the VM running. Run it again to
+# re-apply (idempotent); `make lab-down` stops it.
 #
 # env: KVMNET_LAB_NAME (kvmnet-lab), KVMNET_LAB_PORT (2350), KVMNET_LAB_MEM (3072),
-#      KVMNET_LAB_PLAYBOOK (playbooks/hypervisor.yml); extra args go to ansible-playbook
+#      KVMNET_LAB_PLAYBOOK (playbooks/hypervisor.yml), KVMNET_LAB_OUT (build/lab: the gathered
+#      host_vars, the picture, the report); extra args go to ansible-playbook
 #      (e.g. tests/vm/lab-up.sh --check --diff, or -e kvmnet_serial=1)
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
@@ -35,9 +39,11 @@ if [ -f "$PLAYBOOK" ]; then
   export PATH="$VENV/bin:$PATH"
   ANSIBLE_COLLECTIONS_PATH=$(vm_collection_path); export ANSIBLE_COLLECTIONS_PATH
   export ANSIBLE_CONFIG=$LAB_DIR/lab/ansible.cfg
+  vm_log "the lab's paused L2 guests (tests/vm/lab/guests.yml)"
+  ansible-playbook -i "$LAB_DIR/lab/inventory.yml" "$LAB_DIR/lab/guests.yml" || rc=$?
   vm_log "ansible-playbook $PLAYBOOK"
   T=$(date +%s)
-  ansible-playbook -i "$LAB_DIR/lab/inventory.yml" "$PLAYBOOK" "$@" || rc=$?
+  [ "$rc" = 0 ] && { ansible-playbook -i "$LAB_DIR/lab/inventory.yml" "$PLAYBOOK" "$@" || rc=$?; }
   vm_log "playbook finished in $(( $(date +%s) - T )) s (rc=$rc)"
 else
   vm_log "no $PLAYBOOK yet: showing the VM's network state only"
@@ -63,6 +69,23 @@ sec "enp0s10 ($V) queue IRQs -> CPUs, XPS"; for i in $(grep -E "$V-(input|output
 for q in /sys/class/net/enp0s10/queues/tx-*; do printf "%s xps_cpus=%s\n" "${q##*/}" "$(cat $q/xps_cpus)"; done
 sec "systemctl is-active"; for u in systemd-networkd NetworkManager openvswitch-switch libvirtd irqbalance; do printf "%-22s %s\n" $u "$(systemctl is-active $u)"; done
 '
+OUT=${KVMNET_LAB_OUT:-$REPO_ROOT/build/lab}
+mkdir -p "$OUT"
+if [ -f "$PLAYBOOK" ]; then
+  # the lab as network_info reads it back (host_vars + picture), and its fleet report (drift)
+  ansible-playbook -i "$LAB_DIR/lab/inventory.yml" "$REPO_ROOT/playbooks/gather.yml" \
+    -e kvmnet_gather_dir="$OUT/host_vars" -e '{"kvmnet_gather_pictures": ["mermaid", "svg"]}' \
+    -e kvmnet_gather_pictures_dir="$OUT/pictures" >"$OUT/gather.log" 2>&1 || { rc=1; vm_log "gather failed: $OUT/gather.log"; }
+  ansible-playbook -i "$LAB_DIR/lab/inventory.yml" "$REPO_ROOT/playbooks/report.yml" \
+    -e kvmnet_report_dest="$OUT/report.html" -e kvmnet_report_title="kvmnet lab" >"$OUT/report.log" 2>&1 \
+    || { rc=1; vm_log "report failed: $OUT/report.log"; }
+  echo
+  echo "=================== the lab drawn and reported ==================="
+  echo "gathered host_vars: $OUT/host_vars/$NAME.yml"
+  echo "picture (SVG):      $OUT/pictures/$NAME.svg"
+  echo "picture (Mermaid):  $OUT/pictures/$NAME.mmd"
+  echo "fleet report:       $OUT/report.html"
+fi
 echo
 echo "lab VM $NAME is running:  ssh -i $VM_KEY -p $PORT -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null root@127.0.0.1"
 echo "serial console log: $D/console.log     stop it: make lab-down (tests/vm/lab-down.sh)"
