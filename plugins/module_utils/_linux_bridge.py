@@ -145,6 +145,27 @@ def restore_vlans(before: dict[str, Any]) -> dict[str, Any]:
             "self_vlans": exact(before["self_vlans"])}
 
 
+def persist_config(name: str, ports: list[str] | None, mtu: int | None, after: dict[str, Any]) -> dict[str, Any]:
+    """What ``persist`` renders for bridge ``name`` as ``after`` shows it (the state the run leaves):
+    the listed ``ports`` only (a guest's tap is libvirt's), ``mtu`` when given, and the VLANs of
+    the ports and of the bridge itself when VLAN filtering is on. network_info renders the same
+    to find out whether a bridge's files are the collection's as it is now."""
+    filtering = bool(after.get("vlan_filtering"))
+    entries = {e["port"]: {k: e[k] for k in ("pvid", "untagged", "tagged")} for e in after.get("port_vlans") or []}
+    return {"name": name, "ports": list(ports or []), "mtu": mtu,
+            "vlan_filtering": filtering, "default_pvid": after.get("default_pvid") if filtering else None,
+            "port_vlans": {p: entries.get(p) for p in ports or []} if filtering else {},
+            "self_vlans": after.get("self_vlans") if filtering else None}
+
+
+def persist_files(stack: str, config: dict[str, Any], root: str) -> dict[str, str]:
+    """``{path: text}`` of the files ``persist: stack`` writes for ``config`` (:func:`persist_config`)."""
+    renderer = PERSIST[stack][0]
+    if stack == "ifupdown":
+        return renderer.render_bridge(config, _files.read_text(_persist_ifupdown.INTERFACES, root))
+    return renderer.render_bridge(config)
+
+
 class LinuxBridgeResource(NetlinkResource):
     """A Linux bridge by name, optionally inside a named network namespace."""
 
@@ -268,17 +289,8 @@ class LinuxBridgeResource(NetlinkResource):
             paths = _persist_ifupdown.paths(config) if desired["persist"] == "ifupdown" else renderer.bridge_paths(config)
             return _files.plan_files(_files.read_files(paths, self.root), {path: None for path in paths}, mode)
         after = self.predict(current, desired, ops) or {}
-        filtering = bool(after.get("vlan_filtering"))
-        entries = {e["port"]: {k: e[k] for k in ("pvid", "untagged", "tagged")} for e in after.get("port_vlans") or []}
-        config = {"name": name, "ports": list(desired["ports"] or []), "mtu": desired.get("mtu"),
-                  "vlan_filtering": filtering, "default_pvid": after.get("default_pvid") if filtering else None,
-                  "port_vlans": {p: entries.get(p) for p in desired["ports"] or []} if filtering else {},
-                  "self_vlans": after.get("self_vlans") if filtering else None}
-        if desired["persist"] == "ifupdown":
-            interfaces = _files.read_text(_persist_ifupdown.INTERFACES, self.root)
-            files = renderer.render_bridge(config, interfaces)
-        else:
-            files = renderer.render_bridge(config)
+        files = persist_files(desired["persist"], persist_config(name, desired["ports"], desired.get("mtu"), after),
+                              self.root)
         return _files.plan_files(_files.read_files(sorted(files), self.root), files, mode)
 
     def restore_desired(self, before: dict[str, Any] | None, desired: dict[str, Any]) -> dict[str, Any]:
