@@ -9,7 +9,8 @@
                and for a PCI NIC its driver, speed and PCI address
     bonds      Linux bonds: the kernel's bond options, members, master, LACP partner, the stack
                whose files persist them
-    bridges    Linux bridges and their ports;  macvtaps: lower device, mode, MAC
+    bridges    Linux bridges, their ports, VLAN filtering, the ports' and their own VLANs, the
+               stack whose linux_bridge files persist them;  macvtaps: lower device, mode, MAC
     vhost_net  the kernel module, its option, whether the collection's file loads it at boot
     ovs        Open vSwitch bridges, ports (type, tag, trunks, vlan_mode, options), bonds with
                their LACP status, the collection's boot units
@@ -39,7 +40,8 @@ import re
 import socket
 from typing import Any
 
-from ansible_collections.kvmnet.hypervisor.plugins.module_utils import _canon, _libvirt
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils import _canon, _files, _libvirt
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils import _persist_ifupdown, _persist_networkd, _persist_nm
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils import _boot_scripts as boot
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils import _network_info_vars, _topology
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._engine import Resource
@@ -47,6 +49,10 @@ from ansible_collections.kvmnet.hypervisor.plugins.module_utils._errors import K
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._irq_affinity import (
     IRQBALANCE_DEFAULTS, IrqAffinityResource,
 )
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils._libvirt_iface_vlans import (
+    is_linux_bridge_nic, read_metadata, vlan_of_entry,
+)
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils import _linux_bridge
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._linux_bridge import LinuxBridgeResource
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._libvirt_sriov_network import parse_network
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._macvtap import MacvtapResource
@@ -62,7 +68,7 @@ from ansible_collections.kvmnet.hypervisor.plugins.module_utils._pci_device impo
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._persist_bond import (
     file_paths, persist_config, render_files,
 )
-from ansible_collections.kvmnet.hypervisor.plugins.module_utils._persist_net import HEADER
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils._persist_net import BRIDGE_HEADER, HEADER
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._sriov_vf import SriovVfResource
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._sysfs import Sysfs
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._vhost_net import VhostNetResource
@@ -155,16 +161,40 @@ class Gatherer:
         return None
 
     def bridges(self, links: list[dict[str, Any]]) -> dict[str, Any]:
-        """Linux bridges as linux_bridge reads them."""
+        """Linux bridges as linux_bridge reads them, with the stack whose linux_bridge files persist them."""
         out = {}
+        kinds = {link["name"]: link.get("kind") for link in links}
         for link in links:
             if link.get("kind") == "bridge":
                 res = self._with_nl(LinuxBridgeResource({"name": link["name"], "netns": self.netns}, self.root))
                 current = res.read_current()
                 if current is not None:
-                    out[link["name"]] = {k: current[k] for k in ("ports", "mtu", "admin_state", "mac")}
+                    out[link["name"]] = {k: current.get(k) for k in ("ports", "mtu", "admin_state", "mac", "vlan_filtering",
+                                                                    "default_pvid", "port_vlans", "self_vlans")}
                     out[link["name"]]["addresses"] = link.get("addresses") or []
+                    # the ports a host configures: libvirt adds and removes the guests' taps
+                    host_ports = [p for p in current["ports"] if kinds.get(p) not in ("tun", "tap")]
+                    out[link["name"]]["host_ports"] = host_ports
+                    out[link["name"]].update(self.bridge_persisted(link["name"], current, host_ports))
         return out
+
+    def bridge_persisted(self, name: str, bridge: dict[str, Any], ports: list[str]) -> dict[str, Any]:
+        """Which stack's linux_bridge files persist bridge ``name`` (its own file carries the
+        header linux_bridge writes) and whether they hold the MTU: ``{"persist", "persist_mtu"}``
+        of the rendering (with the bridge's ``ports`` as gathered) that equals the files, or
+        ``{"persist": None, "persist_stack": stack}`` when the files differ (edited by hand)."""
+        for stack in ("networkd", "nm", "ifupdown"):
+            own = (_persist_networkd.path_for(name, "netdev") if stack == "networkd"
+                   else _persist_nm.path_for(name) if stack == "nm" else _persist_ifupdown.path_for(name))
+            if BRIDGE_HEADER not in (_files.read_text(own, self.root) or ""):
+                continue
+            for mtu in (None, bridge.get("mtu")):
+                want = _linux_bridge.persist_files(stack, _linux_bridge.persist_config(name, ports, mtu, bridge),
+                                                   self.root)
+                if all(_files.read_text(path, self.root) == text for path, text in want.items()):
+                    return {"persist": stack, "persist_mtu": mtu is not None}
+            return {"persist": None, "persist_stack": stack}
+        return {"persist": None}
 
     def macvtaps(self, links: list[dict[str, Any]]) -> dict[str, Any]:
         """macvtap links as the macvtap module reads them."""
@@ -354,7 +384,7 @@ class Gatherer:
                 for view, flags in views:
                     root = _libvirt.parse_xml(virt.call(what + ": reading XML", dom.XMLDesc, flags))
                     entry[view] = {
-                        "interfaces": [_libvirt.parse_interface(e) for e in root.findall("./devices/interface")],
+                        "interfaces": self.interfaces(root),
                         "hostdevs": [_libvirt.parse_hostdev(e) for e in root.findall("./devices/hostdev")
                                      if e.get("type") == "pci" and e.find("source/address") is not None],
                     }
@@ -373,6 +403,20 @@ class Gatherer:
         finally:
             virt.close()
         return {"uri": self.uri, "domains": domains, "networks": networks}
+
+    @staticmethod
+    def interfaces(root: Any) -> list[dict[str, Any]]:
+        """A domain view's interfaces as libvirt_iface reads them: a Linux-bridge NIC's ``vlan``
+        is the entry libvirt_iface keeps for its MAC in the domain's metadata (libvirt has no
+        ``<vlan>`` on a Linux bridge)."""
+        metadata = read_metadata(root)
+        out = []
+        for elem in root.findall("./devices/interface"):
+            iface = _libvirt.parse_interface(elem)
+            if is_linux_bridge_nic(iface, {}) and (iface.get("mac") or "").lower() in metadata:
+                iface["vlan"] = vlan_of_entry(metadata[iface["mac"].lower()])
+            out.append(iface)
+        return out
 
     # -- the whole host --------------------------------------------------------------------
     def _section(self, name: str, reader: Any, *args: Any) -> Any:

@@ -164,13 +164,29 @@ class _Mapper:
                 continue  # nic_bond makes it, with the bond as its port
             ports = [p for p in bridge.get("ports") or []
                      if p not in self.guest_devs and (self.links.get(p) or {}).get("kind") not in ("tun", "tap")]
-            args = self.add("linux_bridge", self._ns({"name": name, "ports": ports, "mtu": bridge.get("mtu")}))
+            persist = bridge.get("persist") if ports == bridge.get("host_ports", ports) else None
+            # persisted without an MTU: the MTU is not given (its files would gain one)
+            mtu = bridge.get("mtu") if not persist or bridge.get("persist_mtu") else None
+            args = {"name": name, "ports": ports, "mtu": mtu, "persist": persist}
+            if bridge.get("vlan_filtering"):
+                entries = {e["port"]: e for e in bridge.get("port_vlans") or []}
+                args.update(vlan_filtering=True, default_pvid=bridge.get("default_pvid"),
+                            port_vlans=[dict(entries[p]) for p in ports if p in entries] or None,
+                            self_vlans=bridge.get("self_vlans"))
+            elif "vlan_filtering" in bridge:
+                args["vlan_filtering"] = False
+            args = self.add("linux_bridge", self._ns(_drop_none(args)))
             if bridge.get("addresses"):
                 self.skip("addresses of bridge %s" % name, "linux_bridge sets no address (%s left alone)"
                           % ", ".join(bridge["addresses"]), "linux_bridge")
+            if bridge.get("persist_stack") or (bridge.get("persist") and not persist):
+                self.skip("persistence of bridge %s" % name, "its linux_bridge files (%s) are not what linux_bridge "
+                          "renders for it now (edited by hand, or other ports): gathered with persist: none, "
+                          "the files are left alone" % (bridge.get("persist_stack") or bridge.get("persist")),
+                          "linux_bridge")
             if first and not self.netns:
                 first = False
-                self.vars.update(linux_bridge_name=name, linux_bridge_ports=ports, linux_bridge_mtu=args["mtu"])
+                self.vars.update({"linux_bridge_" + k: v for k, v in args.items() if k != "netns"})
             elif not self.netns:
                 self.skip("bridge %s" % name, "the linux_bridge role manages one bridge per host", "linux_bridge")
 
@@ -442,7 +458,7 @@ class _Mapper:
         return self.add("libvirt_iface", self._uri(args))
 
     def networks(self) -> None:
-        pools = []
+        pools, networks = [], []
         for name, net in sorted(((self.s.get("libvirt") or {}).get("networks") or {}).items()):
             if net.get("forward_mode") == "hostdev" and net.get("pf"):
                 args = self._uri({"name": name, "pf": net["pf"], "managed": bool(net.get("managed")),
@@ -453,11 +469,27 @@ class _Mapper:
                     self.skip("network %s managed" % name, "the pci_passthrough role passes no managed "
                               "(the module's default is true): see modules.libvirt_sriov_network",
                               "libvirt_sriov_network")
+            elif net.get("forward_mode") in ("bridge", "openvswitch", "direct") and not net.get("pf"):
+                entry = _drop_none({
+                    "name": name, "forward_mode": net["forward_mode"], "bridge": net.get("bridge"),
+                    "devices": net.get("devices") or None, "macvtap_mode": net.get("macvtap_mode"),
+                    "vlan": _drop_none(net["vlan"]) if net.get("vlan") else None,
+                    "portgroups": [_drop_none({"name": pg["name"], "default": pg.get("default") or None,
+                                               "vlan": _drop_none(pg["vlan"]) if pg.get("vlan") else None})
+                                   for pg in net.get("portgroups") or []] or None,
+                    "active": bool(net.get("active")), "autostart": bool(net.get("autostart"))})
+                self.add("libvirt_network", self._uri(dict(entry)))
+                networks.append(entry)
             else:
-                self.skip("libvirt network %s" % name, "forward mode %s: the collection manages VF pools "
-                          "(forward mode hostdev) only" % (net.get("forward_mode") or "none (isolated)"))
+                self.skip("libvirt network %s" % name, "forward mode %s: the collection manages bridge, openvswitch, "
+                          "direct (over host NICs) and hostdev (VF pool) networks"
+                          % (net.get("forward_mode") or "none (isolated)"))
         if pools:
             self.vars["pci_passthrough_sriov_networks"] = pools
+        if networks:
+            self.vars["libvirt_networks_list"] = networks
+            if self.uri:
+                self.vars["libvirt_networks_libvirt_uri"] = self.uri
 
 
 def map_state(state: dict[str, Any], params: dict[str, Any] | None = None) -> dict[str, Any]:
