@@ -136,7 +136,7 @@ unmanaged:
       returned: when a module takes it
   sample:
     - object: libvirt network default
-      reason: "forward mode nat: the collection manages VF pools (forward mode hostdev) only"
+      reason: "forward mode nat: the collection manages bridge, openvswitch, direct (over host NICs) and hostdev (VF pool) networks"
 topology:
   description:
     - The graph VM -> vNIC (model, queues, vhost) -> tap / macvtap / VF -> Linux bridge / OVS bridge
