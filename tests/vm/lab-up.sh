@@ -4,7 +4,8 @@
 # (tests/vm/lab/: inventory.yml, group_vars/hypervisors.yml) after defining the lab's paused L2
 # guests (tests/vm/lab/guests.yml), print what got configured, gather the lab back
 # (playbooks/gather.yml: host_vars and its picture) and write its fleet report
-# (playbooks/report.yml), print where they are, and leave the VM running. Run it again to
+# (playbooks/report.yml), check the round trip (the playbook in check mode with only the gathered
+# host_vars changes nothing), print where it all is, and leave the VM running. Run it again to
 # re-apply (idempotent); `make lab-down` stops it.
 #
 # env: KVMNET_LAB_NAME (kvmnet-lab), KVMNET_LAB_PORT (2350), KVMNET_LAB_MEM (3072),
@@ -76,6 +77,24 @@ if [ -f "$PLAYBOOK" ]; then
   ansible-playbook -i "$LAB_DIR/lab/inventory.yml" "$REPO_ROOT/playbooks/gather.yml" \
     -e kvmnet_gather_dir="$OUT/host_vars" -e '{"kvmnet_gather_pictures": ["mermaid", "svg"]}' \
     -e kvmnet_gather_pictures_dir="$OUT/pictures" >"$OUT/gather.log" 2>&1 || { rc=1; vm_log "gather failed: $OUT/gather.log"; }
+  # the round trip (docs/brownfield.md): the gathered host_vars as the playbook's only input
+  # (an inventory with the connection and nothing else; host_vars/ beside it) change nothing
+  cat > "$OUT/inventory.yml" <<EOF
+hypervisors:
+  hosts:
+    $NAME:
+      ansible_host: 127.0.0.1
+      ansible_port: $PORT
+      ansible_user: root
+      ansible_ssh_private_key_file: $VM_KEY
+EOF
+  if ansible-playbook --check -i "$OUT/inventory.yml" "$REPO_ROOT/playbooks/hypervisor.yml" \
+       -e '{"kvmnet_checkpoint": false}' >"$OUT/roundtrip.log" 2>&1 \
+     && [ "$(grep -Eo 'changed=[0-9]+' "$OUT/roundtrip.log" | awk -F= '{s += $2} END {print s + 0}')" = 0 ]; then
+    roundtrip="no change (ok)"
+  else
+    roundtrip="FAILED: see $OUT/roundtrip.log"; rc=1
+  fi
   ansible-playbook -i "$LAB_DIR/lab/inventory.yml" "$REPO_ROOT/playbooks/report.yml" \
     -e kvmnet_report_dest="$OUT/report.html" -e kvmnet_report_title="kvmnet lab" >"$OUT/report.log" 2>&1 \
     || { rc=1; vm_log "report failed: $OUT/report.log"; }
@@ -85,6 +104,7 @@ if [ -f "$PLAYBOOK" ]; then
   echo "picture (SVG):      $OUT/pictures/$NAME.svg"
   echo "picture (Mermaid):  $OUT/pictures/$NAME.mmd"
   echo "fleet report:       $OUT/report.html"
+  echo "round trip:         playbooks/hypervisor.yml --check with only the gathered host_vars: $roundtrip"
 fi
 echo
 echo "lab VM $NAME is running:  ssh -i $VM_KEY -p $PORT -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null root@127.0.0.1"
