@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from testbed.playbook import REPO, run_playbook as run_tasks
+from testbed.playbook import REPO
 
 SYSTEM_PYTHON = "/usr/bin/python3"
 PACKAGE_ACTIONS = {"ansible.builtin.package", "package", "ansible.legacy.package"}
@@ -96,13 +96,14 @@ def _role_package_tasks(tasks, role):
 
 
 @pytest.mark.parametrize("macvtap_install", [True, False], ids=["all-roles-install", "macvtap-packages-off"])
-def test_one_package_task_for_the_play_and_each_role_alone_installs_its_own(ovs, tmp_path, macvtap_install):
+def test_one_package_task_for_the_play_and_each_role_alone_installs_its_own(ovs, tmp_path, run_playbook,
+                                                                            macvtap_install):
     role_vars = _role_vars(ovs, macvtap_install)
 
     # each role without the play: its own package task installs its own list
-    alone = run_tasks([{"name": role, "ansible.builtin.include_role": {"name": "kvmnet.hypervisor.%s" % role}}
-                       for role in ROLES], check=True,
-                      play_vars=dict(role_vars, ansible_python_interpreter=SYSTEM_PYTHON))
+    alone = run_playbook([{"name": role, "ansible.builtin.include_role": {"name": "kvmnet.hypervisor.%s" % role}}
+                          for role in ROLES], check=True,
+                         play_vars=dict(role_vars, ansible_python_interpreter=SYSTEM_PYTHON))
     assert alone.rc == 0, alone
     alone_runs = _package_runs([{"task": t.name, "action": t.action, "status": t.status, "result": t.result}
                                 for t in alone.tasks])
