@@ -80,13 +80,14 @@ def write_cases(path, examples, seed_value, modules=None):
 
 
 def write_payload(path):
-    """A zip application: runner.py as __main__, ansible.module_utils and the collection's code."""
+    """A zip application: runner.py (and beds.py) as __main__, ansible.module_utils and the collection's code."""
     import ansible  # pylint: disable=import-outside-toplevel
-    import ansible_collections.kvmnet.hypervisor.plugins as plugins  # pylint: disable=import-outside-toplevel
+    from ansible_collections.kvmnet.hypervisor import plugins  # pylint: disable=import-outside-toplevel
 
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
-        zf.write(os.path.join(HERE, "runner.py"), "runner.py")
+        for name in ("runner.py", "beds.py"):
+            zf.write(os.path.join(HERE, name), name)
         zf.writestr("__main__.py", "import sys\nimport runner\nsys.exit(runner.main())\n")
         zf.writestr("ansible/__init__.py", "")
         core = os.path.join(os.path.dirname(ansible.__file__), "module_utils")

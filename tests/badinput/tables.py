@@ -6,7 +6,7 @@
 (tests/badinput/generate.py writes the cases, tests/badinput/runner.py runs them there).
 
 Per module: ``BASES`` a VALID parameter set, with placeholders (``"@netns"``, ``"@db"``,
-``"@br0"``, ...) for what a bed makes on the host it runs on (tests/badinput/runner.py BEDS on
+``"@br0"``, ...) for what a bed makes on the host it runs on (tests/badinput/beds.py on
 a managed host, the beds of tests/host/test_bad_input_sweep.py on this machine); ``MODULES``
 the name class of each str option (``+``: it refers to an existing object, so well-formed names
 of missing objects are drawn too), extra bad ints, options where a huge int is valid (timeouts
@@ -166,7 +166,7 @@ MODULES = {
             ({P("vf"): 0, P("type"): "bridge"}, "vf on a bridge interface"),
             ({P("pf"): "eth0", P("type"): "bridge"}, "pf on a bridge interface"),
             ({P("source_mode"): "vepa", P("type"): "bridge"}, "source_mode on a bridge interface"),
-            ({P("virtualport"): "none", P("vlan", "tags"): [20]}, "vlan without openvswitch"),
+            # (virtualport none with vlan is valid: a Linux bridge's VLAN filter, _libvirt_iface_vlans)
             ({P("vlan", "tags"): [10, 20], P("vlan", "trunk"): False}, "two tags without trunk"),
             ({P("vlan", "native_mode"): "tagged", P("vlan", "native_tag"): None}, "native_mode without native_tag"),
             ({P("bandwidth", "inbound", "peak"): 10, P("bandwidth", "inbound", "average"): 1000},
@@ -288,5 +288,3 @@ SEEDS = {
                  Mutation("range", {P("vfs", 0, "vf"): 7})],
     "vhost_net": [contra("vhost_net", "absent with a module option")],
 }
-
-
