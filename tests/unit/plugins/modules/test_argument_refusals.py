@@ -49,8 +49,8 @@ def test_other_refusals_are_unchanged(run_module):
 
 
 def test_not_a_dict_walks_sub_options_and_aliases():
-    spec = {"a": {"type": "dict", "aliases": ["b"], "options": {"c": {"type": "list", "elements": "dict",
-                                                                     "options": {"d": {"type": "int"}}}}}}
+    inner = {"c": {"type": "list", "elements": "dict", "options": {"d": {"type": "int"}}}}
+    spec = {"a": {"type": "dict", "aliases": ["b"], "options": inner}}
     assert not_a_dict(spec, {"a": {"c": [{"d": 1}]}}) is None
     assert not_a_dict(spec, {"a": "c=1"}) is None  # ansible-core parses k=v strings itself
     assert not_a_dict(spec, {"b": 3}) == ("a", 3)
