@@ -285,8 +285,8 @@ def format_findings(findings):
     lines = []
     for f in findings:
         note = " (%s)" % f["note"] if f.get("note") else ""
-        lines.append("- %s [%s] %s%s\n    -> %s" % (f["module"], f["kind"], f["mutation"], note,
-                                                   "; ".join(f["problems"])))
+        problems = "; ".join(f["problems"])
+        lines.append("- %s [%s] %s%s\n    -> %s" % (f["module"], f["kind"], f["mutation"], note, problems))
     return "\n".join(lines)
 
 
