@@ -49,6 +49,8 @@ _ALIAS_RE = re.compile(r"^ua-[A-Za-z0-9_-]+$")
 #: queue sizes qemu accepts for virtio-net
 QUEUE_SIZES = (256, 512, 1024)
 MAX_QUEUES = 256
+#: a NIC model as libvirt accepts it (domain_conf.c: letters, digits, "_" and "-" only)
+_MODEL_RE = re.compile(r"[A-Za-z0-9_-]+")
 
 
 def live_changeable(field: str, current: dict[str, Any], desired: dict[str, Any]) -> bool:
@@ -380,6 +382,9 @@ class LibvirtIfaceResource(Resource):
                 d["source"] = _canon.pci_address(d["source"], "source")
         elif d["source"] is not None and itype in ("bridge", "direct"):
             _canon.ifname(d["source"], "source")
+        if d["model"] is not None and not _MODEL_RE.fullmatch(str(d["model"])):
+            raise InvalidInput("model", d["model"], "is not a NIC model name: libvirt takes letters, digits, '_' "
+                                                    "and '-' (virtio, e1000e, rtl8139, ...)")
         if d["queues"] is not None and not 1 <= d["queues"] <= MAX_QUEUES:
             raise InvalidInput("queues", d["queues"], "is out of range (1-%d)" % MAX_QUEUES)
         for field in ("rx_queue_size", "tx_queue_size"):
@@ -405,8 +410,10 @@ class LibvirtIfaceResource(Resource):
             d["generated_mac"] = random_mac()
         if d["virtualport"] == "openvswitch":
             d["interfaceid"] = str(uuid.uuid4())
+        # checked whether or not this run detaches live: a negative timeout is a mistake either way
+        attempts = detach_attempts(p.get("detach_timeout"), self.verify_delay)
         if d["live"]:
-            self.verify_attempts = detach_attempts(p.get("detach_timeout"), self.verify_delay)
+            self.verify_attempts = attempts
         return d
 
     @staticmethod

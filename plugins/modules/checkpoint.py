@@ -246,6 +246,7 @@ units_removed:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._checkpoint_task import TIMEOUT_DEFAULT, run
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils._module import new_module
 
 
 def _payload() -> None:  # pragma: no cover - read by AnsiballZ, never called
@@ -281,6 +282,7 @@ def _payload() -> None:  # pragma: no cover - read by AnsiballZ, never called
         _libvirt_sriov_network,
         _linux_bridge,
         _macvtap,
+        _module,
         _netlink,
         _network_info,
         _network_info_vars,
@@ -309,7 +311,8 @@ def _payload() -> None:  # pragma: no cover - read by AnsiballZ, never called
 
 def main() -> None:
     """Hand the parameters over to the checkpoint runner."""
-    module = AnsibleModule(
+    module = new_module(
+        AnsibleModule,
         argument_spec=dict(
             state=dict(type="str", choices=["started", "confirmed", "rolled_back"], required=True),
             id=dict(type="str"),

@@ -379,13 +379,15 @@ from ansible_collections.kvmnet.hypervisor.plugins.module_utils._common_args imp
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._engine import run
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._libvirt import DIRECT_MODES, IFACE_TYPES
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._libvirt_iface import LibvirtIfaceResource
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils._module import new_module
 
 _RATE = dict(average=dict(type="int"), peak=dict(type="int"), burst=dict(type="int"))
 
 
 def main() -> None:
     """Hand the parameters over to the engine."""
-    module = AnsibleModule(
+    module = new_module(
+        AnsibleModule,
         argument_spec=dict(
             **LIBVIRT_ARGS,
             domain=dict(type="str", required=True),

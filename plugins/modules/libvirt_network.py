@@ -268,11 +268,13 @@ from ansible_collections.kvmnet.hypervisor.plugins.module_utils._common_args imp
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._engine import run
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._libvirt_network import LibvirtNetworkResource
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._libvirt_network_xml import FORWARD_MODES, MACVTAP_MODES
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils._module import new_module
 
 
 def main() -> None:
     """Hand the parameters over to the engine."""
-    module = AnsibleModule(
+    module = new_module(
+        AnsibleModule,
         argument_spec=dict(
             **LIBVIRT_ARGS,
             name=dict(type="str", required=True),

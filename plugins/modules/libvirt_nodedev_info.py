@@ -86,11 +86,13 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._common_args import LIBVIRT_ARGS
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._engine import run
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._libvirt_nodedev_info import LibvirtNodedevInfoResource
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils._module import new_module
 
 
 def main() -> None:
     """Hand the parameters over to the engine."""
-    module = AnsibleModule(
+    module = new_module(
+        AnsibleModule,
         argument_spec=dict(
             **LIBVIRT_ARGS,
             capability=dict(type="str"),

@@ -172,11 +172,13 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._common_args import NETNS_ARGS
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._engine import run
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._macvtap import MODE_ALIASES, MODES, MacvtapResource
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils._module import new_module
 
 
 def main() -> None:
     """Hand the parameters over to the engine."""
-    module = AnsibleModule(
+    module = new_module(
+        AnsibleModule,
         argument_spec=dict(
             name=dict(type="str", required=True),
             state=dict(type="str", choices=["present", "absent"], default="present"),

@@ -186,11 +186,13 @@ from ansible_collections.kvmnet.hypervisor.plugins.module_utils._common_args imp
 )
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._engine import run
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._network_info import NetworkInfoResource
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils._module import new_module
 
 
 def main() -> None:
     """Hand the parameters over to the engine."""
-    module = AnsibleModule(
+    module = new_module(
+        AnsibleModule,
         argument_spec=dict(**NETNS_ARGS, **OVSDB_ARGS, **LIBVIRT_ARGS),
         supports_check_mode=True,
     )

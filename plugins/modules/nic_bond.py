@@ -322,11 +322,13 @@ from ansible_collections.kvmnet.hypervisor.plugins.module_utils._nic_bond import
     XMIT_HASH_POLICIES,
     NicBondResource,
 )
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils._module import new_module
 
 
 def main() -> None:
     """Hand the parameters over to the engine."""
-    module = AnsibleModule(
+    module = new_module(
+        AnsibleModule,
         argument_spec=dict(
             name=dict(type="str", required=True),
             state=dict(type="str", choices=["present", "absent"], default="present"),

@@ -240,11 +240,13 @@ from ansible_collections.kvmnet.hypervisor.plugins.module_utils._ovs_bond import
     LINK_DETECTION,
     OvsBondResource,
 )
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils._module import new_module
 
 
 def main() -> None:
     """Hand the parameters over to the engine."""
-    module = AnsibleModule(
+    module = new_module(
+        AnsibleModule,
         argument_spec=dict(
             name=dict(type="str", required=True),
             bridge=dict(type="str"),

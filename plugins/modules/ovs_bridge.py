@@ -291,6 +291,7 @@ from ansible_collections.kvmnet.hypervisor.plugins.module_utils._ovs_bridge impo
     VLAN_MODES,
     OvsBridgeResource,
 )
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils._module import new_module
 
 
 def main() -> None:
@@ -309,7 +310,8 @@ def main() -> None:
         external_ids=dict(type="dict"),
         interface_external_ids=dict(type="dict"),
     )
-    module = AnsibleModule(
+    module = new_module(
+        AnsibleModule,
         argument_spec=dict(
             name=dict(type="str", required=True, aliases=["bridge"]),
             state=dict(type="str", choices=["present", "absent"], default="present"),

@@ -142,11 +142,13 @@ from ansible_collections.kvmnet.hypervisor.plugins.module_utils._ovs_patch impor
     LINK_TYPES,
     OvsPatchResource,
 )
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils._module import new_module
 
 
 def main() -> None:
     """Hand the parameters over to the engine."""
-    module = AnsibleModule(
+    module = new_module(
+        AnsibleModule,
         argument_spec=dict(
             bridge=dict(type="str", required=True),
             peer_bridge=dict(type="str", required=True),

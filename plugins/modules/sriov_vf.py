@@ -239,11 +239,13 @@ from ansible_collections.kvmnet.hypervisor.plugins.module_utils._common_args imp
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._engine import run
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._netlink import VF_LINK_STATES
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._sriov_vf import SriovVfResource
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils._module import new_module
 
 
 def main() -> None:
     """Hand the parameters over to the engine."""
-    module = AnsibleModule(
+    module = new_module(
+        AnsibleModule,
         argument_spec=dict(
             pf=dict(type="str", required=True),
             numvfs=dict(type="int"),

@@ -112,11 +112,13 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._engine import run
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._vhost_net import VhostNetResource
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils._module import new_module
 
 
 def main() -> None:
     """Hand the parameters over to the engine."""
-    module = AnsibleModule(
+    module = new_module(
+        AnsibleModule,
         argument_spec=dict(
             state=dict(type="str", choices=["present", "absent"], default="present"),
             experimental_zcopytx=dict(type="bool"),

@@ -41,16 +41,18 @@ def module_contract(name):
     mod = importlib.import_module("ansible_collections.kvmnet.hypervisor.plugins.modules.%s" % name)
     captured = {}
 
-    def fake_module(argument_spec, **kwargs):
-        captured.update(spec=argument_spec, kwargs=kwargs)
-        return None
+    class FakeModule:  # pylint: disable=too-few-public-methods
+        """Takes the place of AnsibleModule (a class: the modules subclass it, _module.new_module)."""
+
+        def __init__(self, argument_spec, **kwargs):
+            captured.update(spec=argument_spec, kwargs=kwargs)
 
     def fake_run(module, resource_class=None):  # checkpoint's run() takes the module alone
         captured["resource"] = resource_class
         raise _Captured()
 
     real = mod.AnsibleModule, mod.run
-    mod.AnsibleModule, mod.run = fake_module, fake_run
+    mod.AnsibleModule, mod.run = FakeModule, fake_run
     try:
         mod.main()
     except _Captured:

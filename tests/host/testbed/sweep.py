@@ -1,10 +1,9 @@
 # Copyright (c) kvmnet.hypervisor contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""The bad-input sweep's machinery: mutations drawn from a module's own argument spec, and the
-judgement of one run (refused, naming the option, host unchanged) -- the module-specific parts
-(valid base parameters, name classes, ranges, contradicting pairs, the test bed) live in
-tests/host/test_bad_input_sweep.py.
+"""The bad-input sweep's strategies: mutations drawn from a module's own argument spec. The
+module-specific parts (valid bases, name classes, ranges, contradicting groups) are
+tests/badinput/tables.py; running and judging a case is tests/badinput/runner.py.
 
 A :class:`Mutation` changes ONE option (a top-level option, a sub-option such as
 ``ports[0].name`` or a list element such as ``members[0]``) or, for a contradiction, sets a
@@ -24,38 +23,16 @@ from the argument spec (``module_contract`` of tests/perf/engine_bench.py) and t
 * ``choice``: a value outside the option's choices;
 * ``contradiction``: a pair of options that cannot hold together (the module's table).
 
-:func:`judge` runs one mutated parameter set the way a module run would: Ansible's
-ArgumentSpecValidator first (with the module's required_if / mutually_exclusive ...), then the
-Resource through ``_engine.execute`` (no check mode), and says what was wrong, or None.
+Only invalid input is drawn: a drawn input that a module accepts is a finding of the sweep
+(either the module's validation or this classification is wrong; both get fixed).
 """
 
 from __future__ import annotations
 
 import copy
-import os
-import re
 import string
-import traceback
 
 from hypothesis import strategies as st
-
-import ansible.module_utils as ansible_module_utils
-from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
-
-from ansible_collections.kvmnet.hypervisor.plugins.module_utils._engine import execute
-from ansible_collections.kvmnet.hypervisor.plugins.module_utils._errors import (
-    BackendUnavailable,
-    Conflict,
-    InvalidInput,
-    KvmnetError,
-    NotFound,
-    Unsupported,
-)
-
-#: the typed refusals that say "bad input" (and, for connection options, "cannot reach it")
-REFUSALS = (InvalidInput, NotFound, Conflict, Unsupported)
-CONNECTION_REFUSALS = REFUSALS + (BackendUnavailable,)
-VALIDATOR_KWARGS = ("mutually_exclusive", "required_together", "required_one_of", "required_if", "required_by")
 
 
 class Mutation:
@@ -79,6 +56,11 @@ class Mutation:
         for path, value in self.sets.items():
             set_path(params, path, value)
         return params
+
+    def case(self, module, base):
+        """This mutation of ``base`` as a case of tests/badinput/runner.py (plain JSON data)."""
+        return {"module": module, "kind": self.kind, "note": self.note, "label": self.label(),
+                "paths": [list(p) for p in self.paths], "params": self.apply(base)}
 
     def __repr__(self):
         return "Mutation(%s: %s%s)" % (self.kind, self.label(), " [%s]" % self.note if self.note else "")
@@ -107,33 +89,6 @@ def set_path(params, path, value):
         while len(node) <= last:
             node.append(None)
     node[last] = value
-
-
-def names_option(msg, path, aliases=()):
-    """Whether ``msg`` names the option at ``path``: the full label (``ports[0].name``), the
-    label with any index (``ports[eth1].name``, ``queue_cpus[3].cpus``) or none
-    (``ports.name``); for a list element, the list's own name. Aliases count for the top level."""
-    names = [p for p in path if not isinstance(p, int)]
-    heads = [names[0]] + list(aliases)
-    for head in heads:
-        pattern = r"(?<![\w-])" + re.escape(head)
-        for part in names[1:]:
-            pattern += r"(\[[^\]]*\])?\." + re.escape(part)
-        pattern += r"(?![\w-])"
-        if re.search(pattern, msg):
-            return True
-    return False
-
-
-def validator_names_option(msgs, path, aliases=()):
-    """Ansible's own messages name a sub-option as ``'tag' ... found in 'ports'``: every name on
-    the path (or an alias of the top one) appears in one of them."""
-    names = [p for p in path if not isinstance(p, int)]
-    for msg in msgs:
-        words = set(re.findall(r"[\w-]+", msg))
-        if all(n in words for n in names[1:]) and (names[0] in words or words & set(aliases)):
-            return True
-    return False
 
 
 # ------------------------------------------------------------------------------ strategies
@@ -321,116 +276,3 @@ def mutations(spec, base, classes=None, ranges=None, huge_ok=(), contradictions=
         per_option.append(st.sampled_from(list(contradictions)).map(
             lambda c: Mutation("contradiction", c[0], c[1])))
     return st.one_of(per_option)
-
-
-# ------------------------------------------------------------------------------ judging
-def judge(module, spec, validator_kwargs, resource_class, params, mutation, snap, make_resource, aliases=None,
-          runner=None):
-    """Run one mutated parameter set; returns None when it was refused properly, else a finding
-    (a dict: module, mutation, params, what happened). ``snap()`` takes the host snapshot;
-    ``make_resource(cls, validated_params)`` builds the Resource on the test bed (root=...);
-    ``runner(cls, validated_params)`` instead runs a module that is no Resource (checkpoint) and
-    returns its result."""
-    aliases = aliases or {}
-    finding = {"module": module, "kind": mutation.kind, "mutation": mutation.label(), "note": mutation.note}
-
-    def names(msgs_or_msg, validator):
-        for path in mutation.paths:
-            top_aliases = aliases.get(path[0], ())
-            if validator and validator_names_option(msgs_or_msg, path, top_aliases):
-                return True
-            if not validator and names_option(msgs_or_msg, path, top_aliases):
-                return True
-        return False
-
-    try:
-        result = ArgumentSpecValidator(spec, **{k: v for k, v in validator_kwargs.items()
-                                                if k in VALIDATOR_KWARGS}).validate(params)
-    except Exception as exc:  # noqa: BLE001 - under AnsibleModule this is a traceback too
-        if mutation.kind == "type" and _raised_in_ansible_core(exc):
-            # Refused by Ansible. A value of the wrong type for an option with sub-options (an int
-            # or a list where a dict goes: ``bandwidth: 5``) makes ansible-core's set_fallbacks()
-            # raise TypeError inside ArgumentSpecValidator.validate(), before it checks the type
-            # (ansible-core's bug: ansible/ansible PR 81631, from community.docker issue 680; still
-            # so in 2.19). Under AnsibleModule that exception leaves AnsibleModule.__init__: the
-            # module process exits 1 with the traceback, the controller reports MODULE FAILURE and
-            # the task fails -- before the module's own code runs, so nothing on the host changes
-            # and no module can intercept it. Only this case: an exception of ansible-core's own
-            # code on a wrong-type input; anything else the validator raises stays a finding.
-            return None
-        finding["what"] = "Ansible's argument spec validator itself raised %s: %s (ansible-core; a traceback " \
-                          "under AnsibleModule)" % (type(exc).__name__, exc)
-        return finding
-    if result.error_messages:
-        if names(result.error_messages, validator=True):
-            return None
-        finding["what"] = "refused by the argument spec without naming the option: %s" % result.error_messages
-        return finding
-    validated = result.validated_parameters
-    connection = any(p[-1] in ("uri", "database") for p in mutation.paths)
-    before = snap()
-    error = None
-    try:
-        outcome = runner(resource_class, validated) if runner else \
-            execute(make_resource(resource_class, validated), check_mode=False)
-    except KvmnetError as exc:
-        error = exc
-        outcome = None
-    except Exception as exc:  # noqa: BLE001 - the finding: an untyped exception (a traceback)
-        error = exc
-        outcome = None
-        finding["traceback"] = traceback.format_exc(limit=-4)
-    after = snap()
-    changed_host = after != before
-    if changed_host:
-        finding["host_changed"] = _diff_summary(before, after)
-    if outcome is not None:
-        finding["what"] = "ACCEPTED: changed=%s operations=%s" % (
-            outcome["changed"], [(o["action"], o["target"]) for o in outcome.get("operations", [])][:6])
-        return finding
-    allowed = CONNECTION_REFUSALS if connection else REFUSALS
-    problems = []
-    if not isinstance(error, KvmnetError):
-        problems.append("untyped %s: %s" % (type(error).__name__, error))
-    elif not isinstance(error, allowed):
-        problems.append("%s (%s), not a refusal: %s" % (type(error).__name__, error.kind, error.msg))
-    elif not (names(error.msg, validator=False) or (connection and any(
-            str(v) in error.msg for v in mutation.sets.values() if v))):
-        problems.append("%s does not name the option: %s" % (error.kind, error.msg))
-    if changed_host:
-        problems.append("the host changed")
-    if not problems:
-        return None
-    finding["what"] = "; ".join(problems)
-    return finding
-
-
-def _raised_in_ansible_core(exc):
-    """Whether ``exc`` was raised by ansible-core's own module_utils (the innermost frame of its
-    traceback is a file of the installed ``ansible.module_utils`` package)."""
-    frames = traceback.extract_tb(exc.__traceback__)
-    core = os.path.dirname(os.path.abspath(ansible_module_utils.__file__)) + os.sep
-    return bool(frames) and os.path.abspath(frames[-1].filename).startswith(core)
-
-
-def _diff_summary(before, after, limit=600):
-    """Which parts of the snapshot differ (the keys, and a short repr of the first difference)."""
-    if isinstance(before, dict) and isinstance(after, dict):
-        keys = sorted(k for k in set(before) | set(after) if before.get(k) != after.get(k))
-        first = keys[0] if keys else None
-        text = "differs in %s" % keys
-        if first is not None:
-            text += "; %s: %s" % (first, _diff_summary(before.get(first), after.get(first), limit))
-        return text[:limit]
-    return ("%r -> %r" % (before, after))[:limit]
-
-
-def format_findings(findings):
-    lines = []
-    for f in findings:
-        lines.append("- %s [%s] %s%s\n    -> %s%s" % (
-            f["module"], f["kind"], f["mutation"], " (%s)" % f["note"] if f.get("note") else "", f["what"],
-            "\n    host: %s" % f["host_changed"] if f.get("host_changed") else ""))
-        if f.get("traceback"):
-            lines.append("    " + f["traceback"].strip().replace("\n", "\n    "))
-    return "\n".join(lines)

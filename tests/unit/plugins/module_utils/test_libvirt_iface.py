@@ -160,6 +160,10 @@ def base_params(**kw):
     (dict(type="bridge", source="br0", bandwidth={"inbound": {"average": 10, "floor": 5}}), "bandwidth.inbound.floor"),
     (dict(uri=""), "uri"), (dict(uri="qemu:///system\n"), "uri"),
     (dict(model="kvt\x00x"), "model"), (dict(portgroup="a\nb"), "portgroup"), (dict(driver_name="vhost\t"), "driver_name"),
+    # found by the bad-input sweep: libvirt refuses these only when it defines the domain
+    (dict(model="kvt bogus"), "model"), (dict(model="virtio;x"), "model"),
+    # ... and a negative timeout was taken when nothing is detached live
+    (dict(live=False, config=True, detach_timeout=-1), "detach_timeout"),
 ])
 def test_normalize_rejects(kw, option):
     with pytest.raises(InvalidInput) as err:
