@@ -164,11 +164,12 @@ def test_the_play_installs_exactly_what_its_roles_install_alone(name):
 
 
 def test_the_lab_play_covers_every_role_that_installs():
-    """The lab runs ten roles, and each installs packages (vhost_net, the bond, the bridge, three OVS
-    roles, SR-IOV, the libvirt networks, irqbalance, macvtap): one task for all of them."""
+    """The lab runs eleven roles, and each installs packages (vhost_net, the bond, the bridge, three
+    OVS roles, SR-IOV, the libvirt networks, irqbalance, macvtap, PCI passthrough for its guest's
+    VF): one task for all of them."""
     included, packages = _play(LAB)
     installing = [role for role in included if _role_alone(role, LAB)]
-    assert len(included) == 10 and installing == included, (included, installing)
+    assert len(included) == 11 and installing == included, (included, installing)
     assert "irqbalance" in packages and "openvswitch-switch" in packages, packages
 
 
