@@ -32,42 +32,15 @@ LINKS = [
 VLANS = {2: [(1, PU), (10, 0), (20, 0)], 3: [(10, PU)], 6: [(1, PU), (10, 0)]}
 
 
-class FakeNetlink:
-    """The reads of _netlink.Netlink that linux_bridge's reader and the gatherer use."""
-
-    netns = None
-    where = ""
-
-    def open(self):
-        return self
-
-    def close(self):
-        pass
-
-    def links(self):
-        return [dict(l) for l in LINKS]
-
-    def link(self, name=None, index=None):
-        for l in LINKS:
-            if l["name"] == name or (index is not None and l["ifindex"] == index):
-                return dict(l)
-        return None
-
-    def addresses(self, index=None):
-        return []
-
-    def default_routes(self, family):
-        return []
-
-    def bridge_vlans(self):
-        return {k: list(v) for k, v in VLANS.items()}
-
-
-def gather(root):
-    g = Gatherer(None, None, None, None, root=root)
-    g.nl = FakeNetlink()
-    links = g.links()
-    return {"links": links, "bonds": {}, "bridges": g.bridges(links)}
+@pytest.fixture
+def gather(fake_netlink):
+    """gather(root): the sections the tests read, gathered from a fake host under ``root``."""
+    def _gather(root):
+        g = Gatherer(None, None, None, None, root=root)
+        g.nl = fake_netlink(LINKS, vlans=VLANS)
+        links = g.links()
+        return {"links": links, "bonds": {}, "bridges": g.bridges(links)}
+    return _gather
 
 
 def _write_files(root, files):
@@ -84,7 +57,7 @@ def host(tmp_path):
     return str(tmp_path)
 
 
-def test_vlan_aware_bridge_as_linux_bridge_takes_it(host):
+def test_vlan_aware_bridge_as_linux_bridge_takes_it(host, gather):
     state = gather(host)
     br0 = state["bridges"]["br0"]
     assert br0["host_ports"] == ["eth3"]                      # vnet0 is a guest's tap
@@ -101,7 +74,7 @@ def test_vlan_aware_bridge_as_linux_bridge_takes_it(host):
 
 @pytest.mark.parametrize("stack", ["networkd", "nm", "ifupdown"])
 @pytest.mark.parametrize("with_mtu", [False, True])
-def test_persist_found_by_rendering_the_same_files(host, stack, with_mtu):
+def test_persist_found_by_rendering_the_same_files(host, gather, stack, with_mtu):
     """The files linux_bridge wrote (with or without an MTU) are recognised; the gathered arguments
     render exactly them again, so the round trip writes nothing."""
     current = gather(host)["bridges"]["br0"]
@@ -116,7 +89,7 @@ def test_persist_found_by_rendering_the_same_files(host, stack, with_mtu):
             assert handle.read() == text
 
 
-def test_files_edited_by_hand_are_not_claimed(host):
+def test_files_edited_by_hand_are_not_claimed(host, gather):
     current = gather(host)["bridges"]["br0"]
     files = persist_files("networkd", persist_config("br0", ["eth3"], None, current), host)
     first = sorted(files)[0]

@@ -31,36 +31,8 @@ LINKS = [
 ]
 
 
-class FakeNetlink:
-    """The reads of _netlink.Netlink the gatherer and nic_bond's reader use, from LINKS."""
-
-    netns = None
-    where = ""
-
-    def open(self):
-        return self
-
-    def close(self):
-        pass
-
-    def links(self):
-        return [dict(l) for l in LINKS]
-
-    def link(self, name=None, index=None):
-        for l in LINKS:
-            if l["name"] == name or (index is not None and l["ifindex"] == index):
-                return dict(l)
-        return None
-
-    def addresses(self, index=None):
-        out = [{"index": 5, "address": "10.8.0.1/24"}, {"index": 5, "address": "fe80::1/64"}]
-        return [a for a in out if index in (None, a["index"])]
-
-    def default_routes(self, family):
-        return [{"gateway": "10.8.0.254", "oif": 5}]
-
-    def bridge_vlans(self):
-        return {}  # no VLAN filtering on the bridge
+ADDRESSES = [{"index": 5, "address": "10.8.0.1/24"}, {"index": 5, "address": "fe80::1/64"}]
+ROUTES = [{"gateway": "10.8.0.254", "oif": 5}]
 
 
 @pytest.fixture
@@ -73,11 +45,15 @@ def host(tmp_path):
     return root
 
 
-def gather(root):
-    g = Gatherer(None, None, None, None, root=root)
-    g.nl = FakeNetlink()
-    links = g.links()
-    return {"links": links, "bonds": g.bonds(links), "bridges": g.bridges(links), "default_route": g.default_route()}
+@pytest.fixture
+def gather(fake_netlink):
+    """gather(root): the sections the tests read, gathered from a fake host under ``root``."""
+    def _gather(root):
+        g = Gatherer(None, None, None, None, root=root)
+        g.nl = fake_netlink(LINKS, ADDRESSES, ROUTES)
+        links = g.links()
+        return {"links": links, "bonds": g.bonds(links), "bridges": g.bridges(links), "default_route": g.default_route()}
+    return _gather
 
 
 def _write(root, path, text):
@@ -87,7 +63,7 @@ def _write(root, path, text):
         handle.write(text)
 
 
-def test_bond_under_bridge_as_nic_bond_reads_it(host):
+def test_bond_under_bridge_as_nic_bond_reads_it(host, gather):
     state = gather(host)
     bond = state["bonds"]["bond0"]
     assert (bond["mode"], bond["lacp_rate"], bond["xmit_hash_policy"], bond["members"], bond["master"]) == \
@@ -104,7 +80,7 @@ def test_bond_under_bridge_as_nic_bond_reads_it(host):
     assert "br1" not in {b["name"] for b in out["modules"].get("linux_bridge", [])}  # nic_bond's bridge
 
 
-def test_persist_is_the_stack_when_nic_bond_wrote_the_files(host):
+def test_persist_is_the_stack_when_nic_bond_wrote_the_files(host, gather):
     config = {"name": "bond0", "members": ["eth1", "eth2"], "bridge": "br1"}
     for path in paths(config):
         _write(host, path, "# written by hand\n")
@@ -113,7 +89,7 @@ def test_persist_is_the_stack_when_nic_bond_wrote_the_files(host):
     assert gather(host)["bonds"]["bond0"]["persist"] == "networkd"
 
 
-def test_address_gateway_mtu_exactly_as_nic_bond_wrote_them(host):
+def test_address_gateway_mtu_exactly_as_nic_bond_wrote_them(host, gather):
     """nic_bond writes address / gateway / mtu into its files only when given: gathered are those
     its files hold (found by rendering), so that feeding them back rewrites nothing."""
     bond = gather(host)["bonds"]["bond0"]
