@@ -75,6 +75,19 @@ def vlan_label(port: dict[str, Any]) -> str:
     return " ".join(parts)
 
 
+def bridge_vlan_label(entry: dict[str, Any] | None) -> str:
+    """A port's VLANs on a VLAN-aware Linux bridge (``pvid``, ``untagged``, ``tagged`` as
+    linux_bridge reads them) as an edge label: ``vlan 10`` for an access port, else
+    ``pvid 1 untagged 1 tagged 10,20``."""
+    if not entry or not (entry.get("untagged") or entry.get("tagged")):
+        return ""
+    if not entry.get("tagged") and entry.get("untagged") == str(entry.get("pvid")):
+        return "vlan %s" % entry["untagged"]
+    parts = ["pvid %s" % entry["pvid"]] if entry.get("pvid") else []
+    parts += ["%s %s" % (k, entry[k]) for k in ("untagged", "tagged") if entry.get(k)]
+    return " ".join(parts)
+
+
 def iface_vlan_label(vlan: dict[str, Any] | None) -> str:
     """A libvirt ``<vlan>`` as an edge label."""
     if not vlan or not vlan.get("tags"):
@@ -110,7 +123,9 @@ class _Graph:
                 "edges": [self.edges[k] for k in sorted(self.edges)]}
 
 
-def _link_node(g: _Graph, link: dict[str, Any]) -> str:
+def _link_node(g: _Graph, link: dict[str, Any], bridge: dict[str, Any] | None = None) -> str:
+    """The node of a netdev (``bridge``: its entry of the state's bridges, for its own VLANs)."""
+    bridge = bridge or {}
     kind = link.get("kind")
     name = link["name"]
     if kind is None or kind == "device":
@@ -118,7 +133,8 @@ def _link_node(g: _Graph, link: dict[str, Any]) -> str:
                       pci=link.get("pci"), mac=link.get("mac"), mtu=link.get("mtu"),
                       operstate=link.get("operstate"))
     if kind == "bridge":
-        return g.node("if:" + name, "linux_bridge", name, mtu=link.get("mtu"), addresses=link.get("addresses"))
+        return g.node("if:" + name, "linux_bridge", name, mtu=link.get("mtu"), addresses=link.get("addresses"),
+                      vlans=bridge_vlan_label(bridge.get("self_vlans")) if bridge.get("vlan_filtering") else None)
     if kind == "bond":
         return g.node("if:" + name, "bond", name, mtu=link.get("mtu"), addresses=link.get("addresses"))
     if kind in ("tun", "tap"):
@@ -147,25 +163,28 @@ def build_topology(state: dict[str, Any]) -> dict[str, Any]:
             continue
         if link["name"] in ovs_port_of and link.get("kind") not in (None, "device", "veth", "tun", "tap", "bond"):
             continue
-        _link_node(g, link)
+        _link_node(g, link, (state.get("bridges") or {}).get(link["name"]))
 
     bonds = state.get("bonds") or {}
     for name, bond in bonds.items():
         lacp = (bond.get("lacp") or {}).get("state")
         g.node("if:" + name, "bond", name, mode=bond.get("mode"), miimon=bond.get("miimon"),
                lacp_rate=bond.get("lacp_rate") if bond.get("mode") == "802.3ad" else None, lacp=lacp)
-    # Linux masters: a bridge's guest ports point at it, it points at its uplinks; a bond points
-    # at its members
+    # Linux masters: a bridge's guest ports point at it, it points at its uplinks (with their
+    # VLANs on a VLAN-aware bridge); a bond points at its members
+    port_vlans = {(name, e["port"]): e for name, br in (state.get("bridges") or {}).items()
+                  if br.get("vlan_filtering") for e in br.get("port_vlans") or []}
     for link in links.values():
         master = link.get("master")
         if not master or master not in links or link["name"] in ovs_port_of:
             continue
         mkind = links[master].get("kind")
         if mkind == "bridge":
+            label = bridge_vlan_label(port_vlans.get((master, link["name"])))
             if link.get("kind") in GUEST_PORT_KINDS:
-                g.edge("if:" + link["name"], "if:" + master, "port")
+                g.edge("if:" + link["name"], "if:" + master, "port", label)
             else:
-                g.edge("if:" + master, "if:" + link["name"], "uplink")
+                g.edge("if:" + master, "if:" + link["name"], "uplink", label)
         elif mkind == "bond":
             g.edge("if:" + master, "if:" + link["name"], "member")
     for link in links.values():

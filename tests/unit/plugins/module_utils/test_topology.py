@@ -117,3 +117,26 @@ def test_docs_picture_is_the_rendered_lab():
         text = handle.read()
     block = text.split("```mermaid\n", 1)[1].split("```", 1)[0]
     assert block == T.render_mermaid(lab(), "kvmnet-lab")
+
+
+def test_vlan_aware_linux_bridge_labels():
+    """A VLAN-aware bridge shows its own VLANs, its uplink's and its guest taps' on the edges."""
+    state = {
+        "links": [{"name": "eth3", "kind": None, "master": "br0"}, {"name": "vnet0", "kind": "tun", "master": "br0"},
+                  {"name": "br0", "kind": "bridge"}, {"name": "br9", "kind": "bridge"},
+                  {"name": "eth9", "kind": None, "master": "br9"}],
+        "bridges": {
+            "br0": {"vlan_filtering": True, "self_vlans": {"pvid": 1, "untagged": "1", "tagged": "10"},
+                    "port_vlans": [{"port": "eth3", "pvid": 1, "untagged": "1", "tagged": "10,20"},
+                                   {"port": "vnet0", "pvid": 10, "untagged": "10", "tagged": ""}]},
+            # not VLAN-aware: the kernel still lists VLAN 1 on its ports, which says nothing
+            "br9": {"vlan_filtering": False, "port_vlans": [{"port": "eth9", "pvid": 1, "untagged": "1", "tagged": ""}]}},
+    }
+    topo = T.build_topology(state)
+    edges = {(e["from"], e["to"]): e["label"] for e in topo["edges"]}
+    assert edges[("if:br0", "if:eth3")] == "pvid 1 untagged 1 tagged 10,20"
+    assert edges[("if:vnet0", "if:br0")] == "vlan 10"
+    assert edges[("if:br9", "if:eth9")] == ""
+    nodes = {n["id"]: n for n in topo["nodes"]}
+    assert nodes["if:br0"]["attrs"]["vlans"] == "pvid 1 untagged 1 tagged 10"
+    assert "vlans" not in nodes["if:br9"]["attrs"]
