@@ -5,7 +5,8 @@
 # them). Prints one line per check; exit 1 when a check fails. Removes what it made.
 set -u
 ns=(kvt-a kvt-b kvt-c kvt-d); vid=(10 10 20 20)
-cleanup() { for n in "${ns[@]}"; do ip netns del "$n" 2>/dev/null; done; }
+# the host ends first (synchronous): a netns is torn down asynchronously after `ip netns del`
+cleanup() { for n in "${ns[@]}"; do ip link del "$n" 2>/dev/null; ip netns del "$n" 2>/dev/null; done; }
 trap cleanup EXIT
 cleanup
 for i in 0 1 2 3; do
