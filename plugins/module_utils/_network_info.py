@@ -169,8 +169,9 @@ class Gatherer:
                 res = self._with_nl(LinuxBridgeResource({"name": link["name"], "netns": self.netns}, self.root))
                 current = res.read_current()
                 if current is not None:
-                    out[link["name"]] = {k: current.get(k) for k in ("ports", "mtu", "admin_state", "mac", "vlan_filtering",
-                                                                    "default_pvid", "port_vlans", "self_vlans")}
+                    keys = ("ports", "mtu", "admin_state", "mac", "vlan_filtering", "default_pvid", "port_vlans",
+                            "self_vlans")
+                    out[link["name"]] = {k: current.get(k) for k in keys}
                     out[link["name"]]["addresses"] = link.get("addresses") or []
                     # the ports a host configures: libvirt adds and removes the guests' taps
                     host_ports = [p for p in current["ports"] if kinds.get(p) not in ("tun", "tap")]

@@ -1,4 +1,4 @@
-#!/bin/bash
+#!/usr/bin/env bash
 # Traffic across the VLAN-aware br0 (issue 18): four network namespaces on br0 through veth
 # pairs, kvt-a and kvt-b access ports of VLAN 10, kvt-c and kvt-d of VLAN 20, all in one IP
 # subnet. Same VLAN must pass, across VLANs must not (VLAN filtering, not routing, separates

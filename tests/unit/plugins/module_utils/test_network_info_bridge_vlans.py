@@ -115,6 +115,9 @@ def test_guest_tap_vlan_from_the_domains_metadata():
     assert not plain["vlan"]
 
 
+TRUNK = {"tags": [10, 20], "trunk": True, "native_tag": 10, "native_mode": "untagged"}
+
+
 def test_bridge_openvswitch_direct_networks_for_the_libvirt_networks_role():
     state = {"libvirt": {"domains": {}, "networks": {
         "lan": {"forward_mode": "bridge", "bridge": "br0", "vlan": {}, "portgroups": [], "active": True,
@@ -135,8 +138,7 @@ def test_bridge_openvswitch_direct_networks_for_the_libvirt_networks_role():
         {"name": "mvt", "forward_mode": "direct", "devices": ["enp0s10"], "macvtap_mode": "bridge",
          "active": True, "autostart": False},
         {"name": "ovs-vm", "forward_mode": "openvswitch", "bridge": "br-vm",
-         "portgroups": [{"name": "trunk", "vlan": {"tags": [10, 20], "trunk": True, "native_tag": 10,
-                                                    "native_mode": "untagged"}},
+         "portgroups": [{"name": "trunk", "vlan": TRUNK},
                         {"name": "vlan10", "default": True, "vlan": {"tags": [10], "trunk": False}}],
          "active": True, "autostart": True}]
     assert len(out["modules"]["libvirt_network"]) == 3
