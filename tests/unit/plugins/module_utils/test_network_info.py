@@ -156,6 +156,20 @@ def test_unknown_links_and_networks_are_unmanaged():
     assert "forward mode nat" in objects["libvirt network default"]
 
 
+def test_userspace_datapath_links_are_ovs_s():
+    """On datapath_type netdev, OVS's internal and local ports are taps and its members have no
+    master: gathered with their bridge and bond, not listed as stray taps and veths."""
+    state = lab_state()
+    state["ovs"]["bridges"]["br-vm"]["datapath_type"] = "netdev"
+    state["ovs"]["bonds"]["ovsbond0"]["members"] = ["ve0", "enp0s6"]
+    for name in ("br-vm", "vm10", "ovs-netdev", "tap9"):
+        state["links"].append({"name": name, "kind": "tun", "addresses": []})
+    for name in ("ve0", "ve9"):
+        state["links"].append({"name": name, "kind": "veth", "peer": None, "addresses": []})
+    objects = [u["object"] for u in V.map_state(state, {})["unmanaged"]]
+    assert [o for o in objects if o.startswith(("tun link", "veth link"))] == ["tun link tap9", "veth link ve9"]
+
+
 def test_netns_gives_module_arguments_only():
     out = V.map_state(lab_state(), {"netns": "lab1", "database": "unix:/run/lab1/db.sock"})
     assert out["vars"] == {}
