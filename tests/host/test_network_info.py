@@ -19,6 +19,7 @@ import sys
 
 import yaml
 from testbed.playbook import REPO, ansible_playbook_bin
+from testbed.util import unique_ifname
 
 TEST_URI = "test:///default"
 
@@ -100,6 +101,91 @@ def test_round_trip_in_a_namespace(ovs, run_playbook):
     # and gathering again gives the same
     again = _gather(run_playbook, False, netns=ovs.netns.name, database=ovs.db, timeout=10, uri=TEST_URI)
     assert again["modules"] == modules
+
+
+def _virsh(libvirtd, *args):
+    subprocess.run(["virsh", "-q", "-c", libvirtd.uri, *args], check=True, capture_output=True, text=True, timeout=60)
+
+
+def test_hand_made_brownfield_guest(libvirtd, libvirt_domains, run_playbook, tmp_path):
+    """The libvirt half of the brownfield VM scenario (extensions/molecule/brownfield) on the test
+    bed's libvirtd and its OVS (netdev), in their namespace: objects made with ip / ovs-vsctl as the
+    book does (a bridge, a macvtap with its own MAC, OVS access ports, a bond, patch ports joined in
+    the book's three steps), a paused domain whose NICs virsh adds persistent and live (a tap on the
+    bridge, an OVS port in VLAN 10, a macvtap). The guest's devices are the guest's (not bridge or
+    OVS ports, not host macvtaps), its NICs are gathered once with nothing differing between the
+    definition and the running domain, nothing of it is listed as unmanaged, and every gathered
+    argument dict changes nothing."""
+    ns, ovs = libvirtd.netns, libvirtd.ovs
+    br0, lower, mvt, brvm, brtr, m1, m2 = (unique_ifname(p) for p in ("kvb", "kvl", "kvm", "kvv", "kvt", "kva", "kvc"))
+    try:
+        ns.ip("link", "add", br0, "type", "bridge")
+        ns.ip("link", "set", br0, "up")
+        ns.add_veth(lower, unique_ifname("kvp"))
+        ns.ip("link", "add", "link", lower, "name", mvt, "type", "macvtap", "mode", "bridge")
+        ns.ip("link", "set", mvt, "address", "1a:34:34:34:45:42", "up")
+        ns.add_veth(m1, unique_ifname("kvp"))
+        ns.add_veth(m2, unique_ifname("kvp"))
+        for bridge in (brvm, brtr):
+            ovs.vsctl("add-br", bridge, "--", "set", "bridge", bridge, "datapath_type=netdev")
+        for port, tag in (("vm10", 10), ("vm20", 20)):
+            ovs.vsctl("add-port", brvm, port, "tag=%d" % tag, "--", "set", "interface", port, "type=internal")
+        ovs.vsctl("add-bond", brvm, "ovsbond0", m1, m2, "lacp=active")
+        ovs.vsctl("set", "port", "ovsbond0", "bond_mode=balance-slb")
+        for bridge, port, other in ((brvm, "patch-to-tr", "patch-to-vm"), (brtr, "patch-to-vm", "patch-to-tr")):
+            ovs.vsctl("add-port", bridge, port)
+            ovs.vsctl("set", "interface", port, "type=patch")
+            ovs.vsctl("set", "interface", port, "options:peer=" + other)
+        dom = libvirt_domains.define([])
+        name = dom.name()
+        _virsh(libvirtd, "attach-interface", name, "bridge", br0, "--model", "virtio", "--mac", "52:54:00:30:00:01",
+               "--config", "--live")
+        for mac, xml in (("52:54:00:30:00:02", "<interface type='bridge'><mac address='%s'/><source bridge='%s'/>"
+                          "<virtualport type='openvswitch'/><vlan><tag id='10'/></vlan><model type='virtio'/>"
+                          "</interface>" % ("52:54:00:30:00:02", brvm)),
+                         ("52:54:00:30:00:03", "<interface type='direct'><mac address='%s'/><source dev='%s' "
+                          "mode='bridge'/><model type='virtio'/></interface>" % ("52:54:00:30:00:03", lower))):
+            path = tmp_path / (mac.replace(":", "") + ".xml")
+            path.write_text(xml)
+            _virsh(libvirtd, "attach-device", name, str(path), "--config", "--live")
+
+        info = _gather(run_playbook, True, netns=ns.name, database=ovs.db, timeout=10, uri=libvirtd.uri)
+        modules = info["modules"]
+        ifaces = [{k: v for k, v in i.items() if k != "uri"} for i in modules["libvirt_iface"] if i["domain"] == name]
+        assert ifaces == [
+            {"domain": name, "mac": "52:54:00:30:00:01", "type": "bridge", "source": br0, "model": "virtio"},
+            {"domain": name, "mac": "52:54:00:30:00:02", "type": "bridge", "source": brvm, "model": "virtio",
+             "virtualport": "openvswitch", "vlan": {"tags": [10], "trunk": False}},
+            {"domain": name, "mac": "52:54:00:30:00:03", "type": "direct", "source": lower, "source_mode": "bridge",
+             "model": "virtio"}]
+        assert {"name": br0, "ports": [], "mtu": 1500, "netns": ns.name} in modules["linux_bridge"]
+        macvtaps = [m for m in modules["macvtap"] if m["link"] == lower]
+        assert macvtaps == [{"name": mvt, "link": lower, "mode": "bridge", "mac": "1a:34:34:34:45:42", "mtu": 1500,
+                             "admin_state": "up", "netns": ns.name}]  # not the guest's
+        bridges = {b["name"]: b for b in modules["ovs_bridge"]}
+        assert bridges[brvm]["ports"] == [{"name": "vm10", "type": "internal", "tag": 10},
+                                          {"name": "vm20", "type": "internal", "tag": 20}]
+        assert bridges[brtr]["ports"] == []
+        assert [(b["name"], b["members"], b["bond_mode"], b["lacp"]) for b in modules["ovs_bond"]
+                if b["bridge"] == brvm] == [("ovsbond0", sorted([m1, m2]), "balance-slb", "active")]
+        first, second = sorted([(brvm, "patch-to-tr"), (brtr, "patch-to-vm")])  # gathered in bridge name order
+        assert [(p["bridge"], p["port"], p["peer_bridge"], p["peer_port"], p["link_type"]) for p in modules["ovs_patch"]
+                if brvm in (p["bridge"], p["peer_bridge"])] == [first + second + ("patch",)]
+        mine = {br0, mvt, brvm, brtr, "vm10", "vm20", name}
+        assert [u for u in info["unmanaged"] if any(n in u["object"] for n in mine)] == [], json.dumps(info["unmanaged"])
+
+        tasks = [{"name": "%s %d" % (module, i), "kvmnet.hypervisor." + module: args}
+                 for module, entries in sorted(modules.items()) for i, args in enumerate(entries)]
+        before = ovs.vsctl("show")
+        res = run_playbook(tasks, diff=True)
+        assert res.rc == 0, res.stdout[-3000:]
+        assert [(t.name, t.result.get("operations")) for t in res.tasks if t.changed or t.failed] == []
+        assert ovs.vsctl("show") == before
+    finally:
+        for bridge in (brvm, brtr):
+            ovs.vsctl("--if-exists", "del-br", bridge)
+        for link in (br0, lower, mvt, m1, m2):
+            ns.ip("link", "del", link, check=False)
 
 
 def test_a_host_without_ovs_or_libvirtd(netns, run_playbook, tmp_path):
