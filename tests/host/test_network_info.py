@@ -62,7 +62,8 @@ def test_round_trip_in_a_namespace(ovs, run_playbook):
     modules = info["modules"]
 
     bridge = modules["linux_bridge"][0]
-    assert bridge == {"name": "brx", "ports": ["vx0"], "mtu": 1500, "netns": ovs.netns.name}  # not the tap
+    assert bridge == {"name": "brx", "ports": ["vx0"], "mtu": 1500, "vlan_filtering": False,
+                      "netns": ovs.netns.name}  # not the tap
     assert modules["macvtap"][0]["link"] == "vx1" and modules["macvtap"][0]["mode"] == "vepa"
     br0 = {b["name"]: b for b in modules["ovs_bridge"]}["br0"]
     assert br0["datapath_type"] == "netdev"
@@ -158,7 +159,8 @@ def test_hand_made_brownfield_guest(libvirtd, libvirt_domains, run_playbook, tmp
              "virtualport": "openvswitch", "vlan": {"tags": [10], "trunk": False}},
             {"domain": name, "mac": "52:54:00:30:00:03", "type": "direct", "source": lower, "source_mode": "bridge",
              "model": "virtio"}]
-        assert {"name": br0, "ports": [], "mtu": 1500, "netns": ns.name} in modules["linux_bridge"]
+        assert {"name": br0, "ports": [], "mtu": 1500, "vlan_filtering": False, "netns": ns.name} \
+            in modules["linux_bridge"]
         macvtaps = [m for m in modules["macvtap"] if m["link"] == lower]
         assert macvtaps == [{"name": mvt, "link": lower, "mode": "bridge", "mac": "1a:34:34:34:45:42", "mtu": 1500,
                              "admin_state": "up", "netns": ns.name}]  # not the guest's
