@@ -40,6 +40,8 @@ IFACE_FIELDS = ("type", "source", "source_mode", "portgroup", "model", "driver_n
 #: fields of a domain's interface compared between its definition and the running domain
 IFACE_COMPARED = IFACE_FIELDS[:-2] + ("mtu", "virtualport", "managed", "queues", "vlan", "link_state", "bandwidth")
 VF_DEFAULTS = {"spoofchk": True, "trust": False, "link_state": "auto"}
+#: the tap of Open vSwitch's userspace datapath (datapath_type netdev), named after the datapath
+NETDEV_DATAPATH_TAP = "ovs-netdev"
 
 
 def _drop_none(d: dict[str, Any]) -> dict[str, Any]:
@@ -203,15 +205,29 @@ class _Mapper:
         if links and not self.netns:
             self.vars["macvtap_links"] = links
 
+    def ovs_netdevs(self) -> set[str]:
+        """Links that are Open vSwitch's: its ports, bond members and bridges' local ports, and the
+        userspace datapath's tap. On that datapath (netdev) they have no master, and internal ports
+        and local ports are taps."""
+        ovs = self.s.get("ovs") or {}
+        bridges = ovs.get("bridges") or {}
+        names = set(bridges) | {p["name"] for br in bridges.values() for p in br.get("ports") or []}
+        for bond in (ovs.get("bonds") or {}).values():
+            names.update(bond.get("members") or [])
+        if any(br.get("datapath_type") == "netdev" for br in bridges.values()):
+            names.add(NETDEV_DATAPATH_TAP)
+        return names
+
     def other_links(self) -> None:
-        ovs_ports = {p["name"] for br in ((self.s.get("ovs") or {}).get("bridges") or {}).values()
-                     for p in br.get("ports") or []}
+        ovs_devs = self.ovs_netdevs()
         for name, link in sorted(self.links.items()):
             kind = link.get("kind")
+            if name in ovs_devs:
+                continue  # gathered with its OVS bridge or bond
             if kind in ("tun", "tap") and name not in self.guest_devs:
                 self.skip("%s link %s" % (kind, name), "a tap no running domain uses: a tap belongs to the "
                           "program that holds it open, it is not gathered as a bridge port")
-            elif kind == "veth" and name not in ovs_ports and not link.get("master"):
+            elif kind == "veth" and not link.get("master"):
                 self.skip("veth link %s" % name, "a veth pair outside any bridge: no module creates one alone")
             elif kind not in KNOWN_KINDS:
                 self.skip("%s link %s" % (kind, name), "no module of the collection manages %s links" % kind)

@@ -10,6 +10,7 @@ import copy
 import importlib
 import os
 import pathlib
+import re
 
 import pytest
 import yaml
@@ -156,6 +157,20 @@ def test_unknown_links_and_networks_are_unmanaged():
     assert "forward mode nat" in objects["libvirt network default"]
 
 
+def test_userspace_datapath_links_are_ovs_s():
+    """On datapath_type netdev, OVS's internal and local ports are taps and its members have no
+    master: gathered with their bridge and bond, not listed as stray taps and veths."""
+    state = lab_state()
+    state["ovs"]["bridges"]["br-vm"]["datapath_type"] = "netdev"
+    state["ovs"]["bonds"]["ovsbond0"]["members"] = ["ve0", "enp0s6"]
+    for name in ("br-vm", "vm10", "ovs-netdev", "tap9"):
+        state["links"].append({"name": name, "kind": "tun", "addresses": []})
+    for name in ("ve0", "ve9"):
+        state["links"].append({"name": name, "kind": "veth", "peer": None, "addresses": []})
+    objects = [u["object"] for u in V.map_state(state, {})["unmanaged"]]
+    assert [o for o in objects if o.startswith(("tun link", "veth link"))] == ["tun link tap9", "veth link ve9"]
+
+
 def test_netns_gives_module_arguments_only():
     out = V.map_state(lab_state(), {"netns": "lab1", "database": "unix:/run/lab1/db.sock"})
     assert out["vars"] == {}
@@ -169,3 +184,24 @@ def test_a_host_without_ovs_or_libvirt():
              "bonds": {}, "bridges": {}, "macvtaps": {}, "vhost_net": None, "ovs": None, "sriov": {}, "vfio": [],
              "libvirt": None, "notes": ["ovs: not gathered (...)", "libvirt: not gathered (...)"]}
     assert V.map_state(state, {}) == {"vars": {}, "modules": {}, "unmanaged": []}
+
+
+def test_brownfield_scenario_expectations():
+    """The brownfield VM scenario's verify (extensions/molecule/brownfield/verify.yml) against the
+    mapping of a state like its hand-made guest's: every value it expects is gathered, it finds
+    at least kvmnet_rt_min_vars variables, and its list of allowed unmanaged objects covers all."""
+    with open(os.path.join(GOLDEN, "brownfield-state.yml"), encoding="utf-8") as handle:
+        state = yaml.safe_load(handle)
+    plays = yaml.safe_load((REPO / "extensions" / "molecule" / "brownfield" / "verify.yml").read_text())
+    tasks = {t["name"]: t for t in plays[1]["tasks"]}
+    roundtrip = tasks["Round trip of the hand-made host"]["vars"]
+    allowed = tasks["The unmanaged list holds only what the collection cannot express"]["vars"]["bf_expected_unmanaged"]
+    out = V.map_state(state, {})
+    assert {k: out["vars"].get(k, "(not gathered)") for k in roundtrip["kvmnet_rt_expect"]} == \
+        roundtrip["kvmnet_rt_expect"]
+    assert len(out["vars"]) >= roundtrip["kvmnet_rt_min_vars"]
+    assert [v for v in out["vars"]["sriov_vfs"] if v["vf"] == 0] == [{"vf": 0, "mac": "52:54:00:aa:00:00", "vlan": 100}]
+    assert [u["object"] for u in out["unmanaged"]] == ["persistence of bond bond0"]
+    assert all(re.match(allowed, u["object"]) for u in out["unmanaged"])
+    state["libvirt"]["networks"]["default"] = {"forward_mode": "nat", "active": True, "autostart": True}
+    assert all(re.match(allowed, u["object"]) for u in V.map_state(state, {})["unmanaged"])
