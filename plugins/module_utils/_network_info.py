@@ -50,7 +50,7 @@ from ansible_collections.kvmnet.hypervisor.plugins.module_utils._irq_affinity im
     IRQBALANCE_DEFAULTS, IrqAffinityResource,
 )
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._libvirt_iface_vlans import (
-    is_linux_bridge_nic, read_metadata, vlan_of_entry,
+    HOOK_HEADER, HOOK_PATH, is_linux_bridge_nic, read_metadata, vlan_of_entry,
 )
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils import _linux_bridge
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._linux_bridge import LinuxBridgeResource
@@ -178,6 +178,11 @@ class Gatherer:
                     out[link["name"]]["host_ports"] = host_ports
                     out[link["name"]].update(self.bridge_persisted(link["name"], current, host_ports))
         return out
+
+    def bridge_vlan_hook(self) -> bool:
+        """Whether the linux_bridge role's libvirt qemu hook (VM taps' VLANs at each domain start)
+        is installed: the role's file at its place (its header)."""
+        return HOOK_HEADER in (_files.read_text(HOOK_PATH, self.root) or "")
 
     def bridge_persisted(self, name: str, bridge: dict[str, Any], ports: list[str]) -> dict[str, Any]:
         """Which stack's linux_bridge files persist bridge ``name`` (its own file carries the
@@ -438,6 +443,7 @@ class Gatherer:
             "default_route": self.default_route(),
             "bonds": self.bonds(links),
             "bridges": self.bridges(links),
+            "bridge_vlan_hook": self.bridge_vlan_hook(),
             "macvtaps": self.macvtaps(links),
             "vhost_net": self._section("vhost_net", self.vhost_net),
             "sriov": self._section("sriov", self.sriov, links) if not self.netns else {},

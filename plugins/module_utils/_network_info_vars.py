@@ -189,6 +189,8 @@ class _Mapper:
             if first and not self.netns:
                 first = False
                 self.vars.update({"linux_bridge_" + k: v for k, v in args.items() if k != "netns"})
+                if args.get("vlan_filtering"):  # the role installs the qemu hook unless told not to
+                    self.vars["linux_bridge_vlan_hook"] = bool(self.s.get("bridge_vlan_hook"))
             elif not self.netns:
                 self.skip("bridge %s" % name, "the linux_bridge role manages one bridge per host", "linux_bridge")
 

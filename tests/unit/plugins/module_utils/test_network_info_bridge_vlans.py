@@ -16,6 +16,7 @@ import pytest
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils import _bridge_vlans as BV
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils import _libvirt
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils import _network_info_vars as V
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils._libvirt_iface_vlans import HOOK_HEADER, HOOK_PATH
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._linux_bridge import persist_config, persist_files
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._network_info import Gatherer
 
@@ -143,3 +144,20 @@ def test_bridge_openvswitch_direct_networks_for_the_libvirt_networks_role():
          "active": True, "autostart": True}]
     assert len(out["modules"]["libvirt_network"]) == 3
     assert [u["object"] for u in out["unmanaged"]] == ["libvirt network default"]
+
+
+def test_the_qemu_hook_is_gathered_as_the_role_variable(host, gather):
+    """linux_bridge_vlan_hook says whether the role's hook is installed: a host whose VLAN-aware
+    bridge runs without it must not get it from the round trip."""
+    repo = os.path.join(os.path.dirname(__file__), "..", "..", "..", "..")
+    with open(os.path.join(repo, "roles", "linux_bridge", "files", "kvmnet-bridge-vlans.py"), encoding="utf-8") as f:
+        source = f.read()
+    assert source.startswith(HOOK_HEADER)
+    g = Gatherer(None, None, None, None, root=host)
+    assert g.bridge_vlan_hook() is False
+    _write_files(host, {HOOK_PATH: "#!/usr/bin/python3\n" + source})
+    assert g.bridge_vlan_hook() is True
+    state = gather(host)
+    for installed in (False, True):
+        state["bridge_vlan_hook"] = installed
+        assert V.map_state(state, {})["vars"]["linux_bridge_vlan_hook"] is installed
