@@ -25,7 +25,7 @@ Every object is read by the reader its own module uses (one fact, one home): the
 ``read_current`` with this run's backend handed over (LinuxBridge, Macvtap, NicBond, SriovVf,
 VhostNet, IrqAffinity), or the readers those resources are built on (``_ovs_bridge.read_bridge``,
 ``_ovs_bond.read_bond`` / ``bond_status``, ``_libvirt.parse_interface`` / ``parse_hostdev``,
-``_libvirt_sriov_network.parse_network``, ``_pci_device.read_pci_device``). What the state means
+``_libvirt_network_xml.parse_network``, ``_pci_device.read_pci_device``). What the state means
 as role variables, module arguments and a graph is pure code elsewhere
 (``_network_info_vars``, ``_topology``), tested on gathered dicts.
 """
@@ -54,7 +54,7 @@ from ansible_collections.kvmnet.hypervisor.plugins.module_utils._libvirt_iface_v
 )
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils import _linux_bridge
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._linux_bridge import LinuxBridgeResource
-from ansible_collections.kvmnet.hypervisor.plugins.module_utils._libvirt_sriov_network import parse_network
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils._libvirt_network_xml import parse_network
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._macvtap import MacvtapResource
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._netlink import Netlink
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._nic_bond import NicBondResource

@@ -161,3 +161,21 @@ def test_the_qemu_hook_is_gathered_as_the_role_variable(host, gather):
     for installed in (False, True):
         state["bridge_vlan_hook"] = installed
         assert V.map_state(state, {})["vars"]["linux_bridge_vlan_hook"] is installed
+
+
+def test_networks_are_read_whole_as_libvirt_network_reads_them():
+    """The gatherer reads a network with libvirt_network's own parser (bridge, portgroups, VLANs),
+    not the VF pools' short form: fed back, a bridge network needs its bridge (found by make lab's
+    round trip)."""
+    from ansible_collections.kvmnet.hypervisor.plugins.module_utils import _network_info
+    root = _libvirt.parse_xml(
+        "<network><name>ovs-vm</name><forward mode='bridge'/><bridge name='br-vm'/>"
+        "<virtualport type='openvswitch'/><portgroup name='vlan10' default='yes'><vlan><tag id='10'/></vlan>"
+        "</portgroup></network>")
+    net = _network_info.parse_network(root)
+    net.update(active=True, autostart=True)
+    out = V.map_state({"libvirt": {"domains": {}, "networks": {"ovs-vm": net}}}, {})
+    assert out["vars"]["libvirt_networks_list"] == [
+        {"name": "ovs-vm", "forward_mode": "openvswitch", "bridge": "br-vm",
+         "portgroups": [{"name": "vlan10", "default": True, "vlan": {"tags": [10], "trunk": False}}],
+         "active": True, "autostart": True}]
