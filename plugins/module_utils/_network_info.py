@@ -292,8 +292,24 @@ class Gatherer:
             current = res.read_current()
             files = current.pop("files", {})
             current["persisted"] = any(v is not None for v in files.values())
+            current["persisted_vfs"] = self.sriov_persisted_vfs(files.get("%s/%s.json" % (boot.SRIOV_CONFIG_DIR, pci)))
             out[link["name"]] = current
         return out
+
+    @staticmethod
+    def sriov_persisted_vfs(content: str | None) -> dict[int, list[str]] | None:
+        """The VF attributes sriov_vf's boot config names, per VF (None: no readable config).
+
+        What the config names is what an earlier run set; a VF MAC it does not name is the VF
+        driver's own (random at each creation) or set by hand at runtime.
+        """
+        if content is None:
+            return None
+        try:
+            vfs = json.loads(content).get("vfs") or {}
+            return {int(index): sorted(attrs) for index, attrs in vfs.items()}
+        except (ValueError, AttributeError, TypeError):
+            return None
 
     def vfio(self) -> list[dict[str, Any]]:
         """PCI devices bound to vfio-pci, as pci_device reads them."""

@@ -346,12 +346,20 @@ class _Mapper:
             if not cur.get("numvfs"):
                 continue
             vfs = []
+            # with sriov_vf's boot config on the host, a VF MAC it does not name is not the
+            # operator's (the VF driver picks a random one at each creation): not gathered, or the
+            # playbook would pin it and rewrite the config
+            declared = cur.get("persisted_vfs")
+            unpinned = []
             for vf in cur.get("vfs") or []:
                 if vf.get("pci") in self.guest_pci:
                     continue  # libvirt sets its MAC / VLAN from the guest's <interface type='hostdev'>
                 entry = {"vf": vf["vf"]}
                 if vf.get("mac") and vf["mac"] != "00:00:00:00:00:00":
-                    entry["mac"] = vf["mac"]
+                    if declared is None or "mac" in declared.get(vf["vf"], ()):
+                        entry["mac"] = vf["mac"]
+                    else:
+                        unpinned.append("%s (%s)" % (vf["vf"], vf["mac"]))
                 for key in ("vlan", "qos", "min_tx_rate", "max_tx_rate"):
                     if vf.get(key):
                         entry[key] = vf[key]
@@ -360,6 +368,10 @@ class _Mapper:
                         entry[key] = vf[key]
                 if len(entry) > 1:
                     vfs.append(entry)
+            if unpinned:
+                self.skip("MACs of the VFs %s of %s" % (", ".join(unpinned), pf),
+                          "not in sriov_vf's boot config: the VF driver's own (new at each VF creation) or "
+                          "set by hand at runtime; pin one with sriov_vfs[].mac", "sriov_vf")
             args = {"pf": pf, "numvfs": cur["numvfs"], "vfs": vfs, "persist": bool(cur.get("persisted")),
                     "bring_pf_up": cur.get("pf_admin_state") == "up"}
             self.add("sriov_vf", args)

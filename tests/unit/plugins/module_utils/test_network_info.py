@@ -108,6 +108,35 @@ def test_guest_devices_are_the_guests():
     assert "pci_passthrough_bind_devices" not in out["vars"]                     # libvirt binds VF 3
 
 
+def test_vf_macs_the_boot_config_does_not_pin_are_not_gathered():
+    """A VF MAC that sriov_vf's boot config does not name is the VF driver's random one: fed back
+    it would be pinned and the config rewritten (the sriov scenario's round trip found this). It
+    is listed as unmanaged, never dropped silently; without a config every MAC is gathered."""
+    state = lab_state()
+    state["sriov"]["enp1s0"]["persisted_vfs"] = {0: ["mac", "spoofchk", "trust", "vlan"], 1: ["max_tx_rate"]}
+    out = V.map_state(state, {})
+    by_vf = {vf["vf"]: vf for vf in out["vars"]["sriov_vfs"]}
+    assert by_vf[0]["mac"] == "52:54:00:aa:00:00"
+    assert "mac" not in by_vf.get(1, {})
+    assert [u for u in out["unmanaged"] if u["object"].startswith("MACs of the VFs")] == [{
+        "object": "MACs of the VFs 1 (52:54:00:aa:00:01) of enp1s0",
+        "reason": "not in sriov_vf's boot config: the VF driver's own (new at each VF creation) or set by hand "
+                  "at runtime; pin one with sriov_vfs[].mac",
+        "module": "kvmnet.hypervisor.sriov_vf"}]
+    state["sriov"]["enp1s0"]["persisted_vfs"] = None
+    assert {vf["vf"]: vf.get("mac") for vf in V.map_state(state, {})["vars"]["sriov_vfs"]}[1] == "52:54:00:aa:00:01"
+
+
+def test_the_boot_config_s_vf_attributes():
+    gatherer = importlib.import_module("ansible_collections.kvmnet.hypervisor.plugins.module_utils._network_info")
+    parse = gatherer.Gatherer.sriov_persisted_vfs
+    assert parse('{"numvfs": 2, "vfs": {"0": {"mac": "52:54:00:aa:00:00", "vlan": 100}, "1": {}}}') == \
+        {0: ["mac", "vlan"], 1: []}
+    assert parse(None) is None
+    assert parse("not json") is None
+    assert parse('{"numvfs": 0}') == {}
+
+
 def test_persistence_only_with_the_collections_files():
     state = lab_state()
     state["bonds"]["bond0"]["persist"] = "none"
