@@ -483,8 +483,10 @@ class NicBondResource(NetlinkResource):
         if p.get("add", True):
             self.nl.add_address(carrier, op.target, "adding %s to %s" % (op.target, p["device"]))
         for holder in p["sources"]:
+            # the old holder may have lost it meanwhile: a network daemon that manages the NIC
+            # (systemd-networkd) drops its addresses when the NIC becomes a bond member
             self.nl.del_address(self._index(holder["device"]), holder["address"],
-                                "removing %s from %s" % (holder["address"], holder["device"]))
+                                "removing %s from %s" % (holder["address"], holder["device"]), missing_ok=True)
         if p.get("gateway"):
             self._route(p["gateway"], carrier, p["device"])
 
