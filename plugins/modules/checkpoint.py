@@ -20,8 +20,9 @@ description:
     before it), runs the I(probes) on the host. If they all pass it disarms the rollback and drops
     the journal. If one fails it rolls back at once and fails.
   - Not confirmed by the deadline (the controller lost the host, the play failed, Ctrl-C), the
-    host replays the journal newest first through the same engine the modules use, puts the files
-    back byte for byte, runs the reloads they need, verifies, and logs to journald
+    host puts the files back byte for byte and runs the reloads they need (systemd, udev, a running
+    systemd-networkd or NetworkManager), replays the journal newest first through the same engine the
+    modules use, verifies, and logs to journald
     (C(journalctl -t kvmnet-checkpoint)).
   - C(state=rolled_back) reverts at once, on request. It also clears a stale checkpoint.
   - A second C(state=started) while one is open is refused. The message names the open
