@@ -396,6 +396,7 @@ def replay(root: str = "/", log: Any = None) -> dict[str, Any]:
     # daemon then acts on the restored configuration, and the entries below plan from the host
     # as it is after that; the files once more after them (a resource whose state is a file may
     # have rewritten one), byte for byte
+
     def put_back_files(boot: bool) -> list[str]:
         restored = []
         for kept in reversed(checkpoint.files()):
