@@ -103,6 +103,14 @@ def _before_change(path: str, root: str) -> None:
         guard(path, root)
 
 
+def before_command(paths: list[str], root: str = "/") -> None:
+    """Run the guards for the files an external command is about to change (``dpkg-divert``
+    moves a file and rewrites dpkg's list of diversions): the journals keep their originals,
+    so a rollback puts them back byte for byte as if this module had written them."""
+    for path in paths:
+        _before_change(path, root)
+
+
 def snapshot(path: str, root: str = "/") -> dict[str, Any] | None:
     """The original of a file as JSON: ``{"content_b64", "mode"}`` (bytes, permission bits),
     None when it does not exist. :func:`restore_snapshot` puts it back byte for byte."""

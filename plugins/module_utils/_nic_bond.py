@@ -46,7 +46,7 @@ import socket
 import time
 from typing import Any, Callable
 
-from ansible_collections.kvmnet.hypervisor.plugins.module_utils import _canon, _persist_net, _persist_nm
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils import _canon, _files, _persist_net, _persist_nm
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._command import run_command
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._engine import Operation
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._errors import InvalidInput, NotFound, Unsupported
@@ -525,8 +525,12 @@ class NicBondResource(NetlinkResource):
             self._route(p["gateway"], self._index(p["device"]), p["device"])
 
     def _divert_file(self, op: Operation) -> None:
-        # the package's file moves aside (and its upgrades go there); the guard is written next
-        command = ["dpkg-divert", "--local", "--rename", "--divert", op.changes["diverted_to"]["after"],
+        # the package's file moves aside (and its upgrades go there); the guard is written next.
+        # The journals (the run's, an open checkpoint's) keep every file dpkg-divert changes
+        # first: a rollback undoes the diversion byte for byte (found by the safety scenario)
+        diverted = op.changes["diverted_to"]["after"]
+        _files.before_command([op.target, diverted] + list(_persist_nm.DPKG_DIVERSIONS), self.root)
+        command = ["dpkg-divert", "--local", "--rename", "--divert", diverted,
                    "--add", op.target]
         if self.root != "/":
             command[1:1] = ["--root", self.root]
