@@ -397,7 +397,7 @@ def replay(root: str = "/", log: Any = None) -> dict[str, Any]:
     # as it is after that; the files once more after them (a resource whose state is a file may
     # have rewritten one), byte for byte
 
-    def put_back_files(boot: bool) -> list[str]:
+    def put_back_files(boot: bool) -> None:
         restored = []
         for kept in reversed(checkpoint.files()):
             try:
@@ -416,7 +416,6 @@ def replay(root: str = "/", log: Any = None) -> dict[str, Any]:
                 report["reloads"].append(op.action)
             except KvmnetError as exc:
                 report["errors"].append({"what": op.action, "error": exc.msg})
-        return restored
 
     put_back_files(boot=True)
     for path in reversed(checkpoint.entries()):

@@ -227,9 +227,9 @@ RELOADS = (
 
 
 def network_reloads() -> tuple[tuple[str, str, tuple[str, ...], str], ...]:
-    """The network daemons' entries of :data:`RELOADS` (action, directory, argv, package): their
-    files are re-read by the daemon's own reload (``networkctl reload``, ``nmcli connection
-    reload``), planned only while the daemon runs."""
+    """Entries like :data:`RELOADS`' (action, directory, argv, package) for the network daemons
+    that run: their files are re-read by the daemon's own reload (``networkctl reload``,
+    ``nmcli connection reload``)."""
     # imported here: the stacks' modules are the home of their directories and commands
     from ansible_collections.kvmnet.hypervisor.plugins.module_utils import _persist_net, _persist_networkd, _persist_nm
 
@@ -257,7 +257,9 @@ def apply_reload_operation(op: Operation, what: str) -> bool:
         if op.action == action:
             run_command(list(argv), what, package=package)
             return True
-    if op.action.startswith("reload_") and op.params.get("command"):  # a network daemon's (network_reloads)
-        run_command(list(op.params["command"]), what)
+    if op.action in ("reload_networkd", "reload_nm"):  # a network daemon's (network_reloads)
+        from ansible_collections.kvmnet.hypervisor.plugins.module_utils import _persist_net
+
+        run_command(list(op.params["command"]), what, package=_persist_net.RELOAD_PACKAGES[op.target])
         return True
     return False

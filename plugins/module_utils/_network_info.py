@@ -69,7 +69,7 @@ from ansible_collections.kvmnet.hypervisor.plugins.module_utils._persist_bond im
     file_paths, persist_config, render_files,
 )
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._persist_net import BRIDGE_HEADER, HEADER
-from ansible_collections.kvmnet.hypervisor.plugins.module_utils._sriov_vf import SriovVfResource
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils._sriov_vf import SriovVfResource, persisted_config
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._sysfs import Sysfs
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._vhost_net import VhostNetResource
 
@@ -292,7 +292,7 @@ class Gatherer:
             current = res.read_current()
             files = current.pop("files", {})
             current["persisted"] = any(v is not None for v in files.values())
-            current["persisted_vfs"] = self.sriov_persisted_vfs(files.get("%s/%s.json" % (boot.SRIOV_CONFIG_DIR, pci)))
+            current["persisted_vfs"] = self.sriov_persisted_vfs(files.get(boot.sriov_config_path(pci)))
             out[link["name"]] = current
         return out
 
@@ -303,12 +303,12 @@ class Gatherer:
         What the config names is what an earlier run set; a VF MAC it does not name is the VF
         driver's own (random at each creation) or set by hand at runtime.
         """
-        if content is None:
+        conf = persisted_config(content)
+        if conf is None:
             return None
         try:
-            vfs = json.loads(content).get("vfs") or {}
-            return {int(index): sorted(attrs) for index, attrs in vfs.items()}
-        except (ValueError, AttributeError, TypeError):
+            return {int(index): sorted(attrs) for index, attrs in (conf.get("vfs") or {}).items()}
+        except (ValueError, TypeError):
             return None
 
     def vfio(self) -> list[dict[str, Any]]:
