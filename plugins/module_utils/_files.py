@@ -260,6 +260,6 @@ def apply_reload_operation(op: Operation, what: str) -> bool:
     if op.action in ("reload_networkd", "reload_nm"):  # a network daemon's (network_reloads)
         from ansible_collections.kvmnet.hypervisor.plugins.module_utils import _persist_net
 
-        run_command(list(op.params["command"]), what, package=_persist_net.RELOAD_PACKAGES[op.target])
+        _persist_net.reload_daemon(op.target, what)
         return True
     return False

@@ -509,7 +509,7 @@ class NicBondResource(NetlinkResource):
             self.nl.del_link(index, "deleting %s %s" % (op.action.split("_")[1], op.target))
 
     def _reload(self, op: Operation) -> None:
-        run_command(op.params["command"], self.what, package=_persist_net.RELOAD_PACKAGES.get(op.target))
+        _persist_net.reload_daemon(op.target, self.what)
         self.daemon_reloaded = not self.restoring  # a rollback's reload: the restored files are read
         if op.target == "nm":
             self._wait_for_networkmanager()

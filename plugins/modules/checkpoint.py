@@ -91,6 +91,13 @@ options:
       timeout:
         description: Seconds to wait for each reply or for the connection (1 to 60; default 2 for ping, 5 for tcp).
         type: int
+      wait:
+        description:
+          - Seconds a failing probe is tried again, a second apart, counted from its first try (0 to 600, default 0 - one try).
+          - For a network that takes a while to settle after the play's last change - a network
+            daemon applying the files it was just given, LACP negotiating, a bridge port learning.
+          - Keep it well under the checkpoint's I(timeout) - the confirmation holds the rollback back while it waits.
+        type: int
   automatic_rollback:
     description:
       - Arm the host's own rollback with C(started) - the systemd units (timer at the deadline, revert at boot).
@@ -222,7 +229,7 @@ library:
   returned: state=started
   type: int
 probes:
-  description: Each probe's result - C(probe), C(passed), C(detail), C(seconds).
+  description: Each probe's result - C(probe), C(passed), C(detail) (of its last try), C(seconds), C(tries).
   returned: state=confirmed
   type: list
   elements: dict
@@ -323,6 +330,7 @@ def main() -> None:
                 tcp=dict(type="str"),
                 count=dict(type="int"),
                 timeout=dict(type="int"),
+                wait=dict(type="int"),
             ), mutually_exclusive=[["ping", "tcp"]], required_one_of=[["ping", "tcp"]]),
             automatic_rollback=dict(type="bool", default=True),
             root=dict(type="path", default="/"),

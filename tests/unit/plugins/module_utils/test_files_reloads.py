@@ -31,6 +31,6 @@ def test_a_rollback_reloads_the_running_network_daemon_of_its_files(monkeypatch)
         ("reload_networkd", "networkd", ["networkctl", "reload"])]   # NetworkManager does not run
     assert _files.plan_reloads([networkd]) == []                      # a module's own plan: not here
     ran = []
-    monkeypatch.setattr(_files, "run_command", lambda argv, what, package=None: ran.append((argv, package)))
+    monkeypatch.setattr(_persist_net, "run_command", lambda argv, what, package=None: ran.append((argv, package)))
     assert _files.apply_reload_operation(ops[0], "rolling back") is True
     assert ran == [(["networkctl", "reload"], "systemd")]
