@@ -40,12 +40,14 @@ DHCP=ipv4
 LinkLocalAddressing=no
 IPv6AcceptRA=no
 EOF
-# wait-online: the management NIC is enough (scenario links may legitimately stay down)
+# wait-online: the management NIC is enough (scenario links may legitimately stay down); up
+# to 120 s: with two guests booting on two cores, the first one's link took more than 30 s
+# (the unit failed and with it the scenario's "no unit failed after the reboot" check)
 install -d "$R/etc/systemd/system/systemd-networkd-wait-online.service.d"
 cat > "$R/etc/systemd/system/systemd-networkd-wait-online.service.d/kvmnet-lab.conf" <<'EOF'
 [Service]
 ExecStart=
-ExecStart=/lib/systemd/systemd-networkd-wait-online --any --timeout=30
+ExecStart=/lib/systemd/systemd-networkd-wait-online --any --timeout=120
 EOF
 
 # ifupdown: loopback only
