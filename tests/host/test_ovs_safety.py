@@ -416,10 +416,10 @@ def test_replay_by_a_new_resource_restores_the_state_before(ovs, cls, setup, par
     assert exact(ovs)() == before_snap
 
 
-
 # -- where the schema comes from (module start-up, issue 14) -----------------------------------
 # The testbed's ovsdb-server serves a database made from the distribution's schema file
 # (testbed.ovs.SCHEMA), so that file has the server's version.
+
 
 def schema_copy(tmp_path, change):
     schema = json.loads(SCHEMA.read_text())
