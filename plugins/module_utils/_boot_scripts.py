@@ -20,6 +20,13 @@ MANAGED = "# Managed by kvmnet.hypervisor (%s); changes are overwritten.\n"
 SRIOV_SCRIPT_PATH = "/usr/local/sbin/kvmnet-sriov-apply"
 SRIOV_UNIT_PATH = "/etc/systemd/system/kvmnet-sriov@.service"
 SRIOV_CONFIG_DIR = "/etc/kvmnet/sriov"
+
+
+def sriov_config_path(pci: str) -> str:
+    """The boot config of the PF at PCI address ``pci`` (what SRIOV_SCRIPT re-applies)."""
+    return "%s/%s.json" % (SRIOV_CONFIG_DIR, pci)
+
+
 IRQ_SCRIPT_PATH = "/usr/local/sbin/kvmnet-irq-apply"
 IRQ_UNIT_PATH = "/etc/systemd/system/kvmnet-irq@.service"
 IRQ_CONFIG_DIR = "/etc/kvmnet/irq"

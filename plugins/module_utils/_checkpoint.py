@@ -378,8 +378,8 @@ def _build(entry: dict[str, Any]) -> Any:
 
 
 def replay(root: str = "/", log: Any = None) -> dict[str, Any]:
-    """Undo the open checkpoint under ``root``: resource entries newest first through the
-    engine, then the files, then their reloads. Each step is logged (``log(text)``); a failed
+    """Undo the open checkpoint under ``root``: the files and their reloads, the resource entries
+    newest first through the engine, then the files once more. Each step is logged (``log(text)``); a failed
     step does not stop the others. Returns the report (also kept at LAST_REPORT) and closes
     the checkpoint. Nothing to do (no checkpoint open): an empty report."""
     from ansible_collections.kvmnet.hypervisor.plugins.module_utils._engine import Operation, error_text, restore_to
@@ -393,6 +393,32 @@ def replay(root: str = "/", log: Any = None) -> dict[str, Any]:
                               "reloads": [], "errors": []}
     say("checkpoint %s: rolling back %d module runs and %d files"
         % (report["checkpoint"], len(checkpoint.entries()), len(checkpoint.files())))
+    # the files first, with the reloads they need (as a module's own rollback does): a network
+    # daemon then acts on the restored configuration, and the entries below plan from the host
+    # as it is after that; the files once more after them (a resource whose state is a file may
+    # have rewritten one), byte for byte
+
+    def put_back_files(boot: bool) -> None:
+        restored = []
+        for kept in reversed(checkpoint.files()):
+            try:
+                if _files.restore_snapshot(kept["path"], kept["original"], kept.get("root") or root):
+                    restored.append(kept["path"])
+                    say("%s: %s" % (kept["path"], "restored" if kept["original"] else "removed (did not exist)"))
+            except KvmnetError as exc:
+                report["errors"].append({"what": kept["path"], "error": exc.msg})
+                say("%s: FAILED to restore: %s" % (kept["path"], exc.msg))
+        if boot:  # files the early-boot stage put back count too: the daemons read them before, reload them
+            restored += [path for path in _boot_files(checkpoint) if path not in restored]
+        report["files"] += [path for path in restored if path not in report["files"]]
+        for op in _files.plan_reloads([Operation("write_file", path) for path in restored], network=True):
+            try:
+                _files.apply_reload_operation(op, "checkpoint rollback")
+                report["reloads"].append(op.action)
+            except KvmnetError as exc:
+                report["errors"].append({"what": op.action, "error": exc.msg})
+
+    put_back_files(boot=True)
     for path in reversed(checkpoint.entries()):
         entry = _read_json(path)
         what = entry.get("what", entry["resource"])
@@ -413,24 +439,7 @@ def replay(root: str = "/", log: Any = None) -> dict[str, Any]:
         finally:
             if resource is not None:
                 resource.close()
-    restored = []
-    for kept in reversed(checkpoint.files()):
-        try:
-            if _files.restore_snapshot(kept["path"], kept["original"], kept.get("root") or root):
-                restored.append(kept["path"])
-                say("%s: %s" % (kept["path"], "restored" if kept["original"] else "removed (did not exist)"))
-        except KvmnetError as exc:
-            report["errors"].append({"what": kept["path"], "error": exc.msg})
-            say("%s: FAILED to restore: %s" % (kept["path"], exc.msg))
-    # files the early-boot stage put back count too: the daemons read them before, reload them
-    restored += [path for path in _boot_files(checkpoint) if path not in restored]
-    report["files"] = restored
-    for op in _files.plan_reloads([Operation("write_file", path) for path in restored]):
-        try:
-            _files.apply_reload_operation(op, "checkpoint rollback")
-            report["reloads"].append(op.action)
-        except KvmnetError as exc:
-            report["errors"].append({"what": op.action, "error": exc.msg})
+    put_back_files(boot=False)
     report["verified"] = not report["errors"] and not any(e["remaining"] for e in report["entries"])
     close(checkpoint, "rolled_back", report)
     say("checkpoint %s: %s" % (report["checkpoint"], "rolled back, verified" if report["verified"]

@@ -8,6 +8,9 @@ waiting ``timeout`` seconds for each reply; at least one reply passes. ICMP need
 and ping is on every host, so it is run (an argument list, through ``_command``).
 ``{tcp: HOST:PORT, timeout: 5}`` (``[2001:db8::1]:22`` for IPv6): a TCP connection opens
 within ``timeout`` seconds (a socket, nothing is run).
+Both take ``wait`` (seconds, default 0): a failed probe is tried again, a second apart, until
+it passes or ``wait`` seconds have passed since its first try (a network that takes a while to
+settle after the change: a daemon reconfiguring, LACP negotiating, a bridge port learning).
 """
 
 from __future__ import annotations
@@ -23,9 +26,11 @@ from ansible_collections.kvmnet.hypervisor.plugins.module_utils._errors import I
 
 _HOSTNAME = re.compile(r"^(?=.{1,253}\.?$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
                        r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$")
-PING_DEFAULTS = {"count": 3, "timeout": 2}
-TCP_DEFAULTS = {"timeout": 5}
-LIMITS = {"count": (1, 20), "timeout": (1, 60)}
+PING_DEFAULTS = {"count": 3, "timeout": 2, "wait": 0}
+TCP_DEFAULTS = {"timeout": 5, "wait": 0}
+LIMITS = {"count": (1, 20), "timeout": (1, 60), "wait": (0, 600)}
+#: seconds between two tries of a probe given ``wait``
+RETRY_PAUSE = 1.0
 
 
 def _host(option: str, value: Any) -> str:
@@ -66,8 +71,8 @@ def _number(option: str, value: Any, field: str) -> int:
 
 
 def normalize(probes: Any, option: str = "probes") -> list[dict[str, Any]]:
-    """Validate the probes; canonical ``{"ping": addr, "count", "timeout"}`` /
-    ``{"tcp": "host:port", "host", "port", "timeout"}`` (None: no probes)."""
+    """Validate the probes; canonical ``{"ping": addr, "count", "timeout", "wait"}`` /
+    ``{"tcp": "host:port", "host", "port", "timeout", "wait"}`` (None: no probes)."""
     if probes is None:
         return []
     if not isinstance(probes, list):
@@ -82,7 +87,7 @@ def normalize(probes: Any, option: str = "probes") -> list[dict[str, Any]]:
         if len(kinds) != 1:
             raise InvalidInput(name, probe, "must have exactly one of %s.ping, %s.tcp" % (name, name))
         kind = kinds[0]
-        allowed = {"ping", "count", "timeout"} if kind == "ping" else {"tcp", "timeout"}
+        allowed = {"ping", "count", "timeout", "wait"} if kind == "ping" else {"tcp", "timeout", "wait"}
         unknown = sorted(set(given) - allowed)
         if unknown:
             raise InvalidInput("%s.%s" % (name, unknown[0]), given[unknown[0]], "does not apply to a %s probe" % kind)
@@ -92,8 +97,9 @@ def normalize(probes: Any, option: str = "probes") -> list[dict[str, Any]]:
                 canon[field] = _number("%s.%s" % (name, field), given.get(field, default), field)
         else:
             host, port = _split_host_port("%s.tcp" % name, given["tcp"])
-            canon = {"tcp": given["tcp"], "host": host, "port": port,
-                     "timeout": _number("%s.timeout" % name, given.get("timeout", TCP_DEFAULTS["timeout"]), "timeout")}
+            canon = {"tcp": given["tcp"], "host": host, "port": port}
+            for field, default in TCP_DEFAULTS.items():
+                canon[field] = _number("%s.%s" % (name, field), given.get(field, default), field)
         out.append(canon)
     return out
 
@@ -111,8 +117,22 @@ def require_programs(probes: list[dict[str, Any]]) -> None:
 
 
 def run_probe(probe: dict[str, Any]) -> dict[str, Any]:
-    """Run one probe: ``{"probe", "passed", "detail", "seconds"}``."""
+    """Run one probe, again while it fails within its ``wait``:
+    ``{"probe", "passed", "detail", "seconds", "tries"}`` (the last try's detail)."""
     started = time.monotonic()
+    tries = 0
+    while True:
+        tries += 1
+        passed, detail = _try(probe)
+        if passed or time.monotonic() - started + RETRY_PAUSE > probe.get("wait", 0):
+            break
+        time.sleep(RETRY_PAUSE)
+    return {"probe": describe(probe), "passed": passed, "detail": detail.strip(),
+            "seconds": round(time.monotonic() - started, 3), "tries": tries}
+
+
+def _try(probe: dict[str, Any]) -> tuple[bool, str]:
+    """One try of a probe: (passed, what it printed or why it failed)."""
     if "ping" in probe:
         argv = ["ping", "-n", "-q", "-c", str(probe["count"]), "-W", str(probe["timeout"]), probe["ping"]]
         try:
@@ -130,8 +150,7 @@ def run_probe(probe: dict[str, Any]) -> dict[str, Any]:
                 passed, detail = True, "connected"
         except OSError as exc:
             passed, detail = False, str(exc.strerror or exc)
-    return {"probe": describe(probe), "passed": passed, "detail": detail.strip(),
-            "seconds": round(time.monotonic() - started, 3)}
+    return passed, detail
 
 
 def run_probes(probes: list[dict[str, Any]]) -> list[dict[str, Any]]:

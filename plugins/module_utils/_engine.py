@@ -410,20 +410,32 @@ def error_text(exc: BaseException) -> str:
     return exc.msg if isinstance(exc, KvmnetError) else "unexpected %s: %s" % (type(exc).__name__, exc)
 
 
+#: plans of a restore (:func:`restore_to`): the first, and again while the read-back differs
+RESTORE_PASSES = 3
+
+
 def restore_to(resource: Resource, before: dict[str, Any] | None,
                desired: dict[str, Any]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Plan from the host as it is now back to ``before`` and apply it; returns ``(reverted,
     remaining)``: the operations applied, and what a fresh plan still finds different (empty:
     the host is verified back). Used by :func:`rollback` and by a checkpoint's replay."""
     target = resource.restore_desired(before, desired)
-    operations = resource.plan(resource.read_current(), target)
-    if operations:
-        resource.apply(operations)
-    try:
-        resource.verify(target)
-    except VerificationFailed as exc:
-        return [op.to_dict() for op in operations], list(exc.details.get("remaining", []))
-    return [op.to_dict() for op in operations], []
+    applied: list[dict[str, Any]] = []
+    # a step can change more than it says (a bond's deletion sets its released members down; a
+    # network daemon re-reading its files acts on the links): plan again from what is read then
+    for attempt in range(RESTORE_PASSES):
+        operations = resource.plan(resource.read_current(), target)
+        if operations:
+            resource.apply(operations)
+            applied += [op.to_dict() for op in operations]
+        try:
+            resource.verify(target)
+        except VerificationFailed as exc:
+            if attempt + 1 < RESTORE_PASSES and operations:
+                continue
+            return applied, list(exc.details.get("remaining", []))
+        return applied, []
+    return applied, []
 
 
 def rollback(resource: Resource, before: dict[str, Any] | None, desired: dict[str, Any],
@@ -452,7 +464,7 @@ def rollback(resource: Resource, before: dict[str, Any] | None, desired: dict[st
     try:
         restored = journal.restore()
         reverted += [{"action": "restore_file", "target": path} for path in restored]
-        reloads = _files.plan_reloads([Operation("write_file", path) for path in restored])
+        reloads = _files.plan_reloads([Operation("write_file", path) for path in restored], network=True)
         for op in reloads:
             _files.apply_reload_operation(op, "rolling back %s" % resource.diff_header())
             reverted.append(op.to_dict())

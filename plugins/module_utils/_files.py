@@ -103,6 +103,14 @@ def _before_change(path: str, root: str) -> None:
         guard(path, root)
 
 
+def before_command(paths: list[str], root: str = "/") -> None:
+    """Run the guards for the files an external command is about to change (``dpkg-divert``
+    moves a file and rewrites dpkg's list of diversions): the journals keep their originals,
+    so a rollback puts them back byte for byte as if this module had written them."""
+    for path in paths:
+        _before_change(path, root)
+
+
 def snapshot(path: str, root: str = "/") -> dict[str, Any] | None:
     """The original of a file as JSON: ``{"content_b64", "mode"}`` (bytes, permission bits),
     None when it does not exist. :func:`restore_snapshot` puts it back byte for byte."""
@@ -218,12 +226,28 @@ RELOADS = (
 )
 
 
-def plan_reloads(operations: list[Operation]) -> list[Operation]:
+def network_reloads() -> tuple[tuple[str, str, tuple[str, ...], str], ...]:
+    """Entries like :data:`RELOADS`' (action, directory, argv, package) for the network daemons
+    that run: their files are re-read by the daemon's own reload (``networkctl reload``,
+    ``nmcli connection reload``)."""
+    # imported here: the stacks' modules are the home of their directories and commands
+    from ansible_collections.kvmnet.hypervisor.plugins.module_utils import _persist_net, _persist_networkd, _persist_nm
+
+    return tuple(("reload_" + stack, directory + "/", tuple(_persist_net.RELOAD_COMMANDS[stack]),
+                  _persist_net.RELOAD_PACKAGES[stack])
+                 for stack, directory in (("networkd", _persist_networkd.DIRECTORY), ("nm", _persist_nm.DIRECTORY))
+                 if _persist_net.DAEMONS[stack] in _persist_net.running_daemons())
+
+
+def plan_reloads(operations: list[Operation], network: bool = False) -> list[Operation]:
     """``reload_systemd`` / ``reload_udev`` after the file operations among ``operations`` that
-    write or remove a systemd unit / udev rule (none when no such file changes)."""
+    write or remove a systemd unit / udev rule (none when no such file changes). With
+    ``network`` (a rollback putting files back, not a module's own plan: nic_bond and
+    linux_bridge plan their daemon's reload themselves) also the reload of each running network
+    daemon whose files changed."""
     changed = [op.target for op in operations if op.action in ("write_file", "remove_file")]
     return [Operation(action, action[len("reload_"):], command=list(argv))
-            for action, prefix, argv, _package in RELOADS
+            for action, prefix, argv, _package in RELOADS + (network_reloads() if network else ())
             if any(path.startswith(prefix) for path in changed)]
 
 
@@ -233,4 +257,9 @@ def apply_reload_operation(op: Operation, what: str) -> bool:
         if op.action == action:
             run_command(list(argv), what, package=package)
             return True
+    if op.action in ("reload_networkd", "reload_nm"):  # a network daemon's (network_reloads)
+        from ansible_collections.kvmnet.hypervisor.plugins.module_utils import _persist_net
+
+        _persist_net.reload_daemon(op.target, what)
+        return True
     return False

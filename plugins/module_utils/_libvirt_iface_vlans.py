@@ -40,6 +40,8 @@ ROOT = "bridge-vlans"
 METADATA_ELEMENT = 2
 #: where the role installs the hook (libvirt >= 6.5 runs every script of hooks/qemu.d)
 HOOK_PATH = "/etc/libvirt/hooks/qemu.d/kvmnet-bridge-vlans"
+#: the first line of the hook's source (roles/linux_bridge/files/kvmnet-bridge-vlans.py)
+HOOK_HEADER = "# Managed by kvmnet.hypervisor (linux_bridge role)"
 
 
 def entry_of_vlan(vlan: dict[str, Any]) -> dict[str, Any]:

@@ -3,17 +3,21 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """The AnsibleModule of every module: refusals by the argument spec name the option.
 
-ansible-core's own argument validation has two gaps on options with sub-options (found by the
+ansible-core's own argument validation and logging have three gaps (found by the
 bad-input sweep, tests/badinput):
 
 * a string where a dict goes (``bandwidth: 'fast'``): the first error AnsibleModule reports
   is the one of its no_log scan, ``dictionary requested, could not parse JSON or key=value``,
   which names no option; the error naming ``bandwidth`` comes after it;
+* a NUL byte in a string (``name: "br\\x00"``): AnsibleModule logs the invocation to syslog,
+  which refuses it, and fails the task with ``Failed to log to syslog`` before the module's
+  validation can name the option (Python 3.13's syslog refuses it, 3.11's cuts the message
+  there: found by the sweep in a Debian 13 VM);
 * a number or a list where a dict goes (``bandwidth: 5``, ``vfs: [5]``): its validator raises
   TypeError (``set_fallbacks`` iterates the value), which leaves ``AnsibleModule()`` as a
   traceback and the task ends in MODULE FAILURE.
 
-:func:`new_module` builds the module with both fixed: the first refusal that names an option
+:func:`new_module` builds the module with all three fixed: the first refusal that names an option
 is reported, and a value that is not a dict where sub-options go is refused naming its path
 (``vfs[0]``, ``bandwidth.inbound``). Nothing else changes: same validation, same result.
 """
@@ -44,6 +48,15 @@ def _subclass(module_class: type) -> type:
                     path, value = where
                     self.fail_json(msg="value of %s must be a dict of its sub-options, got %s: %r"
                                        % (path, type(value).__name__, value))
+
+            def log(self, msg: Any, log_args: Any = None) -> None:
+                # syslog refuses a NUL byte (ValueError, Python 3.13): AnsibleModule's logging of the
+                # invocation would fail the task ("Failed to log to syslog") before the
+                # module's own validation names the option; the log shows it escaped instead
+                def clean(value: Any) -> Any:
+                    return value.replace("\x00", "\\x00") if isinstance(value, str) else value
+
+                super().log(clean(msg), log_args={k: clean(v) for k, v in log_args.items()} if log_args else log_args)
 
             def fail_json(self, msg: Any = None, **kwargs: Any) -> None:  # type: ignore[override]
                 result = getattr(self, "validation_result", None)

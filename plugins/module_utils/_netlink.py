@@ -427,9 +427,15 @@ class Netlink:
         """``ip addr add ADDRESS/PREFIX dev INDEX``."""
         self._addr_call("add", index, address, what)
 
-    def del_address(self, index: int, address: str, what: str) -> None:
-        """``ip addr del ADDRESS/PREFIX dev INDEX``."""
-        self._addr_call("del", index, address, what)
+    def del_address(self, index: int, address: str, what: str, missing_ok: bool = False) -> None:
+        """``ip addr del ADDRESS/PREFIX dev INDEX``; with ``missing_ok`` an address that is not
+        (any more) on the interface is no error (EADDRNOTAVAIL: a network daemon removed it)."""
+        try:
+            self._addr_call("del", index, address, what)
+        except KvmnetError as exc:
+            cause = exc.__cause__
+            if not (missing_ok and isinstance(cause, NetlinkError) and cause.code == errno.EADDRNOTAVAIL):
+                raise
 
     def default_routes(self, family: int) -> list[dict[str, Any]]:
         """Default routes of the main table: ``[{"gateway", "oif"}]`` (family AF_INET/AF_INET6)."""

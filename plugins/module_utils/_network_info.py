@@ -25,7 +25,7 @@ Every object is read by the reader its own module uses (one fact, one home): the
 ``read_current`` with this run's backend handed over (LinuxBridge, Macvtap, NicBond, SriovVf,
 VhostNet, IrqAffinity), or the readers those resources are built on (``_ovs_bridge.read_bridge``,
 ``_ovs_bond.read_bond`` / ``bond_status``, ``_libvirt.parse_interface`` / ``parse_hostdev``,
-``_libvirt_sriov_network.parse_network``, ``_pci_device.read_pci_device``). What the state means
+``_libvirt_network_xml.parse_network``, ``_pci_device.read_pci_device``). What the state means
 as role variables, module arguments and a graph is pure code elsewhere
 (``_network_info_vars``, ``_topology``), tested on gathered dicts.
 """
@@ -50,11 +50,11 @@ from ansible_collections.kvmnet.hypervisor.plugins.module_utils._irq_affinity im
     IRQBALANCE_DEFAULTS, IrqAffinityResource,
 )
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._libvirt_iface_vlans import (
-    is_linux_bridge_nic, read_metadata, vlan_of_entry,
+    HOOK_HEADER, HOOK_PATH, is_linux_bridge_nic, read_metadata, vlan_of_entry,
 )
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils import _linux_bridge
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._linux_bridge import LinuxBridgeResource
-from ansible_collections.kvmnet.hypervisor.plugins.module_utils._libvirt_sriov_network import parse_network
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils._libvirt_network_xml import parse_network
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._macvtap import MacvtapResource
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._netlink import Netlink
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._nic_bond import NicBondResource
@@ -69,7 +69,7 @@ from ansible_collections.kvmnet.hypervisor.plugins.module_utils._persist_bond im
     file_paths, persist_config, render_files,
 )
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._persist_net import BRIDGE_HEADER, HEADER
-from ansible_collections.kvmnet.hypervisor.plugins.module_utils._sriov_vf import SriovVfResource
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils._sriov_vf import SriovVfResource, persisted_config
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._sysfs import Sysfs
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._vhost_net import VhostNetResource
 
@@ -169,14 +169,20 @@ class Gatherer:
                 res = self._with_nl(LinuxBridgeResource({"name": link["name"], "netns": self.netns}, self.root))
                 current = res.read_current()
                 if current is not None:
-                    out[link["name"]] = {k: current.get(k) for k in ("ports", "mtu", "admin_state", "mac", "vlan_filtering",
-                                                                    "default_pvid", "port_vlans", "self_vlans")}
+                    keys = ("ports", "mtu", "admin_state", "mac", "vlan_filtering", "default_pvid", "port_vlans",
+                            "self_vlans")
+                    out[link["name"]] = {k: current.get(k) for k in keys}
                     out[link["name"]]["addresses"] = link.get("addresses") or []
                     # the ports a host configures: libvirt adds and removes the guests' taps
                     host_ports = [p for p in current["ports"] if kinds.get(p) not in ("tun", "tap")]
                     out[link["name"]]["host_ports"] = host_ports
                     out[link["name"]].update(self.bridge_persisted(link["name"], current, host_ports))
         return out
+
+    def bridge_vlan_hook(self) -> bool:
+        """Whether the linux_bridge role's libvirt qemu hook (VM taps' VLANs at each domain start)
+        is installed: the role's file at its place (its header)."""
+        return HOOK_HEADER in (_files.read_text(HOOK_PATH, self.root) or "")
 
     def bridge_persisted(self, name: str, bridge: dict[str, Any], ports: list[str]) -> dict[str, Any]:
         """Which stack's linux_bridge files persist bridge ``name`` (its own file carries the
@@ -286,8 +292,24 @@ class Gatherer:
             current = res.read_current()
             files = current.pop("files", {})
             current["persisted"] = any(v is not None for v in files.values())
+            current["persisted_vfs"] = self.sriov_persisted_vfs(files.get(boot.sriov_config_path(pci)))
             out[link["name"]] = current
         return out
+
+    @staticmethod
+    def sriov_persisted_vfs(content: str | None) -> dict[int, list[str]] | None:
+        """The VF attributes sriov_vf's boot config names, per VF (None: no readable config).
+
+        What the config names is what an earlier run set; a VF MAC it does not name is the VF
+        driver's own (random at each creation) or set by hand at runtime.
+        """
+        conf = persisted_config(content)
+        if conf is None:
+            return None
+        try:
+            return {int(index): sorted(attrs) for index, attrs in (conf.get("vfs") or {}).items()}
+        except (ValueError, TypeError):
+            return None
 
     def vfio(self) -> list[dict[str, Any]]:
         """PCI devices bound to vfio-pci, as pci_device reads them."""
@@ -437,6 +459,7 @@ class Gatherer:
             "default_route": self.default_route(),
             "bonds": self.bonds(links),
             "bridges": self.bridges(links),
+            "bridge_vlan_hook": self.bridge_vlan_hook(),
             "macvtaps": self.macvtaps(links),
             "vhost_net": self._section("vhost_net", self.vhost_net),
             "sriov": self._section("sriov", self.sriov, links) if not self.netns else {},

@@ -40,6 +40,8 @@ IFACE_FIELDS = ("type", "source", "source_mode", "portgroup", "model", "driver_n
 #: fields of a domain's interface compared between its definition and the running domain
 IFACE_COMPARED = IFACE_FIELDS[:-2] + ("mtu", "virtualport", "managed", "queues", "vlan", "link_state", "bandwidth")
 VF_DEFAULTS = {"spoofchk": True, "trust": False, "link_state": "auto"}
+#: the tap of Open vSwitch's userspace datapath (datapath_type netdev), named after the datapath
+NETDEV_DATAPATH_TAP = "ovs-netdev"
 
 
 def _drop_none(d: dict[str, Any]) -> dict[str, Any]:
@@ -187,6 +189,8 @@ class _Mapper:
             if first and not self.netns:
                 first = False
                 self.vars.update({"linux_bridge_" + k: v for k, v in args.items() if k != "netns"})
+                if args.get("vlan_filtering"):  # the role installs the qemu hook unless told not to
+                    self.vars["linux_bridge_vlan_hook"] = bool(self.s.get("bridge_vlan_hook"))
             elif not self.netns:
                 self.skip("bridge %s" % name, "the linux_bridge role manages one bridge per host", "linux_bridge")
 
@@ -203,15 +207,29 @@ class _Mapper:
         if links and not self.netns:
             self.vars["macvtap_links"] = links
 
+    def ovs_netdevs(self) -> set[str]:
+        """Links that are Open vSwitch's: its ports, bond members and bridges' local ports, and the
+        userspace datapath's tap. On that datapath (netdev) they have no master, and internal ports
+        and local ports are taps."""
+        ovs = self.s.get("ovs") or {}
+        bridges = ovs.get("bridges") or {}
+        names = set(bridges) | {p["name"] for br in bridges.values() for p in br.get("ports") or []}
+        for bond in (ovs.get("bonds") or {}).values():
+            names.update(bond.get("members") or [])
+        if any(br.get("datapath_type") == "netdev" for br in bridges.values()):
+            names.add(NETDEV_DATAPATH_TAP)
+        return names
+
     def other_links(self) -> None:
-        ovs_ports = {p["name"] for br in ((self.s.get("ovs") or {}).get("bridges") or {}).values()
-                     for p in br.get("ports") or []}
+        ovs_devs = self.ovs_netdevs()
         for name, link in sorted(self.links.items()):
             kind = link.get("kind")
+            if name in ovs_devs:
+                continue  # gathered with its OVS bridge or bond
             if kind in ("tun", "tap") and name not in self.guest_devs:
                 self.skip("%s link %s" % (kind, name), "a tap no running domain uses: a tap belongs to the "
                           "program that holds it open, it is not gathered as a bridge port")
-            elif kind == "veth" and name not in ovs_ports and not link.get("master"):
+            elif kind == "veth" and not link.get("master"):
                 self.skip("veth link %s" % name, "a veth pair outside any bridge: no module creates one alone")
             elif kind not in KNOWN_KINDS:
                 self.skip("%s link %s" % (kind, name), "no module of the collection manages %s links" % kind)
@@ -328,12 +346,20 @@ class _Mapper:
             if not cur.get("numvfs"):
                 continue
             vfs = []
+            # with sriov_vf's boot config on the host, a VF MAC it does not name is not the
+            # operator's (the VF driver picks a random one at each creation): not gathered, or the
+            # playbook would pin it and rewrite the config
+            declared = cur.get("persisted_vfs")
+            unpinned = []
             for vf in cur.get("vfs") or []:
                 if vf.get("pci") in self.guest_pci:
                     continue  # libvirt sets its MAC / VLAN from the guest's <interface type='hostdev'>
                 entry = {"vf": vf["vf"]}
                 if vf.get("mac") and vf["mac"] != "00:00:00:00:00:00":
-                    entry["mac"] = vf["mac"]
+                    if declared is None or "mac" in declared.get(vf["vf"], ()):
+                        entry["mac"] = vf["mac"]
+                    else:
+                        unpinned.append("%s (%s)" % (vf["vf"], vf["mac"]))
                 for key in ("vlan", "qos", "min_tx_rate", "max_tx_rate"):
                     if vf.get(key):
                         entry[key] = vf[key]
@@ -342,6 +368,10 @@ class _Mapper:
                         entry[key] = vf[key]
                 if len(entry) > 1:
                     vfs.append(entry)
+            if unpinned:
+                self.skip("MACs of the VFs %s of %s" % (", ".join(unpinned), pf),
+                          "not in sriov_vf's boot config: the VF driver's own (new at each VF creation) or "
+                          "set by hand at runtime; pin one with sriov_vfs[].mac", "sriov_vf")
             args = {"pf": pf, "numvfs": cur["numvfs"], "vfs": vfs, "persist": bool(cur.get("persisted")),
                     "bring_pf_up": cur.get("pf_admin_state") == "up"}
             self.add("sriov_vf", args)

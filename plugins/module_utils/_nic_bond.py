@@ -46,7 +46,7 @@ import socket
 import time
 from typing import Any, Callable
 
-from ansible_collections.kvmnet.hypervisor.plugins.module_utils import _canon, _persist_net, _persist_nm
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils import _canon, _files, _persist_net, _persist_nm
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._command import run_command
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._engine import Operation
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._errors import InvalidInput, NotFound, Unsupported
@@ -483,8 +483,10 @@ class NicBondResource(NetlinkResource):
         if p.get("add", True):
             self.nl.add_address(carrier, op.target, "adding %s to %s" % (op.target, p["device"]))
         for holder in p["sources"]:
+            # the old holder may have lost it meanwhile: a network daemon that manages the NIC
+            # (systemd-networkd) drops its addresses when the NIC becomes a bond member
             self.nl.del_address(self._index(holder["device"]), holder["address"],
-                                "removing %s from %s" % (holder["address"], holder["device"]))
+                                "removing %s from %s" % (holder["address"], holder["device"]), missing_ok=True)
         if p.get("gateway"):
             self._route(p["gateway"], carrier, p["device"])
 
@@ -507,7 +509,7 @@ class NicBondResource(NetlinkResource):
             self.nl.del_link(index, "deleting %s %s" % (op.action.split("_")[1], op.target))
 
     def _reload(self, op: Operation) -> None:
-        run_command(op.params["command"], self.what, package=_persist_net.RELOAD_PACKAGES.get(op.target))
+        _persist_net.reload_daemon(op.target, self.what)
         self.daemon_reloaded = not self.restoring  # a rollback's reload: the restored files are read
         if op.target == "nm":
             self._wait_for_networkmanager()
@@ -523,8 +525,12 @@ class NicBondResource(NetlinkResource):
             self._route(p["gateway"], self._index(p["device"]), p["device"])
 
     def _divert_file(self, op: Operation) -> None:
-        # the package's file moves aside (and its upgrades go there); the guard is written next
-        command = ["dpkg-divert", "--local", "--rename", "--divert", op.changes["diverted_to"]["after"],
+        # the package's file moves aside (and its upgrades go there); the guard is written next.
+        # The journals (the run's, an open checkpoint's) keep every file dpkg-divert changes
+        # first: a rollback undoes the diversion byte for byte (found by the safety scenario)
+        diverted = op.changes["diverted_to"]["after"]
+        _files.before_command([op.target, diverted] + list(_persist_nm.DPKG_DIVERSIONS), self.root)
+        command = ["dpkg-divert", "--local", "--rename", "--divert", diverted,
                    "--add", op.target]
         if self.root != "/":
             command[1:1] = ["--root", self.root]

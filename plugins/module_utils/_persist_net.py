@@ -33,7 +33,10 @@ The VLAN-aware bridge configuration (linux_bridge, ``render_bridge`` of networkd
 from __future__ import annotations
 
 import os
+import time
 from typing import Any
+
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils._command import CommandFailed, run_command
 
 HEADER = "# Managed by kvmnet.hypervisor (nic_bond); local changes are overwritten.\n"
 BRIDGE_HEADER = "# Managed by kvmnet.hypervisor (linux_bridge); local changes are overwritten.\n"
@@ -55,8 +58,27 @@ RELOAD_COMMANDS = {
 }
 #: the distribution package that provides each reload command (named when it is missing)
 RELOAD_PACKAGES = {"networkd": "systemd", "nm": "network-manager"}
+#: how often a refused reload is tried (systemd-networkd 252 refuses one that races with links it
+#: is still setting up or that are being deleted, "Numerical result out of range"; a second one
+#: a moment later is taken), and the pause before the next try (times the try's number)
+RELOAD_ATTEMPTS = 3
+RELOAD_RETRY_DELAY = 1.0
 #: process name (/proc/PID/comm) of each stack's daemon
 DAEMONS = {"networkd": "systemd-network", "nm": "NetworkManager"}
+
+
+def reload_daemon(stack: str, what: str) -> None:
+    """Make the running daemon of ``stack`` (networkd, nm) re-read its files: its reload command,
+    tried again (:data:`RELOAD_ATTEMPTS`) while it exits non-zero; the last refusal raises
+    :class:`CommandFailed` (a command that cannot run or runs out of time raises at once)."""
+    for attempt in range(1, RELOAD_ATTEMPTS + 1):
+        try:
+            run_command(list(RELOAD_COMMANDS[stack]), what, package=RELOAD_PACKAGES[stack])
+            return
+        except CommandFailed as exc:
+            if exc.details.get("rc") is None or attempt == RELOAD_ATTEMPTS:
+                raise
+        time.sleep(RELOAD_RETRY_DELAY * attempt)
 
 
 def bond_option_pairs(config: dict[str, Any], list_separator: str = " ") -> list[tuple[str, str]]:

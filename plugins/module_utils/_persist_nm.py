@@ -172,6 +172,8 @@ NM_IFUPDOWN_DISPATCHER = "/etc/NetworkManager/dispatcher.d/01-ifupdown"
 IFENSLAVE_HOOK = "/etc/network/if-post-down.d/ifenslave"
 #: with a dot: run-parts (which ifupdown and the dispatcher use) never runs it by itself
 IFENSLAVE_HOOK_DIVERTED = IFENSLAVE_HOOK + ".distrib"
+#: dpkg's list of diversions (and its backup), which dpkg-divert rewrites
+DPKG_DIVERSIONS = ("/var/lib/dpkg/diversions", "/var/lib/dpkg/diversions-old")
 IFENSLAVE_GUARD = """#!/bin/sh
 # Managed by kvmnet.hypervisor (nic_bond); local changes are overwritten.
 # ifenslave's post-down hook, diverted to %(diverted)s (dpkg-divert --list).

@@ -96,6 +96,16 @@ def normalize_vf(item: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def persisted_config(text: str | None) -> dict[str, Any] | None:
+    """The boot config (:func:`render_persist`'s JSON) as a dict; None when there is none or it
+    is not a JSON object."""
+    try:
+        conf = json.loads(text) if text else None
+    except ValueError:
+        return None
+    return conf if isinstance(conf, dict) else None
+
+
 def render_persist(pci: str, driver: str | None, desired: dict[str, Any], current: dict[str, Any],
                    previous_json: str | None) -> dict[str, dict[str, str]]:
     """Files that make the PF's VFs survive a reboot, as ``{mode: {path: content}}``.
@@ -103,10 +113,7 @@ def render_persist(pci: str, driver: str | None, desired: dict[str, Any], curren
     The JSON merges the previously persisted VF attributes with the desired ones (attributes not
     mentioned in this run stay persisted); numvfs not given persists the current count.
     """
-    try:
-        previous = json.loads(previous_json) if previous_json else {}
-    except ValueError:
-        previous = {}
+    previous = persisted_config(previous_json) or {}
     numvfs = desired["numvfs"] if desired["numvfs"] is not None else (previous.get("numvfs", current["numvfs"]))
     vfs: dict[str, dict[str, Any]] = {k: dict(v) for k, v in previous.get("vfs", {}).items() if int(k) < numvfs}
     for index, attrs in desired["vfs"].items():
@@ -121,7 +128,7 @@ def render_persist(pci: str, driver: str | None, desired: dict[str, Any], curren
         conf["bring_pf_up"] = True
     conf["vfs"] = {k: vfs[k] for k in sorted(vfs, key=int)}
     files = {
-        "%s/%s.json" % (boot.SRIOV_CONFIG_DIR, pci): json.dumps(conf, indent=2, sort_keys=True) + "\n",
+        boot.sriov_config_path(pci): json.dumps(conf, indent=2, sort_keys=True) + "\n",
         boot.SRIOV_UNIT_PATH: boot.SRIOV_UNIT,
         "/etc/udev/rules.d/70-kvmnet-sriov-%s.rules" % pci: boot.SRIOV_UDEV.format(pci=pci),
     }
@@ -335,7 +342,7 @@ class SriovVfResource(Resource):
         return current
 
     def _persist_paths(self, current: dict[str, Any]) -> list[str]:
-        paths = ["%s/%s.json" % (boot.SRIOV_CONFIG_DIR, self.pci), boot.SRIOV_UNIT_PATH, boot.SRIOV_SCRIPT_PATH,
+        paths = [boot.sriov_config_path(self.pci), boot.SRIOV_UNIT_PATH, boot.SRIOV_SCRIPT_PATH,
                  "/etc/udev/rules.d/70-kvmnet-sriov-%s.rules" % self.pci,
                  boot.boot_wants("kvmnet-sriov@%s.service" % self.pci, "sriov_vf")[0]]
         if current["driver"] in MAX_VFS_DRIVERS:
@@ -357,7 +364,7 @@ class SriovVfResource(Resource):
         elif desired["persist"]:
             files = current.get("files") or {}
             rendered = render_persist(self.pci, current["driver"], desired, current,
-                                      files.get("%s/%s.json" % (boot.SRIOV_CONFIG_DIR, self.pci)))
+                                      files.get(boot.sriov_config_path(self.pci)))
             file_ops = []
             for mode, wanted in sorted(rendered.items()):
                 file_ops += _files.plan_files(files, wanted, int(mode, 8))

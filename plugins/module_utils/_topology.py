@@ -335,8 +335,10 @@ def node_text(node: dict[str, Any]) -> list[str]:
         lines += [x for x in (a.get("pci"), a.get("mac")) if x]
     elif kind == "vm":
         lines.append(a.get("state") or "")
-    elif kind in ("linux_bridge", "bond") and a.get("addresses"):
-        lines += a["addresses"]
+    elif kind in ("linux_bridge", "bond"):
+        lines += a.get("addresses") or []
+        if a.get("vlans"):
+            lines.append("VLAN-aware, itself %s" % a["vlans"])
     elif kind == "link" and a.get("type"):
         lines.append(a["type"])
     return [line for line in lines if line]

@@ -20,8 +20,9 @@ description:
     before it), runs the I(probes) on the host. If they all pass it disarms the rollback and drops
     the journal. If one fails it rolls back at once and fails.
   - Not confirmed by the deadline (the controller lost the host, the play failed, Ctrl-C), the
-    host replays the journal newest first through the same engine the modules use, puts the files
-    back byte for byte, runs the reloads they need, verifies, and logs to journald
+    host puts the files back byte for byte and runs the reloads they need (systemd, udev, a running
+    systemd-networkd or NetworkManager), replays the journal newest first through the same engine the
+    modules use, verifies, and logs to journald
     (C(journalctl -t kvmnet-checkpoint)).
   - C(state=rolled_back) reverts at once, on request. It also clears a stale checkpoint.
   - A second C(state=started) while one is open is refused. The message names the open
@@ -89,6 +90,13 @@ options:
         type: int
       timeout:
         description: Seconds to wait for each reply or for the connection (1 to 60; default 2 for ping, 5 for tcp).
+        type: int
+      wait:
+        description:
+          - Seconds a failing probe is tried again, a second apart, counted from its first try (0 to 600, default 0 - one try).
+          - For a network that takes a while to settle after the play's last change - a network
+            daemon applying the files it was just given, LACP negotiating, a bridge port learning.
+          - Keep it well under the checkpoint's I(timeout) - the confirmation holds the rollback back while it waits.
         type: int
   automatic_rollback:
     description:
@@ -221,7 +229,7 @@ library:
   returned: state=started
   type: int
 probes:
-  description: Each probe's result - C(probe), C(passed), C(detail), C(seconds).
+  description: Each probe's result - C(probe), C(passed), C(detail) (of its last try), C(seconds), C(tries).
   returned: state=confirmed
   type: list
   elements: dict
@@ -322,6 +330,7 @@ def main() -> None:
                 tcp=dict(type="str"),
                 count=dict(type="int"),
                 timeout=dict(type="int"),
+                wait=dict(type="int"),
             ), mutually_exclusive=[["ping", "tcp"]], required_one_of=[["ping", "tcp"]]),
             automatic_rollback=dict(type="bool", default=True),
             root=dict(type="path", default="/"),

@@ -32,7 +32,8 @@ description:
     member), the plan has one C(move_address) step that adds the address to the bridge (or bond),
     removes it from the old interface and moves the default route along. This is risky on a remote
     host, because a session to that address drops if the new carrier has no working uplink. Run such a
-    change from a console or out-of-band path until a commit-confirm safety net exists.
+    change inside a checkpoint (M(kvmnet.hypervisor.checkpoint); C(playbooks/hypervisor.yml) opens one
+    by default), so that a host the controller lost puts itself back when the checkpoint's timeout passes.
   - Addresses other than I(address) on the bridge are left alone.
   - I(mtu) is the MTU of the bond and, with I(bridge), of the bridge. The kernel gives a NIC the bond's
     MTU when it is enslaved and sets every member when the bond's MTU changes, so the C(modify_bond) step

@@ -7,7 +7,7 @@ IRQs belong to the host, not to a network namespace, so this tier uses the host'
 its queue IRQs are moved to one CPU and read back from /proc/irq/N/smp_affinity_list, then
 restored to what they were (always, in a finally). RPS is set and restored the same way.
 Multi-queue spreading, channels, XPS and persistence across a reboot are proven on the VM tier
-(extensions/molecule/kernel), where the guest has a 4-queue virtio-net NIC.
+(extensions/molecule/hypervisor), where the guest has a 4-queue virtio-net NIC.
 """
 
 from __future__ import annotations

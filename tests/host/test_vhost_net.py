@@ -7,7 +7,7 @@ Where the running kernel has no vhost_net (this project's build machine: no modu
 built in), the module must fail with a clear `unsupported` error before writing anything.
 Where it has one (CI hosts with a distro kernel), it is loaded for real without persistence
 and unloaded again if it was not loaded before. Persistence across a reboot is proven on the
-VM tier (extensions/molecule/kernel).
+VM tier (extensions/molecule/hypervisor).
 """
 
 from __future__ import annotations

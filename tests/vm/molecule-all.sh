@@ -63,10 +63,10 @@ else
     fi
   done
   SCENARIOS=("${KEPT[@]}")
-  # kernel first (the smallest cycle: a broken platform shows there first), hypervisor
+  # host_bond first (a short cycle: a broken platform shows there first), hypervisor
   # (the longest) last
-  mapfile -t SCENARIOS < <(printf '%s\n' "${SCENARIOS[@]}" | grep -x kernel
-    printf '%s\n' "${SCENARIOS[@]}" | grep -vx 'kernel\|hypervisor'
+  mapfile -t SCENARIOS < <(printf '%s\n' "${SCENARIOS[@]}" | grep -x host_bond
+    printf '%s\n' "${SCENARIOS[@]}" | grep -vx 'host_bond\|hypervisor'
     printf '%s\n' "${SCENARIOS[@]}" | grep -x hypervisor
     echo "$USER_REPO")
 fi

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Run Molecule for one VM scenario with the lab's settings.
 # usage: tests/vm/molecule.sh SCENARIO [SUBCOMMAND [ARGS...]]      (SUBCOMMAND default: test)
-#   e.g. tests/vm/molecule.sh kernel                full cycle, VM destroyed at the end
-#        tests/vm/molecule.sh kernel converge       boot + converge, VM left running
-#        tests/vm/molecule.sh kernel login          ssh into it
-#        tests/vm/molecule.sh kernel destroy
+#   e.g. tests/vm/molecule.sh host_bond             full cycle, VM destroyed at the end
+#        tests/vm/molecule.sh host_bond converge    boot + converge, VM left running
+#        tests/vm/molecule.sh host_bond login       ssh into it
+#        tests/vm/molecule.sh host_bond destroy
 # Sets: PATH (venv bin first; molecule needs it), ANSIBLE_COLLECTIONS_PATH=build/src
 # (kvmnet.hypervisor = this working tree), the shared base config
 # extensions/molecule/config.yml, and holds the machine's VM lock while it runs.

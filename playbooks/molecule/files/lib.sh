@@ -98,3 +98,26 @@ vm_wait_ssh() {
   esac
   awk -v n="$name" -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN{printf "[vm] %s: ssh up after %.1f s\n", n, b-a}' >&2
 }
+
+# vm_tap_netns DIR: with --tap-netns, put the VM's tap (the host end of enp0s10) into the
+# network namespace recorded in DIR/netns, up, with the address in DIR/netns-address: a second
+# path to the guest that only processes inside that namespace reach (`ip netns exec NS ssh ...`).
+# Called by vm-up.sh after qemu started and by vm-restart.sh after each power-on (qemu attaches
+# to the tap by name in its own namespace: vm_tap_home moves it back first).
+vm_tap_netns() {
+  local d=$1 ns tap addr
+  [ -s "$d/netns" ] || return 0
+  ns=$(cat "$d/netns"); tap=$(cat "$d/tap"); addr=$(cat "$d/netns-address" 2>/dev/null || true)
+  ip netns list | grep -qx "$ns\( (id: [0-9]*)\)\?" || ip netns add "$ns"
+  ip -n "$ns" link set lo up
+  ip link set "$tap" netns "$ns" || vm_die "could not move tap $tap into netns $ns"
+  ip -n "$ns" link set "$tap" up
+  [ -z "$addr" ] || ip -n "$ns" addr replace "$addr" dev "$tap"
+}
+vm_tap_home() {
+  local d=$1 ns tap
+  [ -s "$d/netns" ] || return 0
+  ns=$(cat "$d/netns"); tap=$(cat "$d/tap")
+  ip -n "$ns" link show "$tap" >/dev/null 2>&1 || return 0
+  ip -n "$ns" link set "$tap" netns 1
+}

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Stop a VM started by vm-up.sh and delete its overlay, tap and state.
+# Stop a VM started by vm-up.sh and delete its overlay, tap, namespace (--tap-netns) and state.
 # usage: vm-down.sh NAME...
 # The VM is stopped by the pid in its pid file (checked against qemu's command line),
 # never by process name. Missing VMs are fine (idempotent); always exits 0 unless a
@@ -22,6 +22,11 @@ for NAME in "$@"; do
   if [ -s "$D/tap" ]; then
     TAP=$(cat "$D/tap")
     ip link show "$TAP" >/dev/null 2>&1 && ip link del "$TAP" 2>/dev/null
+  fi
+  # the namespace of --tap-netns (deleting it deletes the tap inside)
+  if [ -s "$D/netns" ]; then
+    NS=$(cat "$D/netns")
+    ip netns list | grep -q "^$NS\( \|$\)" && { ip netns del "$NS" || rc=1; }
   fi
   rm -rf "$D"
 done

@@ -43,8 +43,10 @@ for (( attempt = 0; ; attempt++ )); do
   T0=$(date +%s.%N)
   # -serial file: truncates the console log: keep the previous boot's next to it
   cp -f "$D/console.log" "$D/console.prev.log"
+  vm_tap_home "$D"
   qemu-system-x86_64 "${ARGS[@]}" 8>&- 9>&- </dev/null >"$D/qemu.out" 2>&1 || {
     cat "$D/qemu.out" >&2; vm_die "qemu failed to start $NAME again"; }
+  vm_tap_netns "$D"
   vm_log "$NAME: qemu pid $(cat "$D/qemu.pid"), ssh 127.0.0.1:$PORT"
   rc=0
   vm_poll_ssh "$D" "$PORT" "$BOOT_TIMEOUT" || rc=$?

@@ -3,6 +3,7 @@
 #
 # usage: vm-up.sh NAME SSH_PORT [--iommu 0|1] [--igb 0|1] [--mq 0|1]
 #                                   [--mem MiB] [--smp N] [--release R] [--no-wait]
+#                                   [--tap-netns NS [--tap-netns-address ADDR/LEN]]
 #   --iommu 1   emulated intel-iommu + intel_iommu=on iommu=pt   (default 1: vfio/hostdev work)
 #   --igb 1     Intel 82576 PF with SR-IOV (7 VFs) on a pcie-root-port   (default 1)
 #   --mq 1      4-queue virtio-net with RSS on a multi-queue tap (needs root)   (default 1)
@@ -10,6 +11,9 @@
 #   --release R Debian release of the guest: bookworm | trixie (default $KVMNET_VM_RELEASE
 #               or bookworm); its image must be built (build-image.sh [R])
 #   --no-wait   return right after qemu started (default: wait until a real ssh command works)
+#   --tap-netns NS  (with --mq 1) the host end of enp0s10 lives in the network namespace NS
+#               (created if missing, deleted by vm-down.sh), up, with --tap-netns-address: a
+#               second path to the guest, reached only from inside NS (`ip netns exec NS ssh`)
 #
 # qemu runs with -no-reboot: a reboot inside the guest ends qemu, and vm-restart.sh (beside
 # this script) powers the same VM (same disk, same devices) on again. A warm reset of qemu 10
@@ -37,6 +41,7 @@ usage() { sed -n '4,10p' "$0" >&2; exit 2; }
 [ $# -ge 2 ] || usage
 NAME=$1; PORT=$2; shift 2
 IOMMU=1 IGB=1 MQ=1 MEM=3072 SMP=2 RELEASE=$VM_RELEASE WAIT=1 WAIT_TIMEOUT=${KVMNET_VM_BOOT_TIMEOUT:-300} GROUP=
+TAP_NETNS= TAP_NETNS_ADDRESS=
 while [ $# -gt 0 ]; do
   case $1 in
     --iommu) IOMMU=$2; shift 2 ;;
@@ -47,12 +52,20 @@ while [ $# -gt 0 ]; do
     --release) RELEASE=$2; shift 2 ;;
     --no-wait) WAIT=0; shift ;;
     --group) GROUP=$2; shift 2 ;;
+    --tap-netns) TAP_NETNS=$2; shift 2 ;;
+    --tap-netns-address) TAP_NETNS_ADDRESS=$2; shift 2 ;;
     *) usage ;;
   esac
 done
 [[ $NAME =~ ^[A-Za-z0-9][A-Za-z0-9_.-]*$ ]] || vm_die "bad VM name '$NAME'"
 [[ $PORT =~ ^[0-9]+$ ]] || vm_die "bad ssh port '$PORT'"
 GROUP=${GROUP:-$NAME}
+if [ -n "$TAP_NETNS" ]; then
+  [ "$MQ" = 1 ] || vm_die "--tap-netns needs --mq 1 (the tap of enp0s10)"
+  [[ $TAP_NETNS =~ ^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$ ]] || vm_die "bad --tap-netns '$TAP_NETNS'"
+  [ -z "$TAP_NETNS_ADDRESS" ] || [[ $TAP_NETNS_ADDRESS =~ ^[0-9a-fA-F.:]+/[0-9]+$ ]] \
+    || vm_die "bad --tap-netns-address '$TAP_NETNS_ADDRESS' (ADDRESS/PREFIXLEN)"
+fi
 IMG=$(vm_image_dir "$RELEASE") || exit 2
 for f in "$IMG/base.qcow2" "$IMG/vmlinuz" "$IMG/initrd.img" "$VM_KEY"; do
   [ -s "$f" ] || vm_die "no $f: run $VM_DIR/build-image.sh $RELEASE first"
@@ -92,6 +105,7 @@ echo "$PORT" > "$D/port"
 echo "${KVMNET_VM_OWNER:-}" > "$D/owner"
 echo "$GROUP" > "$D/group"
 echo "$RELEASE" > "$D/release"
+if [ -n "$TAP_NETNS" ]; then echo "$TAP_NETNS" > "$D/netns"; echo "$TAP_NETNS_ADDRESS" > "$D/netns-address"; fi
 qemu-img create -q -f qcow2 -F qcow2 -b "$IMG/base.qcow2" "$D/disk.qcow2"
 
 APPEND="root=/dev/vda rw console=ttyS0 quiet systemd.show_status=0 mitigations=off"
@@ -135,6 +149,7 @@ T0=$(date +%s.%N)
 qemu-system-x86_64 "${ARGS[@]}" 8>&- 9>&- </dev/null >"$D/qemu.out" 2>&1 || {
   cat "$D/qemu.out" >&2; vm_die "qemu failed to start $NAME"; }
 flock -u 8; exec 8>&-
+vm_tap_netns "$D"
 vm_log "$NAME: qemu pid $(cat "$D/qemu.pid"), ssh 127.0.0.1:$PORT (release=$RELEASE iommu=$IOMMU igb=$IGB mq=$MQ mem=$MEM smp=$SMP)"
 [ "$WAIT" = 1 ] || exit 0
 

@@ -1,11 +1,12 @@
-#!/bin/bash
+#!/usr/bin/env bash
 # Traffic across the VLAN-aware br0 (issue 18): four network namespaces on br0 through veth
 # pairs, kvt-a and kvt-b access ports of VLAN 10, kvt-c and kvt-d of VLAN 20, all in one IP
 # subnet. Same VLAN must pass, across VLANs must not (VLAN filtering, not routing, separates
 # them). Prints one line per check; exit 1 when a check fails. Removes what it made.
 set -u
 ns=(kvt-a kvt-b kvt-c kvt-d); vid=(10 10 20 20)
-cleanup() { for n in "${ns[@]}"; do ip netns del "$n" 2>/dev/null; done; }
+# the host ends first (synchronous): a netns is torn down asynchronously after `ip netns del`
+cleanup() { for n in "${ns[@]}"; do ip link del "$n" 2>/dev/null; ip netns del "$n" 2>/dev/null; done; }
 trap cleanup EXIT
 cleanup
 for i in 0 1 2 3; do

@@ -1,4 +1,4 @@
-#!/usr/bin/python3
+#!/usr/bin/env python
 """Print the live NICs of the domains named as arguments, read from libvirt and the kernel, as
 JSON: {mac: {domain, type, tap, master, vlans, queues}} plus "bridges": {ifname: vlans} for the
 bridges' own VLANs (`bridge vlan show` of the bridge device)."""

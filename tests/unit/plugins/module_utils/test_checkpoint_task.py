@@ -139,6 +139,8 @@ def test_probes_at_confirmation(root):
     ({"state": "started", "probes": [{"tcp": "192.0.2.1"}]}, "probes[0].tcp"),
     ({"state": "started", "probes": [{"tcp": "192.0.2.1:70000"}]}, "probes[0].tcp"),
     ({"state": "started", "probes": [{"tcp": "192.0.2.1:22", "count": 2}]}, "probes[0].count"),
+    ({"state": "started", "probes": [{"ping": "192.0.2.1", "wait": 601}]}, "probes[0].wait"),
+    ({"state": "started", "probes": [{"tcp": "192.0.2.1:22", "wait": -1}]}, "probes[0].wait"),
     ({"state": "started", "probes": [{"ping": "192.0.2.1", "tcp": "192.0.2.1:22"}]}, "probes[0]"),
     ({"state": "started", "probes": [{}]}, "probes[0]"),
     # a trailing newline passed '$' (re.match): the bad-input sweep's findings
@@ -165,11 +167,41 @@ def test_bad_input_names_the_option_and_changes_nothing(root, params, option):
 def test_probe_forms():
     probes = _checkpoint_probes.normalize([{"ping": "192.0.2.1"}, {"tcp": "[2001:db8::1]:22", "timeout": 3},
                                            {"tcp": "gw.example.net:443"}])
-    assert probes == [{"ping": "192.0.2.1", "count": 3, "timeout": 2},
-                      {"tcp": "[2001:db8::1]:22", "host": "2001:db8::1", "port": 22, "timeout": 3},
-                      {"tcp": "gw.example.net:443", "host": "gw.example.net", "port": 443, "timeout": 5}]
+    assert probes == [{"ping": "192.0.2.1", "count": 3, "timeout": 2, "wait": 0},
+                      {"tcp": "[2001:db8::1]:22", "host": "2001:db8::1", "port": 22, "timeout": 3, "wait": 0},
+                      {"tcp": "gw.example.net:443", "host": "gw.example.net", "port": 443, "timeout": 5, "wait": 0}]
     refused = _checkpoint_probes.run_probe({"tcp": "127.0.0.1:1", "host": "127.0.0.1", "port": 1, "timeout": 1})
-    assert refused["passed"] is False and refused["probe"] == "tcp 127.0.0.1:1"
+    assert refused["passed"] is False and refused["probe"] == "tcp 127.0.0.1:1" and refused["tries"] == 1
+
+
+def test_probe_wait_tries_again_until_it_passes():
+    """A port that starts listening 2.5 s after the first try: passes within wait 10, after
+    several tries; without wait the same probe fails at once."""
+    import threading
+
+    spare = socket.socket()
+    spare.bind(("127.0.0.1", 0))
+    port = spare.getsockname()[1]
+    spare.close()
+    probe = _checkpoint_probes.normalize([{"tcp": "127.0.0.1:%d" % port, "timeout": 1, "wait": 10}])[0]
+    assert _checkpoint_probes.run_probe(dict(probe, wait=0))["passed"] is False
+    listener = socket.socket()
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    timer = threading.Timer(2.5, lambda: (listener.bind(("127.0.0.1", port)), listener.listen(1)))
+    timer.start()
+    try:
+        result = _checkpoint_probes.run_probe(probe)
+    finally:
+        timer.join()
+        listener.close()
+    assert result["passed"] is True and result["detail"] == "connected"
+    assert 3 <= result["tries"] <= 10 and 2.0 <= result["seconds"] < 10
+
+
+def test_probe_wait_gives_up_at_its_end():
+    probe = _checkpoint_probes.normalize([{"tcp": "127.0.0.1:1", "timeout": 1, "wait": 2}])[0]
+    result = _checkpoint_probes.run_probe(probe)
+    assert result["passed"] is False and result["tries"] >= 2 and result["seconds"] < 5
 
 
 def test_exec_line_quotes_what_systemd_would_split_or_expand():

@@ -381,5 +381,9 @@ def test_source_must_be_an_interface_of_libvirts_host(tmp_path):
         res.require_host_interface("br-nope")
     res.require_host_interface("br-lv")  # libvirt's interface driver knows it
     res.require_host_interface("br-local")  # a netcf backend knows configured ones only: sysfs has it
+    # no interface driver (libvirt 10+ without virtinterfaced, as on Debian 13): this host's sysfs
+    # decides; libvirt would not check a persistent definition at all
     res.virt.conn = _Conn(set(), code=_libvirt.ERR_NO_SUPPORT)
-    res.require_host_interface("br-nope")  # no interface driver: no answer, libvirt checks at apply
+    res.require_host_interface("br-local")
+    with pytest.raises(NotFound, match=r"^source: 'br-nope' is not a network interface on libvirt's host"):
+        res.require_host_interface("br-nope")

@@ -15,6 +15,7 @@ from ansible_collections.kvmnet.hypervisor.plugins.module_utils._errors import (
     BackendUnavailable,
     Conflict,
     InvalidInput,
+    KvmnetError,
     NotFound,
     Unsupported,
 )
@@ -132,3 +133,16 @@ def test_a_bad_netns_name_is_refused_before_any_socket(netns, monkeypatch):
 
 def test_no_netns_is_the_hosts_namespace():
     assert _netlink.Netlink().netns is None and _netlink.Netlink(None).where == ""
+
+
+def test_an_address_already_gone_is_no_error_only_when_allowed():
+    """nic_bond's move_address removes the address from its old holder, which a network daemon
+    may have dropped meanwhile (systemd-networkd on a new bond member: seen in the safety VM)."""
+    gone = NetlinkError(errno.EADDRNOTAVAIL, "Cannot assign requested address")
+    opened(gone).del_address(3, "10.8.0.1/24", "removing 10.8.0.1/24 from enp0s5", missing_ok=True)
+    with pytest.raises(KvmnetError) as err:
+        opened(gone).del_address(3, "10.8.0.1/24", "removing 10.8.0.1/24 from enp0s5")
+    assert err.value.msg.startswith("removing 10.8.0.1/24 from enp0s5")
+    with pytest.raises(BackendUnavailable):
+        opened(NetlinkError(errno.EPERM, "Operation not permitted")).del_address(
+            3, "10.8.0.1/24", "removing 10.8.0.1/24 from enp0s5", missing_ok=True)

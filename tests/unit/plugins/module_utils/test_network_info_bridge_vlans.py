@@ -16,6 +16,7 @@ import pytest
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils import _bridge_vlans as BV
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils import _libvirt
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils import _network_info_vars as V
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils._libvirt_iface_vlans import HOOK_HEADER, HOOK_PATH
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._linux_bridge import persist_config, persist_files
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._network_info import Gatherer
 
@@ -115,6 +116,9 @@ def test_guest_tap_vlan_from_the_domains_metadata():
     assert not plain["vlan"]
 
 
+TRUNK = {"tags": [10, 20], "trunk": True, "native_tag": 10, "native_mode": "untagged"}
+
+
 def test_bridge_openvswitch_direct_networks_for_the_libvirt_networks_role():
     state = {"libvirt": {"domains": {}, "networks": {
         "lan": {"forward_mode": "bridge", "bridge": "br0", "vlan": {}, "portgroups": [], "active": True,
@@ -135,9 +139,43 @@ def test_bridge_openvswitch_direct_networks_for_the_libvirt_networks_role():
         {"name": "mvt", "forward_mode": "direct", "devices": ["enp0s10"], "macvtap_mode": "bridge",
          "active": True, "autostart": False},
         {"name": "ovs-vm", "forward_mode": "openvswitch", "bridge": "br-vm",
-         "portgroups": [{"name": "trunk", "vlan": {"tags": [10, 20], "trunk": True, "native_tag": 10,
-                                                    "native_mode": "untagged"}},
+         "portgroups": [{"name": "trunk", "vlan": TRUNK},
                         {"name": "vlan10", "default": True, "vlan": {"tags": [10], "trunk": False}}],
          "active": True, "autostart": True}]
     assert len(out["modules"]["libvirt_network"]) == 3
     assert [u["object"] for u in out["unmanaged"]] == ["libvirt network default"]
+
+
+def test_the_qemu_hook_is_gathered_as_the_role_variable(host, gather):
+    """linux_bridge_vlan_hook says whether the role's hook is installed: a host whose VLAN-aware
+    bridge runs without it must not get it from the round trip."""
+    repo = os.path.join(os.path.dirname(__file__), "..", "..", "..", "..")
+    with open(os.path.join(repo, "roles", "linux_bridge", "files", "kvmnet-bridge-vlans.py"), encoding="utf-8") as f:
+        source = f.read()
+    assert source.startswith(HOOK_HEADER)
+    g = Gatherer(None, None, None, None, root=host)
+    assert g.bridge_vlan_hook() is False
+    _write_files(host, {HOOK_PATH: "#!/usr/bin/python3\n" + source})
+    assert g.bridge_vlan_hook() is True
+    state = gather(host)
+    for installed in (False, True):
+        state["bridge_vlan_hook"] = installed
+        assert V.map_state(state, {})["vars"]["linux_bridge_vlan_hook"] is installed
+
+
+def test_networks_are_read_whole_as_libvirt_network_reads_them():
+    """The gatherer reads a network with libvirt_network's own parser (bridge, portgroups, VLANs),
+    not the VF pools' short form: fed back, a bridge network needs its bridge (found by make lab's
+    round trip)."""
+    from ansible_collections.kvmnet.hypervisor.plugins.module_utils import _network_info
+    root = _libvirt.parse_xml(
+        "<network><name>ovs-vm</name><forward mode='bridge'/><bridge name='br-vm'/>"
+        "<virtualport type='openvswitch'/><portgroup name='vlan10' default='yes'><vlan><tag id='10'/></vlan>"
+        "</portgroup></network>")
+    net = _network_info.parse_network(root)
+    net.update(active=True, autostart=True)
+    out = V.map_state({"libvirt": {"domains": {}, "networks": {"ovs-vm": net}}}, {})
+    assert out["vars"]["libvirt_networks_list"] == [
+        {"name": "ovs-vm", "forward_mode": "openvswitch", "bridge": "br-vm",
+         "portgroups": [{"name": "vlan10", "default": True, "vlan": {"tags": [10], "trunk": False}}],
+         "active": True, "autostart": True}]

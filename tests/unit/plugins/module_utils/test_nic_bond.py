@@ -12,7 +12,7 @@ import subprocess
 
 import pytest
 
-from ansible_collections.kvmnet.hypervisor.plugins.module_utils import _command, _netlink
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils import _command, _files, _netlink
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils import _nic_bond as nb
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils import _nic_bond_nm as nbnm
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils import _nic_bond_plan as nbp
@@ -869,9 +869,9 @@ mv "$root$file" "$root$to"
 '''
 
 
-def test_ifenslave_hook_diverted_and_guarded_for_real(kernel, tmp_path, monkeypatch):
-    """Applied on a files root: dpkg-divert (a fake on PATH) moves the package's hook aside, the
-    guard is written in its place (0755); the second run changes nothing."""
+def _divert_bed(kernel, tmp_path, monkeypatch):
+    """A files root with NetworkManager's ifupdown dispatcher and ifenslave's hook, and a fake
+    dpkg-divert on PATH; returns ``(run, opts, root)``."""
     model, run = kernel
     model.add("eth1")
     root = host_tree(tmp_path / "root", "loaded")  # no proc/<pid>: NetworkManager not running (netlink, no nmcli)
@@ -889,7 +889,14 @@ def test_ifenslave_hook_diverted_and_guarded_for_real(kernel, tmp_path, monkeypa
     (bindir / "dpkg-divert").chmod(0o755)
     monkeypatch.setenv("PATH", "%s:%s" % (bindir, os.environ["PATH"]))
     monkeypatch.setenv("KVMNET_TEST_LOG", str(tmp_path / "divert.log"))
-    opts = dict(members=["eth1"], persist="nm", root=str(root))
+    return run, dict(members=["eth1"], persist="nm", root=str(root)), root
+
+
+def test_ifenslave_hook_diverted_and_guarded_for_real(kernel, tmp_path, monkeypatch):
+    """Applied on a files root: dpkg-divert (a fake on PATH) moves the package's hook aside, the
+    guard is written in its place (0755); the second run changes nothing."""
+    run, opts, root = _divert_bed(kernel, tmp_path, monkeypatch)
+    hook = root / nmp.IFENSLAVE_HOOK.lstrip("/")
     first = run(**opts)
     assert first["changed"] is True
     assert (tmp_path / "divert.log").read_text().split() == [
@@ -898,6 +905,27 @@ def test_ifenslave_hook_diverted_and_guarded_for_real(kernel, tmp_path, monkeypa
     assert (root / nmp.IFENSLAVE_HOOK_DIVERTED.lstrip("/")).read_text() == IFENSLAVE_ORIGINAL
     assert hook.read_text() == nmp.IFENSLAVE_GUARD and hook.stat().st_mode & 0o777 == 0o755
     assert run(**opts)["changed"] is False
+
+
+def test_the_files_dpkg_divert_changes_are_journaled_before_it_runs(kernel, tmp_path, monkeypatch):
+    """The run's journal and an open checkpoint's see every file dpkg-divert changes (the hook,
+    its diverted name, dpkg's list of diversions) before it runs: a rollback undoes the
+    diversion byte for byte (the safety scenario found the hook gone after a checkpoint's
+    rollback under NetworkManager, moved to .distrib)."""
+    run, opts, root = _divert_bed(kernel, tmp_path, monkeypatch)
+    seen = []
+
+    def guard(path, where):
+        seen.append((path, (tmp_path / "divert.log").exists()))
+
+    _files.add_guard(guard)
+    try:
+        assert run(**opts)["changed"] is True
+    finally:
+        _files.remove_guard(guard)
+    before_divert = [path for path, ran in seen if not ran]
+    for path in (nmp.IFENSLAVE_HOOK, nmp.IFENSLAVE_HOOK_DIVERTED) + nmp.DPKG_DIVERSIONS:
+        assert path in before_divert, seen
 
 
 @pytest.mark.parametrize("method,runs", [("NetworkManager", False), ("manual", True), ("static", True)])

@@ -230,3 +230,51 @@ def test_networkd_round_trip(config):
         text = files[_persist_networkd.path_for(ifname, "network")]
         found = [line.split("=", 1)[1] for line in text.splitlines() if line.startswith("MTUBytes=")]
         assert found == ([str(config["mtu"])] if config["mtu"] else [])
+
+
+class TestReloadDaemon:
+    """reload_daemon tries a refused reload again, then gives up with the daemon's words."""
+
+    @staticmethod
+    def _fake(monkeypatch, outcomes):
+        from ansible_collections.kvmnet.hypervisor.plugins.module_utils import _persist_net
+
+        calls, sleeps = [], []
+
+        def run_command(argv, what, package=None):
+            calls.append((argv, what, package))
+            outcome = outcomes.pop(0)
+            if outcome is not None:
+                raise outcome
+        monkeypatch.setattr(_persist_net, "run_command", run_command)
+        monkeypatch.setattr(_persist_net.time, "sleep", sleeps.append)
+        return _persist_net, calls, sleeps
+
+    def test_second_try_taken(self, monkeypatch):
+        from ansible_collections.kvmnet.hypervisor.plugins.module_utils._command import CommandFailed
+
+        refused = CommandFailed("x: networkctl reload failed (rc 1): Numerical result out of range", rc=1)
+        mod, calls, sleeps = self._fake(monkeypatch, [refused, None])
+        mod.reload_daemon("networkd", "checkpoint rollback")
+        assert [c[0] for c in calls] == [["networkctl", "reload"]] * 2
+        assert calls[0][1:] == ("checkpoint rollback", "systemd")
+        assert sleeps == [mod.RELOAD_RETRY_DELAY]
+
+    def test_last_refusal_raised(self, monkeypatch):
+        from ansible_collections.kvmnet.hypervisor.plugins.module_utils._command import CommandFailed
+
+        outcomes = [CommandFailed("nmcli connection reload failed (rc 8) try %d" % i, rc=8) for i in range(3)]
+        mod, calls, sleeps = self._fake(monkeypatch, outcomes)
+        with pytest.raises(CommandFailed, match="try 2"):
+            mod.reload_daemon("nm", "bond0")
+        assert len(calls) == mod.RELOAD_ATTEMPTS
+        assert calls[0][0] == ["nmcli", "connection", "reload"] and calls[0][2] == "network-manager"
+        assert sleeps == [mod.RELOAD_RETRY_DELAY, 2 * mod.RELOAD_RETRY_DELAY]
+
+    def test_timeout_not_retried(self, monkeypatch):
+        from ansible_collections.kvmnet.hypervisor.plugins.module_utils._command import CommandFailed
+
+        mod, calls, sleeps = self._fake(monkeypatch, [CommandFailed("did not finish within 60 s", rc=None), None])
+        with pytest.raises(CommandFailed, match="did not finish"):
+            mod.reload_daemon("networkd", "bond0")
+        assert len(calls) == 1 and sleeps == []

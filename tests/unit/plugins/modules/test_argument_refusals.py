@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._module import not_a_dict
-from ansible_collections.kvmnet.hypervisor.plugins.modules import libvirt_iface, libvirt_network, sriov_vf
+from ansible_collections.kvmnet.hypervisor.plugins.modules import checkpoint, libvirt_iface, libvirt_network, sriov_vf
 
 IFACE = {"domain": "vm1", "mac": "52:54:00:00:00:01"}
 
@@ -55,3 +55,22 @@ def test_not_a_dict_walks_sub_options_and_aliases():
     assert not_a_dict(spec, {"a": "c=1"}) is None  # ansible-core parses k=v strings itself
     assert not_a_dict(spec, {"b": 3}) == ("a", 3)
     assert not_a_dict(spec, {"a": {"c": [{"d": 1}, [2]]}}) == ("a.c[1]", [2])
+
+
+def test_a_nul_byte_is_refused_naming_the_option_where_syslog_refuses_it(run_module, monkeypatch):
+    """Python 3.13's syslog raises ValueError on a NUL byte: without the fix AnsibleModule fails
+    the task while logging the invocation ("Failed to log to syslog"), naming no option."""
+    import syslog  # pylint: disable=import-outside-toplevel
+
+    logged = []
+
+    def strict_syslog(priority, msg):
+        if "\x00" in msg:
+            raise ValueError("embedded null character")
+        logged.append(msg)
+
+    monkeypatch.setattr(syslog, "syslog", strict_syslog)
+    result, failed = run_module(checkpoint, {"state": "started", "id": "kvt\x00x"}, check_mode=True)
+    assert failed
+    assert "id" in result["msg"] and "syslog" not in result["msg"], result["msg"]
+    assert any("kvt\\x00x" in line for line in logged), logged

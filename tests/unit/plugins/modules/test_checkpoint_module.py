@@ -56,7 +56,7 @@ def test_started_then_rolled_back_through_the_argument_spec(run_module, tmp_path
                                              "probes": [{"ping": "192.0.2.1", "count": 2}]})
     assert not failed, result
     assert result["changed"] and result["library"] == len(_payload_imports()) + 1
-    assert _checkpoint.open_checkpoint(root).state["probes"] == [{"ping": "192.0.2.1", "count": 2, "timeout": 2}]
+    assert _checkpoint.open_checkpoint(root).state["probes"] == [{"ping": "192.0.2.1", "count": 2, "timeout": 2, "wait": 0}]
     again, failed = run_module(checkpoint, {"state": "started", "root": root})
     assert failed and again["error"] == "conflict" and again["id"] == result["id"]
     undo, failed = run_module(checkpoint, {"state": "rolled_back", "root": root})
