@@ -7,11 +7,14 @@
 #                                            older line; nice 10, output in build/logs/checks.log)
 #                             lane "vm":     molecule           (output here)
 #
-# Why two lanes: the VM tier is the long pole (about an hour of qemu TCG), and a TCG guest runs
-# its Python on one vCPU most of the time, so one of the two cores sits idle; the checks lane
-# (ansible-test sanity, ansible-lint, the host tier: one pytest process) uses it. Still one VM
-# at a time. The checks lane stops at its first failed stage; the VM lane always runs to its
-# end. Timings of both lanes go to build/timings.txt; the exit status is the first failure's.
+# Why two lanes: the VM tier is the long pole (more than an hour of qemu TCG, one VM at a
+# time), and a TCG guest runs its Python on one vCPU most of the time, so one of the two cores
+# sits idle; the checks lane (ansible-test sanity, ansible-lint, the host tier: one pytest
+# process, then the matrix) uses it. When the checks lane ends it opens the VM lane's gate: a
+# second VM worker starts on the freed core (KVMNET_VM_WORKERS=2, tests/vm/molecule-all.sh;
+# KVMNET_VM_WORKERS=1 keeps one VM at a time). The checks lane stops at its first failed stage;
+# the VM lane always runs to its end. Timings of both lanes go to build/timings.txt; the exit
+# status is the first failure's.
 #
 # usage: scripts/test.sh MAKE REPO        (the Makefile's `test` target calls it)
 set -uo pipefail
@@ -40,7 +43,10 @@ done
 # lane "checks" in the background, at a lower priority than the VM
 CHECKS_LOG=$LOGS/checks.log
 CHECKS_RC=$LOGS/checks.rc
-rm -f "$CHECKS_RC"
+# the VM lane's second worker waits for this file (the checks lane's core is free then)
+export KVMNET_VM_WORKERS=${KVMNET_VM_WORKERS:-2}
+export KVMNET_VM_WORKER_GATE=$BUILD/checks.done
+rm -f "$CHECKS_RC" "$KVMNET_VM_WORKER_GATE"
 (
   renice -n 10 -p "$BASHPID" >/dev/null 2>&1 || true
   rc=0
@@ -52,6 +58,8 @@ rm -f "$CHECKS_RC"
     bash "$REPO/scripts/matrix.sh" "$MAKE_BIN" "$REPO" "$TIMINGS" || { rc=$?; echo "make test: the ansible-core matrix failed"; }
   fi
   echo "$rc" > "$CHECKS_RC"
+  echo "checks lane ended after $(( $(date +%s) - T0 )) s: the VM lane's second worker may start"
+  touch "$KVMNET_VM_WORKER_GATE"
 ) > "$CHECKS_LOG" 2>&1 &
 CHECKS_PID=$!
 echo "=================== lane checks (sanity lint host, then the ansible-core matrix) runs beside the VM tier: $CHECKS_LOG"

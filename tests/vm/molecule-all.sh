@@ -1,32 +1,46 @@
 #!/usr/bin/env bash
-# Tier 3: run every Molecule VM scenario, one at a time (2 cores: never two VMs at once).
+# Tier 3: run every Molecule VM scenario: one VM at a time by default; `make test` runs two
+# workers once its checks lane has ended (KVMNET_VM_WORKERS, KVMNET_VM_WORKER_GATE below).
 #
 # usage: tests/vm/molecule-all.sh [--all-releases] [SCENARIO[@RELEASE]...]
-#   (default: every extensions/molecule/*/molecule.yml, then user-repo, each on the guest
-#   release(s) tests/vm/releases.txt gives it: the whole run of `make test`)
+#   (default: every extensions/molecule/*/molecule.yml and user-repo, each on the guest
+#   release(s) tests/vm/releases.txt gives it, in that file's order: the whole run of `make test`)
 #   SCENARIO@RELEASE  run on that Debian release (bookworm | trixie); a bare SCENARIO runs on
 #                     $KVMNET_VM_RELEASE (default bookworm)
 #   --all-releases    every named (or every) scenario on every release the platform builds
 #   user-repo: the sample user repo tests/molecule-user (its run.sh installs the built tarball
-#   build/dist/*.tar.gz and runs its scenario with nothing from the source tree); always last
+#   build/dist/*.tar.gz and runs its scenario with nothing from the source tree)
 #
 #   1. takes the machine's VM lock (a second run waits), cleans stale VMs of dead runs
 #   2. refuses to start next to a VM that stays up (lab VM, interactive converge); VMs of
 #      another live run are waited for (playbooks/molecule/files/vm-up.sh)
 #   3. builds the guest image if its inputs changed (cached in $KVMNET_VM_CACHE)
 #   4. `molecule test` per scenario (create, converge, idempotence, verify, reboot, verify,
-#      destroy); destroy always runs, and leftovers are removed by pid after each scenario
+#      destroy); destroy always runs, and leftovers are removed by pid after each scenario.
+#      The workers take the scenarios from one queue in order (longest first), never the same
+#      scenario twice at once (one VM name, one port, one Molecule state per scenario); each
+#      worker owns its VMs (its own owner token: cleanup-stale.sh leaves the other's alone)
 #   5. prints per-scenario and per-step timings; exit 1 if any scenario failed or is
 #      incomplete (no scenario is ever skipped silently)
 #
-# env: KVMNET_VM_SCENARIO_TIMEOUT  seconds per scenario (default 1800: hypervisor takes 15-20 min)
+# env: KVMNET_VM_SCENARIO_TIMEOUT  seconds per scenario (default 1800, 2700 with two workers:
+#                                 hypervisor takes 15-25 min)
+#      KVMNET_VM_WORKERS          VMs at once (default 1; at most the number of cores: a TCG
+#                                 guest keeps one core busy)
+#      KVMNET_VM_WORKER_GATE      a file: the workers after the first start once it exists (the
+#                                 checks lane of scripts/test.sh creates it when it ends, so
+#                                 the second core is free), or when they would have nothing to do
 #      KVMNET_VM_LOGS             log dir (default build/vm-logs); one log per scenario
 #      KVMNET_VM_VERBOSE=1        also stream molecule's output to the console
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 
 LOGS=${KVMNET_VM_LOGS:-$REPO_ROOT/build/vm-logs}
-STO=${KVMNET_VM_SCENARIO_TIMEOUT:-1800}
+WORKERS=${KVMNET_VM_WORKERS:-1}
+[[ $WORKERS =~ ^[1-9][0-9]*$ ]] || vm_die "KVMNET_VM_WORKERS must be a whole number >= 1, got '$WORKERS'"
+CORES=$(nproc 2>/dev/null || echo 1)
+[ "$WORKERS" -le "$CORES" ] || { vm_log "KVMNET_VM_WORKERS=$WORKERS > $CORES cores: $CORES workers"; WORKERS=$CORES; }
+if [ "$WORKERS" -gt 1 ]; then STO=${KVMNET_VM_SCENARIO_TIMEOUT:-2700}; else STO=${KVMNET_VM_SCENARIO_TIMEOUT:-1800}; fi
 MOLDIR=$REPO_ROOT/extensions/molecule
 USER_REPO=user-repo
 mkdir -p "$LOGS"
@@ -42,7 +56,7 @@ RELEASES_FILE=$LAB_DIR/releases.txt
 # releases_of S: the releases scenario S runs on in the whole run (tests/vm/releases.txt)
 releases_of() {
   local r
-  r=$(awk -v s="$1" '!/^[[:space:]]*#/ && $1 == s { $1 = ""; print; exit }' "$RELEASES_FILE")
+  r=$(awk -v s="$1" '{ sub(/#.*/, "") } $1 == s { $1 = ""; print; exit }' "$RELEASES_FILE")
   [ -n "${r// /}" ] || vm_die "scenario $1 has no line in $RELEASES_FILE (every scenario runs on a release it names)"
   echo $r
 }
@@ -62,13 +76,12 @@ else
       KEPT+=("$s")
     fi
   done
-  SCENARIOS=("${KEPT[@]}")
-  # host_bond first (a short cycle: a broken platform shows there first), hypervisor
-  # (the longest) last
-  mapfile -t SCENARIOS < <(printf '%s\n' "${SCENARIOS[@]}" | grep -x host_bond
-    printf '%s\n' "${SCENARIOS[@]}" | grep -vx 'host_bond\|hypervisor'
-    printf '%s\n' "${SCENARIOS[@]}" | grep -x hypervisor
-    echo "$USER_REPO")
+  SCENARIOS=("${KEPT[@]}" "$USER_REPO")
+  # in the order of tests/vm/releases.txt (the longest first: the workers share the queue);
+  # every scenario has its line there (releases_of below dies otherwise)
+  mapfile -t SCENARIOS < <(printf '%s\n' "${SCENARIOS[@]}" | awk -v f="$RELEASES_FILE" '
+    BEGIN { while ((getline l < f) > 0) { split(l, w, /[ \t]+/); if (l !~ /^[ \t]*#/ && w[1] != "") rank[w[1]] = ++n } }
+    { print (($1 in rank) ? rank[$1] : 0) "\t" $1 }' | sort -n -s -k1,1 | cut -f2)
 fi
 [ ${#SCENARIOS[@]} -gt 0 ] || vm_die "no scenarios under extensions/molecule/"
 # -> RUNS: SCENARIO@RELEASE entries, in order
@@ -115,23 +128,44 @@ for r in $(printf '%s\n' "${RUNS[@]}" | sed 's/.*@//' | sort -u); do
 done
 T_IMAGE=$(( $(date +%s) - T ))
 
-declare -A RESULT SECS STEPS
-FAILED=0
-for e in "${RUNS[@]}"; do
-  s=$e
-  scen=${e%@*}
-  log=$LOGS/$e.log
-  missing=""
+# the queue and each run's result (RESULT|SECS|STEPS per entry: workers are subshells)
+# (not under $VM_RUN: every directory there is a VM's)
+QDIR=$(mktemp -d "${TMPDIR:-/tmp}/kvmnet-vm-queue.XXXXXX")
+trap 'rm -rf "$QDIR"' EXIT
+printf '%s\n' "${RUNS[@]}" > "$QDIR/queue"
+
+# next_entry: print the first queued entry whose scenario no worker runs, and mark it running;
+# wait while only such entries are left; status 1 when the queue is empty
+next_entry() {
+  local found line
+  while :; do
+    exec 7>"$QDIR/lock"; flock 7
+    [ -s "$QDIR/queue" ] || { exec 7>&-; return 1; }
+    found=""
+    while IFS= read -r line; do
+      if [ -z "$found" ] && [ ! -e "$QDIR/running.${line%@*}" ]; then found=$line; else printf '%s\n' "$line"; fi
+    done < "$QDIR/queue" > "$QDIR/queue.new"
+    mv "$QDIR/queue.new" "$QDIR/queue"
+    [ -n "$found" ] && touch "$QDIR/running.${found%@*}"
+    exec 7>&-
+    [ -n "$found" ] && { printf '%s\n' "$found"; return 0; }
+    sleep 5
+  done
+}
+
+# run_entry SCENARIO@RELEASE WORKER: molecule test of one entry; its result into $QDIR/res.ENTRY
+run_entry() {
+  local e=$1 w=$2 scen=${1%@*} log=$LOGS/$1.log missing="" f p T rc secs steps result out cmd
   # a scenario may run another scenario's playbooks (provisioner.playbooks in molecule.yml)
   for f in converge verify; do
     p=$(awk -v k="$f" '$1 == k":" { print $2; exit }' "$(scenario_dir "$scen")/molecule.yml" 2>/dev/null)
     [ -f "$(scenario_dir "$scen")/${p:-$f.yml}" ] || missing+=" ${p:-$f.yml}"
   done
   if [ -n "$missing" ]; then
-    RESULT[$s]="FAIL (incomplete:$missing)"; SECS[$s]=0; FAILED=$((FAILED + 1))
-    vm_log "$s: FAIL, missing$missing"; continue
+    printf '%s|0|\n' "FAIL (incomplete:$missing)" > "$QDIR/res.$e"
+    vm_log "[w$w] $e: FAIL, missing$missing"; return
   fi
-  vm_log "$s: molecule test (log: $log)"
+  vm_log "[w$w] $e: molecule test (log: $log)"
   T=$(date +%s)
   # every output line gets the seconds since the scenario started (for the step timings)
   if [ "${KVMNET_VM_VERBOSE:-0}" = 1 ]; then out=/dev/stderr; else out=/dev/null; fi
@@ -140,29 +174,68 @@ for e in "${RUNS[@]}"; do
   KVMNET_VM_RELEASE=${e#*@} timeout --kill-after=60 "$STO" "${cmd[@]}" </dev/null 2>&1 |
     while IFS= read -r line; do printf '%5d %s\n' $(( $(date +%s) - T )) "$line"; done | tee "$log" >"$out"
   rc=${PIPESTATUS[0]}
-  SECS[$s]=$(( $(date +%s) - T ))
-  # safety net: whatever this run left behind (timeout, crash) is stopped by its pid file
+  secs=$(( $(date +%s) - T ))
+  # safety net: whatever this worker left behind (timeout, crash) is stopped by its pid file
   "$VM_DIR/cleanup-stale.sh" 2>&1 | sed 's/^/    /' >&2
   # step timings from molecule's "[scenario > step] Executing/Executed" lines
-  STEPS[$s]=$(awk '
+  steps=$(awk '
     /\] Executing$/ { if (match($0, /> [a-z_]+\]/)) { st = substr($0, RSTART + 2, RLENGTH - 3); t0 = $1 } }
     /\] Executed: / { if (st != "") { printf "%s %ds, ", st, $1 - t0; st = "" } }' "$log")
-  STEPS[$s]=${STEPS[$s]%, }
+  steps=${steps%, }
   if [ "$rc" = 0 ]; then
-    RESULT[$s]=ok
+    result=ok
   else
-    [ "$rc" = 124 ] && RESULT[$s]="FAIL (timeout ${STO}s)" || RESULT[$s]="FAIL (rc=$rc)"
-    FAILED=$((FAILED + 1))
-    vm_log "$s: ${RESULT[$s]}; last lines of $log:"
+    [ "$rc" = 124 ] && result="FAIL (timeout ${STO}s)" || result="FAIL (rc=$rc)"
+    vm_log "[w$w] $e: $result; last lines of $log:"
     tail -40 "$log" | cut -c7- >&2
   fi
-  vm_log "$s: ${RESULT[$s]} in ${SECS[$s]} s"
+  printf '%s|%s|%s\n' "$result" "$secs" "$steps" > "$QDIR/res.$e"
+  vm_log "[w$w] $e: $result in $secs s"
+}
+
+# worker N: its own owner token (its VMs are its own to clean up), then entries until none is left
+worker() {
+  local w=$1 e me=$BASHPID    # (inside $(...) BASHPID would be that short-lived subshell's)
+  KVMNET_VM_OWNER=$(vm_owner_token "$me"); export KVMNET_VM_OWNER
+  if [ "$w" -gt 1 ]; then
+    export KVMNET_VM_ALLOW_PARALLEL=1     # the other worker's VM is not one to wait for
+    if [ -n "${KVMNET_VM_WORKER_GATE:-}" ]; then
+      until [ -e "$KVMNET_VM_WORKER_GATE" ] || [ ! -s "$QDIR/queue" ]; do sleep 10; done
+    fi
+    [ -s "$QDIR/queue" ] || return 0
+    vm_log "[w$w] starts beside worker 1 ($(( $(date +%s) - T_ALL )) s into the run)"
+  elif [ "$WORKERS" -gt 1 ]; then
+    export KVMNET_VM_ALLOW_PARALLEL=1
+  fi
+  while e=$(next_entry); do
+    run_entry "$e" "$w"
+    rm -f "$QDIR/running.${e%@*}"
+  done
+}
+
+PIDS=()
+for w in $(seq 1 "$WORKERS"); do
+  worker "$w" &
+  PIDS+=($!)
 done
+wait "${PIDS[@]}"
+
+declare -A RESULT SECS STEPS
+FAILED=0
+for e in "${RUNS[@]}"; do
+  if [ -f "$QDIR/res.$e" ]; then
+    IFS='|' read -r RESULT[$e] SECS[$e] STEPS[$e] < "$QDIR/res.$e"
+  else
+    RESULT[$e]="FAIL (not run)"; SECS[$e]=0; STEPS[$e]=""
+  fi
+  [ "${RESULT[$e]}" = ok ] || FAILED=$((FAILED + 1))
+done
+rm -rf "$QDIR"
 
 TOTAL=$(( $(date +%s) - T_ALL ))
 {
   echo
-  echo "=== tier 3: Molecule VM scenarios (one VM at a time, qemu $VM_ACCEL) ==="
+  echo "=== tier 3: Molecule VM scenarios ($WORKERS VM(s) at a time, qemu $VM_ACCEL) ==="
   printf '%-22s %-28s %6s  %s\n' scenario result seconds steps
   printf '%-22s %-28s %6s\n' "(image)" "$( [ "$T_IMAGE" -gt 5 ] && echo built || echo cached)" "$T_IMAGE"
   for s in "${RUNS[@]}"; do
