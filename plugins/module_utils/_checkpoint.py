@@ -36,8 +36,10 @@ import contextlib
 import fcntl
 import hashlib
 import importlib
+import importlib.util
 import json
 import os
+import pkgutil
 import shutil
 import sys
 import tempfile
@@ -268,9 +270,6 @@ def library_sources() -> dict[str, str]:
     (for a module run by Ansible: what AnsiballZ shipped), read without importing them: what
     :func:`copy_library` copies. Importing them all would load pyroute2, python-ovs and libvirt
     (seconds on a slow host) for nothing."""
-    import importlib.util  # here, not at the top: only the checkpoint module needs them, and
-    import pkgutil  # every module run that changes something imports this file
-
     package = importlib.import_module(LIBRARY_PACKAGE)
     sources = {}
     for info in pkgutil.iter_modules(list(package.__path__), LIBRARY_PACKAGE + "."):

@@ -253,18 +253,14 @@ def execute(resource: Resource, check_mode: bool = False, diff: bool = True) -> 
     saying what failed, what was applied, what was reverted and whether the host is back.
     ``diff=False`` (a run without ``--diff``) leaves the ``diff`` key out and reads no file for it.
     """
+    from ansible_collections.kvmnet.hypervisor.plugins.module_utils import _checkpoint, _files
+
     try:
         resource.open()
         desired = resource.normalize()
         current = resource.read_current()
         operations = resource.plan(current, desired)
-        files_diff: list[dict[str, str]] = []
-        if operations:
-            # imported only for a plan with work in it: a run that changes nothing (the common
-            # case: reruns, drift checks) neither compiles nor imports them (AnsiballZ ships sources)
-            from ansible_collections.kvmnet.hypervisor.plugins.module_utils import _checkpoint, _files
-            if diff:
-                files_diff = _files.diff_entries(operations, resource.root)  # before any change
+        files_diff = _files.diff_entries(operations, resource.root) if diff else []  # before any change
         if not operations:
             after = current
         elif check_mode:

@@ -27,6 +27,7 @@ from ansible_collections.kvmnet.hypervisor.plugins.module_utils._errors import (
     KvmnetError,
     NotFound,
 )
+from ansible_collections.kvmnet.hypervisor.plugins.module_utils._netlink import Netlink
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._ovs_bridge import (
     COLUMNS,
     new_port,
@@ -173,24 +174,14 @@ class OvsPatchResource(OvsResource):
 
     def __init__(self, params: dict[str, Any], root: str = "/") -> None:
         super().__init__(params, root)
-        self._nl: Any = None
+        self.nl = Netlink(params.get("netns"))
         self._desired: dict[str, Any] = {}
         #: a veth was seen in this run: keep reading the kernel link (a rollback may need it back)
         self._veth_seen = False
 
-    @property
-    def nl(self) -> Any:
-        """The netlink socket for the veth end (opened by its users): created on first use,
-        so a patch-port run never imports pyroute2 (hundreds of milliseconds)."""
-        if self._nl is None:
-            from ansible_collections.kvmnet.hypervisor.plugins.module_utils._netlink import Netlink
-            self._nl = Netlink(self.params.get("netns"))
-        return self._nl
-
     def close(self) -> None:
         super().close()
-        if self._nl is not None:
-            self._nl.close()
+        self.nl.close()
 
     def diff_header(self) -> str:
         return "ovs link %s <-> %s" % (self.params.get("bridge"), self.params.get("peer_bridge"))

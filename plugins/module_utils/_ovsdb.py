@@ -5,11 +5,9 @@
 
 One :class:`Ovsdb` per module run:
 
-* :meth:`Ovsdb.open` takes the schema from the distribution's ``vswitch.ovsschema`` when its
-  version is the server's, else the server's own (no ``.ovsschema`` file is needed on the
-  host), registers only the tables and columns the module asked for, and waits for the
-  initial monitor reply: the whole state is read once, here. The JSON off the socket is
-  parsed with the standard library's C decoder when ``ovs`` has no C parser (the PyPI wheel).
+* :meth:`Ovsdb.open` fetches the schema from the server (no ``.ovsschema`` file is needed on
+  the host), registers only the tables and columns the module asked for, and waits for the
+  initial monitor reply: the whole state is read once, here.
 * :meth:`Ovsdb.transact` runs one transaction built by a callback; on ``TRY_AGAIN`` (someone
   else changed a row we read) it refreshes the replica and calls the callback again, so the
   callback must look rows up by name each time. ``next_cfg`` is incremented in the same
@@ -38,10 +36,8 @@ then logs nothing (initialised, it prints reconnect messages to stderr).
 from __future__ import annotations
 
 import errno
-import json
 import math
 import os
-import re
 import time
 import traceback
 from typing import Any, Callable
@@ -60,7 +56,6 @@ from ansible_collections.kvmnet.hypervisor.plugins.module_utils._errors import (
 
 try:
     import ovs.db.idl
-    import ovs.json
     import ovs.jsonrpc
     import ovs.poller
     import ovs.stream
@@ -69,9 +64,6 @@ except ImportError:
     OVS_IMPORT_ERROR = traceback.format_exc()
 
 DB_NAME = "Open_vSwitch"
-#: the schema file the distribution installs with ovsdb-server (openvswitch-common); used when
-#: its version is the server's, which saves parsing the schema a second time off the socket
-LOCAL_SCHEMA = "/usr/share/openvswitch/vswitch.ovsschema"
 #: how often a transaction is retried after TRY_AGAIN before giving up
 MAX_ATTEMPTS = 5
 #: the longest ``timeout`` (seconds): the IDL's poller takes milliseconds as a C int
@@ -98,112 +90,6 @@ def check_timeout(value: Any, option: str = "timeout") -> float:
         raise InvalidInput(option, value, "is more than %d seconds, the longest wait the OVS library can "
                            "take" % MAX_TIMEOUT)
     return seconds
-
-
-#: a closing bracket followed by an opening one: where one JSON-RPC message may end and the next begin
-_VALUE_BOUNDARY = re.compile(r"[}\]]\s*[{\[]")
-
-
-class StdlibJsonParser:
-    """``ovs.json.Parser`` on the standard library's C JSON decoder.
-
-    The PyPI ``ovs`` wheel has only the pure-Python parser of ``ovs.json``, which lexes every
-    character in Python: the schema (about 40 kB, and again inside the ``_Server`` monitor
-    reply) and the initial monitor reply cost more than all the rest of a module run. Same
-    interface as ``ovs.json.Parser`` as ``ovs.jsonrpc.Connection`` uses it (str input):
-    :meth:`feed` returns how many characters of its input it took (only up to the end of the
-    value: the rest belongs to the next message), :meth:`is_done`, :meth:`finish` returns the
-    value or, for input that is not JSON, an error string. A value (a JSON-RPC message is an
-    object) can only end where a chunk ends with a closing bracket or where one is followed by
-    the next message's opening one: only then is the text decoded, so a message arriving in
-    many chunks is not decoded once per chunk.
-    """
-
-    _decoder = json.JSONDecoder()
-
-    def __init__(self, check_trailer: bool = False) -> None:
-        self.check_trailer = check_trailer
-        self.text = ""
-        self.done = False
-        self.value: Any = None
-
-    def feed(self, s: str) -> int:
-        if self.done:
-            return 0
-        held = len(self.text)
-        self.text += s
-        if self.check_trailer or not (s.rstrip()[-1:] in ("}", "]") or _VALUE_BOUNDARY.search(s)):
-            return len(s)
-        start = len(self.text) - len(self.text.lstrip())
-        try:
-            self.value, end = self._decoder.raw_decode(self.text, start)
-        except ValueError:  # not complete yet (or not JSON: finish() says so)
-            return len(s)
-        self.done = True
-        self.text = self.text[:end]
-        return end - held
-
-    def is_done(self) -> bool:
-        return self.done
-
-    def finish(self) -> Any:
-        if self.done:
-            return self.value
-        try:
-            return json.loads(self.text)
-        except ValueError as exc:
-            return "empty input stream" if not self.text.strip() else str(exc)
-
-
-def use_stdlib_json() -> None:
-    """Make ``ovs.jsonrpc`` parse with :class:`StdlibJsonParser` when ``ovs`` has no C parser of
-    its own (the distribution's python3-openvswitch has one: then nothing changes)."""
-    if getattr(ovs.json, "PARSER", None) == getattr(ovs.json, "PARSER_PY", "PYTHON"):
-        ovs.json.Parser = StdlibJsonParser
-
-
-def schema_version(schema: Any) -> str | None:
-    """The ``version`` of a schema (parsed JSON), or None."""
-    return schema.get("version") if isinstance(schema, dict) else None
-
-
-def read_local_schema(path: str | None = None) -> dict[str, Any] | None:
-    """The schema file ``path`` (default :data:`LOCAL_SCHEMA`) parsed, or None when it is
-    missing, unreadable or not an Open_vSwitch schema with a version."""
-    try:
-        with open(path or LOCAL_SCHEMA, encoding="utf-8") as stream:
-            schema = json.load(stream)
-    except (OSError, ValueError):
-        return None
-    if not isinstance(schema, dict) or schema.get("name") != DB_NAME or not schema_version(schema):
-        return None
-    return schema
-
-
-def _ref_tables(column: Any) -> list[str]:
-    """The tables a column's schema (``{"type": ...}``) refers to."""
-    kind = column.get("type") if isinstance(column, dict) else None
-    if not isinstance(kind, dict):
-        return []
-    return [base["refTable"] for base in (kind.get("key"), kind.get("value"))
-            if isinstance(base, dict) and isinstance(base.get("refTable"), str)]
-
-
-def registered_part(schema: dict[str, Any], columns: dict[str, list[str]]) -> dict[str, Any]:
-    """``schema`` with only the tables and columns of ``columns`` (table -> column names): the
-    IDL builds its objects for these (about 30 columns instead of 190). The whole ``schema`` when
-    a registered table or column is not in it (the IDL then says which), or when a kept column
-    refers to a table that is not kept (its reference could not be followed)."""
-    tables = schema.get("tables") or {}
-    kept = {}
-    for table, names in columns.items():
-        if table not in tables or not all(name in tables[table].get("columns", {}) for name in names):
-            return schema
-        kept[table] = dict(tables[table], columns={name: tables[table]["columns"][name] for name in names})
-    for table in kept.values():
-        if any(ref not in kept for column in table["columns"].values() for ref in _ref_tables(column)):
-            return schema
-    return dict(schema, tables=kept)
 
 
 def first(value: Any) -> Any:
@@ -285,46 +171,19 @@ class Ovsdb:
             rpc.close()
 
     def open(self) -> "Ovsdb":
-        """Connect, register the columns, and read them once (the initial monitor reply).
-
-        The schema comes from :data:`LOCAL_SCHEMA` when that file's version is the server's:
-        the IDL's own monitor of the ``_Server`` database brings the server's schema, which is
-        compared before any row is used; on a different version (or no such file) the IDL is
-        opened again with the server's schema, which is then already here. Only when the server
-        has no ``_Server`` database is the schema asked for (``get_schema``)."""
+        """Connect, register the columns, and read them once (the initial monitor reply)."""
         require("ovs", OVS_IMPORT_ERROR)
         if self.idl is not None:
             return self
         self._check_socket()
-        use_stdlib_json()
-        schema = read_local_schema()
-        verified = schema is None
-        if schema is None:
-            schema = self._fetch_schema()
-        deadline = self._deadline()
-        try:
-            self._new_idl(schema)
-        except AssertionError:  # the file lacks a table or column asked for: the server may have it
-            if verified:
-                raise
-            schema, verified = self._fetch_schema(), True
-            self._new_idl(schema)
+        helper = ovs.db.idl.SchemaHelper(schema_json=self._fetch_schema())
+        for table, cols in self.columns.items():
+            helper.register_columns(table, cols)
+        self.idl = ovs.db.idl.Idl(self.remote, helper)
         seqno = self.idl.change_seqno
+        deadline = self._deadline()
         while True:
             self.idl.run()
-            served = None
-            if not verified:
-                served = self._served_schema()
-                if served is None and self.idl.change_seqno != seqno:
-                    served = self._fetch_schema()  # a server without _Server: ask
-            if served is not None:
-                verified = True
-                if schema_version(served) != schema_version(schema):
-                    schema = served  # another version than the file's: the server's, already here
-                    self.close()
-                    self._new_idl(schema)
-                    seqno = self.idl.change_seqno
-                    continue
             if self.idl.change_seqno != seqno:
                 break
             if time.monotonic() > deadline:
@@ -332,29 +191,6 @@ class Ovsdb:
                 raise self._unavailable("no initial database contents within %g s" % self.timeout)
             self._block(100)
         return self
-
-    def _new_idl(self, schema: dict[str, Any]) -> None:
-        helper = ovs.db.idl.SchemaHelper(schema_json=registered_part(schema, self.columns))
-        for table, cols in self.columns.items():
-            helper.register_columns(table, cols)
-        self.idl = ovs.db.idl.Idl(self.remote, helper)
-
-    def _served_schema(self) -> dict[str, Any] | None:
-        """The server's Open_vSwitch schema from the IDL's replica of ``_Server`` (None until
-        that arrived, or when the server has none or the ``ovs`` library does not read it)."""
-        tables = getattr(self.idl, "server_tables", None) or {}
-        table = tables.get("Database")
-        if table is None:
-            return None
-        for row in list(table.rows.values()):
-            if getattr(row, "name", None) == DB_NAME:
-                text = first(getattr(row, "schema", None))
-                try:
-                    served = json.loads(text) if text else None
-                except ValueError:
-                    return None
-                return served if schema_version(served) else None
-        return None
 
     def close(self) -> None:
         """Close the IDL session (safe to call twice or after a failed open)."""

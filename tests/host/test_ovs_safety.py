@@ -26,14 +26,12 @@ import time
 
 import pytest
 
-from ansible_collections.kvmnet.hypervisor.plugins.module_utils import _ovsdb
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._engine import execute, restore_to
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._errors import ApplyFailed, InvalidInput
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._ovs_bond import OvsBondResource
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._ovs_bridge import OvsBridgeResource
 from ansible_collections.kvmnet.hypervisor.plugins.module_utils._ovs_patch import OvsPatchResource
 from testbed.inject import check_every_step, netns_state, ovsdb_state
-from testbed.ovs import SCHEMA
 
 BRIDGE = dict(name="br0", state="present", datapath_type="netdev", timeout=10)
 BOND = dict(name="bond0", bridge="br0", state="present", timeout=10)
@@ -414,74 +412,3 @@ def test_replay_by_a_new_resource_restores_the_state_before(ovs, cls, setup, par
         replay.close()
     assert reverted and remaining == []
     assert exact(ovs)() == before_snap
-
-
-# -- where the schema comes from (module start-up, issue 14) -----------------------------------
-# The testbed's ovsdb-server serves a database made from the distribution's schema file
-# (testbed.ovs.SCHEMA), so that file has the server's version.
-
-
-def schema_copy(tmp_path, change):
-    schema = json.loads(SCHEMA.read_text())
-    change(schema)
-    path = tmp_path / "vswitch.ovsschema"
-    path.write_text(json.dumps(schema))
-    return str(path)
-
-
-def opened(ovs, monkeypatch, schema_file, fetch_allowed):
-    """An Ovsdb on ``ovs`` with ``schema_file`` as the local schema; returns it open and the
-    number of get_schema requests it made (failing the test when not ``fetch_allowed``)."""
-    fetches = []
-    real_fetch = _ovsdb.Ovsdb._fetch_schema
-
-    def fetch(self):
-        fetches.append(1)
-        assert fetch_allowed, "the schema was asked for although the file has the server's version"
-        return real_fetch(self)
-
-    monkeypatch.setattr(_ovsdb, "LOCAL_SCHEMA", schema_file)
-    monkeypatch.setattr(_ovsdb.Ovsdb, "_fetch_schema", fetch)
-    db = _ovsdb.Ovsdb(ovs.db, 10, {"Bridge": ["name", "ports"], "Port": ["name", "tag"]}).open()
-    return db, len(fetches)
-
-
-def test_schema_file_of_the_servers_version_is_used_without_asking(ovs, monkeypatch):
-    ovs.add_bridge("br0")
-    ovs.vsctl("add-port", "br0", "vm1", "tag=10", "--", "set", "interface", "vm1", "type=internal")
-    db, fetches = opened(ovs, monkeypatch, str(SCHEMA), fetch_allowed=False)
-    try:
-        assert fetches == 0
-        assert db.idl._db.version == json.loads(SCHEMA.read_text())["version"]
-        assert sorted(db.by_name("Bridge")) == ["br0"] and db.by_name("Port")["vm1"].tag == [10]
-    finally:
-        db.close()
-
-
-def test_schema_file_of_another_version_gives_way_to_the_servers(ovs, monkeypatch, tmp_path):
-    """The server's schema came with the IDL's _Server monitor: no get_schema either."""
-    ovs.add_bridge("br0")
-    path = schema_copy(tmp_path, lambda schema: schema.update(version="1.0.0"))
-    db, fetches = opened(ovs, monkeypatch, path, fetch_allowed=False)
-    try:
-        assert fetches == 0
-        assert db.idl._db.version == json.loads(SCHEMA.read_text())["version"]
-        assert sorted(db.by_name("Bridge")) == ["br0"]
-    finally:
-        db.close()
-
-
-@pytest.mark.parametrize("case", ["no file", "file without a column used"])
-def test_schema_is_asked_for_when_the_file_cannot_serve(ovs, monkeypatch, tmp_path, case):
-    ovs.add_bridge("br0")
-    ovs.vsctl("add-port", "br0", "vm1", "tag=10", "--", "set", "interface", "vm1", "type=internal")
-    if case == "no file":
-        path = str(tmp_path / "missing.ovsschema")
-    else:
-        path = schema_copy(tmp_path, lambda schema: schema["tables"]["Port"]["columns"].pop("tag"))
-    db, fetches = opened(ovs, monkeypatch, path, fetch_allowed=True)
-    try:
-        assert fetches == 1
-        assert db.by_name("Port")["vm1"].tag == [10]
-    finally:
-        db.close()

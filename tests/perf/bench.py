@@ -722,8 +722,8 @@ def verdicts(bench):
     else:
         out.append(("ours one task <= 0.1 x peer loop, N=50", "NOT MEASURED",
                     "needs ours-one and peer-loop at N=50 (PERF_N includes 50?)"))
-    # 2. per-port loop <= 1.0 x peer loop on the same controller (issue 14; every N), and on ours
-    info = {"ours-loop": "ours per-port loop on our controller (ansible-core 2.19)",
+    # 2. per-port loop <= 0.8 x peer loop (every N)
+    info = {"ours-loop@peer-ctl": "ours per-port loop on the peer's controller (same ansible-core 2.17)",
             "ours-loop@distro-py": "ours per-port loop, distro python3-openvswitch (C JSON parser)",
             "ours-one@distro-py": "ours one task, distro python3-openvswitch (C JSON parser)"}
     for key in sorted((k for k in bench.rows if k[0] == "ovs" and k[1] in info), key=lambda k: (k[1], k[2])):
@@ -731,24 +731,16 @@ def verdicts(bench):
         out.append(("(information) %s vs peer loop, N=%d" % (info[key[1]], key[2]), "-",
                     "ratio converge %.3f, rerun %.3f" % (med(key, "converge") / med(pk, "converge"),
                                                          med(key, "rerun") / med(pk, "rerun"))))
-    loops = [k for k in bench.rows if k[:2] == ("ovs", "ours-loop@peer-ctl")]
+    loops = [k for k in bench.rows if k[:2] == ("ovs", "ours-loop")]
     if loops:
         for key in sorted(loops, key=lambda k: k[2]):
             pk = ("ovs", "peer-loop", key[2])
             for ph in ("converge", "rerun"):
                 ratio = med(key, ph) / med(pk, ph)
-                out.append(("ours per-port loop <= 1.0 x peer loop on the same controller, N=%d, %s" % (key[2], ph),
-                            "PASS" if ratio <= 1.0 else "**MISSED**", "ratio %.3f" % ratio))
+                out.append(("ours per-port loop <= 0.8 x peer loop, N=%d, %s" % (key[2], ph),
+                            "PASS" if ratio <= 0.8 else "**MISSED**", "ratio %.3f" % ratio))
     else:
-        out.append(("ours per-port loop <= 1.0 x peer loop on the same controller", "NOT MEASURED",
-                    "ours-loop@peer-ctl did not run (PERF_CROSS_MAX_N below every N?)"))
-    # 2a. libvirt_iface adding the NIC <= 1.0 x the peer's virt define (issue 14)
-    lv, lv_peer = ("libvirt", "ours-libvirt_iface", 1), ("libvirt", "peer-virt-define", 1)
-    if lv in bench.rows and lv_peer in bench.rows:
-        ratio = med(lv, "converge") / med(lv_peer, "converge")
-        out.append(("libvirt_iface edit <= 1.0 x peer virt define (converge)", "PASS" if ratio <= 1.0 else "**MISSED**",
-                    "ratio %.3f (rerun %.3f: ours unchanged, the peer's changed)" % (
-                        ratio, med(lv, "rerun") / med(lv_peer, "rerun"))))
+        out.append(("ours per-port loop <= 0.8 x peer loop", "NOT MEASURED", "ours-loop variant did not run"))
     # 2b. an open checkpoint costs a no-op run at most 5 % (issue 12)
     cps = sorted((k for k in bench.rows if k[:2] == ("ovs", "ours-one+checkpoint")), key=lambda k: k[2])
     for key in cps:
