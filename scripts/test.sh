@@ -43,10 +43,10 @@ done
 # lane "checks" in the background, at a lower priority than the VM
 CHECKS_LOG=$LOGS/checks.log
 CHECKS_RC=$LOGS/checks.rc
-# the VM lane's second worker waits for this file (the checks lane's core is free then)
+rm -f "$CHECKS_RC"
+# the VM lane's second worker waits for the checks lane's status file (its core is free then)
 export KVMNET_VM_WORKERS=${KVMNET_VM_WORKERS:-2}
-export KVMNET_VM_WORKER_GATE=$BUILD/checks.done
-rm -f "$CHECKS_RC" "$KVMNET_VM_WORKER_GATE"
+export KVMNET_VM_WORKER_GATE=$CHECKS_RC
 (
   renice -n 10 -p "$BASHPID" >/dev/null 2>&1 || true
   rc=0
@@ -57,9 +57,8 @@ rm -f "$CHECKS_RC" "$KVMNET_VM_WORKER_GATE"
   if [ "$rc" = 0 ]; then
     bash "$REPO/scripts/matrix.sh" "$MAKE_BIN" "$REPO" "$TIMINGS" || { rc=$?; echo "make test: the ansible-core matrix failed"; }
   fi
-  echo "$rc" > "$CHECKS_RC"
   echo "checks lane ended after $(( $(date +%s) - T0 )) s: the VM lane's second worker may start"
-  touch "$KVMNET_VM_WORKER_GATE"
+  echo "$rc" > "$CHECKS_RC"
 ) > "$CHECKS_LOG" 2>&1 &
 CHECKS_PID=$!
 echo "=================== lane checks (sanity lint host, then the ansible-core matrix) runs beside the VM tier: $CHECKS_LOG"

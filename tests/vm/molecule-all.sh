@@ -197,15 +197,14 @@ run_entry() {
 worker() {
   local w=$1 e me=$BASHPID    # (inside $(...) BASHPID would be that short-lived subshell's)
   KVMNET_VM_OWNER=$(vm_owner_token "$me"); export KVMNET_VM_OWNER
+  # the other worker's VM is not one for vm-up.sh to wait for
+  [ "$WORKERS" -gt 1 ] && export KVMNET_VM_ALLOW_PARALLEL=1
   if [ "$w" -gt 1 ]; then
-    export KVMNET_VM_ALLOW_PARALLEL=1     # the other worker's VM is not one to wait for
     if [ -n "${KVMNET_VM_WORKER_GATE:-}" ]; then
       until [ -e "$KVMNET_VM_WORKER_GATE" ] || [ ! -s "$QDIR/queue" ]; do sleep 10; done
     fi
     [ -s "$QDIR/queue" ] || return 0
     vm_log "[w$w] starts beside worker 1 ($(( $(date +%s) - T_ALL )) s into the run)"
-  elif [ "$WORKERS" -gt 1 ]; then
-    export KVMNET_VM_ALLOW_PARALLEL=1
   fi
   while e=$(next_entry); do
     run_entry "$e" "$w"
@@ -230,7 +229,6 @@ for e in "${RUNS[@]}"; do
   fi
   [ "${RESULT[$e]}" = ok ] || FAILED=$((FAILED + 1))
 done
-rm -rf "$QDIR"
 
 TOTAL=$(( $(date +%s) - T_ALL ))
 {
